@@ -1,0 +1,16 @@
+//! What every Hypercare HTTP API shares.
+//!
+//! - [`auth`]: API keys from the configuration, their scopes and per-key rate limits,
+//!   and the [`auth::Caller`] extractor that handlers start with;
+//! - [`error`]: the JSON error body every 4xx/5xx carries;
+//! - [`observe`]: the request middleware (request id, one log line, HTTP metrics);
+//! - [`body`]: reading a request body with a size limit and gzip decoding;
+//! - [`health`]: liveness and readiness from per-component reports.
+
+pub mod auth;
+pub mod body;
+pub mod error;
+pub mod health;
+pub mod observe;
+
+pub use error::{ErrorBody, error_response};

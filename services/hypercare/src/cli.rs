@@ -1,0 +1,92 @@
+//! The command line: `hypercare serve`, `hypercare migrate`, `hypercare config`.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use hypercare_storage::local::LocalClickHouse;
+use hypercare_storage::{connect, migrate};
+
+use crate::config::Settings;
+use crate::startup::Application;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "hypercare",
+    version,
+    about = "Post-launch observability and KPIs, from go-live through D+14."
+)]
+pub struct Cli {
+    /// Configuration file (TOML). Without it, ./hypercare.toml is read if present.
+    #[arg(long, global = true, env = "HYPERCARE_CONFIG")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the service: HTTP API and writers. Starts a local ClickHouse when no
+    /// clickhouse.url is configured. Stops cleanly on Ctrl-C or SIGTERM.
+    Serve,
+    /// Apply the schema migrations and exit.
+    Migrate,
+    /// Check the configuration and print it as the service sees it (secrets hidden).
+    Config,
+}
+
+pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Serve => {
+            let app = Application::build(settings).await?;
+            app.run_until_stopped(shutdown_signal()).await
+        }
+        Command::Migrate => {
+            let local;
+            let url = match &settings.clickhouse.url {
+                Some(url) if !url.is_empty() => url.clone(),
+                _ => {
+                    local = LocalClickHouse::start(
+                        &settings.data_dir.join("clickhouse"),
+                        &settings.clickhouse.local,
+                    )
+                    .await?;
+                    local.url()
+                }
+            };
+            let store = connect(&url, &settings.clickhouse).await?;
+            let outcome = migrate::run(&store).await?;
+            println!(
+                "Migrations: {} applied now ({:?}), {} already applied; database `{}` on ClickHouse {}.",
+                outcome.applied.len(),
+                outcome.applied,
+                outcome.already_applied.len(),
+                store.database,
+                store.version
+            );
+            Ok(())
+        }
+        Command::Config => {
+            println!("{settings:#?}");
+            Ok(())
+        }
+    }
+}
+
+/// Completes on Ctrl-C (SIGINT) or SIGTERM.
+pub async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = interrupt => tracing::info!("Received Ctrl-C."),
+        () = terminate => tracing::info!("Received SIGTERM."),
+    }
+}

@@ -1,0 +1,174 @@
+//! The configuration: defaults, then a TOML file, then `HYPERCARE_*` variables.
+//!
+//! Every option, its unit and its default are in `config/hypercare.example.toml`.
+//! A variable names a section and a key joined by `_`, and deeper levels by `__`:
+//! `HYPERCARE_CLICKHOUSE_URL` sets `clickhouse.url`,
+//! `HYPERCARE_INGEST_WRITER__FLUSH_INTERVAL_MS` sets `ingest.writer.flush_interval_ms`.
+//! Unknown keys are refused, so a typo never passes silently.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Toml};
+use serde::Deserialize;
+
+use hypercare_http::auth::{ApiKeys, AuthSettings};
+use hypercare_ingest::IngestSettings;
+use hypercare_storage::ClickHouseSettings;
+use hypercare_telemetry::LogSettings;
+
+/// Sections a `HYPERCARE_<SECTION>_<KEY>` variable may name.
+const SECTIONS: [&str; 5] = ["server", "clickhouse", "ingest", "auth", "log"];
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Settings {
+    /// Hypercare's own files: the local ClickHouse server's data, the development
+    /// API key. Defaults to `$XDG_DATA_HOME/hypercare` (`~/.local/share/hypercare`).
+    pub data_dir: PathBuf,
+    pub server: ServerSettings,
+    pub clickhouse: ClickHouseSettings,
+    pub ingest: IngestSettings,
+    pub auth: AuthSettings,
+    pub log: LogSettings,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            data_dir: default_data_dir(),
+            server: ServerSettings::default(),
+            clickhouse: ClickHouseSettings::default(),
+            ingest: IngestSettings::default(),
+            auth: AuthSettings::default(),
+            log: LogSettings::default(),
+        }
+    }
+}
+
+/// The `[server]` section.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerSettings {
+    /// Address of the HTTP API; port 0 picks a free port.
+    pub listen: String,
+    /// HTTP worker threads; 0 means one per CPU core.
+    pub workers: usize,
+    /// On shutdown, how long in-flight requests may take to finish, in seconds.
+    pub shutdown_timeout_secs: u64,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8080".into(),
+            workers: 0,
+            shutdown_timeout_secs: 30,
+        }
+    }
+}
+
+fn default_data_dir() -> PathBuf {
+    let base = std::env::var_os("XDG_DATA_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| Path::new(&home).join(".local/share")))
+        .unwrap_or_else(|| PathBuf::from("."));
+    base.join("hypercare")
+}
+
+/// `ingest_writer__flush_interval_ms` -> `ingest.writer.flush_interval_ms`.
+fn env_key_to_path(key: &str) -> String {
+    let key = key.to_ascii_lowercase().replace("__", ".");
+    for section in SECTIONS {
+        if let Some(rest) = key.strip_prefix(section).and_then(|r| r.strip_prefix('_')) {
+            return format!("{section}.{rest}");
+        }
+    }
+    key
+}
+
+impl Settings {
+    /// Loads the settings from `file` (when given, it must exist; otherwise
+    /// `hypercare.toml` in the working directory is read if present) and the
+    /// environment, then validates them.
+    pub fn load(file: Option<&Path>) -> anyhow::Result<Self> {
+        let mut figment = Figment::new();
+        match file {
+            Some(path) => {
+                anyhow::ensure!(path.is_file(), "config file {} not found", path.display());
+                figment = figment.merge(Toml::file_exact(path));
+            }
+            None => figment = figment.merge(Toml::file("hypercare.toml")),
+        }
+        let env = Env::prefixed("HYPERCARE_")
+            .ignore(&["config"])
+            .map(|key| env_key_to_path(key.as_str()).into());
+        let settings: Settings = figment
+            .merge(env)
+            .extract()
+            .map_err(|e| anyhow::anyhow!("configuration: {e}"))?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// Checks what serde cannot, before anything starts; says what to fix.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        self.server.listen.parse::<SocketAddr>().map_err(|e| {
+            anyhow::anyhow!(
+                "server.listen `{}`: {e} (expected host:port)",
+                self.server.listen
+            )
+        })?;
+        self.ingest.validate().map_err(anyhow::Error::msg)?;
+        ApiKeys::from_settings(&self.auth).map_err(anyhow::Error::msg)?;
+        if let Some(url) = &self.clickhouse.url {
+            anyhow::ensure!(
+                url.starts_with("http://") || url.starts_with("https://"),
+                "clickhouse.url `{url}`: expected an http:// or https:// URL of the HTTP interface"
+            );
+        }
+        anyhow::ensure!(
+            !self.clickhouse.database.is_empty(),
+            "clickhouse.database: must not be empty"
+        );
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn variables_map_to_sections_and_nested_keys() {
+        assert_eq!(env_key_to_path("CLICKHOUSE_URL"), "clickhouse.url");
+        assert_eq!(
+            env_key_to_path("INGEST_WRITER__FLUSH_INTERVAL_MS"),
+            "ingest.writer.flush_interval_ms"
+        );
+        assert_eq!(env_key_to_path("DATA_DIR"), "data_dir");
+        assert_eq!(
+            env_key_to_path("CLICKHOUSE_LOCAL__HTTP_PORT"),
+            "clickhouse.local.http_port"
+        );
+    }
+
+    #[test]
+    fn the_example_config_is_valid_and_complete() {
+        let path =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/hypercare.example.toml");
+        let text = std::fs::read_to_string(&path).unwrap();
+        let settings: Settings = Figment::new().merge(Toml::string(&text)).extract().unwrap();
+        settings.validate().unwrap();
+    }
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        let err = Figment::new()
+            .merge(Toml::string("[ingest.limits]\nmax_body_byte = 5\n"))
+            .extract::<Settings>()
+            .unwrap_err();
+        assert!(err.to_string().contains("max_body_byte"), "{err}");
+    }
+}

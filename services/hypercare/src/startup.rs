@@ -1,0 +1,277 @@
+//! Building and running the application.
+//!
+//! [`Application::build`] does everything that can fail before traffic is taken:
+//! it checks the settings, finds or starts ClickHouse, applies the migrations,
+//! starts the writers and binds the listener (port 0 allowed; [`Application::port`]
+//! says which one). [`Application::run_until_stopped`] serves until the shutdown
+//! future completes, then stops in dependency order: stop taking requests and let
+//! in-flight ones finish (they wait for their rows to be stored), then let the
+//! writers store what they hold, then stop the local ClickHouse.
+
+use std::net::TcpListener;
+use std::path::Path;
+use std::time::Duration;
+
+use actix_web::dev::Server;
+use actix_web::http::StatusCode;
+use actix_web::middleware::from_fn;
+use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+use anyhow::Context;
+use prometheus::{Encoder, Registry, TextEncoder};
+use secrecy::SecretString;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use hypercare_http::auth::{ApiKeySettings, ApiKeys, Scope};
+use hypercare_http::error::error_response;
+use hypercare_http::health::{self, Health};
+use hypercare_http::observe::{HttpMetrics, observe};
+use hypercare_ingest::metrics::IngestMetrics;
+use hypercare_ingest::writer::{Writer, WriterMetrics};
+use hypercare_ingest::{IngestState, event, metric};
+use hypercare_storage::local::LocalClickHouse;
+use hypercare_storage::{Store, connect, migrate};
+
+use crate::config::Settings;
+
+/// A built application, listening and ready to serve.
+pub struct Application {
+    port: u16,
+    server: Server,
+    writers: Vec<JoinHandle<()>>,
+    stop_writers: watch::Sender<bool>,
+    probe: JoinHandle<()>,
+    local_clickhouse: Option<LocalClickHouse>,
+    store: Store,
+}
+
+impl Application {
+    pub async fn build(mut settings: Settings) -> anyhow::Result<Self> {
+        settings.validate()?;
+        if settings.auth.keys.is_empty() {
+            let key = development_key(&settings.data_dir)?;
+            settings.auth.keys.push(ApiKeySettings {
+                name: "development".into(),
+                key: Some(key),
+                key_sha256: None,
+                scopes: vec![Scope::Admin],
+                rate_limit: None,
+            });
+        }
+        let keys =
+            web::Data::new(ApiKeys::from_settings(&settings.auth).map_err(anyhow::Error::msg)?);
+
+        let (store, local_clickhouse) = connect_store(&settings).await?;
+        migrate::run(&store)
+            .await
+            .context("applying schema migrations")?;
+
+        let registry = Registry::new();
+        let http_metrics = HttpMetrics::register(&registry)?;
+        let health = Health::default();
+        let probe = spawn_clickhouse_probe(store.clone(), &health);
+
+        let (stop_writers, stopped) = watch::channel(false);
+        let shutdown = |mut rx: watch::Receiver<bool>| async move {
+            let _ = rx.wait_for(|stop| *stop).await;
+        };
+        let (events, events_task) = Writer::spawn(
+            store.client.clone(),
+            event::TABLE,
+            event::INSERT_SQL,
+            settings.ingest.writer.clone(),
+            WriterMetrics::register(&registry, event::TABLE)?,
+            health.register("writer_events", Duration::from_secs(30)),
+            shutdown(stopped.clone()),
+        );
+        let (metrics, metrics_task) = Writer::spawn(
+            store.client.clone(),
+            metric::TABLE,
+            metric::INSERT_SQL,
+            settings.ingest.writer.clone(),
+            WriterMetrics::register(&registry, metric::TABLE)?,
+            health.register("writer_metric_points", Duration::from_secs(30)),
+            shutdown(stopped),
+        );
+        let ingest = web::Data::new(IngestState {
+            limits: settings.ingest.limits.clone(),
+            events,
+            metrics,
+            store: store.client.clone(),
+            counters: IngestMetrics::register(&registry)?,
+        });
+
+        let listener = TcpListener::bind(&settings.server.listen)
+            .with_context(|| format!("binding server.listen {}", settings.server.listen))?;
+        let port = listener.local_addr()?.port();
+        let registry = web::Data::new(registry);
+        let health = web::Data::new(health);
+        let mut server = HttpServer::new(move || {
+            let http_metrics = http_metrics.clone();
+            App::new()
+                .wrap(from_fn(move |req, next| {
+                    observe(http_metrics.clone(), req, next)
+                }))
+                .app_data(keys.clone())
+                .app_data(ingest.clone())
+                .app_data(registry.clone())
+                .app_data(health.clone())
+                .app_data(web::QueryConfig::default().error_handler(|err, _| {
+                    let message = err.to_string();
+                    actix_web::error::InternalError::from_response(
+                        err,
+                        error_response(StatusCode::BAD_REQUEST, "invalid_query", message),
+                    )
+                    .into()
+                }))
+                .route("/healthz", web::get().to(health::healthz))
+                .route("/readyz", web::get().to(health::readyz))
+                .route("/metrics", web::get().to(prometheus_metrics))
+                .configure(hypercare_ingest::configure)
+                .default_service(web::to(not_found))
+        })
+        .listen(listener)?
+        .disable_signals()
+        .shutdown_timeout(settings.server.shutdown_timeout_secs);
+        if settings.server.workers > 0 {
+            server = server.workers(settings.server.workers);
+        }
+        let server = server.run();
+        tracing::info!(port, "Hypercare is listening.");
+        Ok(Self {
+            port,
+            server,
+            writers: vec![events_task, metrics_task],
+            stop_writers,
+            probe,
+            local_clickhouse,
+            store,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The ClickHouse the application uses (the local one, when it started one).
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Serves until `shutdown` completes or the server fails, then stops cleanly.
+    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+        let Self {
+            server,
+            writers,
+            stop_writers,
+            probe,
+            mut local_clickhouse,
+            ..
+        } = self;
+        let handle = server.handle();
+        let mut server = tokio::spawn(server);
+        let served = tokio::select! {
+            result = &mut server => result,
+            () = shutdown => {
+                tracing::info!("Shutting down: finishing in-flight requests.");
+                handle.stop(true).await;
+                server.await
+            }
+        };
+        let _ = stop_writers.send(true);
+        for writer in writers {
+            let _ = writer.await;
+        }
+        probe.abort();
+        if let Some(local) = local_clickhouse.as_mut() {
+            local.stop(Duration::from_secs(30));
+        }
+        tracing::info!("Hypercare stopped.");
+        served.context("HTTP server task")?.context("HTTP server")
+    }
+}
+
+/// Connects to the configured ClickHouse, or starts the local default.
+async fn connect_store(settings: &Settings) -> anyhow::Result<(Store, Option<LocalClickHouse>)> {
+    match &settings.clickhouse.url {
+        Some(url) if !url.is_empty() => Ok((connect(url, &settings.clickhouse).await?, None)),
+        _ => {
+            let dir = settings.data_dir.join("clickhouse");
+            tracing::info!(dir = %dir.display(), "No clickhouse.url set: starting a local ClickHouse server.");
+            let local = LocalClickHouse::start(&dir, &settings.clickhouse.local).await?;
+            let store = connect(&local.url(), &settings.clickhouse).await?;
+            Ok((store, Some(local)))
+        }
+    }
+}
+
+/// With no key configured, a development key with every scope is made once and
+/// kept in `<data_dir>/dev-api-key` (mode 0600), so a first run works at once.
+fn development_key(data_dir: &Path) -> anyhow::Result<SecretString> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let path = data_dir.join("dev-api-key");
+    if let Ok(existing) = std::fs::read_to_string(&path) {
+        let existing = existing.trim().to_owned();
+        if existing.len() >= 16 {
+            tracing::warn!(path = %path.display(), "No API keys configured: using the development key (all scopes) kept in this file.");
+            return Ok(SecretString::from(existing));
+        }
+    }
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("creating data_dir {}", data_dir.display()))?;
+    let key = format!("hc_dev_{}", hex::encode(rand::random::<[u8; 20]>()));
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&path)
+        .with_context(|| format!("writing {}", path.display()))?;
+    std::io::Write::write_all(&mut file, format!("{key}\n").as_bytes())?;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+    tracing::warn!(path = %path.display(), "No API keys configured: made a development key with all scopes and wrote it to this file. Configure [[auth.keys]] for anything but a trial.");
+    Ok(SecretString::from(key))
+}
+
+fn spawn_clickhouse_probe(store: Store, health: &Health) -> JoinHandle<()> {
+    let reporter = health.register("clickhouse", Duration::from_secs(15));
+    tokio::spawn(async move {
+        let mut was_up = true;
+        loop {
+            let up = store.ping(Duration::from_secs(2)).await;
+            if up {
+                reporter.report(true, format!("reachable (version {})", store.version));
+            } else {
+                reporter.report(false, "unreachable");
+            }
+            if up != was_up {
+                if up {
+                    tracing::info!("ClickHouse is reachable again.");
+                } else {
+                    tracing::warn!("ClickHouse is unreachable: /readyz now fails.");
+                }
+                was_up = up;
+            }
+            tokio::time::sleep(Duration::from_secs(2)).await;
+        }
+    })
+}
+
+async fn prometheus_metrics(registry: web::Data<Registry>) -> HttpResponse {
+    let mut buffer = Vec::new();
+    let encoder = TextEncoder::new();
+    match encoder.encode(&registry.gather(), &mut buffer) {
+        Ok(()) => HttpResponse::Ok()
+            .content_type(encoder.format_type())
+            .body(buffer),
+        Err(e) => error_response(StatusCode::INTERNAL_SERVER_ERROR, "metrics", e.to_string()),
+    }
+}
+
+async fn not_found(req: HttpRequest) -> HttpResponse {
+    error_response(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        format!("no route for {} {}", req.method(), req.path()),
+    )
+}

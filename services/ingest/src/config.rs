@@ -1,0 +1,117 @@
+//! The `[ingest]` section: request limits and the writer's batching.
+
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IngestSettings {
+    pub limits: Limits,
+    pub writer: WriterSettings,
+}
+
+/// Limits on what one request may carry. A request over a request-wide limit is
+/// refused whole with 413; a record over a per-record limit is rejected alone and
+/// named in the response, and the other records are stored.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Request-wide: body size after gzip decoding, in bytes.
+    pub max_body_bytes: usize,
+    /// Request-wide: records (events or metric points) in one request.
+    pub max_records_per_request: usize,
+    /// Per record: characters in an event name, metric name, property or label key.
+    pub max_name_length: usize,
+    /// Per record: characters in any string value (ids, source, release, properties, labels).
+    pub max_value_length: usize,
+    /// Per record: properties of an event, or labels of a metric point.
+    pub max_properties: usize,
+    /// Per record: how far in the future a timestamp may be, in seconds (clock errors).
+    pub max_future_secs: u64,
+    /// Per record: buckets of a histogram point.
+    pub max_histogram_buckets: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 10 * 1024 * 1024,
+            max_records_per_request: 10_000,
+            max_name_length: 200,
+            max_value_length: 4096,
+            max_properties: 100,
+            max_future_secs: 24 * 3600,
+            max_histogram_buckets: 160,
+        }
+    }
+}
+
+/// How accepted records reach ClickHouse: requests hand RowBinary chunks to one
+/// writer per table, which gathers them into inserts.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WriterSettings {
+    /// Encoded bytes waiting for ClickHouse, per table, before requests get 503.
+    pub queue_capacity_bytes: usize,
+    /// Rows in one insert at most. ClickHouse is most efficient near 100 k.
+    pub max_batch_rows: usize,
+    /// Encoded bytes in one insert at most.
+    pub max_batch_bytes: usize,
+    /// How long a batch gathers rows before it is sent, in milliseconds. A request
+    /// is answered once its rows are in ClickHouse, so this is most of an idle
+    /// request's latency.
+    pub flush_interval_ms: u64,
+    /// Inserts in flight at once, per table.
+    pub insert_concurrency: usize,
+    /// How long a request waits for its rows to be stored before it gets 503 (and
+    /// may retry safely: event ids make retries idempotent), in milliseconds. A
+    /// failing insert is retried until this runs out.
+    pub ack_timeout_ms: u64,
+}
+
+impl Default for WriterSettings {
+    fn default() -> Self {
+        Self {
+            queue_capacity_bytes: 256 * 1024 * 1024,
+            max_batch_rows: 100_000,
+            max_batch_bytes: 32 * 1024 * 1024,
+            flush_interval_ms: 200,
+            insert_concurrency: 2,
+            ack_timeout_ms: 10_000,
+        }
+    }
+}
+
+impl IngestSettings {
+    /// Checks the settings together; says which one to change and why.
+    pub fn validate(&self) -> Result<(), String> {
+        let l = &self.limits;
+        let w = &self.writer;
+        let positive = [
+            ("ingest.limits.max_body_bytes", l.max_body_bytes),
+            (
+                "ingest.limits.max_records_per_request",
+                l.max_records_per_request,
+            ),
+            ("ingest.limits.max_name_length", l.max_name_length),
+            ("ingest.limits.max_value_length", l.max_value_length),
+            ("ingest.writer.max_batch_rows", w.max_batch_rows),
+            ("ingest.writer.max_batch_bytes", w.max_batch_bytes),
+            ("ingest.writer.insert_concurrency", w.insert_concurrency),
+        ];
+        for (name, value) in positive {
+            if value == 0 {
+                return Err(format!("{name}: must be at least 1"));
+            }
+        }
+        if w.queue_capacity_bytes < l.max_body_bytes {
+            return Err(format!(
+                "ingest.writer.queue_capacity_bytes ({}) must be at least ingest.limits.max_body_bytes ({}), or the largest request could never be queued",
+                w.queue_capacity_bytes, l.max_body_bytes
+            ));
+        }
+        if w.queue_capacity_bytes > u32::MAX as usize {
+            return Err("ingest.writer.queue_capacity_bytes: at most 4 GiB".into());
+        }
+        Ok(())
+    }
+}

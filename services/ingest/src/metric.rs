@@ -1,0 +1,405 @@
+//! Technical metric points: the JSON shape, its checks, and its row in
+//! `metric_points`.
+//!
+//! ```json
+//! {"name": "http_requests", "kind": "counter", "labels": {"service": "checkout", "status": "500"},
+//!  "timestamp": "2026-11-22T09:30:00Z", "value": 1234}
+//! {"name": "cpu_utilisation", "kind": "gauge", "labels": {"host": "web-1"}, "value": 0.73}
+//! {"name": "http_request_duration_seconds", "kind": "histogram", "labels": {"service": "checkout"},
+//!  "bounds": [0.1, 0.5, 1], "counts": [80, 15, 4, 1], "sum": 21.7, "count": 100}
+//! ```
+//!
+//! Histograms use the OpenTelemetry explicit-bucket model: `counts` has one more
+//! element than `bounds` and counts each bucket on its own (not cumulatively); the
+//! last bucket holds what is above the last bound. Counters are monotonic totals
+//! since the process started (cumulative), as Prometheus and OTLP send them.
+
+use bytes::BytesMut;
+use hypercare_storage::rowbinary::RowBinaryExt;
+use xxhash_rust::xxh3::Xxh3;
+
+use crate::event::RequestContext;
+use crate::fields::{self, Scalar};
+use crate::records::{Rejection, Value};
+
+pub const INSERT_SQL: &str = "INSERT INTO metric_points (name, kind, series_id, label_keys, \
+    label_values, timestamp, timestamp_ms, received_at, value, hist_bounds, hist_counts, \
+    hist_sum, hist_count, api_key) FORMAT RowBinary";
+
+pub const TABLE: &str = "metric_points";
+
+const FIELDS: [&str; 9] = [
+    "name",
+    "kind",
+    "labels",
+    "timestamp",
+    "value",
+    "bounds",
+    "counts",
+    "sum",
+    "count",
+];
+
+/// The `kind` column's Enum8 values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(i8)]
+pub enum MetricKind {
+    Gauge = 1,
+    Counter = 2,
+    Histogram = 3,
+}
+
+/// The identity of a series: a stable hash of the name and the sorted labels.
+pub fn series_id(name: &str, labels: &[(&str, String)]) -> u64 {
+    let mut hasher = Xxh3::new();
+    hasher.update(name.as_bytes());
+    for (key, value) in labels {
+        // Separators that cannot appear in UTF-8 keep ("a","bc") apart from ("ab","c").
+        hasher.update(&[0xff]);
+        hasher.update(key.as_bytes());
+        hasher.update(&[0xfe]);
+        hasher.update(value.as_bytes());
+    }
+    hasher.digest()
+}
+
+/// Checks one metric point and appends its row to `out`, or says why it is rejected.
+pub fn encode(record: &Value, ctx: &RequestContext, out: &mut BytesMut) -> Result<(), Rejection> {
+    let [
+        name,
+        kind,
+        labels,
+        timestamp,
+        value,
+        bounds,
+        counts,
+        sum,
+        count,
+    ] = fields::known_fields(record, FIELDS, "a metric point")?;
+    let limits = ctx.limits;
+    let name = fields::name(
+        "name",
+        name.ok_or_else(|| Rejection::missing("name"))?,
+        limits,
+    )?;
+    check_metric_name(name)?;
+    let kind = match kind.ok_or_else(|| Rejection::missing("kind"))? {
+        Value::Str(s) if s == "gauge" => MetricKind::Gauge,
+        Value::Str(s) if s == "counter" => MetricKind::Counter,
+        Value::Str(s) if s == "histogram" => MetricKind::Histogram,
+        Value::Str(s) => {
+            return Err(Rejection::new(
+                "kind",
+                "invalid_value",
+                format!("`{s}` is not a kind: use gauge, counter or histogram"),
+            ));
+        }
+        other => return Err(Rejection::invalid_type("kind", "a string", other)),
+    };
+    let labels = match labels {
+        Some(map) => sorted_labels(fields::flat_map("labels", map, limits)?)?,
+        None => Vec::new(),
+    };
+    let time_ms = fields::event_time(timestamp, None, ctx.received_ms, limits)?;
+
+    let mut histogram = Histogram::default();
+    let value = match kind {
+        MetricKind::Gauge | MetricKind::Counter => {
+            for (field, present) in [
+                ("bounds", bounds),
+                ("counts", counts),
+                ("sum", sum),
+                ("count", count),
+            ] {
+                if present.is_some() {
+                    return Err(Rejection::new(
+                        field,
+                        "invalid_value",
+                        "is only for histograms",
+                    ));
+                }
+            }
+            let v = fields::number("value", value.ok_or_else(|| Rejection::missing("value"))?)?;
+            if kind == MetricKind::Counter && v < 0.0 {
+                return Err(Rejection::new(
+                    "value",
+                    "invalid_value",
+                    "a counter must not be negative",
+                ));
+            }
+            v
+        }
+        MetricKind::Histogram => {
+            if value.is_some() {
+                return Err(Rejection::new(
+                    "value",
+                    "invalid_value",
+                    "is not for histograms: give bounds, counts, sum and count",
+                ));
+            }
+            histogram = Histogram::check(bounds, counts, sum, count, limits.max_histogram_buckets)?;
+            0.0
+        }
+    };
+
+    let (seconds, millis) = fields::split_ms(time_ms);
+    let (received_seconds, _) = fields::split_ms(ctx.received_ms);
+    out.put_rb_str(name);
+    out.extend_from_slice(&[kind as i8 as u8]);
+    out.extend_from_slice(&series_id(name, &labels).to_le_bytes());
+    out.put_rb_str_array(labels.iter().map(|(k, _)| *k));
+    out.put_rb_str_array(labels.iter().map(|(_, v)| v.as_str()));
+    out.put_rb_datetime(seconds);
+    out.extend_from_slice(&millis.to_le_bytes());
+    out.put_rb_datetime(received_seconds);
+    out.extend_from_slice(&value.to_le_bytes());
+    out.put_rb_f64_array(histogram.bounds.iter().copied());
+    out.put_rb_u64_array(histogram.counts.iter().copied());
+    out.extend_from_slice(&histogram.sum.to_le_bytes());
+    out.extend_from_slice(&histogram.count.to_le_bytes());
+    out.put_rb_str(ctx.api_key);
+    Ok(())
+}
+
+/// Prometheus names plus the dots and slashes OpenTelemetry names use.
+fn check_metric_name(name: &str) -> Result<(), Rejection> {
+    let mut chars = name.chars();
+    let first_ok = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || c == ':');
+    let rest_ok =
+        chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | ':' | '.' | '/' | '-'));
+    if first_ok && rest_ok {
+        Ok(())
+    } else {
+        Err(Rejection::new(
+            "name",
+            "invalid_value",
+            "must start with a letter, `_` or `:` and hold only letters, digits and `_ : . / -`",
+        ))
+    }
+}
+
+/// Labels sorted by key with values as strings (numbers and bools are written as
+/// JSON would write them), so that the same series always hashes the same.
+fn sorted_labels<'v>(map: Vec<(&'v str, Scalar<'v>)>) -> Result<Vec<(&'v str, String)>, Rejection> {
+    let mut labels: Vec<(&str, String)> = map
+        .into_iter()
+        .map(|(k, v)| {
+            let value = match v {
+                Scalar::Str(s) => s.to_owned(),
+                Scalar::Num(n) if n.fract() == 0.0 && n.abs() < 1e15 => (n as i64).to_string(),
+                Scalar::Num(n) => n.to_string(),
+                Scalar::Bool(b) => b.to_string(),
+            };
+            (k, value)
+        })
+        .collect();
+    labels.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    if let Some(pair) = labels.windows(2).find(|w| w[0].0 == w[1].0) {
+        return Err(Rejection::new(
+            format!("labels.{}", pair[0].0),
+            "invalid_value",
+            "is given twice",
+        ));
+    }
+    Ok(labels)
+}
+
+#[derive(Debug, Default)]
+struct Histogram {
+    bounds: Vec<f64>,
+    counts: Vec<u64>,
+    sum: f64,
+    count: u64,
+}
+
+impl Histogram {
+    fn array<'v, 'a>(
+        field: &str,
+        value: Option<&'v Value<'a>>,
+    ) -> Result<&'v [Value<'a>], Rejection> {
+        match value.ok_or_else(|| Rejection::missing(field))? {
+            Value::Array(items) => Ok(items),
+            other => Err(Rejection::invalid_type(field, "an array of numbers", other)),
+        }
+    }
+
+    fn check(
+        bounds: Option<&Value>,
+        counts: Option<&Value>,
+        sum: Option<&Value>,
+        count: Option<&Value>,
+        max_buckets: usize,
+    ) -> Result<Self, Rejection> {
+        let bounds: Vec<f64> = Self::array("bounds", bounds)?
+            .iter()
+            .enumerate()
+            .map(|(i, v)| fields::number(&format!("bounds[{i}]"), v))
+            .collect::<Result<_, _>>()?;
+        if bounds.len() + 1 > max_buckets {
+            return Err(Rejection::new(
+                "bounds",
+                "too_many",
+                format!(
+                    "gives {} buckets; the limit is {max_buckets}",
+                    bounds.len() + 1
+                ),
+            ));
+        }
+        if let Some(i) = bounds.windows(2).position(|w| w[0] >= w[1]) {
+            return Err(Rejection::new(
+                format!("bounds[{}]", i + 1),
+                "invalid_value",
+                "bounds must increase strictly",
+            ));
+        }
+        let counts: Vec<u64> = Self::array("counts", counts)?
+            .iter()
+            .enumerate()
+            .map(|(i, v)| match v {
+                Value::UInt(n) => Ok(*n),
+                Value::Int(n) if *n >= 0 => Ok(*n as u64),
+                other => Err(Rejection::invalid_type(
+                    &format!("counts[{i}]"),
+                    "a non-negative integer",
+                    other,
+                )),
+            })
+            .collect::<Result<_, _>>()?;
+        if counts.len() != bounds.len() + 1 {
+            return Err(Rejection::new(
+                "counts",
+                "invalid_value",
+                format!(
+                    "has {} buckets; {} bounds make {} buckets (the last one is above the last bound)",
+                    counts.len(),
+                    bounds.len(),
+                    bounds.len() + 1
+                ),
+            ));
+        }
+        let sum = fields::number("sum", sum.ok_or_else(|| Rejection::missing("sum"))?)?;
+        let count = match count.ok_or_else(|| Rejection::missing("count"))? {
+            Value::UInt(n) => *n,
+            Value::Int(n) if *n >= 0 => *n as u64,
+            other => {
+                return Err(Rejection::invalid_type(
+                    "count",
+                    "a non-negative integer",
+                    other,
+                ));
+            }
+        };
+        let total: u64 = counts.iter().sum();
+        if total != count {
+            return Err(Rejection::new(
+                "count",
+                "invalid_value",
+                format!("is {count} but the bucket counts add up to {total}"),
+            ));
+        }
+        Ok(Self {
+            bounds,
+            counts,
+            sum,
+            count,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Limits;
+
+    fn check(json: &str) -> Result<BytesMut, Rejection> {
+        let limits = Limits::default();
+        let ctx = RequestContext {
+            limits: &limits,
+            received_ms: 1_795_341_600_000,
+            api_key: "test",
+        };
+        let value: Value = serde_json::from_str(json).unwrap();
+        let mut out = BytesMut::new();
+        encode(&value, &ctx, &mut out).map(|()| out)
+    }
+
+    #[test]
+    fn gauges_counters_and_histograms_are_accepted() {
+        check(r#"{"name":"cpu","kind":"gauge","value":0.5,"labels":{"host":"a"}}"#).unwrap();
+        check(r#"{"name":"http.requests","kind":"counter","value":10}"#).unwrap();
+        check(r#"{"name":"lat","kind":"histogram","bounds":[1,2],"counts":[1,2,3],"sum":9.5,"count":6}"#)
+            .unwrap();
+    }
+
+    #[test]
+    fn each_bad_field_is_named_with_its_reason() {
+        let cases = [
+            (r#"{"kind":"gauge","value":1}"#, "name", "missing"),
+            (
+                r#"{"name":"9lives","kind":"gauge","value":1}"#,
+                "name",
+                "invalid_value",
+            ),
+            (
+                r#"{"name":"a","kind":"summary","value":1}"#,
+                "kind",
+                "invalid_value",
+            ),
+            (r#"{"name":"a","kind":"gauge"}"#, "value", "missing"),
+            (
+                r#"{"name":"a","kind":"counter","value":-1}"#,
+                "value",
+                "invalid_value",
+            ),
+            (
+                r#"{"name":"a","kind":"gauge","value":1,"counts":[1]}"#,
+                "counts",
+                "invalid_value",
+            ),
+            (
+                r#"{"name":"a","kind":"histogram","bounds":[2,1],"counts":[1,1,1],"sum":1,"count":3}"#,
+                "bounds[1]",
+                "invalid_value",
+            ),
+            (
+                r#"{"name":"a","kind":"histogram","bounds":[1],"counts":[1],"sum":1,"count":1}"#,
+                "counts",
+                "invalid_value",
+            ),
+            (
+                r#"{"name":"a","kind":"histogram","bounds":[1],"counts":[1,1],"sum":1,"count":3}"#,
+                "count",
+                "invalid_value",
+            ),
+            (
+                r#"{"name":"a","kind":"histogram","bounds":[1],"counts":[1,-1],"sum":1,"count":0}"#,
+                "counts[1]",
+                "invalid_type",
+            ),
+            (
+                r#"{"name":"a","kind":"gauge","value":1,"labels":{"x":{}}}"#,
+                "labels.x",
+                "invalid_type",
+            ),
+        ];
+        for (json, field, code) in cases {
+            let err = check(json).unwrap_err();
+            assert_eq!(
+                (err.field.as_str(), err.code),
+                (field, code),
+                "{json}: {}",
+                err.reason
+            );
+        }
+    }
+
+    #[test]
+    fn a_series_is_the_same_whatever_the_label_order() {
+        let a = sorted_labels(vec![("b", Scalar::Str("2")), ("a", Scalar::Num(1.0))]).unwrap();
+        let b = sorted_labels(vec![("a", Scalar::Str("1")), ("b", Scalar::Str("2"))]).unwrap();
+        assert_eq!(series_id("m", &a), series_id("m", &b));
+        assert_ne!(series_id("m", &a), series_id("n", &a));
+    }
+}

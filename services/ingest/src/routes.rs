@@ -1,0 +1,267 @@
+//! The ingest HTTP API.
+//!
+//! - `POST /v1/events`: business events (scope `ingest`);
+//! - `POST /v1/metrics`: technical metric points (scope `ingest`);
+//! - `GET /v1/events/summary`: what arrived, per event name (scope `read`).
+//!
+//! Answers: 202 `{"accepted": n, "rejected": [{"index", "field", "reason"}]}` once the
+//! accepted records are stored; 400 for a body that is not JSON, or when every
+//! record is rejected; 401/403/429 from the key checks; 413 over a request-wide
+//! limit; 415 for a content type or encoding we do not read; 503 with
+//! `Retry-After` when the records could not be confirmed stored.
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
+use serde::{Deserialize, Serialize};
+
+use hypercare_http::auth::{AuthError, Caller, Scope};
+use hypercare_http::body::{BodyError, read_body};
+use hypercare_http::error::ErrorBody;
+
+use crate::config::Limits;
+use crate::event::RequestContext;
+use crate::metrics::IngestMetrics;
+use crate::records::{BodyRefused, EncodedBatch, Framing, Rejection, Value, encode_body};
+use crate::summary;
+use crate::writer::{WriteError, Writer};
+use crate::{event, metric};
+
+/// What the ingest routes share; one per application.
+pub struct IngestState {
+    pub limits: Limits,
+    pub events: Writer,
+    pub metrics: Writer,
+    pub store: clickhouse::Client,
+    pub counters: IngestMetrics,
+}
+
+/// Mounts the ingest routes.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/v1/events", web::post().to(post_events))
+        .route("/v1/metrics", web::post().to(post_metrics))
+        .route("/v1/events/summary", web::get().to(get_summary));
+}
+
+#[derive(Debug, Serialize)]
+struct Accepted<'a> {
+    accepted: usize,
+    rejected: &'a [Rejection],
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Signal {
+    Events,
+    Metrics,
+}
+
+impl Signal {
+    fn label(self) -> &'static str {
+        match self {
+            Signal::Events => "event",
+            Signal::Metrics => "metric",
+        }
+    }
+}
+
+#[tracing::instrument(name = "ingest.events", skip_all, fields(key = %caller.name()))]
+async fn post_events(
+    req: HttpRequest,
+    payload: web::Payload,
+    caller: Caller,
+    state: web::Data<IngestState>,
+) -> Result<HttpResponse, IngestError> {
+    ingest(req, payload, caller, state, Signal::Events).await
+}
+
+#[tracing::instrument(name = "ingest.metrics", skip_all, fields(key = %caller.name()))]
+async fn post_metrics(
+    req: HttpRequest,
+    payload: web::Payload,
+    caller: Caller,
+    state: web::Data<IngestState>,
+) -> Result<HttpResponse, IngestError> {
+    ingest(req, payload, caller, state, Signal::Metrics).await
+}
+
+async fn ingest(
+    req: HttpRequest,
+    payload: web::Payload,
+    caller: Caller,
+    state: web::Data<IngestState>,
+    signal: Signal,
+) -> Result<HttpResponse, IngestError> {
+    let received_ms = chrono::Utc::now().timestamp_millis();
+    caller.authorize(Scope::Ingest)?;
+    let content_type = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok());
+    let framing = Framing::from_content_type(content_type).ok_or_else(|| {
+        IngestError::UnsupportedContentType(content_type.unwrap_or("").to_owned())
+    })?;
+    let body = read_body(req.headers(), payload, state.limits.max_body_bytes).await?;
+
+    let ctx = RequestContext {
+        limits: &state.limits,
+        received_ms,
+        api_key: caller.name(),
+    };
+    let encode = match signal {
+        Signal::Events => event::encode,
+        Signal::Metrics => metric::encode,
+    };
+    let batch = encode_body(
+        &body,
+        framing,
+        state.limits.max_records_per_request,
+        |record: &Value, out| encode(record, &ctx, out),
+    )?;
+    drop(body);
+    state.counters.record(signal.label(), &batch);
+    let EncodedBatch {
+        rows,
+        data,
+        rejected,
+    } = batch;
+    if rows == 0 && !rejected.is_empty() {
+        return Err(IngestError::NothingValid(rejected));
+    }
+    let writer = match signal {
+        Signal::Events => &state.events,
+        Signal::Metrics => &state.metrics,
+    };
+    writer.write(rows, data.freeze()).await?;
+    Ok(HttpResponse::Accepted().json(Accepted {
+        accepted: rows,
+        rejected: &rejected,
+    }))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SummaryQuery {
+    from: Option<String>,
+    to: Option<String>,
+}
+
+#[tracing::instrument(name = "ingest.summary", skip_all, fields(key = %caller.name()))]
+async fn get_summary(
+    caller: Caller,
+    query: web::Query<SummaryQuery>,
+    state: web::Data<IngestState>,
+) -> Result<HttpResponse, IngestError> {
+    caller.authorize(Scope::Read)?;
+    let now = chrono::Utc::now().timestamp();
+    let parse = |field: &'static str, value: &Option<String>, default: i64| match value {
+        None => Ok(default),
+        Some(text) => chrono::DateTime::parse_from_rfc3339(text)
+            .map(|t| t.timestamp())
+            .map_err(|e| IngestError::BadQuery {
+                field,
+                reason: format!("is not an RFC 3339 time ({e})"),
+            }),
+    };
+    let from = parse("from", &query.from, now - 24 * 3600)?;
+    let to = parse("to", &query.to, now + 1)?;
+    if from >= to {
+        return Err(IngestError::BadQuery {
+            field: "from",
+            reason: "must be before `to`".into(),
+        });
+    }
+    let rows = summary::event_summary(&state.store, from, to)
+        .await
+        .map_err(|e| {
+            IngestError::Write(WriteError::Unavailable {
+                table: event::TABLE,
+                message: e.to_string(),
+            })
+        })?;
+    Ok(HttpResponse::Ok().json(summary::Summary {
+        from: summary::rfc3339(from),
+        to: summary::rfc3339(to),
+        events: rows,
+    }))
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    #[error(transparent)]
+    Auth(#[from] AuthError),
+    #[error(transparent)]
+    Body(#[from] BodyError),
+    #[error(transparent)]
+    Refused(#[from] BodyRefused),
+    #[error("Content-Type `{0}` is not read here: send application/json or application/x-ndjson")]
+    UnsupportedContentType(String),
+    #[error("no record is valid; each one is listed in `rejected` with the reason")]
+    NothingValid(Vec<Rejection>),
+    #[error(transparent)]
+    Write(#[from] WriteError),
+    #[error("query parameter `{field}` {reason}")]
+    BadQuery { field: &'static str, reason: String },
+}
+
+impl ResponseError for IngestError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            IngestError::Auth(e) => e.status_code(),
+            IngestError::Body(e) => e.status_code(),
+            IngestError::Refused(BodyRefused::TooManyRecords { .. }) => {
+                StatusCode::PAYLOAD_TOO_LARGE
+            }
+            IngestError::Refused(_)
+            | IngestError::NothingValid(_)
+            | IngestError::BadQuery { .. } => StatusCode::BAD_REQUEST,
+            IngestError::UnsupportedContentType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            IngestError::Write(e) if e.is_retryable() => StatusCode::SERVICE_UNAVAILABLE,
+            IngestError::Write(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let code = match self {
+            IngestError::Auth(e) => return e.error_response(),
+            IngestError::Body(e) => return e.error_response(),
+            IngestError::NothingValid(rejected) => {
+                #[derive(Serialize)]
+                struct NothingValid<'a> {
+                    error: &'static str,
+                    message: String,
+                    accepted: usize,
+                    rejected: &'a [Rejection],
+                }
+                return HttpResponse::BadRequest().json(NothingValid {
+                    error: "no_valid_records",
+                    message: self.to_string(),
+                    accepted: 0,
+                    rejected,
+                });
+            }
+            IngestError::Refused(BodyRefused::TooManyRecords { .. }) => "too_many_records",
+            IngestError::Refused(BodyRefused::Empty) => "empty_body",
+            IngestError::Refused(BodyRefused::Syntax(_)) => "invalid_json",
+            IngestError::UnsupportedContentType(_) => "unsupported_content_type",
+            IngestError::Write(WriteError::QueueFull { .. }) => "queue_full",
+            IngestError::Write(WriteError::NotConfirmed { .. }) => "not_confirmed",
+            IngestError::Write(WriteError::Unavailable { .. }) => "clickhouse_unavailable",
+            IngestError::Write(WriteError::ShuttingDown) => "shutting_down",
+            IngestError::Write(WriteError::Refused { .. }) => "storage_refused",
+            IngestError::BadQuery { .. } => "invalid_query",
+        };
+        let field = match self {
+            IngestError::BadQuery { field, .. } => Some((*field).to_owned()),
+            _ => None,
+        };
+        let mut response = HttpResponse::build(self.status_code());
+        if self.status_code() == StatusCode::SERVICE_UNAVAILABLE {
+            response.insert_header((header::RETRY_AFTER, HeaderValue::from_static("1")));
+        }
+        response.json(ErrorBody {
+            error: code,
+            message: self.to_string(),
+            field,
+        })
+    }
+}

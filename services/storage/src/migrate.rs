@@ -1,0 +1,215 @@
+//! Versioned schema migrations.
+//!
+//! Each migration is a file `migrations/NNNN_name.sql` of one or more statements,
+//! embedded in the binary. Applied migrations are recorded in `schema_migrations`
+//! with a checksum; a file changed after it was applied stops start-up with an
+//! error, since the live schema no longer matches it. Every statement must be
+//! idempotent (`IF NOT EXISTS`): replicas that start together may both apply one.
+
+use clickhouse::sql::Identifier;
+use sha2::{Digest, Sha256};
+
+use crate::{Error, Result, Store};
+
+/// One schema change.
+#[derive(Debug, Clone, Copy)]
+pub struct Migration {
+    pub version: u32,
+    pub name: &'static str,
+    pub sql: &'static str,
+}
+
+impl Migration {
+    /// The statements of the file, split at semicolons that end a line.
+    pub fn statements(&self) -> impl Iterator<Item = String> + '_ {
+        self.sql
+            .split(";\n")
+            .map(strip_comments)
+            .filter(|statement| !statement.is_empty())
+    }
+
+    pub fn checksum(&self) -> String {
+        hex::encode(Sha256::digest(self.sql.as_bytes()))
+    }
+}
+
+fn strip_comments(chunk: &str) -> String {
+    chunk
+        .lines()
+        .filter(|line| !line.trim_start().starts_with("--"))
+        .collect::<Vec<_>>()
+        .join("\n")
+        .trim()
+        .trim_end_matches(';')
+        .to_owned()
+}
+
+/// All migrations, in order. A new file goes at the end with the next number.
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "events",
+        sql: include_str!("../migrations/0001_events.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "metric_points",
+        sql: include_str!("../migrations/0002_metric_points.sql"),
+    },
+];
+
+const CREATE_LEDGER: &str = "CREATE TABLE IF NOT EXISTS schema_migrations \
+     (version UInt32, name String, checksum String, applied_at DateTime) \
+     ENGINE = ReplacingMergeTree(applied_at) ORDER BY version";
+
+/// What [`run`] did.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Outcome {
+    pub applied: Vec<u32>,
+    pub already_applied: Vec<u32>,
+}
+
+#[derive(Debug, clickhouse::Row, serde::Deserialize)]
+struct Applied {
+    version: u32,
+    checksum: String,
+}
+
+#[derive(Debug, clickhouse::Row, serde::Serialize)]
+struct Record<'a> {
+    version: u32,
+    name: &'a str,
+    checksum: &'a str,
+    applied_at: u32,
+}
+
+/// Creates the database if needed and applies the migrations not yet applied.
+#[tracing::instrument(name = "clickhouse.migrate", skip_all, fields(database = %store.database))]
+pub async fn run(store: &Store) -> Result<Outcome> {
+    store
+        .server
+        .query("CREATE DATABASE IF NOT EXISTS ?")
+        .bind(Identifier(&store.database))
+        .execute()
+        .await
+        .map_err(Error::clickhouse("CREATE DATABASE"))?;
+    store
+        .client
+        .query(CREATE_LEDGER)
+        .execute()
+        .await
+        .map_err(Error::clickhouse("creating schema_migrations"))?;
+    let applied: Vec<Applied> = store
+        .client
+        .query(
+            "SELECT version, argMax(checksum, applied_at) FROM schema_migrations GROUP BY version",
+        )
+        .fetch_all()
+        .await
+        .map_err(Error::clickhouse("reading schema_migrations"))?;
+
+    let mut outcome = Outcome::default();
+    for migration in MIGRATIONS {
+        let checksum = migration.checksum();
+        if let Some(done) = applied.iter().find(|a| a.version == migration.version) {
+            if done.checksum != checksum {
+                return Err(Error::MigrationChanged {
+                    version: migration.version,
+                    name: migration.name.into(),
+                    applied: done.checksum.clone(),
+                    current: checksum,
+                });
+            }
+            outcome.already_applied.push(migration.version);
+            continue;
+        }
+        for statement in migration.statements() {
+            store
+                .client
+                .query(&statement)
+                .with_setting("wait_end_of_query", "1")
+                .execute()
+                .await
+                .map_err(Error::clickhouse(format!(
+                    "migration {:04} ({})",
+                    migration.version, migration.name
+                )))?;
+        }
+        let mut insert = store
+            .client
+            .insert::<Record>("schema_migrations")
+            .await
+            .map_err(Error::clickhouse("recording a migration"))?;
+        insert
+            .write(&Record {
+                version: migration.version,
+                name: migration.name,
+                checksum: &checksum,
+                applied_at: now_unix(),
+            })
+            .await
+            .map_err(Error::clickhouse("recording a migration"))?;
+        insert
+            .end()
+            .await
+            .map_err(Error::clickhouse("recording a migration"))?;
+        tracing::info!(
+            version = migration.version,
+            name = migration.name,
+            "Applied migration."
+        );
+        outcome.applied.push(migration.version);
+    }
+    Ok(outcome)
+}
+
+fn now_unix() -> u32 {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    u32::try_from(secs).unwrap_or(u32::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrations_are_numbered_in_order_and_match_their_files() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
+        let mut files: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        files.sort();
+        let listed: Vec<String> = MIGRATIONS
+            .iter()
+            .map(|m| format!("{:04}_{}.sql", m.version, m.name))
+            .collect();
+        assert_eq!(
+            files, listed,
+            "every file in migrations/ must be listed in MIGRATIONS, in order"
+        );
+        for (i, m) in MIGRATIONS.iter().enumerate() {
+            assert_eq!(m.version as usize, i + 1);
+        }
+    }
+
+    #[test]
+    fn statements_drop_comments_and_split_at_line_ending_semicolons() {
+        let m = Migration {
+            version: 9,
+            name: "x",
+            sql: "-- a comment; with a semicolon\nCREATE TABLE a (x UInt8) ENGINE = Log;\n\nCREATE TABLE b (y String) ENGINE = Log;\n",
+        };
+        let statements: Vec<String> = m.statements().collect();
+        assert_eq!(
+            statements,
+            vec![
+                "CREATE TABLE a (x UInt8) ENGINE = Log",
+                "CREATE TABLE b (y String) ENGINE = Log"
+            ]
+        );
+    }
+}

@@ -1,0 +1,225 @@
+//! The end-to-end test harness.
+//!
+//! [`spawn_app`] starts the real service on a free port against a real ClickHouse,
+//! in a database of its own, and returns a [`TestApp`] with typed helpers for HTTP
+//! and SQL. The ClickHouse server is started once per test process from the
+//! Debian `clickhouse-server` binary, on free ports, with a throw-away data folder;
+//! set `HYPERCARE_TEST_CLICKHOUSE_URL` to run the same tests against another server
+//! (a modern one, say). Logs show only when `TEST_LOG` is set.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use hypercare::Settings;
+use hypercare::startup::Application;
+use hypercare_storage::LocalServerSettings;
+use hypercare_storage::local::LocalClickHouse;
+use secrecy::SecretString;
+use tokio::sync::OnceCell;
+
+pub use hypercare_http_keys::*;
+
+/// API keys the test applications accept.
+pub mod hypercare_http_keys {
+    pub const INGEST_KEY: &str = "test-ingest-key-0123456789";
+    pub const READ_KEY: &str = "test-read-key-0123456789ab";
+    pub const ADMIN_KEY: &str = "test-admin-key-0123456789a";
+}
+
+static CLICKHOUSE: OnceCell<TestClickHouse> = OnceCell::const_new();
+
+/// The ClickHouse server of this test process.
+pub struct TestClickHouse {
+    pub url: String,
+    _local: Option<LocalClickHouse>,
+}
+
+/// Starts (once) and returns the test ClickHouse server.
+pub async fn clickhouse() -> &'static TestClickHouse {
+    CLICKHOUSE
+        .get_or_init(|| async {
+            if let Ok(url) = std::env::var("HYPERCARE_TEST_CLICKHOUSE_URL") {
+                return TestClickHouse { url, _local: None };
+            }
+            let dir = test_server_dir();
+            let settings = LocalServerSettings {
+                http_port: 0,
+                tcp_port: 0,
+                ..LocalServerSettings::default()
+            };
+            let local = LocalClickHouse::start(&dir, &settings)
+                .await
+                .expect("starting the test ClickHouse server (is clickhouse-server installed? run tests/run)");
+            TestClickHouse {
+                url: local.url(),
+                _local: Some(local),
+            }
+        })
+        .await
+}
+
+/// `$TMPDIR/hypercare-tests/clickhouse-<pid>`. The server is never dropped (it is
+/// process-wide) so its folder outlives the process; folders of processes that
+/// are gone are removed here, at the next start.
+fn test_server_dir() -> PathBuf {
+    let root = std::env::temp_dir().join("hypercare-tests");
+    if let Ok(entries) = std::fs::read_dir(&root) {
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let pid = name
+                .strip_prefix("clickhouse-")
+                .and_then(|p| p.parse::<u32>().ok());
+            if pid.is_some_and(|pid| !PathBuf::from(format!("/proc/{pid}")).exists()) {
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
+        }
+    }
+    root.join(format!("clickhouse-{}", std::process::id()))
+}
+
+/// A running application and what a test needs to talk to it.
+pub struct TestApp {
+    pub address: String,
+    pub port: u16,
+    pub http: reqwest::Client,
+    /// A client bound to this test's database.
+    pub db: clickhouse::Client,
+    pub database: String,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+    _data_dir: tempfile::TempDir,
+}
+
+/// The settings of a test application: free port, own database, three keys.
+pub async fn test_settings() -> (Settings, tempfile::TempDir) {
+    hypercare_telemetry::init_test_logs();
+    let server = clickhouse().await;
+    let data_dir = tempfile::tempdir().unwrap();
+    let mut settings = Settings::default();
+    settings.data_dir = data_dir.path().to_owned();
+    settings.server.listen = "127.0.0.1:0".into();
+    settings.server.workers = 2;
+    settings.server.shutdown_timeout_secs = 5;
+    settings.clickhouse.url = Some(server.url.clone());
+    settings.clickhouse.database = format!("test_{}", uuid::Uuid::new_v4().simple());
+    settings.auth.keys = [
+        ("ingest-key", INGEST_KEY, "ingest"),
+        ("read-key", READ_KEY, "read"),
+        ("admin-key", ADMIN_KEY, "admin"),
+    ]
+    .into_iter()
+    .map(|(name, key, scope)| {
+        serde_json::from_value(serde_json::json!({"name": name, "key": key, "scopes": [scope]}))
+            .unwrap()
+    })
+    .collect();
+    (settings, data_dir)
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+/// Starts an application with test settings changed by `customize`.
+pub async fn spawn_app_with(customize: impl FnOnce(&mut Settings)) -> TestApp {
+    let (mut settings, data_dir) = test_settings().await;
+    customize(&mut settings);
+    let database = settings.clickhouse.database.clone();
+    let app = Application::build(settings)
+        .await
+        .expect("building the application");
+    let port = app.port();
+    let db = app.store().client.clone();
+    let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(app.run_until_stopped(async {
+        let _ = stopped.await;
+    }));
+    TestApp {
+        address: format!("http://127.0.0.1:{port}"),
+        port,
+        http: reqwest::Client::builder()
+            .timeout(Duration::from_secs(60))
+            .build()
+            .unwrap(),
+        db,
+        database,
+        shutdown: Some(shutdown),
+        task: Some(task),
+        _data_dir: data_dir,
+    }
+}
+
+impl TestApp {
+    /// `POST path` with `body` and `content_type`, authenticated with `key`.
+    pub async fn post(
+        &self,
+        path: &str,
+        key: &str,
+        content_type: &str,
+        body: impl Into<reqwest::Body>,
+    ) -> reqwest::Response {
+        self.http
+            .post(format!("{}{path}", self.address))
+            .bearer_auth(key)
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await
+            .expect("request failed")
+    }
+
+    /// `POST /v1/events` with a JSON body and the ingest key.
+    pub async fn post_events(&self, body: &serde_json::Value) -> reqwest::Response {
+        self.post(
+            "/v1/events",
+            INGEST_KEY,
+            "application/json",
+            body.to_string(),
+        )
+        .await
+    }
+
+    /// `POST /v1/metrics` with a JSON body and the ingest key.
+    pub async fn post_metrics(&self, body: &serde_json::Value) -> reqwest::Response {
+        self.post(
+            "/v1/metrics",
+            INGEST_KEY,
+            "application/json",
+            body.to_string(),
+        )
+        .await
+    }
+
+    pub async fn get(&self, path: &str, key: Option<&str>) -> reqwest::Response {
+        let mut request = self.http.get(format!("{}{path}", self.address));
+        if let Some(key) = key {
+            request = request.bearer_auth(key);
+        }
+        request.send().await.expect("request failed")
+    }
+
+    /// One number from SQL, e.g. `SELECT count() FROM events`.
+    pub async fn sql_u64(&self, sql: &str) -> u64 {
+        self.db
+            .query(sql)
+            .fetch_one::<u64>()
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"))
+    }
+
+    /// Stops the application as Ctrl-C would, and waits until it has.
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        match self.task.take() {
+            Some(task) => task.await?,
+            None => Ok(()),
+        }
+    }
+}
+
+/// Settings with the test defaults, for tests that build an application themselves.
+pub fn secret(value: &str) -> SecretString {
+    SecretString::from(value.to_owned())
+}
