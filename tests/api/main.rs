@@ -1,1 +1,12 @@
-//! End-to-end tests of the HTTP API.
+//! End-to-end tests of the HTTP API: a real ClickHouse server (started by the
+//! harness), the real service on a free port, real HTTP. Checks go through HTTP
+//! and through SQL on the test's own database.
+
+mod auth;
+mod backpressure;
+mod compat;
+mod events;
+mod lifecycle;
+mod limits;
+mod metrics;
+mod observability;

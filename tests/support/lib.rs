@@ -17,6 +17,8 @@ use hypercare_storage::local::LocalClickHouse;
 use secrecy::SecretString;
 use tokio::sync::OnceCell;
 
+pub mod proxy;
+
 pub use hypercare_http_keys::*;
 
 /// API keys the test applications accept.
@@ -70,7 +72,8 @@ fn test_server_dir() -> PathBuf {
                 .strip_prefix("clickhouse-")
                 .and_then(|p| p.parse::<u32>().ok());
             if pid.is_some_and(|pid| !PathBuf::from(format!("/proc/{pid}")).exists()) {
-                let _ = std::fs::remove_dir_all(entry.path());
+                // Best effort: another test process may be removing it too.
+                std::fs::remove_dir_all(entry.path()).ok();
             }
         }
     }
@@ -95,8 +98,10 @@ pub async fn test_settings() -> (Settings, tempfile::TempDir) {
     hypercare_telemetry::init_test_logs();
     let server = clickhouse().await;
     let data_dir = tempfile::tempdir().unwrap();
-    let mut settings = Settings::default();
-    settings.data_dir = data_dir.path().to_owned();
+    let mut settings = Settings {
+        data_dir: data_dir.path().to_owned(),
+        ..Settings::default()
+    };
     settings.server.listen = "127.0.0.1:0".into();
     settings.server.workers = 2;
     settings.server.shutdown_timeout_secs = 5;
@@ -132,7 +137,7 @@ pub async fn spawn_app_with(customize: impl FnOnce(&mut Settings)) -> TestApp {
     let db = app.store().client.clone();
     let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(app.run_until_stopped(async {
-        let _ = stopped.await;
+        stopped.await.ok();
     }));
     TestApp {
         address: format!("http://127.0.0.1:{port}"),
@@ -150,6 +155,11 @@ pub async fn spawn_app_with(customize: impl FnOnce(&mut Settings)) -> TestApp {
 }
 
 impl TestApp {
+    /// The application's data folder (a temporary one).
+    pub fn data_dir(&self) -> &std::path::Path {
+        self._data_dir.path()
+    }
+
     /// `POST path` with `body` and `content_type`, authenticated with `key`.
     pub async fn post(
         &self,
@@ -210,7 +220,7 @@ impl TestApp {
     /// Stops the application as Ctrl-C would, and waits until it has.
     pub async fn stop(mut self) -> anyhow::Result<()> {
         if let Some(shutdown) = self.shutdown.take() {
-            let _ = shutdown.send(());
+            shutdown.send(()).ok();
         }
         match self.task.take() {
             Some(task) => task.await?,
@@ -219,7 +229,24 @@ impl TestApp {
     }
 }
 
-/// Settings with the test defaults, for tests that build an application themselves.
+/// A secret from a literal, for settings built in tests.
 pub fn secret(value: &str) -> SecretString {
     SecretString::from(value.to_owned())
+}
+
+/// `n` NDJSON events with fresh ids, named `event`.
+pub fn ndjson_events(event: &str, n: usize) -> String {
+    (0..n)
+        .map(|i| {
+            serde_json::json!({
+                "event": event,
+                "event_id": uuid::Uuid::new_v4().to_string(),
+                "user_id": format!("u-{i}"),
+                "value": i,
+                "properties": {"i": i, "plan": "pro"}
+            })
+            .to_string()
+                + "\n"
+        })
+        .collect()
 }

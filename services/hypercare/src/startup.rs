@@ -73,7 +73,8 @@ impl Application {
 
         let (stop_writers, stopped) = watch::channel(false);
         let shutdown = |mut rx: watch::Receiver<bool>| async move {
-            let _ = rx.wait_for(|stop| *stop).await;
+            // An error means the sender is gone, which is a stop signal as well.
+            rx.wait_for(|stop| *stop).await.ok();
         };
         let (events, events_task) = Writer::spawn(
             store.client.clone(),
@@ -178,9 +179,12 @@ impl Application {
                 server.await
             }
         };
-        let _ = stop_writers.send(true);
+        // The writers hold the receivers until they end, so this cannot fail.
+        stop_writers.send(true).ok();
         for writer in writers {
-            let _ = writer.await;
+            if let Err(error) = writer.await {
+                tracing::error!(%error, "A writer task failed.");
+            }
         }
         probe.abort();
         if let Some(local) = local_clickhouse.as_mut() {

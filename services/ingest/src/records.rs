@@ -191,7 +191,12 @@ impl Framing {
             .trim()
             .to_ascii_lowercase();
         match mime.as_str() {
-            "" | "application/json" | "text/json" | "text/plain" => Some(Framing::Json),
+            // curl -d sends form-urlencoded by default; the body is still JSON.
+            ""
+            | "application/json"
+            | "text/json"
+            | "text/plain"
+            | "application/x-www-form-urlencoded" => Some(Framing::Json),
             "application/x-ndjson"
             | "application/ndjson"
             | "application/jsonl"

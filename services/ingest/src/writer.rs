@@ -218,7 +218,7 @@ impl Batch {
         metrics.queued_bytes.sub(self.bytes as i64);
         for waiter in self.waiters {
             // A request that gave up waiting has dropped its receiver; nothing to tell.
-            let _ = waiter.send(result.clone());
+            waiter.send(result.clone()).ok();
         }
         drop(self.permits);
     }

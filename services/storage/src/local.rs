@@ -80,12 +80,13 @@ impl LocalClickHouse {
             .name("clickhouse-keeper".into())
             .spawn(move || match command.spawn() {
                 Ok(mut child) => {
-                    let _ = pid_tx.send(Ok(child.id()));
+                    // The starter waits for this message; if it is gone, still reap the child.
+                    pid_tx.send(Ok(child.id())).ok();
                     let status = child.wait();
                     *keeper_exit.lock().unwrap_or_else(|e| e.into_inner()) = status.ok();
                 }
                 Err(e) => {
-                    let _ = pid_tx.send(Err(format!("cannot run {binary}: {e}")));
+                    pid_tx.send(Err(format!("cannot run {binary}: {e}"))).ok();
                 }
             })?;
         let pid = pid_rx
@@ -145,8 +146,10 @@ impl LocalClickHouse {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        if let Some(keeper) = self.keeper.take() {
-            let _ = keeper.join();
+        if let Some(keeper) = self.keeper.take()
+            && keeper.join().is_err()
+        {
+            tracing::warn!("The ClickHouse keeper thread panicked.");
         }
         tracing::info!(dir = %self.dir.display(), "Local ClickHouse server stopped.");
     }
@@ -231,10 +234,14 @@ fn tail(path: &Path, max: u64) -> String {
         return String::new();
     };
     let len = file.metadata().map(|m| m.len()).unwrap_or(0);
-    let _ = file.seek(SeekFrom::Start(len.saturating_sub(max)));
     let mut text = String::new();
-    let _ = file.read_to_string(&mut text);
-    text
+    match file
+        .seek(SeekFrom::Start(len.saturating_sub(max)))
+        .and_then(|_| file.read_to_string(&mut text))
+    {
+        Ok(_) => text,
+        Err(e) => format!("(cannot read {}: {e})", path.display()),
+    }
 }
 
 fn server_config(dir: &Path, http_port: u16, tcp_port: u16) -> String {

@@ -1,0 +1,207 @@
+//! What clients see when ClickHouse hangs or goes away: a real server behind a
+//! proxy that the test stalls or cuts.
+
+use std::time::{Duration, Instant};
+
+use hypercare_tests::proxy::{FaultyProxy, Mode};
+use hypercare_tests::{INGEST_KEY, TestApp, clickhouse, ndjson_events, spawn_app_with};
+use serde_json::Value;
+
+async fn app_behind_proxy(
+    customize: impl FnOnce(&mut hypercare::Settings),
+) -> (TestApp, FaultyProxy) {
+    let upstream = clickhouse()
+        .await
+        .url
+        .trim_start_matches("http://")
+        .to_owned();
+    let proxy = FaultyProxy::start(upstream).await;
+    let url = proxy.url.clone();
+    let app = spawn_app_with(|settings| {
+        settings.clickhouse.url = Some(url);
+        settings.ingest.writer.flush_interval_ms = 10;
+        customize(settings);
+    })
+    .await;
+    (app, proxy)
+}
+
+async fn metric_value(app: &TestApp, prefix: &str) -> f64 {
+    let text = app.get("/metrics", None).await.text().await.unwrap();
+    text.lines()
+        .find(|line| line.starts_with(prefix))
+        .and_then(|line| line.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0)
+}
+
+async fn wait_until<F, Fut>(what: &str, timeout: Duration, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = Instant::now() + timeout;
+    while !check().await {
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn ingest_returns_503_when_the_write_queue_is_full_and_loses_nothing() {
+    let first_body = ndjson_events("first", 1900);
+    let second_body = ndjson_events("second", 1900);
+    // Each body fits the queue alone (RowBinary is smaller than JSON); two do not.
+    let capacity = first_body.len().max(second_body.len()) + 1_000;
+    let (app, proxy) = app_behind_proxy(|settings| {
+        settings.ingest.limits.max_body_bytes = capacity;
+        settings.ingest.writer.queue_capacity_bytes = capacity;
+        settings.ingest.writer.ack_timeout_ms = 30_000;
+    })
+    .await;
+    proxy.set(Mode::Stall);
+    let first = {
+        let (http, address) = (app.http.clone(), app.address.clone());
+        tokio::spawn(async move {
+            http.post(format!("{address}/v1/events"))
+                .bearer_auth(INGEST_KEY)
+                .header("content-type", "application/x-ndjson")
+                .body(first_body)
+                .send()
+                .await
+                .unwrap()
+        })
+    };
+    wait_until(
+        "the first request is queued",
+        Duration::from_secs(10),
+        || async {
+            metric_value(&app, "hypercare_writer_queue_rows{table=\"events\"}").await >= 1900.0
+        },
+    )
+    .await;
+
+    let second = app
+        .post(
+            "/v1/events",
+            INGEST_KEY,
+            "application/x-ndjson",
+            second_body,
+        )
+        .await;
+
+    assert_eq!(second.status(), 503);
+    assert_eq!(second.headers()["retry-after"], "1");
+    assert_eq!(second.json::<Value>().await.unwrap()["error"], "queue_full");
+    proxy.set(Mode::Forward);
+    let first = first.await.unwrap();
+    assert_eq!(first.status(), 202);
+    assert_eq!(
+        app.sql_u64("SELECT count() FROM events WHERE event = 'first'")
+            .await,
+        1900
+    );
+    assert_eq!(
+        app.sql_u64("SELECT count() FROM events WHERE event = 'second'")
+            .await,
+        0
+    );
+    assert_eq!(
+        metric_value(&app, "hypercare_writer_queue_full_total{table=\"events\"}").await,
+        1.0
+    );
+}
+
+#[tokio::test]
+async fn readyz_fails_while_clickhouse_is_unreachable_and_recovers() {
+    let (app, proxy) = app_behind_proxy(|_| {}).await;
+    wait_until("ready", Duration::from_secs(10), || async {
+        app.get("/readyz", None).await.status() == 200
+    })
+    .await;
+
+    proxy.set(Mode::Refuse);
+
+    wait_until("not ready", Duration::from_secs(10), || async {
+        app.get("/readyz", None).await.status() == 503
+    })
+    .await;
+    let body: Value = app.get("/readyz", None).await.json().await.unwrap();
+    assert_eq!(body["components"]["clickhouse"]["ready"], false);
+    assert_eq!(
+        app.get("/healthz", None).await.status(),
+        200,
+        "alive, only not ready"
+    );
+    proxy.set(Mode::Forward);
+    wait_until("ready again", Duration::from_secs(10), || async {
+        app.get("/readyz", None).await.status() == 200
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn rows_sent_during_a_short_outage_are_stored_once_clickhouse_is_back() {
+    let (app, proxy) = app_behind_proxy(|settings| {
+        settings.ingest.writer.ack_timeout_ms = 20_000;
+    })
+    .await;
+    proxy.set(Mode::Refuse);
+    let request = {
+        let (http, address) = (app.http.clone(), app.address.clone());
+        tokio::spawn(async move {
+            http.post(format!("{address}/v1/events"))
+                .bearer_auth(INGEST_KEY)
+                .header("content-type", "application/x-ndjson")
+                .body(ndjson_events("outage", 300))
+                .send()
+                .await
+                .unwrap()
+        })
+    };
+    wait_until("an insert has failed", Duration::from_secs(10), || async {
+        metric_value(
+            &app,
+            "hypercare_clickhouse_errors_total{kind=\"retryable\",table=\"events\"}",
+        )
+        .await
+            >= 1.0
+    })
+    .await;
+
+    proxy.set(Mode::Forward);
+
+    let response = request.await.unwrap();
+    assert_eq!(response.status(), 202);
+    assert_eq!(
+        app.sql_u64("SELECT uniqExact(event_id) FROM events").await,
+        300
+    );
+}
+
+#[tokio::test]
+async fn a_request_whose_rows_cannot_be_stored_in_time_gets_503_with_retry_after() {
+    let (app, proxy) = app_behind_proxy(|settings| {
+        settings.ingest.writer.ack_timeout_ms = 1_000;
+    })
+    .await;
+    proxy.set(Mode::Refuse);
+
+    let response = app
+        .post(
+            "/v1/events",
+            INGEST_KEY,
+            "application/x-ndjson",
+            ndjson_events("lost", 10),
+        )
+        .await;
+
+    assert_eq!(response.status(), 503);
+    assert_eq!(response.headers()["retry-after"], "1");
+    let body: Value = response.json().await.unwrap();
+    assert!(
+        ["clickhouse_unavailable", "not_confirmed"].contains(&body["error"].as_str().unwrap()),
+        "{body}"
+    );
+    assert!(body["message"].as_str().unwrap().contains("retry"));
+}
