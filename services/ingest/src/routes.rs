@@ -172,12 +172,7 @@ async fn get_summary(
     }
     let rows = summary::event_summary(&state.store, from, to)
         .await
-        .map_err(|e| {
-            IngestError::Write(WriteError::Unavailable {
-                table: event::TABLE,
-                message: e.to_string(),
-            })
-        })?;
+        .map_err(IngestError::Query)?;
     Ok(HttpResponse::Ok().json(summary::Summary {
         from: summary::rfc3339(from),
         to: summary::rfc3339(to),
@@ -201,6 +196,8 @@ pub enum IngestError {
     Write(#[from] WriteError),
     #[error("query parameter `{field}` {reason}")]
     BadQuery { field: &'static str, reason: String },
+    #[error("the ClickHouse query failed: {0}; retry later")]
+    Query(#[source] clickhouse::error::Error),
 }
 
 impl ResponseError for IngestError {
@@ -216,6 +213,7 @@ impl ResponseError for IngestError {
             | IngestError::BadQuery { .. } => StatusCode::BAD_REQUEST,
             IngestError::UnsupportedContentType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             IngestError::Write(e) if e.is_retryable() => StatusCode::SERVICE_UNAVAILABLE,
+            IngestError::Query(_) => StatusCode::SERVICE_UNAVAILABLE,
             IngestError::Write(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -249,6 +247,7 @@ impl ResponseError for IngestError {
             IngestError::Write(WriteError::ShuttingDown) => "shutting_down",
             IngestError::Write(WriteError::Refused { .. }) => "storage_refused",
             IngestError::BadQuery { .. } => "invalid_query",
+            IngestError::Query(_) => "query_failed",
         };
         let field = match self {
             IngestError::BadQuery { field, .. } => Some((*field).to_owned()),
