@@ -5,6 +5,17 @@
 //! with a checksum; a file changed after it was applied stops start-up with an
 //! error, since the live schema no longer matches it. Every statement must be
 //! idempotent (`IF NOT EXISTS`): replicas that start together may both apply one.
+//!
+//! Each capability owns a range of version numbers, so that work on two of them
+//! never competes for the next number; versions only need to increase:
+//!
+//! | range     | capability                                   |
+//! |-----------|----------------------------------------------|
+//! | 0001-0099 | ingest: events, metrics, OTLP, remote write  |
+//! | 0100-0199 | launches and KPIs                            |
+//! | 0200-0299 | alerts                                       |
+//! | 0300-0399 | feedback tickets                             |
+//! | 0400-0499 | load tests and capacity                      |
 
 use clickhouse::sql::Identifier;
 use sha2::{Digest, Sha256};
@@ -44,7 +55,8 @@ fn strip_comments(chunk: &str) -> String {
         .to_owned()
 }
 
-/// All migrations, in order. A new file goes at the end with the next number.
+/// All migrations, in order of version. A new file takes the next free number in
+/// its capability's range (see the module documentation).
 pub const MIGRATIONS: &[Migration] = &[
     Migration {
         version: 1,
@@ -191,8 +203,13 @@ mod tests {
             files, listed,
             "every file in migrations/ must be listed in MIGRATIONS, in order"
         );
-        for (i, m) in MIGRATIONS.iter().enumerate() {
-            assert_eq!(m.version as usize, i + 1);
+        for pair in MIGRATIONS.windows(2) {
+            assert!(
+                pair[0].version < pair[1].version,
+                "versions must increase: {} then {}",
+                pair[0].version,
+                pair[1].version
+            );
         }
     }
 
