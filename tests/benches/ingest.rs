@@ -834,7 +834,8 @@ async fn e2e_phase(
             rows / batches,
             secs * 1e3 / batches,
             secs * 100.0 / opts.duration.as_secs_f64(),
-            opts.insert_concurrency.unwrap_or(2),
+            opts.insert_concurrency
+                .unwrap_or(hypercare_ingest::WriterSettings::default().insert_concurrency),
             rows / secs.max(1e-9),
             w1.queue_full - w0.queue_full,
         );

@@ -56,11 +56,13 @@ pub struct WriterSettings {
     pub max_batch_rows: usize,
     /// Encoded bytes in one insert at most.
     pub max_batch_bytes: usize,
-    /// How long a batch gathers rows before it is sent, in milliseconds. A request
-    /// is answered once its rows are in ClickHouse, so this is most of an idle
-    /// request's latency.
+    /// Minimum time between the starts of two inserts into a table, in
+    /// milliseconds, unless a batch is full. Rows that arrive meanwhile join the
+    /// next insert. Bounds the number of parts ClickHouse must merge; an idle
+    /// service still sends a lone request's rows at once.
     pub flush_interval_ms: u64,
-    /// Inserts in flight at once, per table.
+    /// Inserts in flight at once, per table. One is usually best on a small
+    /// machine: a second insert competes with the first for ClickHouse's CPU.
     pub insert_concurrency: usize,
     /// How long a request waits for its rows to be stored before it gets 503 (and
     /// may retry safely: event ids make retries idempotent), in milliseconds. A
@@ -74,8 +76,8 @@ impl Default for WriterSettings {
             queue_capacity_bytes: 256 * 1024 * 1024,
             max_batch_rows: 100_000,
             max_batch_bytes: 32 * 1024 * 1024,
-            flush_interval_ms: 200,
-            insert_concurrency: 2,
+            flush_interval_ms: 50,
+            insert_concurrency: 1,
             ack_timeout_ms: 10_000,
         }
     }

@@ -16,8 +16,14 @@
 //!
 //! Back-pressure: the queue is bounded in bytes by a semaphore; a request that
 //! does not fit is refused at once with 503 and `Retry-After`, nothing is dropped
-//! silently. Batches grow by themselves under load: while inserts are in flight,
-//! arriving chunks wait in the channel and join the next batch.
+//! silently.
+//!
+//! Batching adapts to the load. A batch is sent as soon as an insert slot is free
+//! and `flush_interval_ms` has passed since the previous insert started, or at
+//! once when it is full; meanwhile arriving chunks join it. So an idle service
+//! stores a request's rows right away (latency = one insert), and a busy one
+//! sends fewer, larger inserts (at most one per interval per slot, which bounds
+//! the parts ClickHouse must merge).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -245,6 +251,7 @@ impl WriterTask {
         let flush_interval = Duration::from_millis(this.settings.flush_interval_ms);
         tokio::pin!(shutdown);
         let mut stopping = false;
+        let mut last_start: Option<Instant> = None;
         loop {
             // Idle: wait for a first chunk, reporting liveness meanwhile.
             let first = loop {
@@ -261,30 +268,35 @@ impl WriterTask {
             let Some(first) = first else { break };
             let mut batch = Batch::new();
             batch.push(first);
-            let deadline = batch.opened + flush_interval;
+            // Send as soon as an insert slot is free and the last insert started at
+            // least `flush_interval` ago (or at once when the batch is full). An idle
+            // request is thus stored right away, while under load the rows that
+            // arrive during an insert gather into the next, larger one.
+            let send_after = last_start.map_or(batch.opened, |at| at + flush_interval);
+            let mut gap_over = Instant::now() >= send_after;
             let mut closed = false;
-            while !batch.is_full(&this.settings) {
-                match tokio::time::timeout_at(deadline, rx.recv()).await {
-                    Ok(Some(chunk)) => batch.push(chunk),
-                    Ok(None) => {
-                        closed = true;
-                        break;
-                    }
-                    Err(_) => break,
-                }
-            }
-            // Wait for an insert slot, letting the batch grow meanwhile.
             let slot = loop {
+                let full = batch.is_full(&this.settings);
                 tokio::select! {
                     biased;
-                    slot = slots.clone().acquire_owned() => break slot,
-                    chunk = rx.recv(), if !closed && !batch.is_full(&this.settings) => match chunk {
+                    slot = slots.clone().acquire_owned(), if gap_over || full => break slot,
+                    () = tokio::time::sleep_until(send_after), if !gap_over => gap_over = true,
+                    chunk = rx.recv(), if !closed && !full => match chunk {
                         Some(chunk) => batch.push(chunk),
                         None => closed = true,
                     },
                 }
             };
             let Ok(slot) = slot else { break };
+            // Take what already waits in the channel: it costs nothing to add.
+            while !closed && !batch.is_full(&this.settings) {
+                match rx.try_recv() {
+                    Ok(chunk) => batch.push(chunk),
+                    Err(mpsc::error::TryRecvError::Empty) => break,
+                    Err(mpsc::error::TryRecvError::Disconnected) => closed = true,
+                }
+            }
+            last_start = Some(Instant::now());
             batch.seal_frame();
             let task = Arc::clone(&this);
             inserts.spawn(async move {
