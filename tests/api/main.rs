@@ -10,3 +10,4 @@ mod lifecycle;
 mod limits;
 mod metrics;
 mod observability;
+mod otlp;

@@ -28,7 +28,7 @@ use hypercare_http::health::{self, Health};
 use hypercare_http::observe::{HttpMetrics, observe};
 use hypercare_ingest::metrics::IngestMetrics;
 use hypercare_ingest::writer::{Writer, WriterMetrics};
-use hypercare_ingest::{IngestState, event, metric};
+use hypercare_ingest::{IngestState, event, metric, otlp};
 use hypercare_storage::local::LocalClickHouse;
 use hypercare_storage::{Store, connect, migrate};
 
@@ -92,12 +92,22 @@ impl Application {
             settings.ingest.writer.clone(),
             WriterMetrics::register(&registry, metric::TABLE)?,
             health.register("writer_metric_points", Duration::from_secs(30)),
+            shutdown(stopped.clone()),
+        );
+        let (logs, logs_task) = Writer::spawn(
+            store.client.clone(),
+            otlp::logs::TABLE,
+            otlp::logs::INSERT_SQL,
+            settings.ingest.writer.clone(),
+            WriterMetrics::register(&registry, otlp::logs::TABLE)?,
+            health.register("writer_logs", Duration::from_secs(30)),
             shutdown(stopped),
         );
         let ingest = web::Data::new(IngestState {
             limits: settings.ingest.limits.clone(),
             events,
             metrics,
+            logs,
             store: store.client.clone(),
             counters: IngestMetrics::register(&registry)?,
         });
@@ -142,7 +152,7 @@ impl Application {
         Ok(Self {
             port,
             server,
-            writers: vec![events_task, metrics_task],
+            writers: vec![events_task, metrics_task, logs_task],
             stop_writers,
             probe,
             local_clickhouse,

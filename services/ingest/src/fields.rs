@@ -227,6 +227,39 @@ pub fn time_ms(field: &str, value: &Value) -> Result<i64, Rejection> {
     Ok(ms)
 }
 
+/// A time given in nanoseconds since the epoch (OTLP), as milliseconds, checked
+/// like any other record time; 0 (unset) means the receive time.
+pub fn unix_nanos_ms(
+    field: &str,
+    nanos: u64,
+    received_ms: i64,
+    limits: &Limits,
+) -> Result<i64, Rejection> {
+    if nanos == 0 {
+        return Ok(received_ms);
+    }
+    let ms = i64::try_from(nanos / 1_000_000).unwrap_or(i64::MAX);
+    if ms < EARLIEST_MS {
+        return Err(Rejection::new(
+            field,
+            "out_of_range",
+            "is before 2000-01-01",
+        ));
+    }
+    let latest = received_ms + (limits.max_future_secs as i64) * 1000;
+    if ms > latest.min(LATEST_MS) {
+        return Err(Rejection::new(
+            field,
+            "out_of_range",
+            format!(
+                "is more than {}s in the future of this server's clock",
+                limits.max_future_secs
+            ),
+        ));
+    }
+    Ok(ms)
+}
+
 /// The time a record happened, in epoch milliseconds.
 ///
 /// With `sent_at` (the client's clock when it sent the request) the client's clock

@@ -1,7 +1,7 @@
 //! Ingest: business events and technical metrics into ClickHouse.
 //!
 //! ```text
-//! POST /v1/events, /v1/metrics
+//! POST /v1/events, /v1/metrics, /v1/otlp/v1/{metrics,logs}
 //!   -> routes: key, scope, rate limit; body (gzip, size limit)
 //!   -> records: JSON object | array | NDJSON -> one lenient value per record
 //!   -> event / metric: check each field, encode accepted records as RowBinary
@@ -16,6 +16,7 @@ pub mod event;
 pub mod fields;
 pub mod metric;
 pub mod metrics;
+pub mod otlp;
 pub mod records;
 pub mod routes;
 pub mod summary;

@@ -24,7 +24,8 @@ use crate::records::{Rejection, Value};
 
 pub const INSERT_SQL: &str = "INSERT INTO metric_points (name, kind, series_id, label_keys, \
     label_values, timestamp, timestamp_ms, received_at, value, hist_bounds, hist_counts, \
-    hist_sum, hist_count, api_key) FORMAT RowBinary";
+    hist_sum, hist_count, api_key, temporality, unit, resource_keys, resource_values, \
+    scope_name, scope_version) FORMAT RowBinary";
 
 pub const TABLE: &str = "metric_points";
 
@@ -49,18 +50,93 @@ pub enum MetricKind {
     Histogram = 3,
 }
 
-/// The identity of a series: a stable hash of the name and the sorted labels.
-pub fn series_id(name: &str, labels: &[(&str, String)]) -> u64 {
+/// The `temporality` column's Enum8 values: how a counter or histogram point
+/// relates to the previous one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(i8)]
+pub enum Temporality {
+    /// A total since the series started: queries take differences.
+    Cumulative = 1,
+    /// The increase since the previous point: queries sum.
+    Delta = 2,
+}
+
+/// The identity of a series: a stable hash of the name, the sorted labels and
+/// the resource attributes (none for `/v1/metrics` points).
+pub fn series_id<K: AsRef<str>, V: AsRef<str>>(
+    name: &str,
+    labels: &[(K, V)],
+    resource: &[(K, V)],
+) -> u64 {
     let mut hasher = Xxh3::new();
     hasher.update(name.as_bytes());
     for (key, value) in labels {
         // Separators that cannot appear in UTF-8 keep ("a","bc") apart from ("ab","c").
         hasher.update(&[0xff]);
-        hasher.update(key.as_bytes());
+        hasher.update(key.as_ref().as_bytes());
         hasher.update(&[0xfe]);
-        hasher.update(value.as_bytes());
+        hasher.update(value.as_ref().as_bytes());
+    }
+    if !resource.is_empty() {
+        hasher.update(&[0xfd]);
+        for (key, value) in resource {
+            hasher.update(&[0xff]);
+            hasher.update(key.as_ref().as_bytes());
+            hasher.update(&[0xfe]);
+            hasher.update(value.as_ref().as_bytes());
+        }
     }
     hasher.digest()
+}
+
+/// One row of `metric_points`, whichever protocol it came in by.
+#[derive(Debug)]
+pub struct Point<'a, K: AsRef<str>, V: AsRef<str>> {
+    pub name: &'a str,
+    pub kind: MetricKind,
+    pub temporality: Temporality,
+    /// Sorted by key, no key twice.
+    pub labels: &'a [(K, V)],
+    /// Sorted by key, no key twice.
+    pub resource: &'a [(K, V)],
+    pub scope_name: &'a str,
+    pub scope_version: &'a str,
+    pub unit: &'a str,
+    pub time_ms: i64,
+    /// Gauges and counters; 0 for histograms.
+    pub value: f64,
+    /// Histograms only.
+    pub histogram: Option<&'a Histogram>,
+}
+
+impl<K: AsRef<str>, V: AsRef<str>> Point<'_, K, V> {
+    /// Appends the row in the column order of [`INSERT_SQL`].
+    pub fn write(&self, ctx: &RequestContext, out: &mut BytesMut) {
+        let empty = Histogram::default();
+        let histogram = self.histogram.unwrap_or(&empty);
+        let (seconds, millis) = fields::split_ms(self.time_ms);
+        let (received_seconds, _) = fields::split_ms(ctx.received_ms);
+        out.put_rb_str(self.name);
+        out.extend_from_slice(&[self.kind as i8 as u8]);
+        out.extend_from_slice(&series_id(self.name, self.labels, self.resource).to_le_bytes());
+        out.put_rb_str_array(self.labels.iter().map(|(k, _)| k.as_ref()));
+        out.put_rb_str_array(self.labels.iter().map(|(_, v)| v.as_ref()));
+        out.put_rb_datetime(seconds);
+        out.extend_from_slice(&millis.to_le_bytes());
+        out.put_rb_datetime(received_seconds);
+        out.extend_from_slice(&self.value.to_le_bytes());
+        out.put_rb_f64_array(histogram.bounds.iter().copied());
+        out.put_rb_u64_array(histogram.counts.iter().copied());
+        out.extend_from_slice(&histogram.sum.to_le_bytes());
+        out.extend_from_slice(&histogram.count.to_le_bytes());
+        out.put_rb_str(ctx.api_key);
+        out.extend_from_slice(&[self.temporality as i8 as u8]);
+        out.put_rb_str(self.unit);
+        out.put_rb_str_array(self.resource.iter().map(|(k, _)| k.as_ref()));
+        out.put_rb_str_array(self.resource.iter().map(|(_, v)| v.as_ref()));
+        out.put_rb_str(self.scope_name);
+        out.put_rb_str(self.scope_version);
+    }
 }
 
 /// Checks one metric point and appends its row to `out`, or says why it is rejected.
@@ -142,27 +218,25 @@ pub fn encode(record: &Value, ctx: &RequestContext, out: &mut BytesMut) -> Resul
         }
     };
 
-    let (seconds, millis) = fields::split_ms(time_ms);
-    let (received_seconds, _) = fields::split_ms(ctx.received_ms);
-    out.put_rb_str(name);
-    out.extend_from_slice(&[kind as i8 as u8]);
-    out.extend_from_slice(&series_id(name, &labels).to_le_bytes());
-    out.put_rb_str_array(labels.iter().map(|(k, _)| *k));
-    out.put_rb_str_array(labels.iter().map(|(_, v)| v.as_str()));
-    out.put_rb_datetime(seconds);
-    out.extend_from_slice(&millis.to_le_bytes());
-    out.put_rb_datetime(received_seconds);
-    out.extend_from_slice(&value.to_le_bytes());
-    out.put_rb_f64_array(histogram.bounds.iter().copied());
-    out.put_rb_u64_array(histogram.counts.iter().copied());
-    out.extend_from_slice(&histogram.sum.to_le_bytes());
-    out.extend_from_slice(&histogram.count.to_le_bytes());
-    out.put_rb_str(ctx.api_key);
+    Point {
+        name,
+        kind,
+        temporality: Temporality::Cumulative,
+        labels: &labels,
+        resource: &[],
+        scope_name: "",
+        scope_version: "",
+        unit: "",
+        time_ms,
+        value,
+        histogram: Some(&histogram),
+    }
+    .write(ctx, out);
     Ok(())
 }
 
 /// Prometheus names plus the dots and slashes OpenTelemetry names use.
-fn check_metric_name(name: &str) -> Result<(), Rejection> {
+pub fn check_metric_name(name: &str) -> Result<(), Rejection> {
     let mut chars = name.chars();
     let first_ok = chars
         .next()
@@ -206,12 +280,13 @@ fn sorted_labels<'v>(map: Vec<(&'v str, Scalar<'v>)>) -> Result<Vec<(&'v str, St
     Ok(labels)
 }
 
-#[derive(Debug, Default)]
-struct Histogram {
-    bounds: Vec<f64>,
-    counts: Vec<u64>,
-    sum: f64,
-    count: u64,
+/// An explicit-bucket histogram: `counts` has one more element than `bounds`.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Histogram {
+    pub bounds: Vec<f64>,
+    pub counts: Vec<u64>,
+    pub sum: f64,
+    pub count: u64,
 }
 
 impl Histogram {
@@ -399,7 +474,9 @@ mod tests {
     fn a_series_is_the_same_whatever_the_label_order() {
         let a = sorted_labels(vec![("b", Scalar::Str("2")), ("a", Scalar::Num(1.0))]).unwrap();
         let b = sorted_labels(vec![("a", Scalar::Str("1")), ("b", Scalar::Str("2"))]).unwrap();
-        assert_eq!(series_id("m", &a), series_id("m", &b));
-        assert_ne!(series_id("m", &a), series_id("n", &a));
+        assert_eq!(series_id("m", &a, &[]), series_id("m", &b, &[]));
+        assert_ne!(series_id("m", &a, &[]), series_id("n", &a, &[]));
+        let resource = [("service.name", "checkout".to_owned())];
+        assert_ne!(series_id("m", &a, &[]), series_id("m", &a, &resource));
     }
 }

@@ -35,13 +35,21 @@ impl IngestMetrics {
     }
 
     pub fn record(&self, signal: &str, batch: &EncodedBatch) {
+        self.count(signal, batch.rows, batch.rejected.iter().map(|r| r.code));
+    }
+
+    /// Counts `accepted` records and one rejection per reason code given.
+    pub fn count<'a>(
+        &self,
+        signal: &str,
+        accepted: usize,
+        rejected: impl Iterator<Item = &'a str>,
+    ) {
         self.accepted
             .with_label_values(&[signal])
-            .inc_by(batch.rows as u64);
-        for rejection in &batch.rejected {
-            self.rejected
-                .with_label_values(&[signal, rejection.code])
-                .inc();
+            .inc_by(accepted as u64);
+        for code in rejected {
+            self.rejected.with_label_values(&[signal, code]).inc();
         }
     }
 }

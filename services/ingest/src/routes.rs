@@ -32,6 +32,7 @@ pub struct IngestState {
     pub limits: Limits,
     pub events: Writer,
     pub metrics: Writer,
+    pub logs: Writer,
     pub store: clickhouse::Client,
     pub counters: IngestMetrics,
 }
@@ -41,6 +42,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/v1/events", web::post().to(post_events))
         .route("/v1/metrics", web::post().to(post_metrics))
         .route("/v1/events/summary", web::get().to(get_summary));
+    crate::otlp::configure(cfg);
 }
 
 #[derive(Debug, Serialize)]

@@ -68,6 +68,16 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "metric_points",
         sql: include_str!("../migrations/0002_metric_points.sql"),
     },
+    Migration {
+        version: 3,
+        name: "metric_points_otlp",
+        sql: include_str!("../migrations/0003_metric_points_otlp.sql"),
+    },
+    Migration {
+        version: 4,
+        name: "logs",
+        sql: include_str!("../migrations/0004_logs.sql"),
+    },
 ];
 
 const CREATE_LEDGER: &str = "CREATE TABLE IF NOT EXISTS schema_migrations \
@@ -136,16 +146,22 @@ pub async fn run(store: &Store) -> Result<Outcome> {
             continue;
         }
         for statement in migration.statements() {
-            store
+            let result = store
                 .client
                 .query(&statement)
                 .with_setting("wait_end_of_query", "1")
                 .execute()
-                .await
-                .map_err(Error::clickhouse(format!(
-                    "migration {:04} ({})",
-                    migration.version, migration.name
-                )))?;
+                .await;
+            match result {
+                Ok(()) => {}
+                Err(error) if column_already_added(&statement, &error) => {}
+                Err(error) => {
+                    return Err(Error::clickhouse(format!(
+                        "migration {:04} ({})",
+                        migration.version, migration.name
+                    ))(error));
+                }
+            }
         }
         let mut insert = store
             .client
@@ -173,6 +189,19 @@ pub async fn run(store: &Store) -> Result<Outcome> {
         outcome.applied.push(migration.version);
     }
     Ok(outcome)
+}
+
+/// An `ADD COLUMN` that fails because the column exists was applied before (by a
+/// replica starting at the same time, or a run stopped half-way). ClickHouse 18.16
+/// has no `ADD COLUMN IF NOT EXISTS`, so this stands in for it. The error is code
+/// 44 on 18.x and 15 (DUPLICATE_COLUMN) on recent servers.
+fn column_already_added(statement: &str, error: &clickhouse::error::Error) -> bool {
+    let adds_a_column = statement.trim_start().starts_with("ALTER TABLE")
+        && statement.matches("ADD COLUMN").count() == 1;
+    let message = error.to_string();
+    adds_a_column
+        && (message.contains("Code: 44") || message.contains("Code: 15"))
+        && message.contains("already exists")
 }
 
 fn now_unix() -> u32 {

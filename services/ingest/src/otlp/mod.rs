@@ -1,0 +1,367 @@
+//! OTLP/HTTP: metrics and logs from any OpenTelemetry SDK or Collector.
+//!
+//! Base URL for exporters: `http://<host>:<port>/v1/otlp` (set
+//! `OTEL_EXPORTER_OTLP_ENDPOINT` to it; the exporter appends `/v1/metrics` and
+//! `/v1/logs`). Bodies are `application/x-protobuf` or `application/json`, plain
+//! or gzip. Answers follow the OTLP spec: 200 with an empty response, or with
+//! `partialSuccess` (rejected count and the first reasons) when some points are
+//! refused — the good ones are stored; 400 for a body that cannot be decoded;
+//! 401/403; 413; 415; 429 and 503 with `Retry-After` (the only codes exporters
+//! retry). Error bodies are a `google.rpc.Status`, in the request's encoding.
+//! Traces are not stored: `/v1/otlp/v1/traces` answers 404.
+
+pub mod json;
+pub mod logs;
+pub mod metrics;
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpRequest, HttpResponse, web};
+use opentelemetry_proto::tonic::collector::logs::v1::{
+    ExportLogsPartialSuccess, ExportLogsServiceRequest, ExportLogsServiceResponse,
+};
+use opentelemetry_proto::tonic::collector::metrics::v1::{
+    ExportMetricsPartialSuccess, ExportMetricsServiceRequest, ExportMetricsServiceResponse,
+};
+use prost::Message;
+
+use hypercare_http::auth::{AuthError, Caller, Scope};
+use hypercare_http::body::{BodyError, read_body};
+
+use crate::event::RequestContext;
+use crate::routes::IngestState;
+use crate::writer::WriteError;
+use metrics::Encoded;
+
+/// Mounts the OTLP routes under `/v1/otlp`.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/v1/otlp/v1/metrics", web::post().to(post_metrics))
+        .route("/v1/otlp/v1/logs", web::post().to(post_logs));
+}
+
+/// The two encodings OTLP/HTTP allows; the answer uses the request's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Encoding {
+    Protobuf,
+    Json,
+}
+
+impl Encoding {
+    fn of(req: &HttpRequest) -> Result<Self, Failure> {
+        let content_type = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        let essence = content_type
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
+        match essence.as_str() {
+            "application/x-protobuf" | "application/protobuf" => Ok(Encoding::Protobuf),
+            "application/json" => Ok(Encoding::Json),
+            _ => Err(Failure {
+                status: StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                message: format!(
+                    "Content-Type `{content_type}` is not OTLP/HTTP: send application/x-protobuf or application/json"
+                ),
+                retry_after: None,
+                // Nothing to mirror: answer in JSON, which any client can read.
+                encoding: Encoding::Json,
+            }),
+        }
+    }
+
+    fn content_type(self) -> &'static str {
+        match self {
+            Encoding::Protobuf => "application/x-protobuf",
+            Encoding::Json => "application/json",
+        }
+    }
+}
+
+/// `google.rpc.Status`, the body of every OTLP error answer.
+#[derive(Clone, PartialEq, prost::Message)]
+struct Status {
+    #[prost(int32, tag = "1")]
+    code: i32,
+    #[prost(string, tag = "2")]
+    message: String,
+}
+
+/// An OTLP error answer.
+#[derive(Debug)]
+struct Failure {
+    status: StatusCode,
+    message: String,
+    retry_after: Option<u64>,
+    encoding: Encoding,
+}
+
+impl Failure {
+    fn new(status: StatusCode, message: impl Into<String>, encoding: Encoding) -> Self {
+        Self {
+            status,
+            message: message.into(),
+            retry_after: None,
+            encoding,
+        }
+    }
+
+    fn from_auth(error: AuthError, encoding: Encoding) -> Self {
+        let status = actix_web::ResponseError::status_code(&error);
+        let retry_after = match &error {
+            AuthError::RateLimited {
+                retry_after_secs, ..
+            } => Some(*retry_after_secs),
+            _ => None,
+        };
+        Self {
+            status,
+            message: error.to_string(),
+            retry_after,
+            encoding,
+        }
+    }
+
+    fn from_body(error: BodyError, encoding: Encoding) -> Self {
+        Self::new(
+            actix_web::ResponseError::status_code(&error),
+            error.to_string(),
+            encoding,
+        )
+    }
+
+    fn from_write(error: WriteError, encoding: Encoding) -> Self {
+        if error.is_retryable() {
+            Self {
+                status: StatusCode::SERVICE_UNAVAILABLE,
+                message: error.to_string(),
+                retry_after: Some(1),
+                encoding,
+            }
+        } else {
+            Self::new(StatusCode::BAD_REQUEST, error.to_string(), encoding)
+        }
+    }
+
+    /// The gRPC code matching the HTTP status, as the spec's table pairs them.
+    fn grpc_code(&self) -> i32 {
+        match self.status {
+            StatusCode::BAD_REQUEST | StatusCode::PAYLOAD_TOO_LARGE => 3,
+            StatusCode::UNAUTHORIZED => 16,
+            StatusCode::FORBIDDEN => 7,
+            StatusCode::TOO_MANY_REQUESTS => 8,
+            StatusCode::SERVICE_UNAVAILABLE => 14,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => 3,
+            _ => 2,
+        }
+    }
+
+    fn response(self) -> HttpResponse {
+        let status = Status {
+            code: self.grpc_code(),
+            message: self.message,
+        };
+        let mut response = HttpResponse::build(self.status);
+        response.content_type(self.encoding.content_type());
+        if let Some(secs) = self.retry_after {
+            response.insert_header((header::RETRY_AFTER, HeaderValue::from(secs)));
+        }
+        if matches!(self.status, StatusCode::UNAUTHORIZED) {
+            response.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
+        }
+        match self.encoding {
+            Encoding::Protobuf => response.body(status.encode_to_vec()),
+            Encoding::Json => response.json(serde_json::json!({
+                "code": status.code,
+                "message": status.message,
+            })),
+        }
+    }
+}
+
+/// What the two signals differ in.
+trait Signal {
+    type Request: Message + Default;
+    /// The metric label of accepted and rejected counts.
+    const LABEL: &'static str;
+    fn from_json(body: &[u8]) -> Result<Self::Request, json::JsonError>;
+    fn encode(request: &Self::Request, ctx: &RequestContext) -> Encoded;
+    fn writer(state: &IngestState) -> &crate::writer::Writer;
+    /// The export response, with `partialSuccess` when something was rejected.
+    fn response(rejected: i64, message: String, encoding: Encoding) -> Vec<u8>;
+}
+
+struct Metrics;
+struct Logs;
+
+impl Signal for Metrics {
+    type Request = ExportMetricsServiceRequest;
+    const LABEL: &'static str = "otlp_metric";
+
+    fn from_json(body: &[u8]) -> Result<Self::Request, json::JsonError> {
+        json::metrics_request(body)
+    }
+
+    fn encode(request: &Self::Request, ctx: &RequestContext) -> Encoded {
+        metrics::encode(request, ctx)
+    }
+
+    fn writer(state: &IngestState) -> &crate::writer::Writer {
+        &state.metrics
+    }
+
+    fn response(rejected: i64, message: String, encoding: Encoding) -> Vec<u8> {
+        match encoding {
+            Encoding::Protobuf => ExportMetricsServiceResponse {
+                partial_success: (rejected > 0 || !message.is_empty()).then_some({
+                    ExportMetricsPartialSuccess {
+                        rejected_data_points: rejected,
+                        error_message: message,
+                    }
+                }),
+            }
+            .encode_to_vec(),
+            Encoding::Json => partial_success_json("rejectedDataPoints", rejected, message),
+        }
+    }
+}
+
+impl Signal for Logs {
+    type Request = ExportLogsServiceRequest;
+    const LABEL: &'static str = "otlp_log";
+
+    fn from_json(body: &[u8]) -> Result<Self::Request, json::JsonError> {
+        json::logs_request(body)
+    }
+
+    fn encode(request: &Self::Request, ctx: &RequestContext) -> Encoded {
+        logs::encode(request, ctx)
+    }
+
+    fn writer(state: &IngestState) -> &crate::writer::Writer {
+        &state.logs
+    }
+
+    fn response(rejected: i64, message: String, encoding: Encoding) -> Vec<u8> {
+        match encoding {
+            Encoding::Protobuf => ExportLogsServiceResponse {
+                partial_success: (rejected > 0 || !message.is_empty()).then_some({
+                    ExportLogsPartialSuccess {
+                        rejected_log_records: rejected,
+                        error_message: message,
+                    }
+                }),
+            }
+            .encode_to_vec(),
+            Encoding::Json => partial_success_json("rejectedLogRecords", rejected, message),
+        }
+    }
+}
+
+fn partial_success_json(count_key: &str, rejected: i64, message: String) -> Vec<u8> {
+    let body = if rejected > 0 || !message.is_empty() {
+        // 64-bit integers are decimal strings in OTLP/JSON.
+        serde_json::json!({"partialSuccess": {count_key: rejected.to_string(), "errorMessage": message}})
+    } else {
+        serde_json::json!({})
+    };
+    body.to_string().into_bytes()
+}
+
+#[tracing::instrument(name = "ingest.otlp.metrics", skip_all)]
+async fn post_metrics(
+    req: HttpRequest,
+    payload: web::Payload,
+    caller: Result<Caller, AuthError>,
+    state: web::Data<IngestState>,
+) -> HttpResponse {
+    export::<Metrics>(req, payload, caller, state)
+        .await
+        .unwrap_or_else(Failure::response)
+}
+
+#[tracing::instrument(name = "ingest.otlp.logs", skip_all)]
+async fn post_logs(
+    req: HttpRequest,
+    payload: web::Payload,
+    caller: Result<Caller, AuthError>,
+    state: web::Data<IngestState>,
+) -> HttpResponse {
+    export::<Logs>(req, payload, caller, state)
+        .await
+        .unwrap_or_else(Failure::response)
+}
+
+async fn export<S: Signal>(
+    req: HttpRequest,
+    payload: web::Payload,
+    caller: Result<Caller, AuthError>,
+    state: web::Data<IngestState>,
+) -> Result<HttpResponse, Failure> {
+    let received_ms = chrono::Utc::now().timestamp_millis();
+    let encoding = Encoding::of(&req)?;
+    let caller = caller.map_err(|e| Failure::from_auth(e, encoding))?;
+    caller
+        .authorize(Scope::Ingest)
+        .map_err(|e| Failure::from_auth(e, encoding))?;
+    let body = read_body(req.headers(), payload, state.limits.max_body_bytes)
+        .await
+        .map_err(|e| Failure::from_body(e, encoding))?;
+    let request = match encoding {
+        Encoding::Protobuf => S::Request::decode(body.as_ref()).map_err(|e| {
+            Failure::new(
+                StatusCode::BAD_REQUEST,
+                format!("the body is not a valid protobuf export request: {e}"),
+                encoding,
+            )
+        })?,
+        Encoding::Json => S::from_json(&body).map_err(|e| {
+            Failure::new(
+                StatusCode::BAD_REQUEST,
+                format!("the body is not a valid OTLP/JSON export request: {e}"),
+                encoding,
+            )
+        })?,
+    };
+    drop(body);
+    let ctx = RequestContext {
+        limits: &state.limits,
+        received_ms,
+        api_key: caller.name(),
+    };
+    let encoded = S::encode(&request, &ctx);
+    drop(request);
+    state.counters.count(
+        S::LABEL,
+        encoded.rows,
+        encoded.rejected_codes.iter().copied(),
+    );
+    if encoded.rows > state.limits.max_records_per_request {
+        return Err(Failure::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!(
+                "the request holds {} records; the limit is {} per request",
+                encoded.rows, state.limits.max_records_per_request
+            ),
+            encoding,
+        ));
+    }
+    S::writer(&state)
+        .write(encoded.rows, encoded.data.freeze())
+        .await
+        .map_err(|e| Failure::from_write(e, encoding))?;
+    let message = encoded
+        .rejected
+        .iter()
+        .map(|r| format!("{}: {}", r.field, r.reason))
+        .collect::<Vec<_>>()
+        .join("; ");
+    let body = S::response(encoded.rejected_points as i64, message, encoding);
+    Ok(HttpResponse::Ok()
+        .content_type(encoding.content_type())
+        .body(body))
+}
