@@ -7,9 +7,16 @@ use std::process::{Command, Stdio};
 use hypercare_storage::catalog::{self, Statement};
 use hypercare_tests::spawn_app;
 
+/// Every read query of every capability, with example parameters.
+fn reads() -> Vec<Statement> {
+    let mut statements = hypercare_ingest::summary::catalog();
+    statements.extend(hypercare_ingest::quantile::catalog());
+    statements
+}
+
 fn every_statement() -> Vec<Statement> {
     let mut statements = catalog::schema();
-    statements.extend(hypercare_ingest::summary::catalog());
+    statements.extend(reads());
     statements
 }
 
@@ -17,7 +24,7 @@ fn every_statement() -> Vec<Statement> {
 async fn every_statement_runs_on_clickhouse_18() {
     // The application has applied the migrations in its database; run the reads there.
     let app = spawn_app().await;
-    for statement in hypercare_ingest::summary::catalog() {
+    for statement in reads() {
         app.db
             .query(&statement.sql)
             .execute()

@@ -494,3 +494,103 @@ async fn a_retried_log_export_is_not_counted_twice() {
     assert_eq!(app.sql_u64("SELECT count() FROM logs FINAL").await, 2);
     assert_eq!(app.sql_u64("SELECT uniqExact(log_id) FROM logs").await, 2);
 }
+
+/// The same observations sent as an OTLP histogram (by the SDK) and as a
+/// `/v1/metrics` histogram answer the same percentile query.
+#[tokio::test]
+async fn otlp_and_api_histograms_answer_the_same_percentile_query() {
+    let app = spawn_app().await;
+    let endpoint = format!("{}/v1/otlp/v1/metrics", app.address);
+    tokio::task::spawn_blocking(move || {
+        export_metrics(endpoint, Protocol::HttpBinary, Temporality::Cumulative)
+    })
+    .await
+    .unwrap();
+    // The SDK recorded 50, 150, 150, 300, 900 ms for service "checkout"; send the
+    // same for service "web" through the JSON API.
+    let response = app
+        .post_metrics(&json!({"name": "checkout_latency_ms", "kind": "histogram",
+            "labels": {"service": "web", "route": "/pay"},
+            "bounds": [100, 200, 500], "counts": [1, 2, 1, 1], "sum": 1550, "count": 5}))
+        .await;
+    assert_eq!(response.status(), 202);
+
+    let quantile = |service: &'static str, q: f64| {
+        let app = &app;
+        async move {
+            let response = app
+                .get(
+                    &format!(
+                        "/v1/metrics/quantile?name=checkout_latency_ms&q={q}&label.service={service}"
+                    ),
+                    Some(READ_KEY),
+                )
+                .await;
+            assert_eq!(response.status(), 200);
+            response.json::<Value>().await.unwrap()
+        }
+    };
+    for q in [0.5, 0.9] {
+        let otlp = quantile("checkout", q).await;
+        let api = quantile("web", q).await;
+        assert_eq!(otlp["value"], api["value"], "{otlp} vs {api}");
+        assert_eq!(otlp["counts"], json!([1, 2, 1, 1]));
+        assert_eq!(otlp["series"], 1);
+    }
+    // 5 observations, rank 2.5 falls in (100, 200] holding the 2nd and 3rd:
+    // 100 + 100 * (2.5 - 1) / 2 = 175. Rank 4.5 is in (500, +Inf): the last bound.
+    assert_eq!(quantile("web", 0.5).await["value"], 175.0);
+    assert_eq!(quantile("web", 0.9).await["value"], 500.0);
+
+    // Without a label filter the two series add up.
+    let both = app
+        .get(
+            "/v1/metrics/quantile?name=checkout_latency_ms&q=0.5",
+            Some(READ_KEY),
+        )
+        .await
+        .json::<Value>()
+        .await
+        .unwrap();
+    assert_eq!(
+        (both["count"].as_u64(), both["series"].as_u64()),
+        (Some(10), Some(2))
+    );
+
+    let bad = app
+        .get("/v1/metrics/quantile?name=x&q=2", Some(READ_KEY))
+        .await;
+    assert_eq!(bad.status(), 400);
+    assert_eq!(bad.json::<Value>().await.unwrap()["field"], "q");
+}
+
+/// A cumulative series answers the increase within the window, not its total.
+#[tokio::test]
+async fn a_cumulative_histogram_counts_only_what_the_window_added() {
+    let app = spawn_app().await;
+    let now = chrono::Utc::now().timestamp_millis();
+    let point = |ms: i64, counts: [u64; 3]| {
+        json!({"name": "lat", "kind": "histogram", "labels": {"service": "api"}, "timestamp": ms,
+               "bounds": [1, 2], "counts": counts, "sum": 0, "count": counts.iter().sum::<u64>()})
+    };
+    let response = app
+        .post_metrics(&json!([
+            point(now - 2 * 3600 * 1000, [10, 0, 0]),
+            point(now - 30 * 60 * 1000, [10, 4, 0]),
+            point(now - 60 * 1000, [10, 8, 0]),
+        ]))
+        .await;
+    assert_eq!(response.status(), 202);
+    // Sent twice: a retried batch must not change the answer.
+    app.post_metrics(&json!([point(now - 60 * 1000, [10, 8, 0])]))
+        .await;
+    let answer = app
+        .get("/v1/metrics/quantile?name=lat&q=0.5", Some(READ_KEY))
+        .await
+        .json::<Value>()
+        .await
+        .unwrap();
+    // The last hour added 8 observations, all in (1, 2].
+    assert_eq!(answer["counts"], json!([0, 8, 0]), "{answer}");
+    assert_eq!(answer["value"], 1.5);
+}

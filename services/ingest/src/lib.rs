@@ -17,6 +17,7 @@ pub mod fields;
 pub mod metric;
 pub mod metrics;
 pub mod otlp;
+pub mod quantile;
 pub mod records;
 pub mod routes;
 pub mod summary;

@@ -23,9 +23,9 @@ use crate::config::Limits;
 use crate::event::RequestContext;
 use crate::metrics::IngestMetrics;
 use crate::records::{BodyRefused, EncodedBatch, Framing, Rejection, Value, encode_body};
-use crate::summary;
 use crate::writer::{WriteError, Writer};
 use crate::{event, metric};
+use crate::{quantile, summary};
 
 /// What the ingest routes share; one per application.
 pub struct IngestState {
@@ -41,7 +41,8 @@ pub struct IngestState {
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/v1/events", web::post().to(post_events))
         .route("/v1/metrics", web::post().to(post_metrics))
-        .route("/v1/events/summary", web::get().to(get_summary));
+        .route("/v1/events/summary", web::get().to(get_summary))
+        .route("/v1/metrics/quantile", web::get().to(get_quantile));
     crate::otlp::configure(cfg);
 }
 
@@ -138,6 +139,83 @@ async fn ingest(
         accepted: rows,
         rejected: &rejected,
     }))
+}
+
+/// `GET /v1/metrics/quantile?name=&q=&from=&to=&label.<key>=<value>...`
+#[tracing::instrument(name = "ingest.quantile", skip_all, fields(key = %caller.name()))]
+async fn get_quantile(
+    caller: Caller,
+    query: web::Query<Vec<(String, String)>>,
+    state: web::Data<IngestState>,
+) -> Result<HttpResponse, IngestError> {
+    caller.authorize(Scope::Read)?;
+    let now = chrono::Utc::now().timestamp();
+    let mut name = None;
+    let mut q = 0.95;
+    let (mut from, mut to) = (now - 3600, now + 1);
+    let mut labels = Vec::new();
+    for (key, value) in query.into_inner() {
+        match key.as_str() {
+            "name" => name = Some(value),
+            "q" => {
+                q = value
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|q| (0.0..=1.0).contains(q))
+                    .ok_or(IngestError::BadQuery {
+                        field: "q",
+                        reason: format!("`{value}` is not a number between 0 and 1"),
+                    })?;
+            }
+            "from" => from = parse_time("from", &value)?,
+            "to" => to = parse_time("to", &value)?,
+            other => match other.strip_prefix("label.") {
+                Some(label) if !label.is_empty() => labels.push((label.to_owned(), value)),
+                _ => {
+                    return Err(IngestError::BadQuery {
+                        field: "query",
+                        reason: format!(
+                            "`{other}` is not a parameter: use name, q, from, to and label.<key>"
+                        ),
+                    });
+                }
+            },
+        }
+    }
+    let name = name.ok_or(IngestError::BadQuery {
+        field: "name",
+        reason: "is required".into(),
+    })?;
+    if from >= to {
+        return Err(IngestError::BadQuery {
+            field: "from",
+            reason: "must be before `to`".into(),
+        });
+    }
+    let request = quantile::Request {
+        name: &name,
+        q,
+        from,
+        to,
+        labels: &labels,
+    };
+    match quantile::quantile(&state.store, &request).await {
+        Ok(answer) => Ok(HttpResponse::Ok().json(answer)),
+        Err(quantile::QuantileError::Query(e)) => Err(IngestError::Query(e)),
+        Err(e @ quantile::QuantileError::MixedBounds(..)) => Err(IngestError::BadQuery {
+            field: "name",
+            reason: e.to_string(),
+        }),
+    }
+}
+
+fn parse_time(field: &'static str, text: &str) -> Result<i64, IngestError> {
+    chrono::DateTime::parse_from_rfc3339(text)
+        .map(|t| t.timestamp())
+        .map_err(|e| IngestError::BadQuery {
+            field,
+            reason: format!("is not an RFC 3339 time ({e})"),
+        })
 }
 
 #[derive(Debug, Deserialize)]

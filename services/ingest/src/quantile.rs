@@ -1,0 +1,215 @@
+//! Percentiles of a histogram metric over a time window, whichever protocol its
+//! points came by: `/v1/metrics`, OTLP (explicit or exponential buckets, delta or
+//! cumulative) or Prometheus remote write all land in the same bucket model.
+//!
+//! For each series the window's distribution is: with delta temporality, the sum
+//! of its points in the window; with cumulative temporality, its last point in
+//! the window minus its last point before the window (looked for up to
+//! [`LOOKBACK_SECS`] back; with none, or after a reset, the last point alone).
+//! Copies of a point (retried batches) are folded before anything is summed.
+//! Series are then added bucket by bucket, and the quantile is interpolated
+//! linearly inside its bucket, as Prometheus' `histogram_quantile` does.
+
+use hypercare_storage::catalog::Statement;
+use serde::{Deserialize, Serialize};
+
+/// How far before the window a cumulative series' previous point is looked for.
+pub const LOOKBACK_SECS: i64 = 24 * 3600;
+
+/// Binds, in order: `from` (three times), lookback start, `to`, name; then one
+/// `AND label_values[indexOf(label_keys, ?)] = ?` pair per label filter goes
+/// where `{labels}` is.
+const SERIES_SQL: &str = "SELECT series_id, \
+     toUInt8(any(temporality) = 'delta') AS delta, any(hist_bounds) AS bounds, \
+     sumForEachIf(hist_counts, timestamp >= toDateTime(?)) AS window_sum, \
+     argMaxIf(hist_counts, (timestamp, timestamp_ms), timestamp >= toDateTime(?)) AS last, \
+     argMaxIf(hist_counts, (timestamp, timestamp_ms), timestamp < toDateTime(?)) AS before \
+     FROM ( \
+       SELECT series_id, timestamp, timestamp_ms, any(temporality) AS temporality, \
+         any(hist_bounds) AS hist_bounds, any(hist_counts) AS hist_counts \
+       FROM metric_points \
+       WHERE kind = 'histogram' AND timestamp >= toDateTime(?) AND timestamp < toDateTime(?) \
+         AND name = ? {labels} \
+       GROUP BY series_id, timestamp, timestamp_ms \
+     ) \
+     GROUP BY series_id HAVING notEmpty(last) \
+     LIMIT 10000";
+
+const LABEL_FILTER: &str = " AND label_values[indexOf(label_keys, ?)] = ?";
+
+#[derive(Debug, clickhouse::Row, Deserialize)]
+struct SeriesRow {
+    #[allow(dead_code)]
+    series_id: u64,
+    delta: u8,
+    bounds: Vec<f64>,
+    window_sum: Vec<u64>,
+    last: Vec<u64>,
+    before: Vec<u64>,
+}
+
+/// The answer of `GET /v1/metrics/quantile`.
+#[derive(Debug, Serialize)]
+pub struct Quantile {
+    pub name: String,
+    pub q: f64,
+    pub from: String,
+    pub to: String,
+    /// The estimate; `null` when no observation fell in the window.
+    pub value: Option<f64>,
+    /// Observations in the window, over all series.
+    pub count: u64,
+    pub series: usize,
+    pub bounds: Vec<f64>,
+    /// Per bucket, over all series; one more than `bounds`.
+    pub counts: Vec<u64>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum QuantileError {
+    #[error("the ClickHouse query failed: {0}")]
+    Query(#[from] clickhouse::error::Error),
+    #[error(
+        "the series of this metric have different bucket bounds ({0:?} and {1:?}); filter by labels to pick series that share them"
+    )]
+    MixedBounds(Vec<f64>, Vec<f64>),
+}
+
+pub struct Request<'a> {
+    pub name: &'a str,
+    pub q: f64,
+    pub from: i64,
+    pub to: i64,
+    pub labels: &'a [(String, String)],
+}
+
+pub async fn quantile(
+    client: &clickhouse::Client,
+    request: &Request<'_>,
+) -> Result<Quantile, QuantileError> {
+    let filters = LABEL_FILTER.repeat(request.labels.len());
+    let sql = SERIES_SQL.replace("{labels}", &filters);
+    let mut query = client
+        .query(&sql)
+        .bind(request.from)
+        .bind(request.from)
+        .bind(request.from)
+        .bind((request.from - LOOKBACK_SECS).max(0))
+        .bind(request.to)
+        .bind(request.name);
+    for (key, value) in request.labels {
+        query = query.bind(key.as_str()).bind(value.as_str());
+    }
+    let rows: Vec<SeriesRow> = query.fetch_all().await?;
+
+    let mut bounds: Option<Vec<f64>> = None;
+    let mut counts: Vec<u64> = Vec::new();
+    for row in &rows {
+        let window = window_counts(row);
+        match &bounds {
+            None => {
+                bounds = Some(row.bounds.clone());
+                counts = window;
+            }
+            Some(b) if *b == row.bounds && counts.len() == window.len() => {
+                for (total, n) in counts.iter_mut().zip(window) {
+                    *total += n;
+                }
+            }
+            Some(b) => return Err(QuantileError::MixedBounds(b.clone(), row.bounds.clone())),
+        }
+    }
+    let bounds = bounds.unwrap_or_default();
+    Ok(Quantile {
+        name: request.name.to_owned(),
+        q: request.q,
+        from: crate::summary::rfc3339(request.from),
+        to: crate::summary::rfc3339(request.to),
+        value: estimate(&bounds, &counts, request.q),
+        count: counts.iter().sum(),
+        series: rows.len(),
+        bounds,
+        counts,
+    })
+}
+
+fn window_counts(row: &SeriesRow) -> Vec<u64> {
+    if row.delta == 1 {
+        return row.window_sum.clone();
+    }
+    let comparable =
+        row.before.len() == row.last.len() && row.before.iter().zip(&row.last).all(|(b, l)| b <= l);
+    if comparable {
+        row.last
+            .iter()
+            .zip(&row.before)
+            .map(|(l, b)| l - b)
+            .collect()
+    } else {
+        // No earlier point, or the process restarted: the last point is all we know.
+        row.last.clone()
+    }
+}
+
+/// Linear interpolation inside the bucket holding the q-th observation. The first
+/// bucket starts at 0 when its bound is positive; a rank in the last (+Inf)
+/// bucket answers the last finite bound, as `histogram_quantile` does.
+pub fn estimate(bounds: &[f64], counts: &[u64], q: f64) -> Option<f64> {
+    let total: u64 = counts.iter().sum();
+    if total == 0 || counts.len() != bounds.len() + 1 {
+        return None;
+    }
+    let rank = q * total as f64;
+    let mut seen = 0u64;
+    for (i, &count) in counts.iter().enumerate() {
+        if count > 0 && (seen + count) as f64 >= rank {
+            if i == bounds.len() {
+                return bounds.last().copied();
+            }
+            let upper = bounds[i];
+            let lower = if i == 0 {
+                if upper > 0.0 { 0.0 } else { upper }
+            } else {
+                bounds[i - 1]
+            };
+            let within = (rank - seen as f64) / count as f64;
+            return Some(lower + (upper - lower) * within.clamp(0.0, 1.0));
+        }
+        seen += count;
+    }
+    bounds.last().copied()
+}
+
+/// The query with example parameters, for the engine compatibility test.
+pub fn catalog() -> Vec<Statement> {
+    let sql = SERIES_SQL
+        .replace("{labels}", LABEL_FILTER)
+        .replacen('?', "1795300000", 3)
+        .replacen('?', "1795200000", 1)
+        .replacen('?', "1795400000", 1)
+        .replacen('?', "'latency'", 1)
+        .replacen('?', "'service'", 1)
+        .replacen('?', "'checkout'", 1);
+    vec![Statement {
+        origin: "ingest: histogram quantile".into(),
+        sql,
+    }]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn interpolates_inside_the_bucket_like_histogram_quantile() {
+        // 100 observations: 50 in (0,1], 50 in (1,2].
+        let bounds = [1.0, 2.0];
+        let counts = [50, 50, 0];
+        assert_eq!(estimate(&bounds, &counts, 0.5), Some(1.0));
+        assert_eq!(estimate(&bounds, &counts, 0.75), Some(1.5));
+        assert_eq!(estimate(&bounds, &counts, 0.25), Some(0.5));
+        // Above the last bound: the last finite bound.
+        assert_eq!(estimate(&bounds, &[0, 0, 10], 0.9), Some(2.0));
+        assert_eq!(estimate(&bounds, &[0, 0, 0], 0.9), None);
+    }
+}
