@@ -74,6 +74,11 @@ pub async fn observe(
         method = %method,
         route = %route,
     );
+    // Join the caller's trace when it sent a W3C `traceparent`.
+    let parent = opentelemetry::global::get_text_map_propagator(|propagator| {
+        propagator.extract(&HeaderExtractor(req.headers()))
+    });
+    tracing_opentelemetry::OpenTelemetrySpanExt::set_parent(&span, parent).ok();
     req.extensions_mut().insert(RequestId(request_id.clone()));
 
     let result = next.call(req).instrument(span.clone()).await;
@@ -100,6 +105,19 @@ pub async fn observe(
         }
     });
     Ok(response)
+}
+
+/// Reads propagation headers (`traceparent`, `tracestate`) from a request.
+struct HeaderExtractor<'a>(&'a actix_web::http::header::HeaderMap);
+
+impl opentelemetry::propagation::Extractor for HeaderExtractor<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0.get(key).and_then(|v| v.to_str().ok())
+    }
+
+    fn keys(&self) -> Vec<&str> {
+        self.0.keys().map(|k| k.as_str()).collect()
+    }
 }
 
 /// The request's id, in the request extensions for handlers that want it.

@@ -16,10 +16,10 @@ use serde::Deserialize;
 use hypercare_http::auth::{ApiKeys, AuthSettings};
 use hypercare_ingest::IngestSettings;
 use hypercare_storage::ClickHouseSettings;
-use hypercare_telemetry::LogSettings;
+use hypercare_telemetry::{LogSettings, TraceSettings};
 
 /// Sections a `HYPERCARE_<SECTION>_<KEY>` variable may name.
-const SECTIONS: [&str; 5] = ["server", "clickhouse", "ingest", "auth", "log"];
+const SECTIONS: [&str; 6] = ["server", "clickhouse", "ingest", "auth", "log", "traces"];
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -32,6 +32,7 @@ pub struct Settings {
     pub ingest: IngestSettings,
     pub auth: AuthSettings,
     pub log: LogSettings,
+    pub traces: TraceSettings,
 }
 
 impl Default for Settings {
@@ -43,6 +44,7 @@ impl Default for Settings {
             ingest: IngestSettings::default(),
             auth: AuthSettings::default(),
             log: LogSettings::default(),
+            traces: TraceSettings::default(),
         }
     }
 }
@@ -121,6 +123,7 @@ impl Settings {
             )
         })?;
         self.ingest.validate().map_err(anyhow::Error::msg)?;
+        self.traces.validate().map_err(anyhow::Error::msg)?;
         ApiKeys::from_settings(&self.auth).map_err(anyhow::Error::msg)?;
         if let Some(url) = &self.clickhouse.url {
             anyhow::ensure!(

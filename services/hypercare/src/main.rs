@@ -15,8 +15,15 @@ async fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(2);
         }
     };
-    hypercare_telemetry::init_logs(&settings.log, std::io::stderr);
-    match cli::run(cli, settings).await {
+    let telemetry =
+        match hypercare_telemetry::init(&settings.log, &settings.traces, std::io::stderr) {
+            Ok(telemetry) => telemetry,
+            Err(error) => {
+                eprintln!("hypercare: {error}");
+                return std::process::ExitCode::from(2);
+            }
+        };
+    let code = match cli::run(cli, settings).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {
             tracing::error!(
@@ -25,5 +32,10 @@ async fn main() -> std::process::ExitCode {
             );
             std::process::ExitCode::FAILURE
         }
-    }
+    };
+    // The exporter flushes with a blocking client: keep it off the async workers.
+    tokio::task::spawn_blocking(move || telemetry.shutdown())
+        .await
+        .ok();
+    code
 }

@@ -319,6 +319,7 @@ impl WriterTask {
 
     /// Sends the batch, retrying what may succeed later for as long as the oldest
     /// request in it still waits.
+    #[tracing::instrument(name = "clickhouse.insert", skip_all, fields(table = self.table, rows = batch.rows, bytes = batch.bytes))]
     async fn insert_with_retries(&self, batch: &Batch) -> Result<(), WriteError> {
         let give_up_at = batch.opened + Duration::from_millis(self.settings.ack_timeout_ms);
         let mut backoff = Duration::from_millis(100);
