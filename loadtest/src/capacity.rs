@@ -60,7 +60,11 @@ pub fn fit_usl(points: &[(f64, f64)]) -> Option<UslFit> {
         .map(|(n, x)| x / n.max(1.0))
         .fold(0.0, f64::max);
     let mut best: Option<([f64; 3], f64)> = None;
-    for start in [[lambda0, 0.01, 1e-4], [lambda0, 0.1, 1e-6], [lambda0, 0.0, 0.0]] {
+    for start in [
+        [lambda0, 0.01, 1e-4],
+        [lambda0, 0.1, 1e-6],
+        [lambda0, 0.0, 0.0],
+    ] {
         let p = levenberg_marquardt(&points, start, sse);
         let e = sse(&p);
         if p.iter().all(|v| v.is_finite()) && best.is_none_or(|(_, b)| e < b) {
@@ -70,7 +74,11 @@ pub fn fit_usl(points: &[(f64, f64)]) -> Option<UslFit> {
     let ([lambda, sigma, kappa], sse_value) = best?;
     let mean = points.iter().map(|(_, x)| x).sum::<f64>() / points.len() as f64;
     let sst: f64 = points.iter().map(|(_, x)| (x - mean).powi(2)).sum();
-    let r2 = if sst > 0.0 { 1.0 - sse_value / sst } else { 1.0 };
+    let r2 = if sst > 0.0 {
+        1.0 - sse_value / sst
+    } else {
+        1.0
+    };
     let peak_concurrency = (kappa > 0.0 && sigma < 1.0).then(|| ((1.0 - sigma) / kappa).sqrt());
     let peak_throughput = match peak_concurrency {
         Some(n) => usl(lambda, sigma, kappa, n.max(1.0)),
@@ -213,7 +221,9 @@ pub fn model(steps: &[StepResult], slo_p99_ms: f64, slo_error_rate: f64) -> Capa
                 && s.achieved_rps >= 0.95 * s.offered_rps
         })
         .map(|s| s.achieved_rps)
-        .fold(None, |best: Option<f64>, x| Some(best.map_or(x, |b| b.max(x))));
+        .fold(None, |best: Option<f64>, x| {
+            Some(best.map_or(x, |b| b.max(x)))
+        });
     let points: Vec<(f64, f64)> = answered
         .iter()
         .map(|s| (s.concurrency, s.achieved_rps))
@@ -233,7 +243,9 @@ mod tests {
     use super::*;
 
     fn curve(lambda: f64, sigma: f64, kappa: f64, ns: &[f64]) -> Vec<(f64, f64)> {
-        ns.iter().map(|n| (*n, usl(lambda, sigma, kappa, *n))).collect()
+        ns.iter()
+            .map(|n| (*n, usl(lambda, sigma, kappa, *n)))
+            .collect()
     }
 
     #[test]
@@ -245,14 +257,19 @@ mod tests {
         assert!((fit.kappa - 0.002).abs() < 1e-6, "{fit:?}");
         assert!(fit.r2 > 0.999_999);
         // N* = sqrt((1 - 0.05) / 0.002) = 21.79...
-        assert!((fit.peak_concurrency.unwrap() - 21.794).abs() < 0.01, "{fit:?}");
+        assert!(
+            (fit.peak_concurrency.unwrap() - 21.794).abs() < 0.01,
+            "{fit:?}"
+        );
     }
 
     #[test]
     fn usl_fit_recovers_parameters_from_a_noisy_ramp_of_ten_steps() {
         // Ten steps as a ramp gives them, with ±2 % deterministic noise.
         let ns = [1.0, 2.0, 4.0, 6.0, 8.0, 12.0, 16.0, 24.0, 32.0, 48.0];
-        let noise = [0.01, -0.02, 0.015, -0.01, 0.02, -0.015, 0.005, -0.005, 0.01, -0.01];
+        let noise = [
+            0.01, -0.02, 0.015, -0.01, 0.02, -0.015, 0.005, -0.005, 0.01, -0.01,
+        ];
         let points: Vec<(f64, f64)> = curve(500.0, 0.08, 0.0005, &ns)
             .into_iter()
             .zip(noise)

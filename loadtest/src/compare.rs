@@ -77,8 +77,18 @@ pub fn compare(
                 .collect()
         };
         let changes = vec![
-            metric_change("p50", &samples(sa, |x| x.p50_ms), &samples(sb, |x| x.p50_ms), min_change),
-            metric_change("p99", &samples(sa, |x| x.p99_ms), &samples(sb, |x| x.p99_ms), min_change),
+            metric_change(
+                "p50",
+                &samples(sa, |x| x.p50_ms),
+                &samples(sb, |x| x.p50_ms),
+                min_change,
+            ),
+            metric_change(
+                "p99",
+                &samples(sa, |x| x.p99_ms),
+                &samples(sb, |x| x.p99_ms),
+                min_change,
+            ),
         ];
         steps.push(StepComparison {
             step: sa.index + 1,
@@ -106,7 +116,11 @@ pub fn compare(
 
 pub fn metric_change(metric: &'static str, a: &[f64], b: &[f64], min_change: f64) -> MetricChange {
     let (ma, mb) = (median(a), median(b));
-    let change = if ma > 0.0 { 100.0 * (mb - ma) / ma } else { 0.0 };
+    let change = if ma > 0.0 {
+        100.0 * (mb - ma) / ma
+    } else {
+        0.0
+    };
     if a.len() < 3 || b.len() < 3 {
         return MetricChange {
             metric,
@@ -253,7 +267,12 @@ impl Comparison {
     pub fn text(&self) -> String {
         use std::fmt::Write;
         let mut out = String::new();
-        writeln!(out, "Comparing {} (A) with {} (B), per step:", self.run_a, self.run_b).ok();
+        writeln!(
+            out,
+            "Comparing {} (A) with {} (B), per step:",
+            self.run_a, self.run_b
+        )
+        .ok();
         writeln!(
             out,
             " step  offered A/B       achieved A/B        metric  median A ms  median B ms   change   95% CI           p-value  verdict"
@@ -298,7 +317,9 @@ mod tests {
         let mut s = seed;
         (0..n)
             .map(|_| {
-                s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                s = s
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
                 base * (0.9 + 0.2 * ((s >> 11) as f64 / (1u64 << 53) as f64))
             })
             .collect()

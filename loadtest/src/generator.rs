@@ -598,7 +598,10 @@ impl RunResult {
             .sum();
         let mut kinds = BTreeMap::new();
         for (kind, n) in [
-            ("http", self.steps.iter().map(|s| s.http_errors).sum::<u64>()),
+            (
+                "http",
+                self.steps.iter().map(|s| s.http_errors).sum::<u64>(),
+            ),
             (
                 "transport",
                 self.steps.iter().map(|s| s.transport_errors).sum(),

@@ -316,7 +316,9 @@ async fn load_report(
         return serde_json::from_str(&text).with_context(|| format!("reading {}", path.display()));
     }
     let url = from.with_context(|| {
-        format!("`{which}` is not a report file; to read a recorded run give --from <clickhouse url>")
+        format!(
+            "`{which}` is not a report file; to read a recorded run give --from <clickhouse url>"
+        )
     })?;
     let store = record::open(url, clickhouse).await?;
     record::load(&store, which)
@@ -339,16 +341,23 @@ async fn compare_runs(args: CompareArgs, clickhouse: &ClickHouseSettings) -> any
             a.steps.len().min(b.steps.len())
         );
     }
-    let comparison =
-        compare::compare(&a.run_id, &a.steps, &b.run_id, &b.steps, args.min_change / 100.0);
+    let comparison = compare::compare(
+        &a.run_id,
+        &a.steps,
+        &b.run_id,
+        &b.steps,
+        args.min_change / 100.0,
+    );
     if args.json {
         println!("{}", serde_json::to_string_pretty(&comparison)?);
     } else {
         print!("{}", comparison.text());
     }
-    Ok(if args.fail_on_slower && !comparison.slower_steps.is_empty() {
-        EXIT_SLOWER
-    } else {
-        0
-    })
+    Ok(
+        if args.fail_on_slower && !comparison.slower_steps.is_empty() {
+            EXIT_SLOWER
+        } else {
+            0
+        },
+    )
 }

@@ -6,7 +6,11 @@ use hypercare_loadtest::LoadtestArgs;
 use hypercare_storage::ClickHouseSettings;
 
 #[derive(Debug, Parser)]
-#[command(name = "loadtest", version, about = "Open-model HTTP load generator and capacity baselines.")]
+#[command(
+    name = "loadtest",
+    version,
+    about = "Open-model HTTP load generator and capacity baselines."
+)]
 struct Cli {
     /// Runtime worker threads; 1 runs everything on one core (a current-thread runtime).
     #[arg(long, global = true, default_value_t = 1)]
@@ -18,7 +22,9 @@ struct Cli {
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let runtime = if cli.threads <= 1 {
-        tokio::runtime::Builder::new_current_thread().enable_all().build()
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
     } else {
         tokio::runtime::Builder::new_multi_thread()
             .worker_threads(cli.threads)
@@ -32,7 +38,10 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(hypercare_loadtest::run(cli.args, &ClickHouseSettings::default())) {
+    match runtime.block_on(hypercare_loadtest::run(
+        cli.args,
+        &ClickHouseSettings::default(),
+    )) {
         Ok(code) => std::process::ExitCode::from(code),
         Err(error) => {
             eprintln!("loadtest: {error:#}");

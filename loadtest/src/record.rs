@@ -142,7 +142,10 @@ pub async fn record(store: &Store, report: &Report) -> anyhow::Result<()> {
             })
             .await?;
     }
-    insert.end().await.context("inserting into loadtest_steps")?;
+    insert
+        .end()
+        .await
+        .context("inserting into loadtest_steps")?;
     Ok(())
 }
 

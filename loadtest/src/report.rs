@@ -229,17 +229,60 @@ pub fn svg(report: &Report) -> String {
         let f = f64::from(i) / 5.0;
         let gx = left + pw * f;
         let gy = top + ph * (1.0 - f);
-        writeln!(s, r##"<line x1="{left}" y1="{gy}" x2="{}" y2="{gy}" stroke="#eee"/>"##, left + pw).ok();
-        writeln!(s, r#"<text x="{gx}" y="{}" text-anchor="middle">{:.0}</text>"#, top + ph + 16.0, max_x * f).ok();
-        writeln!(s, r##"<text x="{}" y="{}" text-anchor="end" fill="#1f77b4">{:.0}</text>"##, left - 6.0, gy + 4.0, max_tp * f).ok();
-        writeln!(s, r##"<text x="{}" y="{}" fill="#d62728">{:.1}</text>"##, left + pw + 6.0, gy + 4.0, max_lat * f).ok();
+        writeln!(
+            s,
+            r##"<line x1="{left}" y1="{gy}" x2="{}" y2="{gy}" stroke="#eee"/>"##,
+            left + pw
+        )
+        .ok();
+        writeln!(
+            s,
+            r#"<text x="{gx}" y="{}" text-anchor="middle">{:.0}</text>"#,
+            top + ph + 16.0,
+            max_x * f
+        )
+        .ok();
+        writeln!(
+            s,
+            r##"<text x="{}" y="{}" text-anchor="end" fill="#1f77b4">{:.0}</text>"##,
+            left - 6.0,
+            gy + 4.0,
+            max_tp * f
+        )
+        .ok();
+        writeln!(
+            s,
+            r##"<text x="{}" y="{}" fill="#d62728">{:.1}</text>"##,
+            left + pw + 6.0,
+            gy + 4.0,
+            max_lat * f
+        )
+        .ok();
     }
-    writeln!(s, r#"<rect x="{left}" y="{top}" width="{pw}" height="{ph}" fill="none" stroke="black"/>"#).ok();
-    writeln!(s, r#"<text x="{}" y="{}" text-anchor="middle">offered load (req/s)</text>"#, left + pw / 2.0, h - 12.0).ok();
+    writeln!(
+        s,
+        r#"<rect x="{left}" y="{top}" width="{pw}" height="{ph}" fill="none" stroke="black"/>"#
+    )
+    .ok();
+    writeln!(
+        s,
+        r#"<text x="{}" y="{}" text-anchor="middle">offered load (req/s)</text>"#,
+        left + pw / 2.0,
+        h - 12.0
+    )
+    .ok();
     writeln!(s, r##"<text transform="translate(18,{}) rotate(-90)" text-anchor="middle" fill="#1f77b4">achieved throughput (req/s)</text>"##, top + ph / 2.0).ok();
     writeln!(s, r##"<text transform="translate({},{}) rotate(90)" text-anchor="middle" fill="#d62728">p99 latency (ms)</text>"##, w - 20.0, top + ph / 2.0).ok();
     // Ideal: achieved = offered.
-    writeln!(s, r##"<line x1="{}" y1="{}" x2="{}" y2="{}" stroke="#999" stroke-dasharray="4 4"/>"##, x(0.0), y_tp(0.0), x(max_x), y_tp(max_x)).ok();
+    writeln!(
+        s,
+        r##"<line x1="{}" y1="{}" x2="{}" y2="{}" stroke="#999" stroke-dasharray="4 4"/>"##,
+        x(0.0),
+        y_tp(0.0),
+        x(max_x),
+        y_tp(max_x)
+    )
+    .ok();
     // SLO line.
     let slo = report.capacity.slo_p99_ms;
     writeln!(s, r##"<line x1="{left}" y1="{}" x2="{}" y2="{}" stroke="#d62728" stroke-dasharray="2 3"/><text x="{}" y="{}" fill="#d62728" text-anchor="end">SLO p99 {slo:.0}ms</text>"##, y_lat(slo), left + pw, y_lat(slo), left + pw - 4.0, y_lat(slo) - 4.0).ok();
@@ -247,18 +290,46 @@ pub fn svg(report: &Report) -> String {
         writeln!(s, r##"<line x1="{}" y1="{top}" x2="{}" y2="{}" stroke="#2ca02c" stroke-dasharray="6 3"/><text x="{}" y="{}" fill="#2ca02c">knee</text>"##, x(knee), x(knee), top + ph, x(knee) + 4.0, top + 14.0).ok();
     }
     let polyline = |points: Vec<(f64, f64)>, color: &str, s: &mut String| {
-        let text: Vec<String> = points.iter().map(|(a, b)| format!("{a:.1},{b:.1}")).collect();
-        writeln!(s, r#"<polyline points="{}" fill="none" stroke="{color}" stroke-width="2"/>"#, text.join(" ")).ok();
+        let text: Vec<String> = points
+            .iter()
+            .map(|(a, b)| format!("{a:.1},{b:.1}"))
+            .collect();
+        writeln!(
+            s,
+            r#"<polyline points="{}" fill="none" stroke="{color}" stroke-width="2"/>"#,
+            text.join(" ")
+        )
+        .ok();
         for (a, b) in points {
-            writeln!(s, r#"<circle cx="{a:.1}" cy="{b:.1}" r="3" fill="{color}"/>"#).ok();
+            writeln!(
+                s,
+                r#"<circle cx="{a:.1}" cy="{b:.1}" r="3" fill="{color}"/>"#
+            )
+            .ok();
         }
     };
-    polyline(steps.iter().map(|st| (x(st.offered_rps), y_tp(st.achieved_rps))).collect(), "#1f77b4", &mut s);
-    polyline(steps.iter().map(|st| (x(st.offered_rps), y_lat(st.latency.p99_ms.min(max_lat)))).collect(), "#d62728", &mut s);
+    polyline(
+        steps
+            .iter()
+            .map(|st| (x(st.offered_rps), y_tp(st.achieved_rps)))
+            .collect(),
+        "#1f77b4",
+        &mut s,
+    );
+    polyline(
+        steps
+            .iter()
+            .map(|st| (x(st.offered_rps), y_lat(st.latency.p99_ms.min(max_lat))))
+            .collect(),
+        "#d62728",
+        &mut s,
+    );
     writeln!(s, "</svg>").ok();
     s
 }
 
 fn escape(text: &str) -> String {
-    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }

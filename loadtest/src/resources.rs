@@ -19,7 +19,8 @@ use crate::generator::HttpClient;
 const CLOCK_TICKS_PER_SEC: f64 = 100.0;
 
 /// Metrics scraped when none are named.
-pub const DEFAULT_SCRAPED: [&str; 2] = ["process_cpu_seconds_total", "process_resident_memory_bytes"];
+pub const DEFAULT_SCRAPED: [&str; 2] =
+    ["process_cpu_seconds_total", "process_resident_memory_bytes"];
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct Resources {
@@ -118,7 +119,9 @@ impl ResourceProbe {
             self.scrape_metrics.clone()
         };
         Some(tokio::spawn(async move {
-            let request = hyper::Request::get(url).body(Full::new(Bytes::new())).ok()?;
+            let request = hyper::Request::get(url)
+                .body(Full::new(Bytes::new()))
+                .ok()?;
             let response = tokio::time::timeout(Duration::from_secs(5), client.request(request))
                 .await
                 .ok()?
@@ -146,7 +149,11 @@ pub fn parse_prometheus(text: &str, names: &[String]) -> BTreeMap<String, f64> {
             Some(close) if line[name_end..].starts_with('{') => &line[name_end + close + 1..],
             _ => &line[name_end..],
         };
-        if let Some(value) = rest.split_whitespace().next().and_then(|v| v.parse::<f64>().ok()) {
+        if let Some(value) = rest
+            .split_whitespace()
+            .next()
+            .and_then(|v| v.parse::<f64>().ok())
+        {
             *out.entry(name.to_owned()).or_insert(0.0) += value;
         }
     }

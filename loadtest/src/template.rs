@@ -128,8 +128,7 @@ mod tests {
 
     #[test]
     fn placeholders_are_filled_in() {
-        let t = Template::parse(r#"{"id":"{{uuid}}","n":{{rand_int 1 3}},"s":{{ seq }}}"#)
-            .unwrap();
+        let t = Template::parse(r#"{"id":"{{uuid}}","n":{{rand_int 1 3}},"s":{{ seq }}}"#).unwrap();
         let mut rng = rand::rng();
         let out = t.render(41, &mut rng);
         let v: serde_json::Value = serde_json::from_str(&out).unwrap();

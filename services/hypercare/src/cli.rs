@@ -33,6 +33,9 @@ pub enum Command {
     Migrate,
     /// Check the configuration and print it as the service sees it (secrets hidden).
     Config,
+    /// Load tests and capacity baselines (the `loadtest` binary's commands); runs
+    /// are recorded into the configured clickhouse.url unless --no-record.
+    Loadtest(hypercare_loadtest::LoadtestArgs),
 }
 
 pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
@@ -68,6 +71,14 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
         }
         Command::Config => {
             println!("{settings:#?}");
+            Ok(())
+        }
+        Command::Loadtest(mut args) => {
+            args.default_clickhouse(settings.clickhouse.url.as_deref());
+            let code = hypercare_loadtest::run(args, &settings.clickhouse).await?;
+            if code != 0 {
+                std::process::exit(i32::from(code));
+            }
             Ok(())
         }
     }

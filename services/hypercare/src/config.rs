@@ -13,13 +13,14 @@ use figment::Figment;
 use figment::providers::{Env, Format, Toml};
 use serde::Deserialize;
 
+use hypercare_capacity::CapacitySettings;
 use hypercare_http::auth::{ApiKeys, AuthSettings};
 use hypercare_ingest::IngestSettings;
 use hypercare_storage::ClickHouseSettings;
 use hypercare_telemetry::LogSettings;
 
 /// Sections a `HYPERCARE_<SECTION>_<KEY>` variable may name.
-const SECTIONS: [&str; 5] = ["server", "clickhouse", "ingest", "auth", "log"];
+const SECTIONS: [&str; 6] = ["server", "clickhouse", "ingest", "auth", "log", "capacity"];
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -32,6 +33,7 @@ pub struct Settings {
     pub ingest: IngestSettings,
     pub auth: AuthSettings,
     pub log: LogSettings,
+    pub capacity: CapacitySettings,
 }
 
 impl Default for Settings {
@@ -43,6 +45,7 @@ impl Default for Settings {
             ingest: IngestSettings::default(),
             auth: AuthSettings::default(),
             log: LogSettings::default(),
+            capacity: CapacitySettings::default(),
         }
     }
 }
@@ -122,6 +125,7 @@ impl Settings {
         })?;
         self.ingest.validate().map_err(anyhow::Error::msg)?;
         ApiKeys::from_settings(&self.auth).map_err(anyhow::Error::msg)?;
+        self.capacity.validate().map_err(anyhow::Error::msg)?;
         if let Some(url) = &self.clickhouse.url {
             anyhow::ensure!(
                 url.starts_with("http://") || url.starts_with("https://"),
