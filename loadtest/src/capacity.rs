@@ -23,8 +23,9 @@ pub struct UslFit {
     pub points: usize,
     /// Concurrency of the highest throughput, when κ > 0.
     pub peak_concurrency: Option<f64>,
-    /// The model's highest throughput (req/s).
-    pub peak_throughput: f64,
+    /// The model's highest throughput (req/s); none when it grows without bound
+    /// (σ = κ = 0).
+    pub peak_throughput: Option<f64>,
 }
 
 impl UslFit {
@@ -81,10 +82,10 @@ pub fn fit_usl(points: &[(f64, f64)]) -> Option<UslFit> {
     };
     let peak_concurrency = (kappa > 0.0 && sigma < 1.0).then(|| ((1.0 - sigma) / kappa).sqrt());
     let peak_throughput = match peak_concurrency {
-        Some(n) => usl(lambda, sigma, kappa, n.max(1.0)),
+        Some(n) => Some(usl(lambda, sigma, kappa, n.max(1.0))),
         // Without coherency cost throughput approaches λ/σ.
-        None if sigma > 0.0 => lambda / sigma,
-        None => f64::INFINITY,
+        None if sigma > 0.0 => Some(lambda / sigma),
+        None => None,
     };
     Some(UslFit {
         lambda,
@@ -169,8 +170,9 @@ fn solve3(mut m: [[f64; 3]; 3], mut v: [f64; 3]) -> Option<[f64; 3]> {
         v.swap(col, pivot);
         for row in col + 1..3 {
             let f = m[row][col] / m[col][col];
-            for k in col..3 {
-                m[row][k] -= f * m[col][k];
+            let pivot_row = m[col];
+            for (cell, above) in m[row].iter_mut().zip(pivot_row).skip(col) {
+                *cell -= f * above;
             }
             v[row] -= f * v[col];
         }

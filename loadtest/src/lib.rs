@@ -47,7 +47,7 @@ pub struct LoadtestArgs {
 pub enum LoadtestCommand {
     /// Run a scenario: open-model arrivals at a constant rate or a stepped ramp.
     /// Exits 3 when a threshold is broken.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Compare two runs step by step (report files or recorded run ids).
     /// Exits 4 with --fail-on-slower when a step got significantly slower.
     Compare(CompareArgs),
@@ -177,7 +177,7 @@ impl LoadtestArgs {
 /// Runs a command; the result is the process exit code.
 pub async fn run(args: LoadtestArgs, clickhouse: &ClickHouseSettings) -> anyhow::Result<u8> {
     match args.command {
-        LoadtestCommand::Run(args) => run_scenario(args, clickhouse).await.map(|(code, _)| code),
+        LoadtestCommand::Run(args) => run_scenario(*args, clickhouse).await.map(|(code, _)| code),
         LoadtestCommand::Compare(args) => compare_runs(args, clickhouse).await,
         LoadtestCommand::TargetServer(args) => {
             let delay = scenario::parse_duration(&args.delay).map_err(anyhow::Error::msg)?;

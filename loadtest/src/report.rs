@@ -164,11 +164,8 @@ impl Report {
                 u.sigma,
                 u.kappa,
                 u.r2,
-                if u.peak_throughput.is_finite() {
-                    format!("{:.1} req/s", u.peak_throughput)
-                } else {
-                    "unbounded".into()
-                },
+                u.peak_throughput
+                    .map_or("unbounded".into(), |p| format!("{p:.1} req/s")),
                 u.peak_concurrency
                     .map_or("-".into(), |n| format!("{n:.1}"))
             )

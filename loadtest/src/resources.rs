@@ -88,8 +88,11 @@ impl ResourceProbe {
             };
             if let Some(end) = end {
                 for (name, value) in &end {
+                    // A counter missing from a successful first scrape had not
+                    // counted anything yet (labelled counters appear on first use).
                     if name.ends_with("_total")
-                        && let Some(before) = begin.as_ref().and_then(|b| b.get(name))
+                        && let Some(before) =
+                            begin.as_ref().map(|b| b.get(name).copied().unwrap_or(0.0))
                     {
                         let rate = (value - before).max(0.0) / secs;
                         resources.scraped.insert(format!("{name}:rate"), rate);

@@ -10,6 +10,8 @@ use hypercare_tests::spawn_app;
 fn every_statement() -> Vec<Statement> {
     let mut statements = catalog::schema();
     statements.extend(hypercare_ingest::summary::catalog());
+    statements.extend(hypercare_loadtest::record::catalog());
+    statements.extend(hypercare_capacity::headroom::catalog());
     statements
 }
 
@@ -17,7 +19,11 @@ fn every_statement() -> Vec<Statement> {
 async fn every_statement_runs_on_clickhouse_18() {
     // The application has applied the migrations in its database; run the reads there.
     let app = spawn_app().await;
-    for statement in hypercare_ingest::summary::catalog() {
+    let reads = hypercare_ingest::summary::catalog()
+        .into_iter()
+        .chain(hypercare_loadtest::record::catalog())
+        .chain(hypercare_capacity::headroom::catalog());
+    for statement in reads {
         app.db
             .query(&statement.sql)
             .execute()

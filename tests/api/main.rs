@@ -8,5 +8,6 @@ mod compat;
 mod events;
 mod lifecycle;
 mod limits;
+mod loadtest;
 mod metrics;
 mod observability;
