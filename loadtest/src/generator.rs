@@ -8,9 +8,12 @@
 //! (a late timer, a busy core) counts against the target as it would for a user.
 //!
 //! One task, the scheduler, wakes when the next request is due or the next
-//! progress second ends, and spawns one task per request. A cap on requests in
-//! flight bounds memory and sockets: a request due while the cap is reached is
-//! dropped and counted as an error, never delayed.
+//! progress second ends, and queues every request due by then. Connection
+//! workers (one keep-alive connection each, see [`wire`]) take them; a new
+//! worker starts whenever requests wait and no worker is idle, so a slow target
+//! gets more connections instead of later requests. A cap on requests in
+//! flight (queued or on the wire) bounds memory and sockets: a request due
+//! while the cap is reached is dropped and counted as an error, never delayed.
 //!
 //! Per step we keep an HDR histogram of latency (by the step the request was due
 //! in), the successful responses that completed inside the step's wall-clock
@@ -18,29 +21,33 @@
 //! (p50, p99, mean of the responses completed that second) that `compare` uses
 //! as independent observations.
 
-use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::collections::{BTreeMap, VecDeque};
+use std::fmt::Write;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use hdrhistogram::Histogram;
-use http_body_util::{BodyExt, Full};
-use hyper::Request;
-use hyper::header::HeaderValue;
+use http_body_util::Full;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
+use tokio::net::TcpStream;
+use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use crate::resources::{ResourceProbe, Resources};
 use crate::scenario::{RequestSpec, Scenario};
+use crate::wire;
 
+/// The client of the Prometheus scrapes (the load itself goes through [`wire`]).
 pub type HttpClient = Client<HttpConnector, Full<Bytes>>;
 
-/// An HTTP/1.1 client with a connection pool sized for `max_in_flight`.
+/// An HTTP/1.1 client with a connection pool of `max_in_flight` idle connections.
 pub fn http_client(max_in_flight: usize) -> HttpClient {
     let mut connector = HttpConnector::new();
     connector.set_nodelay(true);
@@ -149,7 +156,6 @@ fn new_histogram() -> Histogram<u64> {
 struct StepAcc {
     latency: Histogram<u64>,
     send_lag: Histogram<u64>,
-    due: u64,
     ok: u64,
     ok_in_window: u64,
     http_errors: u64,
@@ -164,7 +170,6 @@ impl StepAcc {
         Self {
             latency: new_histogram(),
             send_lag: new_histogram(),
-            due: 0,
             ok: 0,
             ok_in_window: 0,
             http_errors: 0,
@@ -207,11 +212,10 @@ enum Outcome {
     Timeout,
 }
 
-/// A request kind with what can be rendered once.
+/// A request kind with its bytes, when they are the same every time.
 struct Prepared {
     spec: RequestSpec,
-    uri: Option<hyper::Uri>,
-    body: Option<Bytes>,
+    constant: Option<Bytes>,
 }
 
 /// Options of a run that are not part of the scenario.
@@ -222,14 +226,59 @@ pub struct RunOptions {
     pub probe: ResourceProbe,
 }
 
+/// A request due at `due`, waiting for a connection.
+struct Job {
+    due: Instant,
+    step: usize,
+    head: bool,
+    bytes: Bytes,
+}
+
+/// Hands jobs to connection workers. A worker owns one keep-alive connection;
+/// new workers are started while jobs wait and no worker is idle, up to the
+/// in-flight cap, so that requests go out when due instead of queueing.
+struct Dispatch {
+    queue: Mutex<VecDeque<Job>>,
+    notify: Notify,
+    idle: AtomicUsize,
+    workers: AtomicUsize,
+    closed: AtomicBool,
+}
+
+impl Dispatch {
+    fn queue(&self) -> MutexGuard<'_, VecDeque<Job>> {
+        self.queue.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
 /// Runs the scenario's plan against its target.
 pub async fn run(scenario: &Scenario, options: &RunOptions) -> anyhow::Result<RunResult> {
-    let client = http_client(scenario.max_in_flight);
+    let uri: hyper::Uri = scenario.target.parse()?;
+    let host = uri
+        .authority()
+        .map(|a| a.as_str().to_owned())
+        .ok_or_else(|| anyhow::anyhow!("target {} has no host", scenario.target))?;
+    let port = uri.port_u16().unwrap_or(80);
+    let addr = tokio::net::lookup_host((uri.host().unwrap_or_default(), port))
+        .await?
+        .next()
+        .ok_or_else(|| anyhow::anyhow!("target {} does not resolve", scenario.target))?;
+    let base_path = uri.path().trim_end_matches('/').to_owned();
+    let mut rng = rand::rng();
     let prepared: Vec<Prepared> = scenario
         .requests
         .iter()
-        .map(|spec| prepare(&scenario.target, spec))
-        .collect::<anyhow::Result<_>>()?;
+        .map(|spec| {
+            let constant = (spec.path.is_constant()
+                && spec.headers.iter().all(|(_, v)| v.is_constant())
+                && spec.body.as_ref().is_none_or(|b| b.is_constant()))
+            .then(|| serialize(spec, &host, &base_path, 0, &mut rng));
+            Prepared {
+                spec: spec.clone(),
+                constant,
+            }
+        })
+        .collect();
     let weights: Vec<u64> = prepared
         .iter()
         .scan(0u64, |acc, p| {
@@ -238,7 +287,7 @@ pub async fn run(scenario: &Scenario, options: &RunOptions) -> anyhow::Result<Ru
         })
         .collect();
     let total_weight = *weights.last().unwrap_or(&1);
-    let prepared = Arc::new(prepared);
+    let client = http_client(4);
 
     let shared = Arc::new(Shared {
         recorder: Mutex::new(Recorder {
@@ -252,12 +301,20 @@ pub async fn run(scenario: &Scenario, options: &RunOptions) -> anyhow::Result<Ru
         in_flight: AtomicUsize::new(0),
         window: AtomicUsize::new(0),
     });
-    let mut rng = rand::rng();
+    let dispatch = Arc::new(Dispatch {
+        queue: Mutex::new(VecDeque::new()),
+        notify: Notify::new(),
+        idle: AtomicUsize::new(0),
+        workers: AtomicUsize::new(0),
+        closed: AtomicBool::new(false),
+    });
+    let mut worker_tasks = Vec::new();
     let started_at_ms = chrono::Utc::now().timestamp_millis();
     let run_start = Instant::now();
     let mut seq: u64 = 0;
     let mut step_starts_ms = Vec::new();
     let mut step_durations = Vec::new();
+    let mut due_counts = vec![0u64; scenario.steps.len()];
     let mut probes = Vec::new();
     let mut ticker = Ticker {
         run_start,
@@ -292,72 +349,42 @@ pub async fn run(scenario: &Scenario, options: &RunOptions) -> anyhow::Result<Ru
             // Everything due by now goes out in this pass.
             k += 1;
             seq += 1;
-            let in_flight = shared.in_flight.load(Ordering::Relaxed);
-            if in_flight >= scenario.max_in_flight {
+            due_counts[index] += 1;
+            if shared.in_flight.load(Ordering::Relaxed) >= scenario.max_in_flight {
                 let mut rec = shared.lock();
-                rec.steps[index].due += 1;
                 rec.steps[index].dropped += 1;
                 rec.second.errors += 1;
                 continue;
             }
-            shared.in_flight.fetch_add(1, Ordering::Relaxed);
             let pick = rng.random_range(0..total_weight);
-            let which = weights.partition_point(|w| *w <= pick);
-            let request = match build(&prepared[which], &scenario.target, seq - 1, &mut rng) {
-                Ok(request) => request,
-                Err(error) => {
-                    shared.in_flight.fetch_sub(1, Ordering::Relaxed);
-                    anyhow::bail!("request {}: {error}", prepared[which].spec.name);
-                }
+            let p = &prepared[weights.partition_point(|w| *w <= pick)];
+            let bytes = match &p.constant {
+                Some(bytes) => bytes.clone(),
+                None => serialize(&p.spec, &host, &base_path, seq - 1, &mut rng),
             };
-            let lag = now.saturating_duration_since(due);
+            shared.in_flight.fetch_add(1, Ordering::Relaxed);
+            let waiting = {
+                let mut queue = dispatch.queue();
+                queue.push_back(Job {
+                    due,
+                    step: index,
+                    head: p.spec.method == hyper::Method::HEAD,
+                    bytes,
+                });
+                queue.len()
+            };
+            if waiting > dispatch.idle.load(Ordering::Relaxed)
+                && dispatch.workers.load(Ordering::Relaxed) < scenario.max_in_flight
             {
-                let mut rec = shared.lock();
-                rec.steps[index].due += 1;
-                rec.steps[index]
-                    .send_lag
-                    .saturating_record(micros(lag).max(1));
+                dispatch.workers.fetch_add(1, Ordering::Relaxed);
+                worker_tasks.push(tokio::spawn(worker(
+                    dispatch.clone(),
+                    shared.clone(),
+                    addr,
+                    scenario.timeout,
+                )));
             }
-            let client = client.clone();
-            let shared = shared.clone();
-            let timeout = scenario.timeout;
-            tokio::spawn(async move {
-                let outcome = match tokio::time::timeout(timeout, send(&client, request)).await {
-                    Ok(outcome) => outcome,
-                    Err(_) => Outcome::Timeout,
-                };
-                let latency = micros(Instant::now().saturating_duration_since(due)).max(1);
-                let window = shared.window.load(Ordering::Relaxed);
-                let mut rec = shared.lock();
-                let Recorder { steps, second } = &mut *rec;
-                let acc = &mut steps[index];
-                match outcome {
-                    Outcome::Response { ok } => {
-                        acc.latency.saturating_record(latency);
-                        second.latency.saturating_record(latency);
-                        if ok {
-                            acc.ok += 1;
-                            second.ok += 1;
-                            if let Some(open) = steps.get_mut(window) {
-                                open.ok_in_window += 1;
-                            }
-                        } else {
-                            acc.http_errors += 1;
-                            second.errors += 1;
-                        }
-                    }
-                    Outcome::Transport => {
-                        acc.transport_errors += 1;
-                        second.errors += 1;
-                    }
-                    Outcome::Timeout => {
-                        acc.timeouts += 1;
-                        second.errors += 1;
-                    }
-                }
-                drop(rec);
-                shared.in_flight.fetch_sub(1, Ordering::Relaxed);
-            });
+            dispatch.notify.notify_one();
         }
         // Wait out the end of the window (the last request may be due before it ends).
         loop {
@@ -382,6 +409,11 @@ pub async fn run(scenario: &Scenario, options: &RunOptions) -> anyhow::Result<Ru
     while shared.in_flight.load(Ordering::Relaxed) > 0 && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
+    dispatch.closed.store(true, Ordering::Relaxed);
+    dispatch.notify.notify_waiters();
+    for task in worker_tasks {
+        task.abort();
+    }
     let finished_at_ms = chrono::Utc::now().timestamp_millis();
     let mut resources = Vec::new();
     for probe in probes {
@@ -402,6 +434,7 @@ pub async fn run(scenario: &Scenario, options: &RunOptions) -> anyhow::Result<Ru
         let secs = duration.as_secs_f64().max(1e-9);
         let latency = Latency::of(&acc.latency);
         let achieved_rps = acc.ok_in_window as f64 / secs;
+        let due = due_counts[index];
         let errors = acc.http_errors + acc.transport_errors + acc.timeouts + acc.dropped;
         steps.push(StepResult {
             index,
@@ -409,17 +442,17 @@ pub async fn run(scenario: &Scenario, options: &RunOptions) -> anyhow::Result<Ru
             duration_secs: secs,
             offered_rps: scenario.steps[index].rate,
             achieved_rps,
-            due: acc.due,
-            sent: acc.due - acc.dropped,
+            due,
+            sent: due - acc.dropped,
             ok: acc.ok,
             http_errors: acc.http_errors,
             transport_errors: acc.transport_errors,
             timeouts: acc.timeouts,
             dropped: acc.dropped,
-            error_rate: if acc.due == 0 {
+            error_rate: if due == 0 {
                 0.0
             } else {
-                errors as f64 / acc.due as f64
+                errors as f64 / due as f64
             },
             latency,
             send_lag_p99_ms: acc.send_lag.value_at_quantile(0.99) as f64 / 1e3,
@@ -435,6 +468,92 @@ pub async fn run(scenario: &Scenario, options: &RunOptions) -> anyhow::Result<Ru
         steps,
         histogram,
     })
+}
+
+/// One connection: takes due jobs, writes each, reads its answer, records it.
+async fn worker(dispatch: Arc<Dispatch>, shared: Arc<Shared>, addr: SocketAddr, timeout: Duration) {
+    let mut stream: Option<TcpStream> = None;
+    let mut buf = BytesMut::with_capacity(16 * 1024);
+    loop {
+        let job = loop {
+            let notified = dispatch.notify.notified();
+            if let Some(job) = dispatch.queue().pop_front() {
+                break job;
+            }
+            if dispatch.closed.load(Ordering::Relaxed) {
+                return;
+            }
+            dispatch.idle.fetch_add(1, Ordering::Relaxed);
+            notified.await;
+            dispatch.idle.fetch_sub(1, Ordering::Relaxed);
+        };
+        let sent_at = Instant::now();
+        let exchanged = tokio::time::timeout(timeout, async {
+            let connection = match &mut stream {
+                Some(connection) => connection,
+                None => {
+                    let connection = TcpStream::connect(addr).await?;
+                    connection.set_nodelay(true)?;
+                    stream.insert(connection)
+                }
+            };
+            wire::exchange(connection, &job.bytes, job.head, &mut buf).await
+        })
+        .await;
+        let outcome = match exchanged {
+            Ok(Ok(answer)) => {
+                if !answer.keep_alive {
+                    stream = None;
+                }
+                Outcome::Response {
+                    ok: answer.status < 400,
+                }
+            }
+            Ok(Err(_)) => {
+                stream = None;
+                Outcome::Transport
+            }
+            Err(_) => {
+                stream = None;
+                Outcome::Timeout
+            }
+        };
+        let done = Instant::now();
+        let latency = micros(done.saturating_duration_since(job.due)).max(1);
+        let lag = micros(sent_at.saturating_duration_since(job.due)).max(1);
+        let window = shared.window.load(Ordering::Relaxed);
+        {
+            let mut rec = shared.lock();
+            let Recorder { steps, second } = &mut *rec;
+            let acc = &mut steps[job.step];
+            acc.send_lag.saturating_record(lag);
+            match outcome {
+                Outcome::Response { ok } => {
+                    acc.latency.saturating_record(latency);
+                    second.latency.saturating_record(latency);
+                    if ok {
+                        acc.ok += 1;
+                        second.ok += 1;
+                        if let Some(open) = steps.get_mut(window) {
+                            open.ok_in_window += 1;
+                        }
+                    } else {
+                        acc.http_errors += 1;
+                        second.errors += 1;
+                    }
+                }
+                Outcome::Transport => {
+                    acc.transport_errors += 1;
+                    second.errors += 1;
+                }
+                Outcome::Timeout => {
+                    acc.timeouts += 1;
+                    second.errors += 1;
+                }
+            }
+        }
+        shared.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 struct Ticker {
@@ -501,74 +620,57 @@ fn micros(d: Duration) -> u64 {
     u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
 }
 
-fn prepare(target: &str, spec: &RequestSpec) -> anyhow::Result<Prepared> {
-    let mut rng = rand::rng();
-    let uri = if spec.path.is_constant() {
-        Some(format!("{target}{}", spec.path.render(0, &mut rng)).parse()?)
-    } else {
-        None
-    };
-    let body = match &spec.body {
-        Some(t) if t.is_constant() => Some(Bytes::from(render_body(spec, t, 0, &mut rng))),
-        Some(_) => None,
-        None => Some(Bytes::new()),
-    };
-    Ok(Prepared {
-        spec: spec.clone(),
-        uri,
-        body,
-    })
-}
-
-fn render_body(
+/// The request's bytes on the wire: request line, Host, the scenario's headers,
+/// Content-Length, body (rendered `repeat` times, joined by newlines).
+fn serialize(
     spec: &RequestSpec,
-    template: &crate::template::Template,
+    host: &str,
+    base_path: &str,
     seq: u64,
     rng: &mut impl Rng,
-) -> String {
-    let mut out = String::new();
-    for i in 0..spec.repeat {
-        if i > 0 {
-            out.push('\n');
-        }
-        template.render_into(&mut out, seq, rng);
-    }
-    out
-}
-
-fn build(
-    p: &Prepared,
-    target: &str,
-    seq: u64,
-    rng: &mut impl Rng,
-) -> anyhow::Result<Request<Full<Bytes>>> {
-    let uri = match &p.uri {
-        Some(uri) => uri.clone(),
-        None => format!("{target}{}", p.spec.path.render(seq, rng)).parse()?,
-    };
-    let body = match (&p.body, &p.spec.body) {
-        (Some(body), _) => body.clone(),
-        (None, Some(template)) => Bytes::from(render_body(&p.spec, template, seq, rng)),
-        (None, None) => Bytes::new(),
-    };
-    let mut request = Request::builder().method(p.spec.method.clone()).uri(uri);
-    for (name, value) in &p.spec.headers {
-        request = request.header(name, HeaderValue::from_str(&value.render(seq, rng))?);
-    }
-    Ok(request.body(Full::new(body))?)
-}
-
-async fn send(client: &HttpClient, request: Request<Full<Bytes>>) -> Outcome {
-    match client.request(request).await {
-        Ok(response) => {
-            let ok = response.status().as_u16() < 400;
-            match response.into_body().collect().await {
-                Ok(_) => Outcome::Response { ok },
-                Err(_) => Outcome::Transport,
+) -> Bytes {
+    let mut body = String::new();
+    if let Some(template) = &spec.body {
+        for i in 0..spec.repeat {
+            if i > 0 {
+                body.push('\n');
             }
+            template.render_into(&mut body, seq, rng);
         }
-        Err(_) => Outcome::Transport,
     }
+    let mut out = String::with_capacity(128 + body.len());
+    out.push_str(spec.method.as_str());
+    out.push(' ');
+    out.push_str(base_path);
+    spec.path.render_into(&mut out, seq, rng);
+    out.push_str(" HTTP/1.1\r\n");
+    let mut has_host = false;
+    for (name, value) in &spec.headers {
+        if name == hyper::header::CONTENT_LENGTH {
+            continue;
+        }
+        has_host |= name == hyper::header::HOST;
+        out.push_str(name.as_str());
+        out.push_str(": ");
+        value.render_into(&mut out, seq, rng);
+        out.push_str("\r\n");
+    }
+    if !has_host {
+        out.push_str("host: ");
+        out.push_str(host);
+        out.push_str("\r\n");
+    }
+    if !body.is_empty()
+        || matches!(
+            spec.method,
+            hyper::Method::POST | hyper::Method::PUT | hyper::Method::PATCH
+        )
+    {
+        write!(out, "content-length: {}\r\n", body.len()).ok();
+    }
+    out.push_str("\r\n");
+    out.push_str(&body);
+    Bytes::from(out)
 }
 
 /// Sums of the steps, for thresholds and the report.

@@ -19,6 +19,7 @@ pub mod resources;
 pub mod scenario;
 pub mod target;
 pub mod template;
+pub mod wire;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -57,8 +58,9 @@ pub enum LoadtestCommand {
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// Scenario file (YAML); see docs/loadtest.md.
-    #[arg(conflicts_with = "builtin", required_unless_present = "builtin")]
+    /// Scenario file (YAML); see docs/loadtest.md. Without one (and without
+    /// --builtin), `GET /` on --target at --rate or --ramp.
+    #[arg(conflicts_with = "builtin")]
     pub scenario: Option<PathBuf>,
     /// A built-in scenario: `hypercare-ingest` (NDJSON batches to POST /v1/events,
     /// key from HYPERCARE_API_KEY).
@@ -214,7 +216,11 @@ pub async fn run_scenario(
             scenario::parse_file(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?
         }
         (None, Some(name)) => scenario::builtin(name).map_err(anyhow::Error::msg)?,
-        (None, None) => anyhow::bail!("give a scenario file or --builtin NAME"),
+        (None, None) if args.target.is_some() => {
+            scenario::parse_file("name: get-root\nrequests: [{path: /}]\nrate: 100\n")
+                .map_err(anyhow::Error::msg)?
+        }
+        (None, None) => anyhow::bail!("give a scenario file, --builtin NAME or --target URL"),
     };
     let overrides = Overrides {
         target: args.target.clone(),
