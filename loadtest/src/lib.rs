@@ -63,7 +63,7 @@ pub struct RunArgs {
     #[arg(conflicts_with = "builtin")]
     pub scenario: Option<PathBuf>,
     /// A built-in scenario: `hypercare-ingest` (NDJSON batches to POST /v1/events,
-    /// key from HYPERCARE_API_KEY).
+    /// key from LOADTEST_API_KEY).
     #[arg(long)]
     pub builtin: Option<String>,
     /// Base URL of the target (replaces the scenario's).
@@ -109,6 +109,10 @@ pub struct RunArgs {
     /// Do not record, even when a ClickHouse is configured.
     #[arg(long)]
     pub no_record: bool,
+    /// Set when `record_to` comes from the configuration rather than the command
+    /// line: then an unreachable ClickHouse is a warning, not a failure.
+    #[arg(skip)]
+    pub record_is_default: bool,
     /// A process of the target on this host: its CPU and RSS are sampled per step.
     #[arg(long)]
     pub pid: Option<u32>,
@@ -159,7 +163,8 @@ pub struct TargetArgs {
 }
 
 impl LoadtestArgs {
-    /// Fills in the ClickHouse to record into and read from when none was given.
+    /// Fills in the ClickHouse to record into and read from when none was given
+    /// (`hypercare loadtest`: the configured server, or the local default one).
     pub fn default_clickhouse(&mut self, url: Option<&str>) {
         let Some(url) = url.filter(|u| !u.is_empty()) else {
             return;
@@ -167,6 +172,7 @@ impl LoadtestArgs {
         match &mut self.command {
             LoadtestCommand::Run(args) if !args.no_record && args.record_to.is_none() => {
                 args.record_to = Some(url.to_owned());
+                args.record_is_default = true;
             }
             LoadtestCommand::Compare(args) if args.from.is_none() => {
                 args.from = Some(url.to_owned());
@@ -243,7 +249,16 @@ pub async fn run_scenario(
             if let Some(db) = &args.record_database {
                 settings.database = db.clone();
             }
-            Some(record::open(url, &settings).await?)
+            match record::open(url, &settings).await {
+                Ok(store) => Some(store),
+                Err(error) if args.record_is_default => {
+                    eprintln!(
+                        "Not recording this run: {error:#} (give --record-to URL, or start the service)."
+                    );
+                    None
+                }
+                Err(error) => return Err(error),
+            }
         }
         _ => None,
     };

@@ -160,7 +160,7 @@ pub struct Overrides {
 pub const BUILTIN_INGEST: &str = "hypercare-ingest";
 
 /// The built-in scenario: NDJSON batches of 100 events to `POST /v1/events`, with
-/// the API key from `HYPERCARE_API_KEY`.
+/// the API key from `LOADTEST_API_KEY`.
 pub fn builtin(name: &str) -> Result<ScenarioFile, String> {
     match name {
         BUILTIN_INGEST => {
@@ -174,7 +174,7 @@ requests:
     path: /v1/events
     headers:
       content-type: application/x-ndjson
-      authorization: "Bearer {{env HYPERCARE_API_KEY}}"
+      authorization: "Bearer {{env LOADTEST_API_KEY}}"
     body: '{"event":"loadtest_event","event_id":"{{uuid}}","user_id":"u-{{rand_int 1 100000}}","value":{{rand_int 1 100}},"properties":{"seq":{{seq}},"source":"loadtest"}}'
     repeat: 100
 rate: 50

@@ -402,3 +402,50 @@ async fn headroom_names_what_is_missing() {
     assert_eq!(no_key.status(), 401);
     assert_eq!(bad_replicas.status(), 400);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compare_finds_the_run_whose_latency_grew() {
+    // Arrange: the same plan against a 2 ms and a 8 ms target: before and after a
+    // release that made every request 6 ms slower.
+    let dir = tempfile::tempdir().unwrap();
+    let mut reports = Vec::new();
+    for delay in [2, 8] {
+        let target = TargetServer::start(
+            "127.0.0.1:0",
+            TargetConfig {
+                delay: Duration::from_millis(delay),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+        let out = dir.path().join(format!("d{delay}"));
+        let file = scenario(
+            dir.path(),
+            &target.url(),
+            "requests: [{path: /}]\nrate: 100\nduration: 6s\n",
+        );
+        let (code, report) = loadtest(&["run", &file], &out).await.unwrap();
+        assert_eq!(code, 0);
+        reports.push(out.join(format!("{}.json", report["run_id"].as_str().unwrap())));
+    }
+    let [before, after] = [&reports[0], &reports[1]].map(|p| p.to_str().unwrap().to_owned());
+
+    // Act
+    let (slower, _) = loadtest(
+        &["compare", &before, &after, "--fail-on-slower"],
+        dir.path(),
+    )
+    .await
+    .unwrap();
+    let (faster, _) = loadtest(
+        &["compare", &after, &before, "--fail-on-slower"],
+        dir.path(),
+    )
+    .await
+    .unwrap();
+
+    // Assert
+    assert_eq!(slower, hypercare_loadtest::EXIT_SLOWER);
+    assert_eq!(faster, 0);
+}

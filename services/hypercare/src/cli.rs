@@ -74,7 +74,13 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Loadtest(mut args) => {
-            args.default_clickhouse(settings.clickhouse.url.as_deref());
+            // The configured server, else the local default while `serve` runs it.
+            let local = format!("http://127.0.0.1:{}", settings.clickhouse.local.http_port);
+            let url = match &settings.clickhouse.url {
+                Some(url) if !url.is_empty() => url.clone(),
+                _ => local,
+            };
+            args.default_clickhouse(Some(&url));
             let code = hypercare_loadtest::run(args, &settings.clickhouse).await?;
             if code != 0 {
                 std::process::exit(i32::from(code));
