@@ -202,12 +202,11 @@ pub fn svg(report: &Report) -> String {
         .fold(1.0, f64::max)
         * 1.05;
     let max_tp = max_x;
-    let max_lat = steps
-        .iter()
-        .map(|s| s.latency.p99_ms)
-        .chain([report.capacity.slo_p99_ms])
-        .fold(1.0, f64::max)
-        * 1.1;
+    // The latency axis fits the data; the SLO line shows when it is within 2x of it.
+    let max_p99 = steps.iter().map(|s| s.latency.p99_ms).fold(0.0, f64::max);
+    let slo = report.capacity.slo_p99_ms;
+    let slo_shown = slo <= 2.0 * max_p99;
+    let max_lat = if slo_shown { max_p99.max(slo) } else { max_p99 }.max(0.1) * 1.15;
     let x = |v: f64| left + pw * v / max_x;
     let y_tp = |v: f64| top + ph * (1.0 - v / max_tp);
     let y_lat = |v: f64| top + ph * (1.0 - v / max_lat);
@@ -249,7 +248,7 @@ pub fn svg(report: &Report) -> String {
         .ok();
         writeln!(
             s,
-            r##"<text x="{}" y="{}" fill="#d62728">{:.1}</text>"##,
+            r##"<text x="{}" y="{}" fill="#d62728">{:.2}</text>"##,
             left + pw + 6.0,
             gy + 4.0,
             max_lat * f
@@ -281,8 +280,11 @@ pub fn svg(report: &Report) -> String {
     )
     .ok();
     // SLO line.
-    let slo = report.capacity.slo_p99_ms;
-    writeln!(s, r##"<line x1="{left}" y1="{}" x2="{}" y2="{}" stroke="#d62728" stroke-dasharray="2 3"/><text x="{}" y="{}" fill="#d62728" text-anchor="end">SLO p99 {slo:.0}ms</text>"##, y_lat(slo), left + pw, y_lat(slo), left + pw - 4.0, y_lat(slo) - 4.0).ok();
+    if slo_shown {
+        writeln!(s, r##"<line x1="{left}" y1="{}" x2="{}" y2="{}" stroke="#d62728" stroke-dasharray="2 3"/><text x="{}" y="{}" fill="#d62728" text-anchor="end">SLO p99 {slo:.0}ms</text>"##, y_lat(slo), left + pw, y_lat(slo), left + pw - 4.0, y_lat(slo) - 4.0).ok();
+    } else {
+        writeln!(s, r##"<text x="{}" y="{}" fill="#d62728" text-anchor="end">SLO p99 {slo:.0}ms (above the scale)</text>"##, left + pw - 4.0, top + 14.0).ok();
+    }
     if let Some(knee) = report.capacity.knee_offered_rps {
         writeln!(s, r##"<line x1="{}" y1="{top}" x2="{}" y2="{}" stroke="#2ca02c" stroke-dasharray="6 3"/><text x="{}" y="{}" fill="#2ca02c">knee</text>"##, x(knee), x(knee), top + ph, x(knee) + 4.0, top + 14.0).ok();
     }
@@ -321,6 +323,35 @@ pub fn svg(report: &Report) -> String {
         "#d62728",
         &mut s,
     );
+    if let Some(usl) = &report.capacity.usl {
+        let fitted: Vec<String> = steps
+            .iter()
+            .map(|st| {
+                let v = usl.throughput(st.concurrency).clamp(0.0, max_tp);
+                format!("{:.1},{:.1}", x(st.offered_rps), y_tp(v))
+            })
+            .collect();
+        writeln!(s, r##"<polyline points="{}" fill="none" stroke="#1f77b4" stroke-dasharray="5 3" stroke-width="1.5"/>"##, fitted.join(" ")).ok();
+    }
+    // Legend.
+    let (lx, ly) = (left + 10.0, top + 10.0);
+    writeln!(
+        s,
+        r##"<rect x="{lx}" y="{ly}" width="250" height="66" fill="white" stroke="#ccc"/>"##
+    )
+    .ok();
+    for (i, (dash, color, label)) in [
+        ("", "#1f77b4", "achieved throughput"),
+        ("5 3", "#1f77b4", "USL fit at the step's concurrency"),
+        ("", "#d62728", "p99 latency (from the due time)"),
+        ("4 4", "#999", "achieved = offered"),
+    ]
+    .iter()
+    .enumerate()
+    {
+        let yy = ly + 13.0 + 14.0 * i as f64;
+        writeln!(s, r#"<line x1="{}" y1="{yy}" x2="{}" y2="{yy}" stroke="{color}" stroke-width="2" stroke-dasharray="{dash}"/><text x="{}" y="{}">{label}</text>"#, lx + 6.0, lx + 30.0, lx + 36.0, yy + 4.0).ok();
+    }
     writeln!(s, "</svg>").ok();
     s
 }

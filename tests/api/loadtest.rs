@@ -449,3 +449,42 @@ async fn compare_finds_the_run_whose_latency_grew() {
     assert_eq!(slower, hypercare_loadtest::EXIT_SLOWER);
     assert_eq!(faster, 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_over_the_in_flight_cap_are_dropped_as_errors_not_delayed() {
+    // Arrange: 100/s against a 500 ms target with at most 10 requests in flight.
+    // Slots free up only every 500 ms, so most requests find the cap reached.
+    let target = TargetServer::start(
+        "127.0.0.1:0",
+        TargetConfig {
+            delay: Duration::from_millis(500),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = scenario(
+        dir.path(),
+        &target.url(),
+        "requests: [{path: /}]\nrate: 100\nduration: 1s\nmax_in_flight: 10\n",
+    );
+
+    // Act
+    let (_, report) = loadtest(&["run", &file], dir.path()).await.unwrap();
+
+    // Assert: every due request is either sent or dropped; drops are errors; the
+    // ones sent waited for no slot (latency is the service time, not more).
+    let step = &report["steps"][0];
+    let (due, sent, dropped) = (
+        step["due"].as_u64().unwrap(),
+        step["sent"].as_u64().unwrap(),
+        step["dropped"].as_u64().unwrap(),
+    );
+    assert_eq!(due, 100);
+    assert_eq!(sent + dropped, due);
+    assert_eq!(target.received(), sent);
+    assert!((10..=30).contains(&sent), "{step}");
+    assert!((f(&step["error_rate"]) - dropped as f64 / 100.0).abs() < 1e-12);
+    assert!(f(&step["latency"]["max_ms"]) < 600.0, "{step}");
+}
