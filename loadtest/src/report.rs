@@ -248,10 +248,14 @@ pub fn svg(report: &Report) -> String {
         .ok();
         writeln!(
             s,
-            r##"<text x="{}" y="{}" fill="#d62728">{:.2}</text>"##,
+            r##"<text x="{}" y="{}" fill="#d62728">{}</text>"##,
             left + pw + 6.0,
             gy + 4.0,
-            max_lat * f
+            if max_lat >= 20.0 {
+                format!("{:.0}", max_lat * f)
+            } else {
+                format!("{:.2}", max_lat * f)
+            }
         )
         .ok();
     }
