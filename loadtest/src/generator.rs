@@ -236,7 +236,7 @@ struct Job {
 
 /// Hands jobs to connection workers. A worker owns one keep-alive connection;
 /// new workers are started while jobs wait and no worker is idle, up to the
-/// in-flight cap, so that requests go out when due instead of queueing.
+/// connection cap, so that requests go out when due instead of queueing.
 struct Dispatch {
     queue: Mutex<VecDeque<Job>>,
     notify: Notify,
@@ -374,7 +374,7 @@ pub async fn run(scenario: &Scenario, options: &RunOptions) -> anyhow::Result<Ru
                 queue.len()
             };
             if waiting > dispatch.idle.load(Ordering::Relaxed)
-                && dispatch.workers.load(Ordering::Relaxed) < scenario.max_in_flight
+                && dispatch.workers.load(Ordering::Relaxed) < scenario.connections
             {
                 dispatch.workers.fetch_add(1, Ordering::Relaxed);
                 worker_tasks.push(tokio::spawn(worker(

@@ -84,6 +84,10 @@ pub struct RunArgs {
     /// Requests in flight at most; above it requests are dropped as errors (default 2000).
     #[arg(long)]
     pub max_in_flight: Option<usize>,
+    /// Connections at most (default: --max-in-flight); requests beyond wait for a
+    /// free connection, their latency still counted from the due time.
+    #[arg(long)]
+    pub connections: Option<usize>,
     /// The service under test, as named in its metrics (key of the baseline).
     #[arg(long)]
     pub service: Option<String>,
@@ -235,6 +239,7 @@ pub async fn run_scenario(
         ramp: args.ramp.clone(),
         max_duration: args.max_duration.clone(),
         max_in_flight: args.max_in_flight,
+        connections: args.connections,
         service: args.service.clone(),
         replicas: args.replicas,
         thresholds: args.thresholds.clone(),

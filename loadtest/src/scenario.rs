@@ -45,6 +45,11 @@ pub struct ScenarioFile {
     /// dropped and counted as an error (never delayed). Default 2000.
     #[serde(default)]
     pub max_in_flight: Option<usize>,
+    /// Connections at most (default: as many as `max_in_flight`). Fewer connections
+    /// make requests wait for one (still measured from their due time, as wrk2 does
+    /// with its fixed connections) instead of opening new ones.
+    #[serde(default)]
+    pub connections: Option<usize>,
     /// Per-request timeout, e.g. `10s` (default); a timeout counts as an error.
     #[serde(default)]
     pub timeout: Option<String>,
@@ -137,6 +142,7 @@ pub struct Scenario {
     pub requests: Vec<RequestSpec>,
     pub steps: Vec<Step>,
     pub max_in_flight: usize,
+    pub connections: usize,
     pub timeout: Duration,
     pub slo_p99: Duration,
     pub slo_error_rate: f64,
@@ -152,6 +158,7 @@ pub struct Overrides {
     pub ramp: Option<String>,
     pub max_duration: Option<String>,
     pub max_in_flight: Option<usize>,
+    pub connections: Option<usize>,
     pub service: Option<String>,
     pub replicas: Option<u32>,
     pub thresholds: Vec<String>,
@@ -214,6 +221,9 @@ impl ScenarioFile {
         }
         if let Some(cap) = overrides.max_in_flight {
             self.max_in_flight = Some(cap);
+        }
+        if let Some(connections) = overrides.connections {
+            self.connections = Some(connections);
         }
         if let Some(service) = &overrides.service {
             self.service = Some(service.clone());
@@ -301,6 +311,7 @@ impl ScenarioFile {
             .map_err(|e| format!("slo.p99: {e}"))?;
         let slo_error_rate = parse_fraction(slo.error_rate.as_deref().unwrap_or("1%"))
             .map_err(|e| format!("slo.error_rate: {e}"))?;
+        let max_in_flight = self.max_in_flight.unwrap_or(2000).max(1);
         let thresholds = self
             .thresholds
             .iter()
@@ -313,7 +324,11 @@ impl ScenarioFile {
             replicas: self.replicas,
             requests,
             steps,
-            max_in_flight: self.max_in_flight.unwrap_or(2000).max(1),
+            max_in_flight,
+            connections: self
+                .connections
+                .unwrap_or(max_in_flight)
+                .clamp(1, max_in_flight),
             timeout,
             slo_p99,
             slo_error_rate,
