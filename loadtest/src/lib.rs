@@ -94,6 +94,12 @@ pub struct RunArgs {
     /// Replicas of the service that served this run.
     #[arg(long)]
     pub replicas: Option<u32>,
+    /// The latency objective of the maximum sustainable rate (default 300ms).
+    #[arg(long)]
+    pub slo_p99: Option<String>,
+    /// The error-rate objective of the maximum sustainable rate (default 1%).
+    #[arg(long)]
+    pub slo_error_rate: Option<String>,
     /// Extra threshold, e.g. "p99 < 300ms" (repeatable).
     #[arg(long = "threshold")]
     pub thresholds: Vec<String>,
@@ -240,6 +246,8 @@ pub async fn run_scenario(
         max_duration: args.max_duration.clone(),
         max_in_flight: args.max_in_flight,
         connections: args.connections,
+        slo_p99: args.slo_p99.clone(),
+        slo_error_rate: args.slo_error_rate.clone(),
         service: args.service.clone(),
         replicas: args.replicas,
         thresholds: args.thresholds.clone(),

@@ -159,6 +159,8 @@ pub struct Overrides {
     pub max_duration: Option<String>,
     pub max_in_flight: Option<usize>,
     pub connections: Option<usize>,
+    pub slo_p99: Option<String>,
+    pub slo_error_rate: Option<String>,
     pub service: Option<String>,
     pub replicas: Option<u32>,
     pub thresholds: Vec<String>,
@@ -303,10 +305,16 @@ impl ScenarioFile {
 
         let timeout = parse_duration(self.timeout.as_deref().unwrap_or("10s"))
             .map_err(|e| format!("timeout: {e}"))?;
-        let slo = self.slo.unwrap_or(SloFile {
+        let mut slo = self.slo.unwrap_or(SloFile {
             p99: None,
             error_rate: None,
         });
+        if let Some(p99) = &overrides.slo_p99 {
+            slo.p99 = Some(p99.clone());
+        }
+        if let Some(rate) = &overrides.slo_error_rate {
+            slo.error_rate = Some(rate.clone());
+        }
         let slo_p99 = parse_duration(slo.p99.as_deref().unwrap_or("300ms"))
             .map_err(|e| format!("slo.p99: {e}"))?;
         let slo_error_rate = parse_fraction(slo.error_rate.as_deref().unwrap_or("1%"))
