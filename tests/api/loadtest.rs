@@ -488,3 +488,49 @@ async fn requests_over_the_in_flight_cap_are_dropped_as_errors_not_delayed() {
     assert!((f(&step["error_rate"]) - dropped as f64 / 100.0).abs() < 1e-12);
     assert!(f(&step["latency"]["max_ms"]) < 600.0, "{step}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hypercare_loadtest_records_into_the_configured_clickhouse_by_default() {
+    // Arrange: Hypercare's settings name a ClickHouse and a database; no --record-to.
+    let (settings, _data_dir) = hypercare_tests::test_settings().await;
+    let database = settings.clickhouse.database.clone();
+    let target = TargetServer::start("127.0.0.1:0", TargetConfig::default())
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().to_str().unwrap().to_owned();
+    let cli = hypercare::cli::Cli::try_parse_from([
+        "hypercare",
+        "loadtest",
+        "run",
+        "--target",
+        &target.url(),
+        "--rate",
+        "50",
+        "--duration",
+        "1s",
+        "--service",
+        "svc-a",
+        "--quiet",
+        "--out",
+        &out,
+    ])
+    .unwrap();
+
+    // Act
+    hypercare::cli::run(cli, settings.clone()).await.unwrap();
+
+    // Assert: the run is in the configured database (the migrations made its tables).
+    let server = clickhouse().await;
+    let db = clickhouse::Client::default()
+        .with_url(&server.url)
+        .with_validation(false)
+        .with_database(&database);
+    let (service, requests): (String, u64) = db
+        .query("SELECT service, requests FROM loadtest_runs")
+        .fetch_one()
+        .await
+        .unwrap();
+    assert_eq!((service.as_str(), requests), ("svc-a", 50));
+    assert_eq!(target.received(), 50);
+}
