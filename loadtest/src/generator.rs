@@ -89,7 +89,11 @@ impl Latency {
 /// One second of responses, as seen when they completed.
 #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq)]
 pub struct SecondSample {
+    /// Responses of any status.
     pub responses: u64,
+    /// Successful responses (status < 400).
+    #[serde(default)]
+    pub ok: u64,
     pub errors: u64,
     pub mean_ms: f64,
     pub p50_ms: f64,
@@ -584,7 +588,7 @@ impl Ticker {
                 step + 1,
                 self.total_steps,
                 rate,
-                sample.responses.saturating_sub(sample.errors),
+                sample.ok,
                 sample.errors,
                 error_pct,
                 sample.p50_ms,
@@ -601,6 +605,7 @@ impl Ticker {
         let h = &second.latency;
         let sample = SecondSample {
             responses: h.len(),
+            ok: second.ok,
             errors: second.errors,
             mean_ms: if h.is_empty() { 0.0 } else { h.mean() / 1e3 },
             p50_ms: h.value_at_quantile(0.5) as f64 / 1e3,
