@@ -8,6 +8,7 @@ mod compat;
 mod events;
 mod lifecycle;
 mod limits;
+mod loadtest;
 mod metrics;
 mod observability;
 mod otlp;

@@ -33,6 +33,9 @@ pub enum Command {
     Migrate,
     /// Check the configuration and print it as the service sees it (secrets hidden).
     Config,
+    /// Load tests and capacity baselines (the `loadtest` binary's commands); runs
+    /// are recorded into the configured clickhouse.url unless --no-record.
+    Loadtest(hypercare_loadtest::LoadtestArgs),
 }
 
 pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
@@ -68,6 +71,20 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
         }
         Command::Config => {
             println!("{settings:#?}");
+            Ok(())
+        }
+        Command::Loadtest(mut args) => {
+            // The configured server, else the local default while `serve` runs it.
+            let local = format!("http://127.0.0.1:{}", settings.clickhouse.local.http_port);
+            let url = match &settings.clickhouse.url {
+                Some(url) if !url.is_empty() => url.clone(),
+                _ => local,
+            };
+            args.default_clickhouse(Some(&url));
+            let code = hypercare_loadtest::run(args, &settings.clickhouse).await?;
+            if code != 0 {
+                std::process::exit(i32::from(code));
+            }
             Ok(())
         }
     }

@@ -13,13 +13,22 @@ use figment::Figment;
 use figment::providers::{Env, Format, Toml};
 use serde::Deserialize;
 
+use hypercare_capacity::CapacitySettings;
 use hypercare_http::auth::{ApiKeys, AuthSettings};
 use hypercare_ingest::IngestSettings;
 use hypercare_storage::ClickHouseSettings;
 use hypercare_telemetry::{LogSettings, TraceSettings};
 
 /// Sections a `HYPERCARE_<SECTION>_<KEY>` variable may name.
-const SECTIONS: [&str; 6] = ["server", "clickhouse", "ingest", "auth", "log", "traces"];
+const SECTIONS: [&str; 7] = [
+    "server",
+    "clickhouse",
+    "ingest",
+    "auth",
+    "log",
+    "traces",
+    "capacity",
+];
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -33,6 +42,7 @@ pub struct Settings {
     pub auth: AuthSettings,
     pub log: LogSettings,
     pub traces: TraceSettings,
+    pub capacity: CapacitySettings,
 }
 
 impl Default for Settings {
@@ -45,6 +55,7 @@ impl Default for Settings {
             auth: AuthSettings::default(),
             log: LogSettings::default(),
             traces: TraceSettings::default(),
+            capacity: CapacitySettings::default(),
         }
     }
 }
@@ -125,6 +136,7 @@ impl Settings {
         self.ingest.validate().map_err(anyhow::Error::msg)?;
         self.traces.validate().map_err(anyhow::Error::msg)?;
         ApiKeys::from_settings(&self.auth).map_err(anyhow::Error::msg)?;
+        self.capacity.validate().map_err(anyhow::Error::msg)?;
         if let Some(url) = &self.clickhouse.url {
             anyhow::ensure!(
                 url.starts_with("http://") || url.starts_with("https://"),

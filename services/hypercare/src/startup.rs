@@ -111,6 +111,10 @@ impl Application {
             store: store.client.clone(),
             counters: IngestMetrics::register(&registry)?,
         });
+        let capacity = web::Data::new(hypercare_capacity::CapacityState {
+            settings: settings.capacity.clone(),
+            store: store.client.clone(),
+        });
 
         let listener = TcpListener::bind(&settings.server.listen)
             .with_context(|| format!("binding server.listen {}", settings.server.listen))?;
@@ -127,6 +131,7 @@ impl Application {
                 .app_data(ingest.clone())
                 .app_data(registry.clone())
                 .app_data(health.clone())
+                .app_data(capacity.clone())
                 .app_data(web::QueryConfig::default().error_handler(|err, _| {
                     let message = err.to_string();
                     actix_web::error::InternalError::from_response(
@@ -139,6 +144,7 @@ impl Application {
                 .route("/readyz", web::get().to(health::readyz))
                 .route("/metrics", web::get().to(prometheus_metrics))
                 .configure(hypercare_ingest::configure)
+                .configure(hypercare_capacity::configure)
                 .default_service(web::to(not_found))
         })
         .listen(listener)?

@@ -78,6 +78,16 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "logs",
         sql: include_str!("../migrations/0004_logs.sql"),
     },
+    Migration {
+        version: 400,
+        name: "loadtest_runs",
+        sql: include_str!("../migrations/0400_loadtest_runs.sql"),
+    },
+    Migration {
+        version: 401,
+        name: "loadtest_steps",
+        sql: include_str!("../migrations/0401_loadtest_steps.sql"),
+    },
 ];
 
 const CREATE_LEDGER: &str = "CREATE TABLE IF NOT EXISTS schema_migrations \

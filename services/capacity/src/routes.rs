@@ -1,0 +1,146 @@
+//! `GET /v1/capacity/headroom?service=&window_minutes=&replicas=&forecast_peak_rps=`
+//! (scope `read`): 200 with the headroom and scaling plan; 400 naming the field;
+//! 404 `no_baseline` when no load test run of the service is recorded; 503 when
+//! ClickHouse cannot answer.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError, web};
+use serde::Deserialize;
+
+use hypercare_http::auth::{AuthError, Caller, Scope};
+use hypercare_http::error::ErrorBody;
+
+use crate::CapacitySettings;
+use crate::headroom::{
+    Baseline, COUNTER_MINUTES_SQL, CounterPoint, LATEST_BASELINE_SQL, headroom, peak_rate,
+};
+
+pub struct CapacityState {
+    pub settings: CapacitySettings,
+    pub store: clickhouse::Client,
+}
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/v1/capacity/headroom", web::get().to(get_headroom));
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HeadroomQuery {
+    service: Option<String>,
+    window_minutes: Option<u32>,
+    /// Replicas running now; default the baseline's.
+    replicas: Option<u32>,
+    /// The peak to plan for; default the live peak.
+    forecast_peak_rps: Option<f64>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CapacityError {
+    #[error(transparent)]
+    Auth(#[from] AuthError),
+    #[error("query parameter `{field}` {reason}")]
+    BadQuery { field: &'static str, reason: String },
+    #[error(
+        "no load test baseline is recorded for service `{0}`: run `hypercare loadtest run ... --service {0}` first"
+    )]
+    NoBaseline(String),
+    #[error("the ClickHouse query failed: {0}; retry later")]
+    Query(#[from] clickhouse::error::Error),
+}
+
+impl ResponseError for CapacityError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            CapacityError::Auth(e) => e.status_code(),
+            CapacityError::BadQuery { .. } => StatusCode::BAD_REQUEST,
+            CapacityError::NoBaseline(_) => StatusCode::NOT_FOUND,
+            CapacityError::Query(_) => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let (code, field) = match self {
+            CapacityError::Auth(e) => return e.error_response(),
+            CapacityError::BadQuery { field, .. } => ("invalid_query", Some((*field).to_owned())),
+            CapacityError::NoBaseline(_) => ("no_baseline", None),
+            CapacityError::Query(_) => ("query_failed", None),
+        };
+        HttpResponse::build(self.status_code()).json(ErrorBody {
+            error: code,
+            message: self.to_string(),
+            field,
+        })
+    }
+}
+
+#[tracing::instrument(name = "capacity.headroom", skip_all, fields(key = %caller.name()))]
+async fn get_headroom(
+    caller: Caller,
+    query: web::Query<HeadroomQuery>,
+    state: web::Data<CapacityState>,
+) -> Result<HttpResponse, CapacityError> {
+    caller.authorize(Scope::Read)?;
+    let query = query.into_inner();
+    let service = query
+        .service
+        .filter(|s| !s.is_empty())
+        .ok_or(CapacityError::BadQuery {
+            field: "service",
+            reason: "is required (the service label of its metrics)".into(),
+        })?;
+    let window = query
+        .window_minutes
+        .unwrap_or(state.settings.window_minutes);
+    if window == 0 || window > 14 * 24 * 60 {
+        return Err(CapacityError::BadQuery {
+            field: "window_minutes",
+            reason: "must be between 1 and 20160 (14 days)".into(),
+        });
+    }
+    if query.replicas == Some(0) {
+        return Err(CapacityError::BadQuery {
+            field: "replicas",
+            reason: "must be at least 1".into(),
+        });
+    }
+    if let Some(f) = query.forecast_peak_rps
+        && !(f.is_finite() && f >= 0.0)
+    {
+        return Err(CapacityError::BadQuery {
+            field: "forecast_peak_rps",
+            reason: "must be a rate of 0 or more".into(),
+        });
+    }
+    let baseline: Option<Baseline> = state
+        .store
+        .query(LATEST_BASELINE_SQL)
+        .bind(&service)
+        .fetch_optional()
+        .await?;
+    let baseline = baseline.ok_or_else(|| CapacityError::NoBaseline(service.clone()))?;
+    let now = chrono::Utc::now().timestamp();
+    let from = now - i64::from(window) * 60;
+    let settings = &state.settings;
+    let points: Vec<CounterPoint> = state
+        .store
+        .query(COUNTER_MINUTES_SQL)
+        .bind(&settings.request_counter)
+        .bind(&settings.service_label)
+        .bind(&settings.service_label)
+        .bind(&service)
+        .bind(from.max(0))
+        .bind(now + 1)
+        .fetch_all()
+        .await?;
+    let answer = headroom(
+        &service,
+        settings,
+        window,
+        peak_rate(&points),
+        baseline,
+        query.replicas,
+        query.forecast_peak_rps,
+    );
+    Ok(HttpResponse::Ok().json(answer))
+}
