@@ -235,6 +235,19 @@ pub fn encode(record: &Value, ctx: &RequestContext, out: &mut BytesMut) -> Resul
     Ok(())
 }
 
+/// A histogram's `count` must be the sum of its buckets.
+pub fn check_total(counts: &[u64], count: u64) -> Result<(), Rejection> {
+    let total: u64 = counts.iter().sum();
+    if total != count {
+        return Err(Rejection::new(
+            "count",
+            "invalid_value",
+            format!("is {count} but the bucket counts add up to {total}"),
+        ));
+    }
+    Ok(())
+}
+
 /// Prometheus names plus the dots and slashes OpenTelemetry names use.
 pub fn check_metric_name(name: &str) -> Result<(), Rejection> {
     let mut chars = name.chars();
@@ -366,14 +379,7 @@ impl Histogram {
                 ));
             }
         };
-        let total: u64 = counts.iter().sum();
-        if total != count {
-            return Err(Rejection::new(
-                "count",
-                "invalid_value",
-                format!("is {count} but the bucket counts add up to {total}"),
-            ));
-        }
+        check_total(&counts, count)?;
         Ok(Self {
             bounds,
             counts,

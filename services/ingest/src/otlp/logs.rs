@@ -6,7 +6,7 @@ use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::logs::v1::LogRecord;
 use xxhash_rust::xxh3::Xxh3;
 
-use super::metrics::{Attributes, Encoded, any_value_text, attributes};
+use super::metrics::{Attributes, Encoded, any_value_text, attributes, resource_and_service};
 use crate::event::RequestContext;
 use crate::fields;
 use crate::records::Rejection;
@@ -22,15 +22,8 @@ pub const INSERT_SQL: &str = "INSERT INTO logs (log_id, timestamp, timestamp_ns,
 pub fn encode(request: &ExportLogsServiceRequest, ctx: &RequestContext) -> Encoded {
     let mut out = Encoded::default();
     for (r, resource_logs) in request.resource_logs.iter().enumerate() {
-        let resource = resource_logs
-            .resource
-            .as_ref()
-            .map(|r| attributes(&r.attributes))
-            .unwrap_or_default();
-        let service = resource
-            .iter()
-            .find(|(k, _)| k == "service.name")
-            .map_or("", |(_, v)| v.as_str());
+        let (resource, service) = resource_and_service(resource_logs.resource.as_ref());
+        let service = service.as_deref().unwrap_or("");
         for (s, scope_logs) in resource_logs.scope_logs.iter().enumerate() {
             let (scope_name, scope_version) = scope_logs
                 .scope

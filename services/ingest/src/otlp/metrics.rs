@@ -21,12 +21,13 @@ use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequ
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
 use opentelemetry_proto::tonic::metrics::v1::{
     AggregationTemporality, ExponentialHistogramDataPoint, HistogramDataPoint, NumberDataPoint,
-    SummaryDataPoint, metric, number_data_point,
+    SummaryDataPoint, metric as otlp_metric, number_data_point,
 };
+use opentelemetry_proto::tonic::resource::v1::Resource;
 
 use crate::event::RequestContext;
 use crate::fields;
-use crate::metric::{Histogram, MetricKind, Point, Temporality, check_metric_name};
+use crate::metric::{self, Histogram, MetricKind, Point, Temporality, check_metric_name};
 use crate::records::Rejection;
 
 /// Labels or resource attributes as sorted (key, text value) pairs.
@@ -61,15 +62,7 @@ impl Encoded {
 pub fn encode(request: &ExportMetricsServiceRequest, ctx: &RequestContext) -> Encoded {
     let mut out = Encoded::default();
     for (r, resource_metrics) in request.resource_metrics.iter().enumerate() {
-        let resource = resource_metrics
-            .resource
-            .as_ref()
-            .map(|r| attributes(&r.attributes))
-            .unwrap_or_default();
-        let service = resource
-            .iter()
-            .find(|(k, _)| k == "service.name")
-            .map(|(_, v)| v.clone());
+        let (resource, service) = resource_and_service(resource_metrics.resource.as_ref());
         for (s, scope_metrics) in resource_metrics.scope_metrics.iter().enumerate() {
             let (scope_name, scope_version) = scope_metrics
                 .scope
@@ -107,7 +100,7 @@ struct Series<'a> {
 const NO_RECORDED_VALUE: u32 = 1;
 
 impl Series<'_> {
-    fn encode(&self, data: Option<&metric::Data>, path: &str, out: &mut Encoded) {
+    fn encode(&self, data: Option<&otlp_metric::Data>, path: &str, out: &mut Encoded) {
         if let Err(rejection) = self.check_name() {
             let points = data.map_or(1, count_points).max(1);
             for _ in 0..points {
@@ -127,7 +120,7 @@ impl Series<'_> {
             return;
         };
         match data {
-            metric::Data::Gauge(gauge) => {
+            otlp_metric::Data::Gauge(gauge) => {
                 for (i, point) in gauge.data_points.iter().enumerate() {
                     let at = format!("{path}.gauge.dataPoints[{i}]");
                     self.number(
@@ -140,7 +133,7 @@ impl Series<'_> {
                     );
                 }
             }
-            metric::Data::Sum(sum) => {
+            otlp_metric::Data::Sum(sum) => {
                 let delta = sum.aggregation_temporality == AggregationTemporality::Delta as i32;
                 let (kind, temporality) = match (sum.is_monotonic, delta) {
                     (true, false) => (MetricKind::Counter, Temporality::Cumulative),
@@ -152,60 +145,61 @@ impl Series<'_> {
                     self.number(point, kind, temporality, sum.is_monotonic, &at, out);
                 }
             }
-            metric::Data::Histogram(histogram) => {
-                let temporality = temporality_of(histogram.aggregation_temporality);
-                for (i, point) in histogram.data_points.iter().enumerate() {
-                    let at = format!("{path}.histogram.dataPoints[{i}]");
-                    let result = explicit_histogram(point, self.ctx.limits.max_histogram_buckets)
-                        .and_then(|h| {
-                            self.write(
-                                &point.attributes,
-                                point.time_unix_nano,
-                                point.flags,
-                                MetricKind::Histogram,
-                                temporality,
-                                self.name,
-                                0.0,
-                                Some(&h),
-                                out,
-                            )
-                        });
-                    if let Err(rejection) = result {
-                        out.reject(at, rejection);
-                    }
-                }
-            }
-            metric::Data::ExponentialHistogram(histogram) => {
-                let temporality = temporality_of(histogram.aggregation_temporality);
-                for (i, point) in histogram.data_points.iter().enumerate() {
-                    let at = format!("{path}.exponentialHistogram.dataPoints[{i}]");
-                    let result =
-                        exponential_to_explicit(point, self.ctx.limits.max_histogram_buckets)
-                            .and_then(|h| {
-                                self.write(
-                                    &point.attributes,
-                                    point.time_unix_nano,
-                                    point.flags,
-                                    MetricKind::Histogram,
-                                    temporality,
-                                    self.name,
-                                    0.0,
-                                    Some(&h),
-                                    out,
-                                )
-                            });
-                    if let Err(rejection) = result {
-                        out.reject(at, rejection);
-                    }
-                }
-            }
-            metric::Data::Summary(summary) => {
+            otlp_metric::Data::Histogram(histogram) => self.histograms(
+                &histogram.data_points,
+                &format!("{path}.histogram"),
+                histogram.aggregation_temporality,
+                |p| (&p.attributes, p.time_unix_nano, p.flags),
+                explicit_histogram,
+                out,
+            ),
+            otlp_metric::Data::ExponentialHistogram(histogram) => self.histograms(
+                &histogram.data_points,
+                &format!("{path}.exponentialHistogram"),
+                histogram.aggregation_temporality,
+                |p| (&p.attributes, p.time_unix_nano, p.flags),
+                exponential_to_explicit,
+                out,
+            ),
+            otlp_metric::Data::Summary(summary) => {
                 for (i, point) in summary.data_points.iter().enumerate() {
                     let at = format!("{path}.summary.dataPoints[{i}]");
                     if let Err(rejection) = self.summary(point, out) {
                         out.reject(at, rejection);
                     }
                 }
+            }
+        }
+    }
+
+    /// Histogram points of either bucket model, turned into explicit buckets.
+    fn histograms<P>(
+        &self,
+        points: &[P],
+        path: &str,
+        aggregation_temporality: i32,
+        common: impl Fn(&P) -> (&Vec<KeyValue>, u64, u32),
+        to_explicit: impl Fn(&P, usize) -> Result<Histogram, Rejection>,
+        out: &mut Encoded,
+    ) {
+        let temporality = temporality_of(aggregation_temporality);
+        for (i, point) in points.iter().enumerate() {
+            let (attributes, time_unix_nano, flags) = common(point);
+            let result = to_explicit(point, self.ctx.limits.max_histogram_buckets).and_then(|h| {
+                self.write(
+                    attributes,
+                    time_unix_nano,
+                    flags,
+                    MetricKind::Histogram,
+                    temporality,
+                    self.name,
+                    0.0,
+                    Some(&h),
+                    out,
+                )
+            });
+            if let Err(rejection) = result {
+                out.reject(format!("{path}.dataPoints[{i}]"), rejection);
             }
         }
     }
@@ -381,13 +375,13 @@ impl Series<'_> {
     }
 }
 
-fn count_points(data: &metric::Data) -> usize {
+fn count_points(data: &otlp_metric::Data) -> usize {
     match data {
-        metric::Data::Gauge(g) => g.data_points.len(),
-        metric::Data::Sum(s) => s.data_points.len(),
-        metric::Data::Histogram(h) => h.data_points.len(),
-        metric::Data::ExponentialHistogram(h) => h.data_points.len(),
-        metric::Data::Summary(s) => s.data_points.len(),
+        otlp_metric::Data::Gauge(g) => g.data_points.len(),
+        otlp_metric::Data::Sum(s) => s.data_points.len(),
+        otlp_metric::Data::Histogram(h) => h.data_points.len(),
+        otlp_metric::Data::ExponentialHistogram(h) => h.data_points.len(),
+        otlp_metric::Data::Summary(s) => s.data_points.len(),
     }
 }
 
@@ -397,6 +391,18 @@ fn temporality_of(aggregation_temporality: i32) -> Temporality {
     } else {
         Temporality::Cumulative
     }
+}
+
+/// The resource's attributes, and its `service.name` when it has one.
+pub fn resource_and_service(resource: Option<&Resource>) -> (Attributes, Option<String>) {
+    let attributes = resource
+        .map(|r| attributes(&r.attributes))
+        .unwrap_or_default();
+    let service = attributes
+        .iter()
+        .find(|(k, _)| k == "service.name")
+        .map(|(_, v)| v.clone());
+    (attributes, service)
 }
 
 /// Attributes as sorted (key, text) pairs; a key given twice keeps its first value.
@@ -506,14 +512,7 @@ fn check_histogram(
             "bounds must be finite and increase strictly",
         ));
     }
-    let total: u64 = counts.iter().sum();
-    if total != count {
-        return Err(Rejection::new(
-            "count",
-            "invalid_value",
-            format!("is {count} but the bucket counts add up to {total}"),
-        ));
-    }
+    metric::check_total(&counts, count)?;
     Ok(Histogram {
         bounds,
         counts,
