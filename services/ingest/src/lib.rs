@@ -1,7 +1,8 @@
 //! Ingest: business events and technical metrics into ClickHouse.
 //!
 //! ```text
-//! POST /v1/events, /v1/metrics
+//! POST /v1/events, /v1/metrics (JSON); /v1/prometheus/write (remote write);
+//!      /v1/segment/v1/{track,identify,page,screen,group,alias,batch} (Segment)
 //!   -> routes: key, scope, rate limit; body (gzip, size limit)
 //!   -> records: JSON object | array | NDJSON -> one lenient value per record
 //!   -> event / metric: check each field, encode accepted records as RowBinary
@@ -17,7 +18,9 @@ pub mod fields;
 pub mod metric;
 pub mod metrics;
 pub mod records;
+pub mod remote_write;
 pub mod routes;
+pub mod segment;
 pub mod summary;
 pub mod writer;
 

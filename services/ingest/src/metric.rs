@@ -50,17 +50,80 @@ pub enum MetricKind {
 }
 
 /// The identity of a series: a stable hash of the name and the sorted labels.
-pub fn series_id(name: &str, labels: &[(&str, String)]) -> u64 {
+pub fn series_id<K: AsRef<str>, V: AsRef<str>>(name: &str, labels: &[(K, V)]) -> u64 {
     let mut hasher = Xxh3::new();
     hasher.update(name.as_bytes());
     for (key, value) in labels {
         // Separators that cannot appear in UTF-8 keep ("a","bc") apart from ("ab","c").
         hasher.update(&[0xff]);
-        hasher.update(key.as_bytes());
+        hasher.update(key.as_ref().as_bytes());
         hasher.update(&[0xfe]);
-        hasher.update(value.as_bytes());
+        hasher.update(value.as_ref().as_bytes());
     }
     hasher.digest()
+}
+
+/// The start of every `metric_points` row of one series: name, kind, series id
+/// and labels, encoded once. Together with [`SeriesHead::write_point`] this is the
+/// one encoder of the table's rows, shared by every protocol that stores points
+/// (`/v1/metrics` JSON, Prometheus remote write); a protocol that sends many
+/// points per series (remote write) encodes the labels once per series.
+#[derive(Debug, Clone)]
+pub struct SeriesHead {
+    bytes: BytesMut,
+    pub id: u64,
+}
+
+/// What a point adds to its series: time and values.
+#[derive(Debug, Clone, Copy)]
+pub struct PointValue<'a> {
+    /// Epoch milliseconds, already checked against the limits.
+    pub time_ms: i64,
+    /// The value of a gauge or counter; 0 for a histogram.
+    pub value: f64,
+    pub histogram: Option<&'a Histogram>,
+}
+
+impl SeriesHead {
+    /// `labels` must be sorted by key, without duplicate keys.
+    pub fn new<K: AsRef<str>, V: AsRef<str>>(
+        name: &str,
+        kind: MetricKind,
+        labels: &[(K, V)],
+    ) -> Self {
+        let id = series_id(name, labels);
+        let mut bytes = BytesMut::with_capacity(
+            32 + name.len()
+                + labels
+                    .iter()
+                    .map(|(k, v)| k.as_ref().len() + v.as_ref().len() + 2)
+                    .sum::<usize>(),
+        );
+        bytes.put_rb_str(name);
+        bytes.extend_from_slice(&[kind as i8 as u8]);
+        bytes.extend_from_slice(&id.to_le_bytes());
+        bytes.put_rb_str_array(labels.iter().map(|(k, _)| k.as_ref()));
+        bytes.put_rb_str_array(labels.iter().map(|(_, v)| v.as_ref()));
+        Self { bytes, id }
+    }
+
+    /// Appends one row of this series to `out`.
+    pub fn write_point(&self, point: PointValue, ctx: &RequestContext, out: &mut BytesMut) {
+        let empty = Histogram::default();
+        let histogram = point.histogram.unwrap_or(&empty);
+        let (seconds, millis) = fields::split_ms(point.time_ms);
+        let (received_seconds, _) = fields::split_ms(ctx.received_ms);
+        out.extend_from_slice(&self.bytes);
+        out.put_rb_datetime(seconds);
+        out.extend_from_slice(&millis.to_le_bytes());
+        out.put_rb_datetime(received_seconds);
+        out.extend_from_slice(&point.value.to_le_bytes());
+        out.put_rb_f64_array(histogram.bounds.iter().copied());
+        out.put_rb_u64_array(histogram.counts.iter().copied());
+        out.extend_from_slice(&histogram.sum.to_le_bytes());
+        out.extend_from_slice(&histogram.count.to_le_bytes());
+        out.put_rb_str(ctx.api_key);
+    }
 }
 
 /// Checks one metric point and appends its row to `out`, or says why it is rejected.
@@ -142,27 +205,21 @@ pub fn encode(record: &Value, ctx: &RequestContext, out: &mut BytesMut) -> Resul
         }
     };
 
-    let (seconds, millis) = fields::split_ms(time_ms);
-    let (received_seconds, _) = fields::split_ms(ctx.received_ms);
-    out.put_rb_str(name);
-    out.extend_from_slice(&[kind as i8 as u8]);
-    out.extend_from_slice(&series_id(name, &labels).to_le_bytes());
-    out.put_rb_str_array(labels.iter().map(|(k, _)| *k));
-    out.put_rb_str_array(labels.iter().map(|(_, v)| v.as_str()));
-    out.put_rb_datetime(seconds);
-    out.extend_from_slice(&millis.to_le_bytes());
-    out.put_rb_datetime(received_seconds);
-    out.extend_from_slice(&value.to_le_bytes());
-    out.put_rb_f64_array(histogram.bounds.iter().copied());
-    out.put_rb_u64_array(histogram.counts.iter().copied());
-    out.extend_from_slice(&histogram.sum.to_le_bytes());
-    out.extend_from_slice(&histogram.count.to_le_bytes());
-    out.put_rb_str(ctx.api_key);
+    let histogram = (kind == MetricKind::Histogram).then_some(&histogram);
+    SeriesHead::new(name, kind, &labels).write_point(
+        PointValue {
+            time_ms,
+            value,
+            histogram,
+        },
+        ctx,
+        out,
+    );
     Ok(())
 }
 
 /// Prometheus names plus the dots and slashes OpenTelemetry names use.
-fn check_metric_name(name: &str) -> Result<(), Rejection> {
+pub fn check_metric_name(name: &str) -> Result<(), Rejection> {
     let mut chars = name.chars();
     let first_ok = chars
         .next()
@@ -206,8 +263,9 @@ fn sorted_labels<'v>(map: Vec<(&'v str, Scalar<'v>)>) -> Result<Vec<(&'v str, St
     Ok(labels)
 }
 
+/// An explicit-bucket histogram point (see the module docs).
 #[derive(Debug, Default)]
-struct Histogram {
+pub struct Histogram {
     bounds: Vec<f64>,
     counts: Vec<u64>,
     sum: f64,
