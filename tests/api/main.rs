@@ -10,3 +10,5 @@ mod lifecycle;
 mod limits;
 mod metrics;
 mod observability;
+mod remote_write;
+mod segment;
