@@ -124,7 +124,8 @@ async fn a_real_prometheus_remote_writes_scraped_samples_with_their_labels() {
 
     // Act: wait (bounded) until both remote-write queues delivered the counters.
     let deadline = Instant::now() + Duration::from_secs(60);
-    let query = "SELECT uniqExact(api_key) FROM metric_points WHERE name = 'hc_test_requests_total'";
+    let query =
+        "SELECT uniqExact(api_key) FROM metric_points WHERE name = 'hc_test_requests_total'";
     while app.sql_u64(query).await < 2 {
         if Instant::now() > deadline || prometheus.try_wait().unwrap().is_some() {
             let log = std::fs::read_to_string(dir.path().join("prometheus.log")).unwrap();
@@ -141,12 +142,21 @@ async fn a_real_prometheus_remote_writes_scraped_samples_with_their_labels() {
     for key_name in ["ingest-key", "admin-key"] {
         let mine: Vec<&StoredPoint> = requests.iter().filter(|p| p.api_key == key_name).collect();
         assert!(mine.len() >= 2, "{key_name}: {mine:?}");
-        let get = mine.iter().find(|p| p.label_values.contains(&"GET".into())).unwrap();
+        let get = mine
+            .iter()
+            .find(|p| p.label_values.contains(&"GET".into()))
+            .unwrap();
         assert_eq!(get.kind, "counter");
         assert_eq!(get.label_keys, ["code", "instance", "job", "method"]);
-        assert_eq!(get.label_values, ["200", instance.as_str(), "hc_target", "GET"]);
+        assert_eq!(
+            get.label_values,
+            ["200", instance.as_str(), "hc_target", "GET"]
+        );
         assert_eq!(get.value, 1027.0);
-        let post = mine.iter().find(|p| p.label_values.contains(&"POST".into())).unwrap();
+        let post = mine
+            .iter()
+            .find(|p| p.label_values.contains(&"POST".into()))
+            .unwrap();
         assert_eq!((post.value, post.label_values[0].as_str()), (3.0, "500"));
         for point in mine {
             assert!(
@@ -163,7 +173,10 @@ async fn a_real_prometheus_remote_writes_scraped_samples_with_their_labels() {
     assert_eq!(first.label_values[2], "lab one");
     // Prometheus' own series about the scrape arrive too.
     let up = points(&app, "up").await;
-    assert!(up.iter().all(|p| p.value == 1.0 && p.kind == "gauge"), "{up:?}");
+    assert!(
+        up.iter().all(|p| p.value == 1.0 && p.kind == "gauge"),
+        "{up:?}"
+    );
     // The empty summary's NaN quantile is skipped; its _sum and _count are counters.
     assert_eq!(
         app.sql_u64("SELECT count() FROM metric_points WHERE name = 'hc_test_empty_summary'")
@@ -199,7 +212,12 @@ fn snappy(request: &WriteRequest) -> Vec<u8> {
         .unwrap()
 }
 
-async fn send(app: &TestApp, content_type: &str, encoding: &str, body: Vec<u8>) -> reqwest::Response {
+async fn send(
+    app: &TestApp,
+    content_type: &str,
+    encoding: &str,
+    body: Vec<u8>,
+) -> reqwest::Response {
     app.http
         .post(format!("{}{PATH}", app.address))
         .bearer_auth(INGEST_KEY)
@@ -276,11 +294,20 @@ async fn invalid_series_get_400_with_the_reason_and_the_valid_ones_are_stored() 
 
     assert_eq!(response.status(), 400);
     let text = response.text().await.unwrap();
-    assert!(text.contains("2 samples were refused and 1 stored"), "{text}");
+    assert!(
+        text.contains("2 samples were refused and 1 stored"),
+        "{text}"
+    );
     assert!(text.contains("timeseries[1] labels.bad-label"), "{text}");
-    assert!(text.contains("timeseries[2] samples[0].timestamp"), "{text}");
+    assert!(
+        text.contains("timeseries[2] samples[0].timestamp"),
+        "{text}"
+    );
     let stored = points(&app, "good_total").await;
-    assert_eq!((stored.len(), stored[0].value, stored[0].kind.as_str()), (1, 5.0, "counter"));
+    assert_eq!(
+        (stored.len(), stored[0].value, stored[0].kind.as_str()),
+        (1, 5.0, "counter")
+    );
     assert_eq!(app.sql_u64("SELECT count() FROM metric_points").await, 1);
 }
 
@@ -296,20 +323,64 @@ async fn bad_payloads_get_the_protocols_answers_and_leave_stored_data_intact() {
         .compress_vec(&bytes[..bytes.len() - 4])
         .unwrap();
     let big = WriteRequest {
-        timeseries: vec![series("big", &[("pad", &"x".repeat(70 * 1024))], &[(1.0, T0)])],
+        timeseries: vec![series(
+            "big",
+            &[("pad", &"x".repeat(70 * 1024))],
+            &[(1.0, T0)],
+        )],
     };
 
     let cases: [(&str, &str, Vec<u8>, u16, &str); 6] = [
-        ("application/json", "snappy", snappy(&valid), 415, "application/x-protobuf"),
-        ("application/x-protobuf", "gzip", snappy(&valid), 415, "snappy"),
-        ("application/x-protobuf", "snappy", bytes.clone(), 400, "snappy"),
-        ("application/x-protobuf", "snappy", b"\x05garbage".to_vec(), 400, "snappy"),
-        ("application/x-protobuf", "snappy", truncated, 400, "protobuf"),
-        ("application/x-protobuf", "snappy", snappy(&big), 413, "limit"),
+        (
+            "application/json",
+            "snappy",
+            snappy(&valid),
+            415,
+            "application/x-protobuf",
+        ),
+        (
+            "application/x-protobuf",
+            "gzip",
+            snappy(&valid),
+            415,
+            "snappy",
+        ),
+        (
+            "application/x-protobuf",
+            "snappy",
+            bytes.clone(),
+            400,
+            "snappy",
+        ),
+        (
+            "application/x-protobuf",
+            "snappy",
+            b"\x05garbage".to_vec(),
+            400,
+            "snappy",
+        ),
+        (
+            "application/x-protobuf",
+            "snappy",
+            truncated,
+            400,
+            "protobuf",
+        ),
+        (
+            "application/x-protobuf",
+            "snappy",
+            snappy(&big),
+            413,
+            "limit",
+        ),
     ];
     for (content_type, encoding, body, status, hint) in cases {
         let response = send(&app, content_type, encoding, body).await;
-        assert_eq!(response.status(), status, "{content_type} {encoding} {hint}");
+        assert_eq!(
+            response.status(),
+            status,
+            "{content_type} {encoding} {hint}"
+        );
         let text = response.text().await.unwrap();
         assert!(text.contains(hint), "{status}: {text}");
     }

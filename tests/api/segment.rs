@@ -149,7 +149,10 @@ async fn the_segment_python_client_sends_calls_that_land_as_events() {
 
     // The summary counts distinct events.
     let summary: Value = app
-        .get("/v1/events/summary?from=2026-01-01T00:00:00Z", Some(READ_KEY))
+        .get(
+            "/v1/events/summary?from=2026-01-01T00:00:00Z",
+            Some(READ_KEY),
+        )
         .await
         .json()
         .await
@@ -186,10 +189,22 @@ async fn call(
 async fn each_call_maps_to_its_event_with_the_write_key_in_the_body_or_basic_auth() {
     let app = spawn_app().await;
     let calls = [
-        ("screen", json!({"writeKey": INGEST_KEY, "userId": "u", "name": "Home", "properties": {"tab": 2}})),
-        ("group", json!({"writeKey": INGEST_KEY, "userId": "u", "groupId": "g-1", "traits": {"plan": "team"}})),
-        ("alias", json!({"writeKey": INGEST_KEY, "userId": "u", "previousId": "anon-1"})),
-        ("track", json!({"userId": "u", "event": "Paid", "properties": {"value": 9}, "messageId": 17})),
+        (
+            "screen",
+            json!({"writeKey": INGEST_KEY, "userId": "u", "name": "Home", "properties": {"tab": 2}}),
+        ),
+        (
+            "group",
+            json!({"writeKey": INGEST_KEY, "userId": "u", "groupId": "g-1", "traits": {"plan": "team"}}),
+        ),
+        (
+            "alias",
+            json!({"writeKey": INGEST_KEY, "userId": "u", "previousId": "anon-1"}),
+        ),
+        (
+            "track",
+            json!({"userId": "u", "event": "Paid", "properties": {"value": 9}, "messageId": 17}),
+        ),
     ];
     for (path, body) in &calls {
         let auth = (*path == "track").then_some(INGEST_KEY);
@@ -209,11 +224,24 @@ async fn each_call_maps_to_its_event_with_the_write_key_in_the_body_or_basic_aut
         (rows[1].string("groupId"), rows[1].string("plan")),
         (Some("g-1"), Some("team"))
     );
-    assert_eq!((rows[2].string("name"), rows[2].number("tab")), (Some("Home"), Some(2.0)));
+    assert_eq!(
+        (rows[2].string("name"), rows[2].number("tab")),
+        (Some("Home"), Some(2.0))
+    );
     assert_eq!(rows[3].value, Some(9.0));
-    assert!(rows.iter().all(|r| r.api_key == "ingest-key" && r.user_id == "u"));
+    assert!(
+        rows.iter()
+            .all(|r| r.api_key == "ingest-key" && r.user_id == "u")
+    );
     // A messageId that is not a UUID still gives a stable id: resending folds.
-    call(&app, "track", Some(INGEST_KEY), "application/json", calls[3].1.to_string()).await;
+    call(
+        &app,
+        "track",
+        Some(INGEST_KEY),
+        "application/json",
+        calls[3].1.to_string(),
+    )
+    .await;
     assert_eq!(
         app.sql_u64("SELECT uniqExact(event_id) FROM events WHERE event = 'Paid'")
             .await,
@@ -226,15 +254,40 @@ async fn keys_are_checked_from_the_header_or_the_body() {
     let app = spawn_app().await;
     let track = |key: &str| json!({"writeKey": key, "userId": "u", "event": "a"}).to_string();
 
-    let no_key = call(&app, "track", None, "application/json", r#"{"userId":"u","event":"a"}"#).await;
-    let unknown = call(&app, "track", None, "application/json", track("not-a-key-0123456789")).await;
+    let no_key = call(
+        &app,
+        "track",
+        None,
+        "application/json",
+        r#"{"userId":"u","event":"a"}"#,
+    )
+    .await;
+    let unknown = call(
+        &app,
+        "track",
+        None,
+        "application/json",
+        track("not-a-key-0123456789"),
+    )
+    .await;
     let read_only = call(&app, "track", None, "application/json", track(READ_KEY)).await;
-    let bad_header = call(&app, "track", Some("wrong-0123456789abc"), "application/json", track(INGEST_KEY)).await;
+    let bad_header = call(
+        &app,
+        "track",
+        Some("wrong-0123456789abc"),
+        "application/json",
+        track(INGEST_KEY),
+    )
+    .await;
 
     assert_eq!(no_key.status(), 401);
     assert_eq!(unknown.status(), 401);
     assert_eq!(read_only.status(), 403);
-    assert_eq!(bad_header.status(), 401, "a wrong header key is not rescued by the body");
+    assert_eq!(
+        bad_header.status(),
+        401,
+        "a wrong header key is not rescued by the body"
+    );
     assert_eq!(app.sql_u64("SELECT count() FROM events").await, 0);
 }
 
@@ -252,7 +305,14 @@ async fn bad_calls_are_listed_and_bad_bodies_get_json_errors_leaving_data_intact
         {"type": "track", "userId": "u", "event": "late", "timestamp": "not a time"}
     ]});
     let ok = spawn_app_with(|_| {}).await; // default limits: 4 calls are allowed there
-    let response = call(&ok, "batch", Some(INGEST_KEY), "application/json", batch.to_string()).await;
+    let response = call(
+        &ok,
+        "batch",
+        Some(INGEST_KEY),
+        "application/json",
+        batch.to_string(),
+    )
+    .await;
     assert_eq!(response.status(), 200);
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["success"], true);
@@ -267,15 +327,56 @@ async fn bad_calls_are_listed_and_bad_bodies_get_json_errors_leaving_data_intact
 
     // On the app with small limits: one good call, then bad bodies.
     let good = json!({"userId": "u", "event": "kept"}).to_string();
-    assert_eq!(call(&app, "track", Some(INGEST_KEY), "application/json", good).await.status(), 200);
+    assert_eq!(
+        call(&app, "track", Some(INGEST_KEY), "application/json", good)
+            .await
+            .status(),
+        200
+    );
     let oversize = json!({"userId": "u", "event": "big", "properties": {"pad": "x".repeat(5_000)}});
     let cases: [(&str, &str, String, u16, &str); 6] = [
-        ("track", "application/json", "{\"event\":".into(), 400, "invalid_json"),
-        ("track", "application/json", "[1, 2]".into(), 400, "invalid_json"),
-        ("track", "application/x-ndjson", "{}".into(), 415, "unsupported_content_type"),
-        ("track", "application/json", oversize.to_string(), 413, "payload_too_large"),
-        ("batch", "application/json", batch.to_string(), 413, "too_many_records"),
-        ("track", "application/json", json!({"event": "no user"}).to_string(), 400, "no_valid_records"),
+        (
+            "track",
+            "application/json",
+            "{\"event\":".into(),
+            400,
+            "invalid_json",
+        ),
+        (
+            "track",
+            "application/json",
+            "[1, 2]".into(),
+            400,
+            "invalid_json",
+        ),
+        (
+            "track",
+            "application/x-ndjson",
+            "{}".into(),
+            415,
+            "unsupported_content_type",
+        ),
+        (
+            "track",
+            "application/json",
+            oversize.to_string(),
+            413,
+            "payload_too_large",
+        ),
+        (
+            "batch",
+            "application/json",
+            batch.to_string(),
+            413,
+            "too_many_records",
+        ),
+        (
+            "track",
+            "application/json",
+            json!({"event": "no user"}).to_string(),
+            400,
+            "no_valid_records",
+        ),
     ];
     for (path, content_type, body, status, code) in cases {
         let response = call(&app, path, Some(INGEST_KEY), content_type, body).await;

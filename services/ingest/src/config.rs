@@ -103,7 +103,10 @@ impl IngestSettings {
             ),
             ("ingest.limits.max_name_length", l.max_name_length),
             ("ingest.limits.max_value_length", l.max_value_length),
-            ("ingest.limits.max_segment_body_bytes", l.max_segment_body_bytes),
+            (
+                "ingest.limits.max_segment_body_bytes",
+                l.max_segment_body_bytes,
+            ),
             (
                 "ingest.limits.max_segment_batch_events",
                 l.max_segment_batch_events,

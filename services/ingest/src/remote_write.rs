@@ -95,11 +95,11 @@ pub enum RemoteWriteError {
     Auth(#[from] AuthError),
     #[error("{0}")]
     Body(#[from] BodyError),
-    #[error(
-        "Content-Type `{0}` is not read here: remote write 1.0 sends application/x-protobuf"
-    )]
+    #[error("Content-Type `{0}` is not read here: remote write 1.0 sends application/x-protobuf")]
     UnsupportedContentType(String),
-    #[error("Content-Encoding `{0}` is not read here: remote write 1.0 sends snappy (block format)")]
+    #[error(
+        "Content-Encoding `{0}` is not read here: remote write 1.0 sends snappy (block format)"
+    )]
     UnsupportedEncoding(String),
     #[error("the body is not valid snappy (block format): {0}")]
     Snappy(String),
@@ -278,18 +278,21 @@ pub fn encode(request: &WriteRequest, ctx: &RequestContext) -> Result<Outcome, R
                 outcome.not_finite += 1;
                 continue;
             }
-            let time_ms =
-                match fields::epoch_ms_time("timestamp", sample.timestamp, ctx.received_ms, ctx.limits)
-                {
-                    Ok(ms) => ms,
-                    Err(mut rejection) => {
-                        rejection.index = index;
-                        rejection.field = format!("samples[{i}].timestamp");
-                        outcome.batch.rejected.push(rejection);
-                        outcome.rejected_samples += 1;
-                        continue;
-                    }
-                };
+            let time_ms = match fields::epoch_ms_time(
+                "timestamp",
+                sample.timestamp,
+                ctx.received_ms,
+                ctx.limits,
+            ) {
+                Ok(ms) => ms,
+                Err(mut rejection) => {
+                    rejection.index = index;
+                    rejection.field = format!("samples[{i}].timestamp");
+                    outcome.batch.rejected.push(rejection);
+                    outcome.rejected_samples += 1;
+                    continue;
+                }
+            };
             head.write_point(
                 PointValue {
                     time_ms,
@@ -443,7 +446,10 @@ mod tests {
     #[test]
     fn a_request_survives_snappy_and_protobuf() {
         let request = WriteRequest {
-            timeseries: vec![series(&[("__name__", "up"), ("job", "a")], &[(1.0, NOW_MS)])],
+            timeseries: vec![series(
+                &[("__name__", "up"), ("job", "a")],
+                &[(1.0, NOW_MS)],
+            )],
         };
         let decoded = decode(&compress(&request), 1 << 20).unwrap();
         assert_eq!(decoded, request);
@@ -497,7 +503,10 @@ mod tests {
             timeseries: vec![
                 series(&[("job", "a")], &[(1.0, NOW_MS)]),
                 series(&[("__name__", "x"), ("bad-label", "1")], &[(1.0, NOW_MS)]),
-                series(&[("__name__", "x"), ("a", "1"), ("a", "2")], &[(1.0, NOW_MS)]),
+                series(
+                    &[("__name__", "x"), ("a", "1"), ("a", "2")],
+                    &[(1.0, NOW_MS)],
+                ),
                 series(&[("__name__", "9x")], &[(1.0, NOW_MS)]),
                 series(&[("__name__", "ok")], &[(1.0, NOW_MS), (2.0, 1_000)]),
             ],

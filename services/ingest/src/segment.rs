@@ -149,8 +149,8 @@ pub(crate) async fn post_call(
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(BodyRefused::Empty.into());
     }
-    let root: Json = serde_json::from_slice(&body)
-        .map_err(|e| BodyRefused::Syntax(format!("{e}")))?;
+    let root: Json =
+        serde_json::from_slice(&body).map_err(|e| BodyRefused::Syntax(format!("{e}")))?;
     drop(body);
     let Json::Object(root) = root else {
         return Err(BodyRefused::Syntax("a Segment call must be a JSON object".into()).into());
@@ -199,7 +199,10 @@ pub(crate) async fn post_call(
             for (index, item) in calls.iter().enumerate() {
                 match item {
                     Json::Object(message) => {
-                        let call = message.get("type").and_then(Json::as_str).and_then(Call::parse);
+                        let call = message
+                            .get("type")
+                            .and_then(Json::as_str)
+                            .and_then(Call::parse);
                         take(&mut batch, index, call, message, &envelope, &ctx);
                     }
                     other => batch.rejected.push(Rejection {
@@ -310,9 +313,11 @@ fn to_event(
 ) -> (Value<'static>, FieldNames) {
     let get = |key: &str| message.get(key).filter(|v| !v.is_null() && *v != "");
     let own_context = message.get("context").and_then(Json::as_object);
-    let context = |path: &[&str]| lookup(own_context, path).or_else(|| lookup(envelope.context, path));
+    let context =
+        |path: &[&str]| lookup(own_context, path).or_else(|| lookup(envelope.context, path));
     let mut record: Vec<(Cow<'static, str>, Value<'static>)> = Vec::with_capacity(10);
-    let mut put = |key: &'static str, value: Value<'static>| record.push((Cow::Borrowed(key), value));
+    let mut put =
+        |key: &'static str, value: Value<'static>| record.push((Cow::Borrowed(key), value));
 
     let event = match call {
         Call::Track => get("event").map_or(Value::Null, to_value),
@@ -357,9 +362,12 @@ fn to_event(
     if let Some(map) = get(own) {
         flatten("", map, &mut properties);
     }
-    let value_field = ["revenue", "value"]
-        .into_iter()
-        .find(|k| message.get(own).and_then(|p| p.get(k)).is_some_and(Json::is_number));
+    let value_field = ["revenue", "value"].into_iter().find(|k| {
+        message
+            .get(own)
+            .and_then(|p| p.get(k))
+            .is_some_and(Json::is_number)
+    });
     if let Some(key) = value_field.filter(|_| call == Call::Track) {
         put("value", to_value(&message[own][key]));
     }
@@ -487,7 +495,10 @@ mod tests {
         let (Value::Object(fields), _) = to_event(call, &map(message), &envelope) else {
             unreachable!()
         };
-        fields.into_iter().map(|(k, v)| (k.into_owned(), v)).collect()
+        fields
+            .into_iter()
+            .map(|(k, v)| (k.into_owned(), v))
+            .collect()
     }
 
     fn field<'a>(fields: &'a [(String, Value<'static>)], key: &str) -> Option<&'a Value<'static>> {
@@ -504,10 +515,16 @@ mod tests {
                    "context": {"library": {"name": "analytics-python", "version": "2.4.0"},
                                "app": {"version": "3.1.0"}}}),
         );
-        assert_eq!(field(&fields, "event"), Some(&Value::Str("Order Completed".into())));
+        assert_eq!(
+            field(&fields, "event"),
+            Some(&Value::Str("Order Completed".into()))
+        );
         assert_eq!(field(&fields, "user_id"), Some(&Value::Str("u1".into())));
         assert_eq!(field(&fields, "value"), Some(&Value::Float(12.5)));
-        assert_eq!(field(&fields, "source"), Some(&Value::Str("analytics-python".into())));
+        assert_eq!(
+            field(&fields, "source"),
+            Some(&Value::Str("analytics-python".into()))
+        );
         assert_eq!(field(&fields, "release"), Some(&Value::Str("3.1.0".into())));
         let Some(Value::Object(props)) = field(&fields, "properties") else {
             panic!("no properties")
@@ -515,7 +532,13 @@ mod tests {
         let keys: Vec<&str> = props.iter().map(|(k, _)| k.as_ref()).collect();
         assert_eq!(
             keys,
-            ["cart.items", "cart.tags", "revenue", "anonymousId", "context.library.version"]
+            [
+                "cart.items",
+                "cart.tags",
+                "revenue",
+                "anonymousId",
+                "context.library.version"
+            ]
         );
         assert_eq!(props[1].1, Value::Str(r#"["a","b"]"#.into()));
     }
@@ -523,7 +546,10 @@ mod tests {
     #[test]
     fn message_ids_give_stable_uuids() {
         let id = |message_id: Json| {
-            let fields = record(Call::Track, json!({"event": "a", "userId": "u", "messageId": message_id}));
+            let fields = record(
+                Call::Track,
+                json!({"event": "a", "userId": "u", "messageId": message_id}),
+            );
             field(&fields, "event_id").cloned()
         };
         let uuid = "1b4e28ba-2fa1-11d2-883f-0016d3cca427";
@@ -547,9 +573,30 @@ mod tests {
         };
         let mut batch = EncodedBatch::default();
         let message = map(json!({"userId": "u", "traits": {"deep": [1]}, "timestamp": "soon"}));
-        take(&mut batch, 3, Some(Call::Identify), &message, &envelope, &ctx);
-        take(&mut batch, 4, Some(Call::Track), &map(json!({"userId": "u"})), &envelope, &ctx);
-        take(&mut batch, 5, None, &map(json!({"userId": "u"})), &envelope, &ctx);
+        take(
+            &mut batch,
+            3,
+            Some(Call::Identify),
+            &message,
+            &envelope,
+            &ctx,
+        );
+        take(
+            &mut batch,
+            4,
+            Some(Call::Track),
+            &map(json!({"userId": "u"})),
+            &envelope,
+            &ctx,
+        );
+        take(
+            &mut batch,
+            5,
+            None,
+            &map(json!({"userId": "u"})),
+            &envelope,
+            &ctx,
+        );
         let got: Vec<(usize, &str)> = batch
             .rejected
             .iter()
