@@ -78,7 +78,7 @@ fn label(name: &str, value: String) -> Label {
 /// The labels of series `i` (sorted by name, as Prometheus sends them).
 fn series_labels(i: usize) -> Vec<Label> {
     let metric = i % 50;
-    let name = if metric % 2 == 0 {
+    let name = if metric.is_multiple_of(2) {
         format!("bench_http_requests_{metric}_total")
     } else {
         format!("bench_queue_depth_{metric}")
