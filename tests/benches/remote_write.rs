@@ -2,7 +2,7 @@
 //! this machine:
 //!
 //! ```text
-//! cargo bench -p hypercare-tests --bench remote_write [-- --requests 2000 --series-per-request 2000 --concurrency 4,16]
+//! cargo bench -p hypercare-tests --bench remote_write [-- --requests 2000 --series-per-request 2000 --concurrency 4,16,64]
 //! ```
 //!
 //! Snappy-compressed `WriteRequest`s are built up front (as Prometheus sends
@@ -12,17 +12,20 @@
 //! the same point). They are POSTed to `/v1/prometheus/write` by C concurrent
 //! connections until all are sent; the figure is acknowledged samples / wall
 //! time. Then the stored row count is checked against what was acknowledged.
+//! Before that, the service's own work per sample (decompress, decode, check,
+//! encode rows) is timed on one core, without HTTP or ClickHouse.
 //!
 //! Options (`--name value` after `--`, or `REMOTE_WRITE_BENCH_<NAME>`):
 //! `requests` (2000), `series-per-request` (2000), `distinct-series` (100000),
-//! `concurrency` (4,16), `workers` (2).
+//! `concurrency` (4,16,64), `workers` (2).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use hypercare_ingest::remote_write::{Label, Sample, TimeSeries, WriteRequest};
+use hypercare_ingest::event::RequestContext;
+use hypercare_ingest::remote_write::{self, Label, Sample, TimeSeries, WriteRequest};
 use hypercare_tests::{INGEST_KEY, TestApp, spawn_app_with};
 use prost::Message;
 
@@ -59,7 +62,7 @@ impl Options {
             series_per_request: number("series-per-request", 2000),
             distinct_series: number("distinct-series", 100_000),
             concurrency: option(&args, "concurrency")
-                .unwrap_or_else(|| "4,16".into())
+                .unwrap_or_else(|| "4,16,64".into())
                 .split(',')
                 .map(|c| c.trim().parse().expect("concurrency"))
                 .collect(),
@@ -175,6 +178,26 @@ async fn main() {
         bytes as f64 / 1e6,
         bytes as f64 / (bodies.len() * options.series_per_request) as f64,
         built.elapsed().as_secs_f64()
+    );
+    // The service's own work per sample, on one core: snappy + protobuf + checks + rows.
+    let limits = hypercare_ingest::Limits::default();
+    let ctx = RequestContext {
+        limits: &limits,
+        received_ms: chrono::Utc::now().timestamp_millis(),
+        api_key: "bench",
+    };
+    let sample = &bodies[..options.requests.min(500)];
+    let started = Instant::now();
+    let mut rows = 0;
+    for body in sample {
+        let request = remote_write::decode(body, limits.max_body_bytes).unwrap();
+        rows += remote_write::encode(&request, &ctx).unwrap().batch.rows;
+    }
+    let per_sample = started.elapsed().as_secs_f64() / rows as f64;
+    println!(
+        "decode + check + encode, one core: {:.3} us/sample = {:.2} M samples/s",
+        per_sample * 1e6,
+        1e-6 / per_sample
     );
     let workers = options.workers;
     let app = spawn_app_with(|s| s.server.workers = workers).await;
