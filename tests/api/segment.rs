@@ -391,3 +391,52 @@ async fn bad_calls_are_listed_and_bad_bodies_get_json_errors_leaving_data_intact
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0].event, "kept");
 }
+
+#[tokio::test]
+async fn a_gzip_batch_with_batch_level_context_and_sent_at_is_read() {
+    let app = spawn_app().await;
+    let batch = json!({
+        "writeKey": INGEST_KEY,
+        "sentAt": "2026-11-21T10:00:05Z",
+        "context": {"library": {"name": "analytics-ruby"}, "app": {"version": "7.0"}},
+        "batch": [
+            {"type": "track", "userId": "u", "event": "a", "timestamp": "2026-11-21T10:00:00Z"},
+            {"type": "track", "userId": "u", "event": "b", "timestamp": "2026-11-21T10:00:00Z",
+             "context": {"library": {"name": "own-lib"}}}
+        ]
+    });
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    std::io::Write::write_all(&mut gz, batch.to_string().as_bytes()).unwrap();
+    let received = Utc::now().timestamp_millis();
+
+    let response = app
+        .http
+        .post(format!("{}/v1/segment/v1/batch", app.address))
+        .header("content-type", "application/json")
+        .header("content-encoding", "gzip")
+        .body(gz.finish().unwrap())
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(response.status(), 200);
+    let rows = events(&app).await;
+    assert_eq!(rows.len(), 2);
+    assert_eq!(
+        (rows[0].source.as_str(), rows[0].release.as_str()),
+        ("analytics-ruby", "7.0")
+    );
+    assert_eq!(
+        (rows[1].source.as_str(), rows[1].release.as_str()),
+        ("own-lib", "7.0")
+    );
+    // Sent 5 s after it happened, by the client's clock: stored 5 s before receipt.
+    for row in &rows {
+        let expected = received - 5_000;
+        assert!(
+            (row.ts_ms as i64 - expected).abs() < 2_000,
+            "{} vs {expected}",
+            row.ts_ms
+        );
+    }
+}

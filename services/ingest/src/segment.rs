@@ -359,8 +359,17 @@ fn to_event(
 
     let own = call.properties_field();
     let mut properties = Vec::new();
-    if let Some(map) = get(own) {
-        flatten("", map, &mut properties);
+    match get(own) {
+        Some(map @ Json::Object(_)) => flatten("", map, &mut properties),
+        // Not an object: passed on as it is, for the event checks to name it.
+        Some(other) => {
+            put("properties", to_value(other));
+            return (
+                Value::Object(record),
+                field_names(own, None, timestamp_field),
+            );
+        }
+        None => {}
     }
     let value_field = ["revenue", "value"].into_iter().find(|k| {
         message
@@ -394,15 +403,25 @@ fn to_event(
     if !properties.is_empty() {
         put("properties", Value::Object(properties));
     }
-    let names = FieldNames {
-        properties: own,
+    (
+        Value::Object(record),
+        field_names(own, value_field, timestamp_field),
+    )
+}
+
+fn field_names(
+    properties: &'static str,
+    value_field: Option<&str>,
+    timestamp: &'static str,
+) -> FieldNames {
+    FieldNames {
+        properties,
         value: match value_field {
             Some("revenue") => "properties.revenue",
             _ => "properties.value",
         },
-        timestamp: timestamp_field,
-    };
-    (Value::Object(record), names)
+        timestamp,
+    }
 }
 
 /// The value at `path` in a context object, if any.
@@ -430,8 +449,7 @@ fn flatten(prefix: &str, value: &Json, out: &mut Vec<(Cow<'static, str>, Value<'
                 }
             }
         }
-        // A call's map that is not an object is rejected by the event checks.
-        other => out.push((Cow::Owned(prefix.to_owned()), to_value(other))),
+        other => out.push((Cow::Owned(prefix.to_owned()), scalar_value(other))),
     }
 }
 
@@ -597,11 +615,23 @@ mod tests {
             &envelope,
             &ctx,
         );
+        let not_a_map = map(json!({"userId": "u", "traits": "vip"}));
+        take(
+            &mut batch,
+            6,
+            Some(Call::Group),
+            &not_a_map,
+            &envelope,
+            &ctx,
+        );
         let got: Vec<(usize, &str)> = batch
             .rejected
             .iter()
             .map(|r| (r.index, r.field.as_str()))
             .collect();
-        assert_eq!(got, [(3, "timestamp"), (4, "event"), (5, "type")]);
+        assert_eq!(
+            got,
+            [(3, "timestamp"), (4, "event"), (5, "type"), (6, "traits")]
+        );
     }
 }
