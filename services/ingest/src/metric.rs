@@ -266,10 +266,13 @@ fn sorted_labels<'v>(map: Vec<(&'v str, Scalar<'v>)>) -> Result<Vec<(&'v str, St
 /// An explicit-bucket histogram point (see the module docs).
 #[derive(Debug, Default)]
 pub struct Histogram {
-    bounds: Vec<f64>,
-    counts: Vec<u64>,
-    sum: f64,
-    count: u64,
+    /// Upper bounds, strictly increasing.
+    pub bounds: Vec<f64>,
+    /// Per-bucket (not cumulative) counts; one more than `bounds`.
+    pub counts: Vec<u64>,
+    pub sum: f64,
+    /// The sum of `counts`.
+    pub count: u64,
 }
 
 impl Histogram {
