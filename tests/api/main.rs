@@ -12,3 +12,5 @@ mod loadtest;
 mod metrics;
 mod observability;
 mod otlp;
+mod remote_write;
+mod segment;

@@ -8,7 +8,9 @@
 //! A caller presents its key in the form its ecosystem's clients send it
 //! (see REFERENCE.md, "API-key conventions"):
 //! `Authorization: Bearer <key>`, `Authorization: Basic base64(<key>:)` (Segment
-//! libraries, Prometheus `basic_auth`), or `X-API-Key: <key>`.
+//! libraries, Prometheus `basic_auth`), or `X-API-Key: <key>`. Routes whose
+//! clients may put the key in the body instead (Segment's `writeKey`) take an
+//! [`OptionalCaller`] and fall back to [`Caller::from_body_key`].
 //!
 //! Order of checks: unknown or missing key 401, missing scope 403, over the key's
 //! rate limit 429 with `Retry-After`. Only authorized requests use up the limit.
@@ -261,6 +263,39 @@ impl Caller {
     }
 }
 
+impl Caller {
+    /// The caller identified by a key found in the request body (Segment's
+    /// `writeKey`), for requests that carry no key in their headers.
+    pub fn from_body_key(req: &HttpRequest, key: &str) -> Result<Self, AuthError> {
+        let keys = req
+            .app_data::<web::Data<ApiKeys>>()
+            .ok_or(AuthError::Unknown)?;
+        keys.find(key.trim()).map(Caller).ok_or(AuthError::Unknown)
+    }
+}
+
+/// The caller when the request's headers carry a key, `None` when they carry
+/// none. A key in the headers that is not known is still refused (401).
+#[derive(Debug, Clone)]
+pub struct OptionalCaller(pub Option<Caller>);
+
+impl FromRequest for OptionalCaller {
+    type Error = AuthError;
+    type Future = std::future::Ready<Result<Self, AuthError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let result = match req.app_data::<web::Data<ApiKeys>>() {
+            Some(keys) => match keys.authenticate(req) {
+                Ok(key) => Ok(OptionalCaller(Some(Caller(key)))),
+                Err(AuthError::Missing) => Ok(OptionalCaller(None)),
+                Err(e) => Err(e),
+            },
+            None => Err(AuthError::Unknown),
+        };
+        std::future::ready(result)
+    }
+}
+
 impl FromRequest for Caller {
     type Error = AuthError;
     type Future = std::future::Ready<Result<Self, AuthError>>;
@@ -361,6 +396,33 @@ mod tests {
                 .to_http_request();
             assert_eq!(keys.authenticate(&req).unwrap().name, "ci");
         }
+    }
+
+    #[test]
+    fn a_key_from_the_body_is_found_and_an_absent_header_is_not_an_error() {
+        let keys = web::Data::new(
+            keys(vec![entry("web", "0123456789abcdef", vec![Scope::Ingest])]).unwrap(),
+        );
+        let req = TestRequest::default()
+            .app_data(keys.clone())
+            .to_http_request();
+        let optional = OptionalCaller::extract(&req).into_inner().unwrap();
+        assert!(optional.0.is_none());
+        assert_eq!(
+            Caller::from_body_key(&req, "0123456789abcdef")
+                .unwrap()
+                .name(),
+            "web"
+        );
+        assert!(matches!(
+            Caller::from_body_key(&req, "wrong-key-0123456"),
+            Err(AuthError::Unknown)
+        ));
+        let bad_header = TestRequest::default()
+            .app_data(keys)
+            .insert_header(("authorization", "Bearer nope-nope-nope-nope"))
+            .to_http_request();
+        assert!(OptionalCaller::extract(&bad_header).into_inner().is_err());
     }
 
     #[test]

@@ -56,6 +56,26 @@ pub async fn read_body(
             return Err(BodyError::UnsupportedEncoding(encoding));
         }
     }
+    let stream = Decompress::from_headers(payload.into_inner(), headers);
+    collect(headers, stream, limit).await
+}
+
+/// Reads the whole body as sent, without decoding any `Content-Encoding`, up to
+/// `limit` bytes: for protocols whose encoding is part of the protocol and is
+/// decoded by the route (Prometheus remote write's snappy).
+pub async fn read_body_as_sent(
+    headers: &HeaderMap,
+    payload: web::Payload,
+    limit: usize,
+) -> Result<Bytes, BodyError> {
+    collect(headers, payload, limit).await
+}
+
+async fn collect<S, E>(headers: &HeaderMap, mut stream: S, limit: usize) -> Result<Bytes, BodyError>
+where
+    S: futures_util::Stream<Item = Result<Bytes, E>> + Unpin,
+    E: std::fmt::Display,
+{
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
@@ -63,7 +83,6 @@ pub async fn read_body(
     if declared.is_some_and(|n| n > limit) {
         return Err(BodyError::TooLarge { limit });
     }
-    let mut stream = Decompress::from_headers(payload.into_inner(), headers);
     let mut body = BytesMut::with_capacity(declared.unwrap_or(8 * 1024).min(limit));
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(|e| BodyError::Unreadable(e.to_string()))?;

@@ -29,6 +29,11 @@ pub struct Limits {
     pub max_future_secs: u64,
     /// Per record: buckets of a histogram point.
     pub max_histogram_buckets: usize,
+    /// Request-wide, Segment routes: body size after gzip decoding, in bytes
+    /// (Segment's own limit for a batch is 500 KB).
+    pub max_segment_body_bytes: usize,
+    /// Request-wide, Segment routes: calls in one `batch` (Segment's limit: 2,500).
+    pub max_segment_batch_events: usize,
 }
 
 impl Default for Limits {
@@ -41,6 +46,8 @@ impl Default for Limits {
             max_properties: 100,
             max_future_secs: 24 * 3600,
             max_histogram_buckets: 160,
+            max_segment_body_bytes: 500 * 1024,
+            max_segment_batch_events: 2_500,
         }
     }
 }
@@ -96,6 +103,14 @@ impl IngestSettings {
             ),
             ("ingest.limits.max_name_length", l.max_name_length),
             ("ingest.limits.max_value_length", l.max_value_length),
+            (
+                "ingest.limits.max_segment_body_bytes",
+                l.max_segment_body_bytes,
+            ),
+            (
+                "ingest.limits.max_segment_batch_events",
+                l.max_segment_batch_events,
+            ),
             ("ingest.writer.max_batch_rows", w.max_batch_rows),
             ("ingest.writer.max_batch_bytes", w.max_batch_bytes),
             ("ingest.writer.insert_concurrency", w.insert_concurrency),

@@ -209,6 +209,11 @@ pub fn time_ms(field: &str, value: &Value) -> Result<i64, Rejection> {
             ));
         }
     };
+    check_range(field, ms)
+}
+
+/// Epoch milliseconds between 2000-01-01 and the end of ClickHouse `DateTime`.
+fn check_range(field: &str, ms: i64) -> Result<i64, Rejection> {
     if ms < EARLIEST_MS {
         let hint = if (1_000_000_000..100_000_000_000).contains(&ms) {
             format!("; {ms} looks like epoch seconds: send milliseconds ({ms}000)")
@@ -227,6 +232,18 @@ pub fn time_ms(field: &str, value: &Value) -> Result<i64, Rejection> {
     Ok(ms)
 }
 
+/// A point's time given as epoch milliseconds by a binary protocol (Prometheus
+/// remote write): the same range and future checks as a JSON timestamp.
+pub fn epoch_ms_time(
+    field: &str,
+    ms: i64,
+    received_ms: i64,
+    limits: &Limits,
+) -> Result<i64, Rejection> {
+    check_range(field, ms)?;
+    check_future(field, ms, received_ms, limits)
+}
+
 /// A time given in nanoseconds since the epoch (OTLP), as milliseconds, checked
 /// like any other record time; 0 (unset) means the receive time.
 pub fn unix_nanos_ms(
@@ -239,15 +256,12 @@ pub fn unix_nanos_ms(
         return Ok(received_ms);
     }
     let ms = i64::try_from(nanos / 1_000_000).unwrap_or(i64::MAX);
-    if ms < EARLIEST_MS {
-        return Err(Rejection::new(
-            field,
-            "out_of_range",
-            "is before 2000-01-01",
-        ));
-    }
+    epoch_ms_time(field, ms, received_ms, limits)
+}
+
+fn check_future(field: &str, ms: i64, received_ms: i64, limits: &Limits) -> Result<i64, Rejection> {
     let latest = received_ms + (limits.max_future_secs as i64) * 1000;
-    if ms > latest.min(LATEST_MS) {
+    if ms > latest {
         return Err(Rejection::new(
             field,
             "out_of_range",
@@ -278,17 +292,7 @@ pub fn event_time(
         (Some(t), None) => t,
         (None, _) => received_ms,
     };
-    let latest = received_ms + (limits.max_future_secs as i64) * 1000;
-    if ms > latest {
-        return Err(Rejection::new(
-            "timestamp",
-            "out_of_range",
-            format!(
-                "is more than {}s in the future of this server's clock",
-                limits.max_future_secs
-            ),
-        ));
-    }
+    check_future("timestamp", ms, received_ms, limits)?;
     if ms < EARLIEST_MS {
         return Err(Rejection::new(
             "timestamp",

@@ -1,7 +1,9 @@
 //! Ingest: business events and technical metrics into ClickHouse.
 //!
 //! ```text
-//! POST /v1/events, /v1/metrics, /v1/otlp/v1/{metrics,logs}
+//! POST /v1/events, /v1/metrics (JSON); /v1/otlp/v1/{metrics,logs} (OTLP/HTTP);
+//!      /v1/prometheus/write (remote write);
+//!      /v1/segment/v1/{track,identify,page,screen,group,alias,batch} (Segment)
 //!   -> routes: key, scope, rate limit; body (gzip, size limit)
 //!   -> records: JSON object | array | NDJSON -> one lenient value per record
 //!   -> event / metric: check each field, encode accepted records as RowBinary
@@ -19,7 +21,9 @@ pub mod metrics;
 pub mod otlp;
 pub mod quantile;
 pub mod records;
+pub mod remote_write;
 pub mod routes;
+pub mod segment;
 pub mod summary;
 pub mod writer;
 

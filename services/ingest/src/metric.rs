@@ -22,10 +22,12 @@ use crate::event::RequestContext;
 use crate::fields::{self, Scalar};
 use crate::records::{Rejection, Value};
 
+/// Series columns first (encoded once per series by [`SeriesHead`]), then the
+/// point's own.
 pub const INSERT_SQL: &str = "INSERT INTO metric_points (name, kind, series_id, label_keys, \
-    label_values, timestamp, timestamp_ms, received_at, value, hist_bounds, hist_counts, \
-    hist_sum, hist_count, api_key, temporality, unit, resource_keys, resource_values, \
-    scope_name, scope_version) FORMAT RowBinary";
+    label_values, temporality, unit, resource_keys, resource_values, scope_name, scope_version, \
+    timestamp, timestamp_ms, received_at, value, hist_bounds, hist_counts, hist_sum, hist_count, \
+    api_key) FORMAT RowBinary";
 
 pub const TABLE: &str = "metric_points";
 
@@ -62,11 +64,11 @@ pub enum Temporality {
 }
 
 /// The identity of a series: a stable hash of the name, the sorted labels and
-/// the resource attributes (none for `/v1/metrics` points).
+/// the resource attributes (OTLP only; none for the other protocols).
 pub fn series_id<K: AsRef<str>, V: AsRef<str>>(
     name: &str,
     labels: &[(K, V)],
-    resource: &[(K, V)],
+    resource: &[(String, String)],
 ) -> u64 {
     let mut hasher = Xxh3::new();
     hasher.update(name.as_bytes());
@@ -81,61 +83,112 @@ pub fn series_id<K: AsRef<str>, V: AsRef<str>>(
         hasher.update(&[0xfd]);
         for (key, value) in resource {
             hasher.update(&[0xff]);
-            hasher.update(key.as_ref().as_bytes());
+            hasher.update(key.as_bytes());
             hasher.update(&[0xfe]);
-            hasher.update(value.as_ref().as_bytes());
+            hasher.update(value.as_bytes());
         }
     }
     hasher.digest()
 }
 
-/// One row of `metric_points`, whichever protocol it came in by.
-#[derive(Debug)]
-pub struct Point<'a, K: AsRef<str>, V: AsRef<str>> {
-    pub name: &'a str,
-    pub kind: MetricKind,
+/// What OTLP says of a series beyond its name and labels.
+#[derive(Debug, Clone, Copy)]
+pub struct SeriesContext<'a> {
     pub temporality: Temporality,
-    /// Sorted by key, no key twice.
-    pub labels: &'a [(K, V)],
-    /// Sorted by key, no key twice.
-    pub resource: &'a [(K, V)],
+    pub unit: &'a str,
+    /// Resource attributes, sorted by key, no key twice.
+    pub resource: &'a [(String, String)],
     pub scope_name: &'a str,
     pub scope_version: &'a str,
-    pub unit: &'a str,
+}
+
+impl SeriesContext<'_> {
+    /// Cumulative, no unit, resource or scope: `/v1/metrics` and remote write.
+    pub const PLAIN: SeriesContext<'static> = SeriesContext {
+        temporality: Temporality::Cumulative,
+        unit: "",
+        resource: &[],
+        scope_name: "",
+        scope_version: "",
+    };
+}
+
+/// The start of every `metric_points` row of one series: name, kind, series id,
+/// labels and the OTLP series context, encoded once. Together with [`SeriesHead::write_point`] this is the
+/// one encoder of the table's rows, shared by every protocol that stores points
+/// (`/v1/metrics` JSON, OTLP, Prometheus remote write); a protocol that sends many
+/// points per series (remote write) encodes the labels once per series.
+#[derive(Debug, Clone)]
+pub struct SeriesHead {
+    bytes: BytesMut,
+    pub id: u64,
+}
+
+/// What a point adds to its series: time and values.
+#[derive(Debug, Clone, Copy)]
+pub struct PointValue<'a> {
+    /// Epoch milliseconds, already checked against the limits.
     pub time_ms: i64,
-    /// Gauges and counters; 0 for histograms.
+    /// The value of a gauge or counter; 0 for a histogram.
     pub value: f64,
-    /// Histograms only.
     pub histogram: Option<&'a Histogram>,
 }
 
-impl<K: AsRef<str>, V: AsRef<str>> Point<'_, K, V> {
-    /// Appends the row in the column order of [`INSERT_SQL`].
-    pub fn write(&self, ctx: &RequestContext, out: &mut BytesMut) {
+impl SeriesHead {
+    /// `labels` must be sorted by key, without duplicate keys.
+    pub fn new<K: AsRef<str>, V: AsRef<str>>(
+        name: &str,
+        kind: MetricKind,
+        labels: &[(K, V)],
+    ) -> Self {
+        Self::with_context(name, kind, labels, &SeriesContext::PLAIN)
+    }
+
+    /// A series with its temporality, unit, resource and scope (OTLP).
+    pub fn with_context<K: AsRef<str>, V: AsRef<str>>(
+        name: &str,
+        kind: MetricKind,
+        labels: &[(K, V)],
+        context: &SeriesContext,
+    ) -> Self {
+        let id = series_id(name, labels, context.resource);
+        let mut bytes = BytesMut::with_capacity(
+            48 + name.len()
+                + labels
+                    .iter()
+                    .map(|(k, v)| k.as_ref().len() + v.as_ref().len() + 2)
+                    .sum::<usize>(),
+        );
+        bytes.put_rb_str(name);
+        bytes.extend_from_slice(&[kind as i8 as u8]);
+        bytes.extend_from_slice(&id.to_le_bytes());
+        bytes.put_rb_str_array(labels.iter().map(|(k, _)| k.as_ref()));
+        bytes.put_rb_str_array(labels.iter().map(|(_, v)| v.as_ref()));
+        bytes.extend_from_slice(&[context.temporality as i8 as u8]);
+        bytes.put_rb_str(context.unit);
+        bytes.put_rb_str_array(context.resource.iter().map(|(k, _)| k.as_str()));
+        bytes.put_rb_str_array(context.resource.iter().map(|(_, v)| v.as_str()));
+        bytes.put_rb_str(context.scope_name);
+        bytes.put_rb_str(context.scope_version);
+        Self { bytes, id }
+    }
+
+    /// Appends one row of this series to `out`.
+    pub fn write_point(&self, point: PointValue, ctx: &RequestContext, out: &mut BytesMut) {
         let empty = Histogram::default();
-        let histogram = self.histogram.unwrap_or(&empty);
-        let (seconds, millis) = fields::split_ms(self.time_ms);
+        let histogram = point.histogram.unwrap_or(&empty);
+        let (seconds, millis) = fields::split_ms(point.time_ms);
         let (received_seconds, _) = fields::split_ms(ctx.received_ms);
-        out.put_rb_str(self.name);
-        out.extend_from_slice(&[self.kind as i8 as u8]);
-        out.extend_from_slice(&series_id(self.name, self.labels, self.resource).to_le_bytes());
-        out.put_rb_str_array(self.labels.iter().map(|(k, _)| k.as_ref()));
-        out.put_rb_str_array(self.labels.iter().map(|(_, v)| v.as_ref()));
+        out.extend_from_slice(&self.bytes);
         out.put_rb_datetime(seconds);
         out.extend_from_slice(&millis.to_le_bytes());
         out.put_rb_datetime(received_seconds);
-        out.extend_from_slice(&self.value.to_le_bytes());
+        out.extend_from_slice(&point.value.to_le_bytes());
         out.put_rb_f64_array(histogram.bounds.iter().copied());
         out.put_rb_u64_array(histogram.counts.iter().copied());
         out.extend_from_slice(&histogram.sum.to_le_bytes());
         out.extend_from_slice(&histogram.count.to_le_bytes());
         out.put_rb_str(ctx.api_key);
-        out.extend_from_slice(&[self.temporality as i8 as u8]);
-        out.put_rb_str(self.unit);
-        out.put_rb_str_array(self.resource.iter().map(|(k, _)| k.as_ref()));
-        out.put_rb_str_array(self.resource.iter().map(|(_, v)| v.as_ref()));
-        out.put_rb_str(self.scope_name);
-        out.put_rb_str(self.scope_version);
     }
 }
 
@@ -218,20 +271,16 @@ pub fn encode(record: &Value, ctx: &RequestContext, out: &mut BytesMut) -> Resul
         }
     };
 
-    Point {
-        name,
-        kind,
-        temporality: Temporality::Cumulative,
-        labels: &labels,
-        resource: &[],
-        scope_name: "",
-        scope_version: "",
-        unit: "",
-        time_ms,
-        value,
-        histogram: Some(&histogram),
-    }
-    .write(ctx, out);
+    let histogram = (kind == MetricKind::Histogram).then_some(&histogram);
+    SeriesHead::new(name, kind, &labels).write_point(
+        PointValue {
+            time_ms,
+            value,
+            histogram,
+        },
+        ctx,
+        out,
+    );
     Ok(())
 }
 
@@ -293,12 +342,15 @@ fn sorted_labels<'v>(map: Vec<(&'v str, Scalar<'v>)>) -> Result<Vec<(&'v str, St
     Ok(labels)
 }
 
-/// An explicit-bucket histogram: `counts` has one more element than `bounds`.
+/// An explicit-bucket histogram point (see the module docs).
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct Histogram {
+    /// Upper bounds, strictly increasing.
     pub bounds: Vec<f64>,
+    /// Per-bucket (not cumulative) counts; one more than `bounds`.
     pub counts: Vec<u64>,
     pub sum: f64,
+    /// The sum of `counts`.
     pub count: u64,
 }
 
@@ -482,7 +534,7 @@ mod tests {
         let b = sorted_labels(vec![("a", Scalar::Str("1")), ("b", Scalar::Str("2"))]).unwrap();
         assert_eq!(series_id("m", &a, &[]), series_id("m", &b, &[]));
         assert_ne!(series_id("m", &a, &[]), series_id("n", &a, &[]));
-        let resource = [("service.name", "checkout".to_owned())];
+        let resource = [("service.name".to_owned(), "checkout".to_owned())];
         assert_ne!(series_id("m", &a, &[]), series_id("m", &a, &resource));
     }
 }

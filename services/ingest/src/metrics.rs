@@ -10,6 +10,7 @@ use crate::records::EncodedBatch;
 pub struct IngestMetrics {
     accepted: IntCounterVec,
     rejected: IntCounterVec,
+    skipped: IntCounterVec,
 }
 
 impl IngestMetrics {
@@ -17,7 +18,7 @@ impl IngestMetrics {
         let accepted = IntCounterVec::new(
             Opts::new(
                 metric_name("ingest_records_accepted_total"),
-                "Records that passed validation, by signal (event, metric).",
+                "Records that passed validation, by signal (event, metric, segment_event, prometheus_sample).",
             ),
             &["signal"],
         )?;
@@ -29,9 +30,28 @@ impl IngestMetrics {
             ),
             &["signal", "reason"],
         )?;
+        let skipped = IntCounterVec::new(
+            Opts::new(
+                metric_name("ingest_records_skipped_total"),
+                "Records a protocol allows but that are not stored, by signal and reason \
+                 (Prometheus stale markers: stale_marker; NaN and infinite samples: not_finite).",
+            ),
+            &["signal", "reason"],
+        )?;
         registry.register(Box::new(accepted.clone()))?;
         registry.register(Box::new(rejected.clone()))?;
-        Ok(Self { accepted, rejected })
+        registry.register(Box::new(skipped.clone()))?;
+        Ok(Self {
+            accepted,
+            rejected,
+            skipped,
+        })
+    }
+
+    pub fn skipped(&self, signal: &str, reason: &str, n: u64) {
+        if n > 0 {
+            self.skipped.with_label_values(&[signal, reason]).inc_by(n);
+        }
     }
 
     pub fn record(&self, signal: &str, batch: &EncodedBatch) {

@@ -2,7 +2,9 @@
 //!
 //! - `POST /v1/events`: business events (scope `ingest`);
 //! - `POST /v1/metrics`: technical metric points (scope `ingest`);
-//! - `GET /v1/events/summary`: what arrived, per event name (scope `read`).
+//! - `GET /v1/events/summary`: what arrived, per event name (scope `read`);
+//! - `POST /v1/prometheus/write`: Prometheus remote write ([`crate::remote_write`]);
+//! - `POST /v1/segment/v1/{call}`: Segment's tracking API ([`crate::segment`]).
 //!
 //! Answers: 202 `{"accepted": n, "rejected": [{"index", "field", "reason"}]}` once the
 //! accepted records are stored; 400 for a body that is not JSON, or when every
@@ -42,6 +44,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/v1/events", web::post().to(post_events))
         .route("/v1/metrics", web::post().to(post_metrics))
         .route("/v1/events/summary", web::get().to(get_summary))
+        .route(
+            "/v1/prometheus/write",
+            web::post().to(crate::remote_write::post_write),
+        )
+        .route(
+            "/v1/segment/v1/{call}",
+            web::post().to(crate::segment::post_call),
+        )
         .route("/v1/metrics/quantile", web::get().to(get_quantile));
     crate::otlp::configure(cfg);
 }

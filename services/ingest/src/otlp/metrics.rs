@@ -27,7 +27,10 @@ use opentelemetry_proto::tonic::resource::v1::Resource;
 
 use crate::event::RequestContext;
 use crate::fields;
-use crate::metric::{self, Histogram, MetricKind, Point, Temporality, check_metric_name};
+use crate::metric::{
+    self, Histogram, MetricKind, PointValue, SeriesContext, SeriesHead, Temporality,
+    check_metric_name,
+};
 use crate::records::Rejection;
 
 /// Labels or resource attributes as sorted (key, text value) pairs.
@@ -356,20 +359,22 @@ impl Series<'_> {
             fields::check_name(&at(), key, limits)?;
             fields::check_length(&at(), text, limits.max_value_length)?;
         }
-        Point {
-            name,
-            kind,
+        let context = SeriesContext {
             temporality,
-            labels: &labels,
+            unit: self.unit,
             resource: self.resource,
             scope_name: self.scope_name,
             scope_version: self.scope_version,
-            unit: self.unit,
-            time_ms,
-            value,
-            histogram,
-        }
-        .write(self.ctx, &mut out.data);
+        };
+        SeriesHead::with_context(name, kind, &labels, &context).write_point(
+            PointValue {
+                time_ms,
+                value,
+                histogram,
+            },
+            self.ctx,
+            &mut out.data,
+        );
         out.rows += 1;
         Ok(())
     }

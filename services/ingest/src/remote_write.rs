@@ -1,0 +1,563 @@
+//! Prometheus remote write 1.0: `POST /v1/prometheus/write`.
+//!
+//! ```text
+//! snappy (block format) protobuf WriteRequest
+//!   -> decompress (the declared size is checked against the body limit first)
+//!   -> decode (labels are borrowed from the decompressed buffer, not copied)
+//!   -> per series: check labels once, encode the series head once (metric::SeriesHead)
+//!   -> per sample: skip stale markers and non-finite values, check the time, append a row
+//!   -> metrics writer (ack after insert) -> 204
+//! ```
+//!
+//! Answers follow the spec: 204 with an empty body when every sample is stored;
+//! 400 with a plain-text reason for a body that cannot be decoded, or when some
+//! samples are invalid (the valid ones of the same request are stored first, so
+//! that a sender, which must not retry a 400, loses only the bad ones); 413 over a
+//! request-wide limit; 415 for a content type or encoding other than protobuf and
+//! snappy; 503 with `Retry-After` when the rows could not be confirmed stored, so
+//! that Prometheus retries. Retried samples are the same (series, time) points:
+//! the table's merges fold them.
+//!
+//! Remote write 1.0 carries no metric type, so the kind comes from the name:
+//! `_total`, `_count`, `_sum` and `_bucket` are counters, the rest gauges (a
+//! classic histogram arrives as its `_bucket`/`_sum`/`_count` counter series).
+//! Stale markers (the NaN `0x7ff0000000000002`) say a series ended; other NaN
+//! and infinite values are what Prometheus stores for an empty summary
+//! quantile and the like. Neither is stored, since every other path of the
+//! table holds only finite values and KPI sums must stay numbers; both are
+//! counted in `hypercare_ingest_records_skipped_total` and are not errors.
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
+use bytes::{Bytes, BytesMut};
+use prost::Message;
+
+use hypercare_http::auth::{AuthError, Caller, Scope};
+use hypercare_http::body::{BodyError, read_body_as_sent};
+
+use crate::event::RequestContext;
+use crate::fields;
+use crate::metric::{self, MetricKind, PointValue, SeriesHead};
+use crate::records::{EncodedBatch, Rejection};
+use crate::routes::IngestState;
+use crate::writer::WriteError;
+
+/// The `signal` label of this protocol's records in the ingest metrics.
+pub const SIGNAL: &str = "prometheus_sample";
+
+/// The stale marker: a NaN with this exact bit pattern ends a series.
+pub const STALE_NAN: u64 = 0x7ff0_0000_0000_0002;
+
+/// `prometheus.WriteRequest` (prompb/remote.proto). Field 3, metric metadata,
+/// which Prometheus sends in requests of its own, is skipped by the decoder.
+#[derive(Clone, PartialEq, Message)]
+pub struct WriteRequest {
+    #[prost(message, repeated, tag = "1")]
+    pub timeseries: Vec<TimeSeries>,
+}
+
+/// `prometheus.TimeSeries`. Exemplars (3) and native histograms (4) are not
+/// part of remote write 1.0 and are skipped by the decoder.
+#[derive(Clone, PartialEq, Message)]
+pub struct TimeSeries {
+    #[prost(message, repeated, tag = "1")]
+    pub labels: Vec<Label>,
+    #[prost(message, repeated, tag = "2")]
+    pub samples: Vec<Sample>,
+}
+
+/// `prometheus.Label`. Declared as bytes (the wire format of a string) so that
+/// decoding from a `Bytes` buffer borrows them instead of allocating one
+/// `String` each; they are checked to be UTF-8 when read.
+#[derive(Clone, PartialEq, Message)]
+pub struct Label {
+    #[prost(bytes = "bytes", tag = "1")]
+    pub name: Bytes,
+    #[prost(bytes = "bytes", tag = "2")]
+    pub value: Bytes,
+}
+
+/// `prometheus.Sample`: a value at a time in epoch milliseconds.
+#[derive(Clone, Copy, PartialEq, Message)]
+pub struct Sample {
+    #[prost(double, tag = "1")]
+    pub value: f64,
+    #[prost(int64, tag = "2")]
+    pub timestamp: i64,
+}
+
+/// Why a request was not (entirely) stored. Bodies are plain text: Prometheus
+/// writes them into its log as they are.
+#[derive(Debug, thiserror::Error)]
+pub enum RemoteWriteError {
+    #[error(transparent)]
+    Auth(#[from] AuthError),
+    #[error("{0}")]
+    Body(#[from] BodyError),
+    #[error("Content-Type `{0}` is not read here: remote write 1.0 sends application/x-protobuf")]
+    UnsupportedContentType(String),
+    #[error(
+        "Content-Encoding `{0}` is not read here: remote write 1.0 sends snappy (block format)"
+    )]
+    UnsupportedEncoding(String),
+    #[error("the body is not valid snappy (block format): {0}")]
+    Snappy(String),
+    #[error("the body decompresses to {size} bytes; the limit is {limit}")]
+    TooLarge { size: usize, limit: usize },
+    #[error("the body is not a valid protobuf WriteRequest: {0}")]
+    Protobuf(String),
+    #[error(
+        "the request holds {got} samples; the limit is {limit} per request (lower queue_config.max_samples_per_send)"
+    )]
+    TooManySamples { got: usize, limit: usize },
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{0}")]
+    Write(#[from] WriteError),
+}
+
+impl ResponseError for RemoteWriteError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            RemoteWriteError::Auth(e) => e.status_code(),
+            RemoteWriteError::Body(e) => e.status_code(),
+            RemoteWriteError::UnsupportedContentType(_)
+            | RemoteWriteError::UnsupportedEncoding(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            RemoteWriteError::TooLarge { .. } | RemoteWriteError::TooManySamples { .. } => {
+                StatusCode::PAYLOAD_TOO_LARGE
+            }
+            RemoteWriteError::Snappy(_)
+            | RemoteWriteError::Protobuf(_)
+            | RemoteWriteError::Invalid(_) => StatusCode::BAD_REQUEST,
+            RemoteWriteError::Write(e) if e.is_retryable() => StatusCode::SERVICE_UNAVAILABLE,
+            RemoteWriteError::Write(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        if let RemoteWriteError::Auth(e) = self {
+            return e.error_response();
+        }
+        let mut response = HttpResponse::build(self.status_code());
+        if self.status_code() == StatusCode::SERVICE_UNAVAILABLE {
+            response.insert_header((header::RETRY_AFTER, HeaderValue::from_static("1")));
+        }
+        response
+            .content_type("text/plain; charset=utf-8")
+            .body(format!("{self}\n"))
+    }
+}
+
+#[tracing::instrument(name = "ingest.prometheus_write", skip_all, fields(key = %caller.name()))]
+pub(crate) async fn post_write(
+    req: HttpRequest,
+    payload: web::Payload,
+    caller: Caller,
+    state: web::Data<IngestState>,
+) -> Result<HttpResponse, RemoteWriteError> {
+    let received_ms = chrono::Utc::now().timestamp_millis();
+    caller.authorize(Scope::Ingest)?;
+    check_headers(&req)?;
+    let limit = state.limits.max_body_bytes;
+    let body = read_body_as_sent(req.headers(), payload, limit).await?;
+    let request = decode(&body, limit)?;
+    drop(body);
+
+    let ctx = RequestContext {
+        limits: &state.limits,
+        received_ms,
+        api_key: caller.name(),
+    };
+    let outcome = encode(&request, &ctx)?;
+    drop(request);
+    state.counters.record(SIGNAL, &outcome.batch);
+    state
+        .counters
+        .skipped(SIGNAL, "stale_marker", outcome.stale_markers);
+    state
+        .counters
+        .skipped(SIGNAL, "not_finite", outcome.not_finite);
+    let EncodedBatch {
+        rows,
+        data,
+        rejected,
+    } = outcome.batch;
+    state.metrics.write(rows, data.freeze()).await?;
+    if rejected.is_empty() {
+        Ok(HttpResponse::NoContent().finish())
+    } else {
+        Err(RemoteWriteError::Invalid(describe_rejections(
+            rows,
+            outcome.rejected_samples,
+            &rejected,
+        )))
+    }
+}
+
+/// The spec's required headers: protobuf content, snappy encoding.
+fn check_headers(req: &HttpRequest) -> Result<(), RemoteWriteError> {
+    let text = |name| {
+        req.headers()
+            .get(name)
+            .map(|v| v.to_str().unwrap_or("").trim().to_ascii_lowercase())
+    };
+    let content_type = text(header::CONTENT_TYPE).unwrap_or_default();
+    let mime = content_type.split(';').next().unwrap_or("").trim();
+    // Remote write 2.0 sends `application/x-protobuf;proto=io.prometheus.write.v2.Request`.
+    let v2 = content_type.contains("io.prometheus.write.v2");
+    if mime != "application/x-protobuf" || v2 {
+        return Err(RemoteWriteError::UnsupportedContentType(content_type));
+    }
+    let encoding = text(header::CONTENT_ENCODING).unwrap_or_default();
+    if encoding != "snappy" {
+        return Err(RemoteWriteError::UnsupportedEncoding(encoding));
+    }
+    Ok(())
+}
+
+/// Snappy block decompression, refused before allocating when the size the
+/// block declares is over `limit`, then protobuf decoding.
+pub fn decode(body: &[u8], limit: usize) -> Result<WriteRequest, RemoteWriteError> {
+    let size =
+        snap::raw::decompress_len(body).map_err(|e| RemoteWriteError::Snappy(e.to_string()))?;
+    if size > limit {
+        return Err(RemoteWriteError::TooLarge { size, limit });
+    }
+    let raw = snap::raw::Decoder::new()
+        .decompress_vec(body)
+        .map_err(|e| RemoteWriteError::Snappy(e.to_string()))?;
+    WriteRequest::decode(Bytes::from(raw)).map_err(|e| RemoteWriteError::Protobuf(e.to_string()))
+}
+
+/// The rows of a request and what was left out.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    /// Accepted samples as rows; `rejected` names the series (`index`) and why.
+    pub batch: EncodedBatch,
+    /// Samples of rejected series plus rejected samples.
+    pub rejected_samples: usize,
+    pub stale_markers: u64,
+    pub not_finite: u64,
+}
+
+/// Checks every series and sample of `request` and encodes the valid samples as
+/// `metric_points` rows.
+pub fn encode(request: &WriteRequest, ctx: &RequestContext) -> Result<Outcome, RemoteWriteError> {
+    let samples: usize = request.timeseries.iter().map(|s| s.samples.len()).sum();
+    let limit = ctx.limits.max_records_per_request;
+    if samples > limit {
+        return Err(RemoteWriteError::TooManySamples {
+            got: samples,
+            limit,
+        });
+    }
+    let mut outcome = Outcome {
+        batch: EncodedBatch {
+            data: BytesMut::with_capacity(samples * 96),
+            ..EncodedBatch::default()
+        },
+        ..Outcome::default()
+    };
+    for (index, series) in request.timeseries.iter().enumerate() {
+        let head = match series_head(series, ctx) {
+            Ok(head) => head,
+            Err(mut rejection) => {
+                rejection.index = index;
+                outcome.batch.rejected.push(rejection);
+                outcome.rejected_samples += series.samples.len();
+                continue;
+            }
+        };
+        for (i, sample) in series.samples.iter().enumerate() {
+            if sample.value.to_bits() == STALE_NAN {
+                outcome.stale_markers += 1;
+                continue;
+            }
+            if !sample.value.is_finite() {
+                outcome.not_finite += 1;
+                continue;
+            }
+            let time_ms = match fields::epoch_ms_time(
+                "timestamp",
+                sample.timestamp,
+                ctx.received_ms,
+                ctx.limits,
+            ) {
+                Ok(ms) => ms,
+                Err(mut rejection) => {
+                    rejection.index = index;
+                    rejection.field = format!("samples[{i}].timestamp");
+                    outcome.batch.rejected.push(rejection);
+                    outcome.rejected_samples += 1;
+                    continue;
+                }
+            };
+            head.write_point(
+                PointValue {
+                    time_ms,
+                    value: sample.value,
+                    histogram: None,
+                },
+                ctx,
+                &mut outcome.batch.data,
+            );
+            outcome.batch.rows += 1;
+        }
+    }
+    Ok(outcome)
+}
+
+/// The kind of a remote-write series, from its name (1.0 carries no type).
+pub fn kind_of(name: &str) -> MetricKind {
+    const COUNTER_SUFFIXES: [&str; 4] = ["_total", "_count", "_sum", "_bucket"];
+    if COUNTER_SUFFIXES.iter().any(|s| name.ends_with(s)) {
+        MetricKind::Counter
+    } else {
+        MetricKind::Gauge
+    }
+}
+
+/// Checks a series' labels and encodes what all its rows share.
+fn series_head(series: &TimeSeries, ctx: &RequestContext) -> Result<SeriesHead, Rejection> {
+    let limits = ctx.limits;
+    let mut name = None;
+    let mut labels: Vec<(&str, &str)> = Vec::with_capacity(series.labels.len());
+    for label in &series.labels {
+        let key = std::str::from_utf8(&label.name)
+            .map_err(|_| Rejection::new("labels", "invalid_value", "a label name is not UTF-8"))?;
+        let field = || format!("labels.{key}");
+        let value = std::str::from_utf8(&label.value)
+            .map_err(|_| Rejection::new(field(), "invalid_value", "is not UTF-8"))?;
+        if key == "__name__" {
+            name = Some(value);
+            continue;
+        }
+        if !is_label_name(key) {
+            return Err(Rejection::new(
+                format!("labels.{}", key.escape_debug()),
+                "invalid_value",
+                "is not a label name: [a-zA-Z_][a-zA-Z0-9_]*",
+            ));
+        }
+        // An empty value is the same as no label, in Prometheus' data model.
+        if value.is_empty() {
+            continue;
+        }
+        fields::check_length(&field(), key, limits.max_name_length)?;
+        fields::check_length(&field(), value, limits.max_value_length)?;
+        labels.push((key, value));
+    }
+    let name = name.ok_or_else(|| Rejection::missing("labels.__name__"))?;
+    fields::check_name("labels.__name__", name, limits)?;
+    metric::check_metric_name(name).map_err(|mut r| {
+        r.field = "labels.__name__".into();
+        r
+    })?;
+    if labels.len() > limits.max_properties {
+        return Err(Rejection::new(
+            "labels",
+            "too_many",
+            format!(
+                "has {} labels; the limit is {}",
+                labels.len(),
+                limits.max_properties
+            ),
+        ));
+    }
+    // The spec says senders sort labels; sorting again costs little when they did.
+    labels.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    if let Some(pair) = labels.windows(2).find(|w| w[0].0 == w[1].0) {
+        return Err(Rejection::new(
+            format!("labels.{}", pair[0].0),
+            "invalid_value",
+            "is given twice",
+        ));
+    }
+    Ok(SeriesHead::new(name, kind_of(name), &labels))
+}
+
+fn is_label_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// The 400 text: how many samples were stored and refused, and the first reasons.
+fn describe_rejections(stored: usize, refused: usize, rejected: &[Rejection]) -> String {
+    const SHOWN: usize = 10;
+    let mut text = format!(
+        "{refused} samples were refused and {stored} stored; the request must not be retried. Reasons:"
+    );
+    for r in rejected.iter().take(SHOWN) {
+        text.push_str(&format!(
+            "\n  timeseries[{}] {}: {}",
+            r.index, r.field, r.reason
+        ));
+    }
+    if rejected.len() > SHOWN {
+        text.push_str(&format!("\n  ... and {} more", rejected.len() - SHOWN));
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Limits;
+
+    const NOW_MS: i64 = 1_795_341_600_000;
+
+    fn label(name: &str, value: &str) -> Label {
+        Label {
+            name: Bytes::copy_from_slice(name.as_bytes()),
+            value: Bytes::copy_from_slice(value.as_bytes()),
+        }
+    }
+
+    fn series(labels: &[(&str, &str)], samples: &[(f64, i64)]) -> TimeSeries {
+        TimeSeries {
+            labels: labels.iter().map(|(k, v)| label(k, v)).collect(),
+            samples: samples
+                .iter()
+                .map(|&(value, timestamp)| Sample { value, timestamp })
+                .collect(),
+        }
+    }
+
+    fn run(request: &WriteRequest) -> Outcome {
+        let limits = Limits::default();
+        let ctx = RequestContext {
+            limits: &limits,
+            received_ms: NOW_MS,
+            api_key: "test",
+        };
+        encode(request, &ctx).unwrap()
+    }
+
+    fn compress(request: &WriteRequest) -> Vec<u8> {
+        snap::raw::Encoder::new()
+            .compress_vec(&request.encode_to_vec())
+            .unwrap()
+    }
+
+    #[test]
+    fn a_request_survives_snappy_and_protobuf() {
+        let request = WriteRequest {
+            timeseries: vec![series(
+                &[("__name__", "up"), ("job", "a")],
+                &[(1.0, NOW_MS)],
+            )],
+        };
+        let decoded = decode(&compress(&request), 1 << 20).unwrap();
+        assert_eq!(decoded, request);
+    }
+
+    #[test]
+    fn bad_snappy_truncated_protobuf_and_oversize_are_refused() {
+        assert!(matches!(
+            decode(b"\xff\xff\xff\xff\xff\xff", 1 << 20),
+            Err(RemoteWriteError::Snappy(_))
+        ));
+        let request = WriteRequest {
+            timeseries: vec![series(&[("__name__", "up")], &[(1.0, NOW_MS)])],
+        };
+        let bytes = request.encode_to_vec();
+        let truncated = snap::raw::Encoder::new()
+            .compress_vec(&bytes[..bytes.len() - 3])
+            .unwrap();
+        assert!(matches!(
+            decode(&truncated, 1 << 20),
+            Err(RemoteWriteError::Protobuf(_))
+        ));
+        assert!(matches!(
+            decode(&compress(&request), 4),
+            Err(RemoteWriteError::TooLarge { .. })
+        ));
+    }
+
+    #[test]
+    fn stale_markers_and_nan_are_skipped_and_counted() {
+        let request = WriteRequest {
+            timeseries: vec![series(
+                &[("__name__", "up")],
+                &[
+                    (1.0, NOW_MS),
+                    (f64::from_bits(STALE_NAN), NOW_MS + 1),
+                    (f64::NAN, NOW_MS + 2),
+                    (f64::INFINITY, NOW_MS + 3),
+                ],
+            )],
+        };
+        let outcome = run(&request);
+        assert_eq!(outcome.batch.rows, 1);
+        assert_eq!((outcome.stale_markers, outcome.not_finite), (1, 2));
+        assert!(outcome.batch.rejected.is_empty());
+    }
+
+    #[test]
+    fn bad_series_and_samples_are_rejected_and_the_rest_kept() {
+        let request = WriteRequest {
+            timeseries: vec![
+                series(&[("job", "a")], &[(1.0, NOW_MS)]),
+                series(&[("__name__", "x"), ("bad-label", "1")], &[(1.0, NOW_MS)]),
+                series(
+                    &[("__name__", "x"), ("a", "1"), ("a", "2")],
+                    &[(1.0, NOW_MS)],
+                ),
+                series(&[("__name__", "9x")], &[(1.0, NOW_MS)]),
+                series(&[("__name__", "ok")], &[(1.0, NOW_MS), (2.0, 1_000)]),
+            ],
+        };
+        let outcome = run(&request);
+        assert_eq!(outcome.batch.rows, 1);
+        assert_eq!(outcome.rejected_samples, 5);
+        let fields: Vec<(usize, &str)> = outcome
+            .batch
+            .rejected
+            .iter()
+            .map(|r| (r.index, r.field.as_str()))
+            .collect();
+        assert_eq!(
+            fields,
+            [
+                (0, "labels.__name__"),
+                (1, "labels.bad-label"),
+                (2, "labels.a"),
+                (3, "labels.__name__"),
+                (4, "samples[1].timestamp")
+            ]
+        );
+    }
+
+    #[test]
+    fn kinds_come_from_the_name_suffix() {
+        assert_eq!(kind_of("http_requests_total"), MetricKind::Counter);
+        assert_eq!(kind_of("rpc_duration_seconds_bucket"), MetricKind::Counter);
+        assert_eq!(kind_of("rpc_duration_seconds_sum"), MetricKind::Counter);
+        assert_eq!(kind_of("rpc_duration_seconds_count"), MetricKind::Counter);
+        assert_eq!(kind_of("up"), MetricKind::Gauge);
+        assert_eq!(kind_of("total_gauge"), MetricKind::Gauge);
+    }
+
+    #[test]
+    fn a_series_gets_the_id_the_json_path_gives_it() {
+        let limits = Limits::default();
+        let ctx = RequestContext {
+            limits: &limits,
+            received_ms: NOW_MS,
+            api_key: "test",
+        };
+        let head = series_head(
+            &series(&[("__name__", "m"), ("b", "2"), ("a", "1")], &[]),
+            &ctx,
+        )
+        .unwrap();
+        assert_eq!(
+            head.id,
+            metric::series_id("m", &[("a", "1".to_owned()), ("b", "2".to_owned())], &[])
+        );
+    }
+}
