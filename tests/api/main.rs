@@ -14,3 +14,4 @@ mod observability;
 mod otlp;
 mod remote_write;
 mod segment;
+mod tickets;

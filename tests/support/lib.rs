@@ -26,6 +26,7 @@ pub mod hypercare_http_keys {
     pub const INGEST_KEY: &str = "test-ingest-key-0123456789";
     pub const READ_KEY: &str = "test-read-key-0123456789ab";
     pub const ADMIN_KEY: &str = "test-admin-key-0123456789a";
+    pub const SUPPORT_KEY: &str = "test-support-key-012345678";
 }
 
 static CLICKHOUSE: OnceCell<TestClickHouse> = OnceCell::const_new();
@@ -93,7 +94,7 @@ pub struct TestApp {
     _data_dir: tempfile::TempDir,
 }
 
-/// The settings of a test application: free port, own database, three keys.
+/// The settings of a test application: free port, own database, a key per scope.
 pub async fn test_settings() -> (Settings, tempfile::TempDir) {
     hypercare_telemetry::init_test_logs();
     let server = clickhouse().await;
@@ -111,6 +112,7 @@ pub async fn test_settings() -> (Settings, tempfile::TempDir) {
         ("ingest-key", INGEST_KEY, "ingest"),
         ("read-key", READ_KEY, "read"),
         ("admin-key", ADMIN_KEY, "admin"),
+        ("support-key", SUPPORT_KEY, "support"),
     ]
     .into_iter()
     .map(|(name, key, scope)| {

@@ -40,6 +40,8 @@ pub enum Scope {
     Ingest,
     /// Read KPIs, alerts, reports and summaries.
     Read,
+    /// Create and work feedback tickets (support agents).
+    Support,
     /// Everything, including changing definitions.
     Admin,
 }
@@ -49,6 +51,7 @@ impl Scope {
         match self {
             Scope::Ingest => "ingest",
             Scope::Read => "read",
+            Scope::Support => "support",
             Scope::Admin => "admin",
         }
     }
@@ -455,5 +458,19 @@ mod tests {
         let keys = keys(vec![entry("root", "0123456789abcdef", vec![Scope::Admin])]).unwrap();
         let key = keys.find("0123456789abcdef").unwrap();
         assert!(key.has_scope(Scope::Ingest) && key.has_scope(Scope::Read));
+        assert!(key.has_scope(Scope::Support));
+    }
+
+    #[test]
+    fn a_support_key_works_tickets_and_nothing_else() {
+        let agents = keys(vec![entry(
+            "agent",
+            "0123456789abcdef",
+            vec![Scope::Support],
+        )])
+        .unwrap();
+        let agent = agents.find("0123456789abcdef").unwrap();
+        assert!(agent.has_scope(Scope::Support));
+        assert!(!agent.has_scope(Scope::Ingest) && !agent.has_scope(Scope::Admin));
     }
 }

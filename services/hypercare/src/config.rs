@@ -18,9 +18,10 @@ use hypercare_http::auth::{ApiKeys, AuthSettings};
 use hypercare_ingest::IngestSettings;
 use hypercare_storage::ClickHouseSettings;
 use hypercare_telemetry::{LogSettings, TraceSettings};
+use hypercare_tickets::TicketSettings;
 
 /// Sections a `HYPERCARE_<SECTION>_<KEY>` variable may name.
-const SECTIONS: [&str; 7] = [
+const SECTIONS: [&str; 8] = [
     "server",
     "clickhouse",
     "ingest",
@@ -28,6 +29,7 @@ const SECTIONS: [&str; 7] = [
     "log",
     "traces",
     "capacity",
+    "tickets",
 ];
 
 #[derive(Debug, Clone, Deserialize)]
@@ -43,6 +45,7 @@ pub struct Settings {
     pub log: LogSettings,
     pub traces: TraceSettings,
     pub capacity: CapacitySettings,
+    pub tickets: TicketSettings,
 }
 
 impl Default for Settings {
@@ -56,6 +59,7 @@ impl Default for Settings {
             log: LogSettings::default(),
             traces: TraceSettings::default(),
             capacity: CapacitySettings::default(),
+            tickets: TicketSettings::default(),
         }
     }
 }
@@ -137,6 +141,7 @@ impl Settings {
         self.traces.validate().map_err(anyhow::Error::msg)?;
         ApiKeys::from_settings(&self.auth).map_err(anyhow::Error::msg)?;
         self.capacity.validate().map_err(anyhow::Error::msg)?;
+        self.tickets.validate().map_err(anyhow::Error::msg)?;
         if let Some(url) = &self.clickhouse.url {
             anyhow::ensure!(
                 url.starts_with("http://") || url.starts_with("https://"),

@@ -41,6 +41,8 @@ pub struct Application {
     writers: Vec<JoinHandle<()>>,
     stop_writers: watch::Sender<bool>,
     probe: JoinHandle<()>,
+    /// Periodic work that just stops with the service (gauge refreshers).
+    background: Vec<JoinHandle<()>>,
     local_clickhouse: Option<LocalClickHouse>,
     store: Store,
 }
@@ -111,6 +113,12 @@ impl Application {
             store: store.client.clone(),
             counters: IngestMetrics::register(&registry)?,
         });
+        let tickets = web::Data::new(hypercare_tickets::TicketsState::new(
+            settings.tickets.clone(),
+            store.client.clone(),
+            &registry,
+        )?);
+        let background = vec![tickets.clone().into_inner().spawn_gauge_refresher()];
         let capacity = web::Data::new(hypercare_capacity::CapacityState {
             settings: settings.capacity.clone(),
             store: store.client.clone(),
@@ -132,6 +140,7 @@ impl Application {
                 .app_data(registry.clone())
                 .app_data(health.clone())
                 .app_data(capacity.clone())
+                .app_data(tickets.clone())
                 .app_data(web::QueryConfig::default().error_handler(|err, _| {
                     let message = err.to_string();
                     actix_web::error::InternalError::from_response(
@@ -145,6 +154,7 @@ impl Application {
                 .route("/metrics", web::get().to(prometheus_metrics))
                 .configure(hypercare_ingest::configure)
                 .configure(hypercare_capacity::configure)
+                .configure(hypercare_tickets::configure)
                 .default_service(web::to(not_found))
         })
         .listen(listener)?
@@ -161,6 +171,7 @@ impl Application {
             writers: vec![events_task, metrics_task, logs_task],
             stop_writers,
             probe,
+            background,
             local_clickhouse,
             store,
         })
@@ -182,6 +193,7 @@ impl Application {
             writers,
             stop_writers,
             probe,
+            background,
             mut local_clickhouse,
             ..
         } = self;
@@ -203,6 +215,9 @@ impl Application {
             }
         }
         probe.abort();
+        for task in background {
+            task.abort();
+        }
         if let Some(local) = local_clickhouse.as_mut() {
             local.stop(Duration::from_secs(30));
         }

@@ -79,6 +79,11 @@ pub const MIGRATIONS: &[Migration] = &[
         sql: include_str!("../migrations/0004_logs.sql"),
     },
     Migration {
+        version: 300,
+        name: "ticket_events",
+        sql: include_str!("../migrations/0300_ticket_events.sql"),
+    },
+    Migration {
         version: 400,
         name: "loadtest_runs",
         sql: include_str!("../migrations/0400_loadtest_runs.sql"),

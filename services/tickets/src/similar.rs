@@ -1,0 +1,85 @@
+//! "Is this already reported?": open tickets of the same category whose words
+//! overlap the new one's (Jaccard similarity of their word sets), so that support
+//! links a duplicate instead of opening a second investigation.
+
+use std::collections::HashSet;
+
+use serde::Serialize;
+
+use crate::model::TicketRow;
+
+/// Below this share of common words, two tickets are not called similar.
+pub const MIN_SCORE: f64 = 0.2;
+pub const MAX_SUGGESTIONS: usize = 5;
+
+const STOP_WORDS: [&str; 24] = [
+    "the", "and", "for", "with", "that", "this", "from", "are", "was", "were", "not", "but",
+    "have", "has", "had", "when", "after", "before", "into", "our", "your", "they", "can",
+    "cannot",
+];
+
+fn words(text: &str) -> HashSet<String> {
+    text.split(|c: char| !c.is_alphanumeric())
+        .map(str::to_lowercase)
+        .filter(|w| w.chars().count() >= 3 && !STOP_WORDS.contains(&w.as_str()))
+        .collect()
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Similar {
+    pub id: String,
+    pub key: String,
+    pub title: String,
+    pub state: String,
+    pub score: f64,
+}
+
+/// The most similar candidates, best first.
+pub fn similar(title: &str, description: &str, candidates: &[TicketRow]) -> Vec<Similar> {
+    let mine = words(&format!("{title} {description}"));
+    if mine.is_empty() {
+        return Vec::new();
+    }
+    let mut found: Vec<Similar> = candidates
+        .iter()
+        .filter_map(|other| {
+            let theirs = words(&format!("{} {}", other.title, other.description));
+            let common = mine.intersection(&theirs).count();
+            let all = mine.union(&theirs).count();
+            let score = if all == 0 {
+                0.0
+            } else {
+                common as f64 / all as f64
+            };
+            (score >= MIN_SCORE).then(|| Similar {
+                id: other.ticket_id.clone(),
+                key: other.key(),
+                title: other.title.clone(),
+                state: other.state.clone(),
+                score: (score * 100.0).round() / 100.0,
+            })
+        })
+        .collect();
+    found.sort_by(|a, b| b.score.total_cmp(&a.score));
+    found.truncate(MAX_SUGGESTIONS);
+    found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn common_words_make_a_match_and_stop_words_do_not() {
+        assert_eq!(
+            words("The payment FAILED with code 502"),
+            ["payment", "failed", "code", "502"]
+                .into_iter()
+                .map(String::from)
+                .collect()
+        );
+        let a = words("payment failed at checkout");
+        let b = words("checkout payment failed again");
+        assert_eq!(a.intersection(&b).count(), 3);
+    }
+}
