@@ -495,3 +495,60 @@ async fn stats_per_day_match_counts_made_in_the_test() {
     .await;
     assert_eq!((status, answer["field"].as_str()), (400, Some("tz")));
 }
+
+/// `hypercare ticket ...` drives the same API from a terminal.
+#[tokio::test]
+async fn the_ticket_command_creates_moves_and_lists() {
+    use clap::Parser;
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        ticket: hypercare_tickets::cli::TicketArgs,
+    }
+    let (app, _clock) = app_with_clock().await;
+    let run = |words: &[&str]| {
+        let mut argv = vec![
+            "hypercare-ticket",
+            "--url",
+            app.address.as_str(),
+            "--key",
+            SUPPORT_KEY,
+        ];
+        argv.extend_from_slice(words);
+        let cli = Cli::try_parse_from(argv).unwrap();
+        hypercare_tickets::cli::run(cli.ticket, None)
+    };
+    run(&[
+        "create",
+        "--title",
+        "Refund missing",
+        "--category",
+        "billing",
+        "--impact",
+        "high",
+        "--urgency",
+        "medium",
+        "--affected-user",
+        "u-7",
+        "--description",
+        "paid twice",
+    ])
+    .await
+    .unwrap();
+    run(&["move", "HC-1", "--to", "triaged"]).await.unwrap();
+    run(&["comment", "HC-1", "--body", "refund queued", "--public"])
+        .await
+        .unwrap();
+    run(&["list", "--state", "triaged"]).await.unwrap();
+    let error = run(&["move", "HC-1", "--to", "closed"]).await.unwrap_err();
+    assert!(error.to_string().contains("409"), "{error}");
+    assert!(
+        error.to_string().contains("in_progress"),
+        "the allowed moves: {error}"
+    );
+
+    let (_, shown) = send(&app, "GET", "/v1/tickets/HC-1", READ_KEY, Value::Null).await;
+    assert_eq!(shown["ticket"]["state"], "triaged");
+    assert_eq!(shown["ticket"]["priority"], "P2");
+    assert_eq!(shown["history"].as_array().unwrap().len(), 3);
+}

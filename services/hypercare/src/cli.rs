@@ -1,4 +1,4 @@
-//! The command line: `hypercare serve`, `hypercare migrate`, `hypercare config`.
+//! The command line: `hypercare serve`, `migrate`, `config`, `loadtest`, `ticket`.
 
 use std::path::PathBuf;
 
@@ -36,6 +36,8 @@ pub enum Command {
     /// Load tests and capacity baselines (the `loadtest` binary's commands); runs
     /// are recorded into the configured clickhouse.url unless --no-record.
     Loadtest(hypercare_loadtest::LoadtestArgs),
+    /// Feedback tickets from a terminal (talks to a running service).
+    Ticket(Box<hypercare_tickets::cli::TicketArgs>),
 }
 
 pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
@@ -72,6 +74,13 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
         Command::Config => {
             println!("{settings:#?}");
             Ok(())
+        }
+        Command::Ticket(args) => {
+            // Without --key, the local development key, as a first run makes it.
+            let dev_key = std::fs::read_to_string(settings.data_dir.join("dev-api-key"))
+                .ok()
+                .map(|k| k.trim().to_owned());
+            hypercare_tickets::cli::run(*args, dev_key).await
         }
         Command::Loadtest(mut args) => {
             // The configured server, else the local default while `serve` runs it.

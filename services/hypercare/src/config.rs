@@ -119,7 +119,7 @@ impl Settings {
             None => figment = figment.merge(Toml::file("hypercare.toml")),
         }
         let env = Env::prefixed("HYPERCARE_")
-            .ignore(&["config"])
+            .ignore(&["config", "url", "api_key"])
             .map(|key| env_key_to_path(key.as_str()).into());
         let settings: Settings = figment
             .merge(env)

@@ -17,6 +17,7 @@
 //! and one 409. This holds within one process: with several replicas, route
 //! ticket changes to one of them (sticky by ticket id).
 
+pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod model;
