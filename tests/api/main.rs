@@ -6,6 +6,7 @@ mod auth;
 mod backpressure;
 mod compat;
 mod events;
+mod kpis;
 mod lifecycle;
 mod limits;
 mod loadtest;

@@ -36,6 +36,9 @@ pub enum Command {
     /// Load tests and capacity baselines (the `loadtest` binary's commands); runs
     /// are recorded into the configured clickhouse.url unless --no-record.
     Loadtest(hypercare_loadtest::LoadtestArgs),
+    /// Check, list and show the KPI definitions of a file (no service needed).
+    #[command(subcommand)]
+    Kpi(hypercare_kpis::cli::KpiCommand),
     /// Feedback tickets from a terminal (talks to a running service).
     Ticket(Box<hypercare_tickets::cli::TicketArgs>),
 }
@@ -75,6 +78,7 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
             println!("{settings:#?}");
             Ok(())
         }
+        Command::Kpi(command) => hypercare_kpis::cli::run(command, settings.kpis.file.clone()),
         Command::Ticket(args) => {
             // Without --key, the local development key, as a first run makes it.
             let dev_key = std::fs::read_to_string(settings.data_dir.join("dev-api-key"))

@@ -16,12 +16,13 @@ use serde::Deserialize;
 use hypercare_capacity::CapacitySettings;
 use hypercare_http::auth::{ApiKeys, AuthSettings};
 use hypercare_ingest::IngestSettings;
+use hypercare_kpis::KpiSettings;
 use hypercare_storage::ClickHouseSettings;
 use hypercare_telemetry::{LogSettings, TraceSettings};
 use hypercare_tickets::TicketSettings;
 
 /// Sections a `HYPERCARE_<SECTION>_<KEY>` variable may name.
-const SECTIONS: [&str; 8] = [
+const SECTIONS: [&str; 9] = [
     "server",
     "clickhouse",
     "ingest",
@@ -30,6 +31,7 @@ const SECTIONS: [&str; 8] = [
     "traces",
     "capacity",
     "tickets",
+    "kpis",
 ];
 
 #[derive(Debug, Clone, Deserialize)]
@@ -46,6 +48,7 @@ pub struct Settings {
     pub traces: TraceSettings,
     pub capacity: CapacitySettings,
     pub tickets: TicketSettings,
+    pub kpis: KpiSettings,
 }
 
 impl Default for Settings {
@@ -60,6 +63,7 @@ impl Default for Settings {
             traces: TraceSettings::default(),
             capacity: CapacitySettings::default(),
             tickets: TicketSettings::default(),
+            kpis: KpiSettings::default(),
         }
     }
 }
@@ -142,6 +146,7 @@ impl Settings {
         ApiKeys::from_settings(&self.auth).map_err(anyhow::Error::msg)?;
         self.capacity.validate().map_err(anyhow::Error::msg)?;
         self.tickets.validate().map_err(anyhow::Error::msg)?;
+        self.kpis.load().map_err(anyhow::Error::msg)?;
         if let Some(url) = &self.clickhouse.url {
             anyhow::ensure!(
                 url.starts_with("http://") || url.starts_with("https://"),

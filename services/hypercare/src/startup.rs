@@ -113,6 +113,14 @@ impl Application {
             store: store.client.clone(),
             counters: IngestMetrics::register(&registry)?,
         });
+        let kpis = web::Data::new(
+            hypercare_kpis::KpiState::load(
+                store.client.clone(),
+                settings.kpis.load().map_err(anyhow::Error::msg)?,
+            )
+            .await
+            .context("loading the KPI definitions")?,
+        );
         let tickets = web::Data::new(hypercare_tickets::TicketsState::new(
             settings.tickets.clone(),
             store.client.clone(),
@@ -141,6 +149,7 @@ impl Application {
                 .app_data(health.clone())
                 .app_data(capacity.clone())
                 .app_data(tickets.clone())
+                .app_data(kpis.clone())
                 .app_data(web::QueryConfig::default().error_handler(|err, _| {
                     let message = err.to_string();
                     actix_web::error::InternalError::from_response(
@@ -155,6 +164,7 @@ impl Application {
                 .configure(hypercare_ingest::configure)
                 .configure(hypercare_capacity::configure)
                 .configure(hypercare_tickets::configure)
+                .configure(hypercare_kpis::configure)
                 .default_service(web::to(not_found))
         })
         .listen(listener)?

@@ -79,6 +79,16 @@ pub const MIGRATIONS: &[Migration] = &[
         sql: include_str!("../migrations/0004_logs.sql"),
     },
     Migration {
+        version: 100,
+        name: "launches",
+        sql: include_str!("../migrations/0100_launches.sql"),
+    },
+    Migration {
+        version: 101,
+        name: "kpi_definitions",
+        sql: include_str!("../migrations/0101_kpi_definitions.sql"),
+    },
+    Migration {
         version: 300,
         name: "ticket_events",
         sql: include_str!("../migrations/0300_ticket_events.sql"),

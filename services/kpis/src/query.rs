@@ -1,0 +1,341 @@
+//! A KPI compiled to ClickHouse SQL, per time bucket, exact under retries.
+//!
+//! Every value from a definition or a request is a bound parameter (`?`); the
+//! statement's text comes only from this file. Counts use `uniqExact(event_id)`
+//! and sums, averages and percentiles first fold copies of an event by id, so a
+//! retried batch never changes a number, merged by ClickHouse or not. Queries run
+//! with a time and memory limit.
+
+use std::collections::BTreeMap;
+
+use chrono::{NaiveDate, TimeZone};
+use chrono_tz::Tz;
+use clickhouse::Client;
+
+use crate::definition::{Aggregation, Filter, Grain, Kpi};
+
+/// Limits every KPI query runs under.
+pub const MAX_EXECUTION_SECS: &str = "10";
+pub const MAX_MEMORY_BYTES: &str = "4000000000";
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Bind {
+    Str(String),
+    U64(u64),
+    F64(f64),
+}
+
+/// SQL with its parameters in order.
+#[derive(Debug, Clone, Default)]
+pub struct Sql {
+    pub text: String,
+    pub binds: Vec<Bind>,
+}
+
+impl Sql {
+    fn push(&mut self, text: &str) -> &mut Self {
+        self.text.push_str(text);
+        self
+    }
+
+    fn bind(&mut self, text: &str, value: Bind) -> &mut Self {
+        self.text.push_str(text);
+        self.binds.push(value);
+        self
+    }
+
+    fn append(&mut self, other: Sql) -> &mut Self {
+        self.text.push_str(&other.text);
+        self.binds.extend(other.binds);
+        self
+    }
+
+    /// The statement with its parameters written in, for the compatibility test.
+    pub fn inline(&self) -> String {
+        let mut text = self.text.clone();
+        for bind in &self.binds {
+            let literal = match bind {
+                Bind::Str(s) => format!("'{}'", s.replace('\\', "\\\\").replace('\'', "\\'")),
+                Bind::U64(n) => n.to_string(),
+                Bind::F64(x) => x.to_string(),
+            };
+            text = text.replacen('?', &literal, 1);
+        }
+        text
+    }
+}
+
+fn filter_sql(filter: &Filter) -> Sql {
+    let mut sql = Sql::default();
+    sql.push("(1");
+    if let Some(events) = &filter.event {
+        let names = events.names();
+        sql.push(" AND event IN (");
+        for (i, name) in names.iter().enumerate() {
+            sql.bind(
+                if i == 0 { "?" } else { ", ?" },
+                Bind::Str((*name).to_owned()),
+            );
+        }
+        sql.push(")");
+    }
+    if let Some(source) = &filter.source {
+        sql.bind(" AND source = ?", Bind::Str(source.clone()));
+    }
+    if let Some(release) = &filter.release {
+        sql.bind(" AND release = ?", Bind::Str(release.clone()));
+    }
+    for (key, value) in &filter.properties {
+        sql.bind(
+            " AND prop_str_values[indexOf(prop_str_keys, ?)]",
+            Bind::Str(key.clone()),
+        )
+        .bind(" = ?", Bind::Str(value.clone()));
+    }
+    sql.push(")");
+    sql
+}
+
+/// `SELECT bucket, a, b ... GROUP BY bucket` over `[from, to)` (epoch seconds):
+/// `a` is the value (the numerator for a ratio), `b` the ratio's denominator.
+pub fn compile(kpi: &Kpi, grain: Grain, tz: &str, from: u64, to: u64) -> Sql {
+    let bucket = match grain {
+        Grain::Hour => "toStartOfHour",
+        Grain::Day => "toStartOfDay",
+    };
+    let mut sql = Sql::default();
+    let time = |sql: &mut Sql| {
+        sql.bind("timestamp >= toDateTime(?)", Bind::U64(from))
+            .bind(" AND timestamp < toDateTime(?)", Bind::U64(to));
+    };
+    match kpi.aggregation {
+        Aggregation::Count | Aggregation::UniqueUsers | Aggregation::Ratio => {
+            sql.bind(
+                &format!("SELECT toUInt32({bucket}(timestamp, ?)) AS bucket, "),
+                Bind::Str(tz.to_owned()),
+            );
+            let mut condition = filter_sql(&kpi.filter);
+            match kpi.aggregation {
+                Aggregation::Count => {
+                    sql.push("toFloat64(uniqExact(event_id)) AS a, toFloat64(0) AS b");
+                }
+                Aggregation::UniqueUsers => {
+                    sql.push(
+                        "toFloat64(uniqExactIf(user_id, user_id != '')) AS a, toFloat64(0) AS b",
+                    );
+                }
+                _ => {
+                    let numerator =
+                        filter_sql(kpi.numerator.as_ref().unwrap_or(&Filter::default()));
+                    let denominator =
+                        filter_sql(kpi.denominator.as_ref().unwrap_or(&Filter::default()));
+                    sql.push("toFloat64(uniqExactIf(event_id, ")
+                        .append(numerator.clone())
+                        .push(")) AS a, toFloat64(uniqExactIf(event_id, ")
+                        .append(denominator.clone())
+                        .push(")) AS b");
+                    condition
+                        .push(" AND (")
+                        .append(numerator)
+                        .push(" OR ")
+                        .append(denominator)
+                        .push(")");
+                }
+            }
+            sql.push(" FROM events WHERE ");
+            time(&mut sql);
+            sql.push(" AND ").append(condition);
+        }
+        Aggregation::Sum | Aggregation::Avg | Aggregation::Percentile => {
+            let outer = match kpi.aggregation {
+                Aggregation::Sum => "sum(v)".to_owned(),
+                Aggregation::Avg => "avg(v)".to_owned(),
+                _ => format!("quantileExact({})(v)", kpi.p.unwrap_or(0.5)),
+            };
+            sql.bind(
+                &format!("SELECT toUInt32({bucket}(ts, ?)) AS bucket, "),
+                Bind::Str(tz.to_owned()),
+            )
+            .push(&format!(
+                "toFloat64({outer}) AS a, toFloat64(0) AS b FROM ("
+            ));
+            // Copies of an event (retried batches) fold into one before summing.
+            match &kpi.property {
+                None => {
+                    // `value` is Nullable: events without one are left out, and the
+                    // column made plain so that aggregates are plain Float64.
+                    sql.push("SELECT event_id, any(timestamp) AS ts, any(assumeNotNull(value)) AS v FROM events WHERE ");
+                    time(&mut sql);
+                    sql.push(" AND isNotNull(value) AND ")
+                        .append(filter_sql(&kpi.filter));
+                }
+                Some(property) => {
+                    sql.bind(
+                        "SELECT event_id, any(timestamp) AS ts, any(prop_num_values[indexOf(prop_num_keys, ?)]) AS v FROM events WHERE ",
+                        Bind::Str(property.clone()),
+                    );
+                    time(&mut sql);
+                    sql.push(" AND ").append(filter_sql(&kpi.filter));
+                    sql.bind(" AND has(prop_num_keys, ?)", Bind::Str(property.clone()));
+                }
+            }
+            sql.push(" GROUP BY event_id)");
+        }
+    }
+    sql.push(" GROUP BY bucket ORDER BY bucket");
+    sql
+}
+
+#[derive(Debug, clickhouse::Row, serde::Deserialize)]
+struct BucketRow {
+    bucket: u32,
+    a: f64,
+    b: f64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum QueryError {
+    #[error(
+        "the KPI query took longer than {MAX_EXECUTION_SECS} s and was stopped; narrow the time range or the KPI's filter"
+    )]
+    TooSlow,
+    #[error("the KPI query failed in ClickHouse: {0}")]
+    ClickHouse(#[from] clickhouse::error::Error),
+}
+
+/// The KPI's value per bucket start (epoch seconds); buckets without data are absent.
+pub async fn run(
+    client: &Client,
+    kpi: &Kpi,
+    grain: Grain,
+    tz: &str,
+    from: u64,
+    to: u64,
+) -> Result<BTreeMap<u64, Option<f64>>, QueryError> {
+    let sql = compile(kpi, grain, tz, from, to);
+    let mut query = client
+        .query(&sql.text)
+        .with_setting("max_execution_time", MAX_EXECUTION_SECS)
+        .with_setting("max_memory_usage", MAX_MEMORY_BYTES);
+    for bind in &sql.binds {
+        query = match bind {
+            Bind::Str(s) => query.bind(s.as_str()),
+            Bind::U64(n) => query.bind(*n),
+            Bind::F64(x) => query.bind(*x),
+        };
+    }
+    let rows: Vec<BucketRow> = query.fetch_all().await.map_err(|e| {
+        if e.to_string().contains("Code: 159") {
+            QueryError::TooSlow
+        } else {
+            QueryError::ClickHouse(e)
+        }
+    })?;
+    Ok(rows
+        .into_iter()
+        .map(|row| {
+            let value = match kpi.aggregation {
+                Aggregation::Ratio if row.b == 0.0 => None,
+                Aggregation::Ratio => Some(row.a / row.b * kpi.scale),
+                _ if row.a.is_nan() => None,
+                _ => Some(row.a * kpi.scale),
+            };
+            (u64::from(row.bucket), value)
+        })
+        .collect())
+}
+
+/// Whether an empty bucket means 0 (counts and sums) or "no data" (averages,
+/// percentiles, ratios of nothing).
+pub fn empty_is_zero(aggregation: Aggregation) -> bool {
+    matches!(
+        aggregation,
+        Aggregation::Count | Aggregation::UniqueUsers | Aggregation::Sum
+    )
+}
+
+/// The start (epoch seconds) of local day `date` in `tz`.
+pub fn day_start(date: NaiveDate, tz: Tz) -> u64 {
+    let midnight = date.and_hms_opt(0, 0, 0).unwrap_or_default();
+    let start = tz
+        .from_local_datetime(&midnight)
+        .earliest()
+        .unwrap_or_else(|| tz.from_utc_datetime(&midnight));
+    u64::try_from(start.timestamp()).unwrap_or(0)
+}
+
+/// Every bucket start in `[from, to)`, so that series have no holes.
+pub fn buckets(grain: Grain, tz: Tz, from: u64, to: u64) -> Vec<u64> {
+    let mut out = Vec::new();
+    match grain {
+        Grain::Day => {
+            let local = |secs: u64| {
+                tz.timestamp_opt(secs as i64, 0)
+                    .single()
+                    .map(|t| t.date_naive())
+                    .unwrap_or_default()
+            };
+            let mut date = local(from);
+            loop {
+                let start = day_start(date, tz);
+                if start >= to {
+                    break;
+                }
+                out.push(start);
+                match date.succ_opt() {
+                    Some(next) => date = next,
+                    None => break,
+                }
+            }
+        }
+        Grain::Hour => {
+            // Local hours are whole hours apart in absolute time; the first one
+            // starts at the local hour boundary at or before `from`.
+            let offset = tz
+                .timestamp_opt(from as i64, 0)
+                .single()
+                .map(|t| {
+                    use chrono::Offset;
+                    i64::from(t.offset().fix().local_minus_utc())
+                })
+                .unwrap_or(0);
+            let local = from as i64 + offset;
+            let mut start = (local - local.rem_euclid(3600) - offset).max(0) as u64;
+            while start < to {
+                out.push(start);
+                start += 3600;
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::definition::parse;
+
+    #[test]
+    fn definitions_become_bound_parameters_not_sql() {
+        let text = "kpis:\n  - {id: a, title: A, aggregation: count, filter: {event: \"x'; DROP TABLE events; --\", properties: {plan: pro}}, direction: higher_is_better, target: 1, warning: 1, critical: 1}\n";
+        let kpi = parse(text).unwrap().remove(0);
+        let sql = compile(&kpi, Grain::Day, "Europe/Paris", 1, 2);
+        assert!(!sql.text.contains("DROP"), "{}", sql.text);
+        assert!(
+            sql.binds
+                .contains(&Bind::Str("x'; DROP TABLE events; --".into()))
+        );
+        assert_eq!(sql.text.matches('?').count(), sql.binds.len());
+    }
+
+    #[test]
+    fn hour_buckets_follow_the_local_hour_and_days_the_local_midnight() {
+        let kolkata: Tz = "Asia/Kolkata".parse().unwrap();
+        // 2026-11-22T00:00:00Z is 05:30 in Kolkata: the first hour starts at 00:00Z.
+        let hours = buckets(Grain::Hour, kolkata, 1_795_305_600, 1_795_305_600 + 7200);
+        assert_eq!(hours, vec![1_795_305_600, 1_795_309_200]);
+        let paris: Tz = "Europe/Paris".parse().unwrap();
+        let days = buckets(Grain::Day, paris, 1_795_302_000, 1_795_302_000 + 2 * 86_400);
+        assert_eq!(days, vec![1_795_302_000, 1_795_388_400]);
+    }
+}

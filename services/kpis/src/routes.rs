@@ -1,0 +1,672 @@
+//! The launches and KPI HTTP API (see the crate documentation).
+
+use std::collections::BTreeMap;
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError, web};
+use chrono::{DateTime, NaiveDate, TimeZone};
+use chrono_tz::Tz;
+use serde::{Deserialize, Serialize};
+use tokio::sync::RwLock;
+
+use hypercare_http::auth::{AuthError, Caller, Scope};
+use hypercare_storage::catalog::Statement;
+
+use crate::definition::{Grain, Kpi, Status};
+use crate::query::{self, QueryError, buckets, day_start, empty_is_zero};
+
+pub struct KpiState {
+    pub store: clickhouse::Client,
+    definitions: RwLock<BTreeMap<String, (Kpi, u32)>>,
+}
+
+#[derive(Debug, clickhouse::Row, Serialize, Deserialize)]
+struct DefinitionRow {
+    kpi_id: String,
+    version: u32,
+    definition: String,
+    source: String,
+    at_ms: u64,
+    actor: String,
+}
+
+#[derive(Debug, Clone, clickhouse::Row, Serialize, Deserialize)]
+struct LaunchRow {
+    launch_id: String,
+    name: String,
+    release: String,
+    d0: String,
+    d0_secs: u64,
+    tz: String,
+    window_days: u16,
+    baseline_days: u16,
+    stages: String,
+    created_ms: u64,
+    actor: String,
+}
+
+const LATEST_DEFINITIONS: &str = "SELECT kpi_id, version, definition, source, at_ms, actor \
+     FROM kpi_definitions WHERE (kpi_id, version) IN \
+     (SELECT kpi_id, max(version) FROM kpi_definitions GROUP BY kpi_id) ORDER BY kpi_id";
+const LAUNCH_COLUMNS: &str = "launch_id, name, release, d0, d0_secs, tz, window_days, \
+     baseline_days, stages, created_ms, actor";
+
+fn now_ms() -> u64 {
+    u64::try_from(chrono::Utc::now().timestamp_millis()).unwrap_or(0)
+}
+
+impl KpiState {
+    /// Loads the stored definitions and records the file's that are new or
+    /// changed as new versions (source `file`).
+    pub async fn load(store: clickhouse::Client, from_file: Vec<Kpi>) -> anyhow::Result<Self> {
+        let state = Self {
+            store,
+            definitions: RwLock::new(BTreeMap::new()),
+        };
+        state.reload().await?;
+        for kpi in from_file {
+            state.save(kpi, "file", "kpis.file").await?;
+        }
+        Ok(state)
+    }
+
+    async fn reload(&self) -> clickhouse::error::Result<()> {
+        let rows: Vec<DefinitionRow> = self.store.query(LATEST_DEFINITIONS).fetch_all().await?;
+        let mut definitions = self.definitions.write().await;
+        definitions.clear();
+        for row in rows {
+            match serde_json::from_str::<Kpi>(&row.definition) {
+                Ok(kpi) => {
+                    definitions.insert(row.kpi_id, (kpi, row.version));
+                }
+                Err(error) => {
+                    tracing::error!(kpi = %row.kpi_id, %error, "A stored KPI definition no longer parses; it is skipped.")
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Stores `kpi` as a new version unless it equals the current one.
+    async fn save(&self, kpi: Kpi, source: &str, actor: &str) -> clickhouse::error::Result<u32> {
+        let mut definitions = self.definitions.write().await;
+        let version = match definitions.get(&kpi.id) {
+            Some((current, version)) if *current == kpi => return Ok(*version),
+            Some((_, version)) => version + 1,
+            None => 1,
+        };
+        let row = DefinitionRow {
+            kpi_id: kpi.id.clone(),
+            version,
+            definition: serde_json::to_string(&kpi).unwrap_or_default(),
+            source: source.to_owned(),
+            at_ms: now_ms(),
+            actor: actor.to_owned(),
+        };
+        let mut insert = self
+            .store
+            .insert::<DefinitionRow>("kpi_definitions")
+            .await?;
+        insert.write(&row).await?;
+        insert.end().await?;
+        definitions.insert(kpi.id.clone(), (kpi, version));
+        Ok(version)
+    }
+}
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/v1/kpis", web::get().to(board))
+        .route("/v1/kpis/{id}", web::get().to(show))
+        .route("/v1/kpis/{id}", web::put().to(put))
+        .route("/v1/kpis/{id}/series", web::get().to(series))
+        .route("/v1/launches", web::post().to(create_launch))
+        .route("/v1/launches", web::get().to(list_launches))
+        .route("/v1/launches/{id}", web::get().to(show_launch))
+        .route("/v1/launches/{id}/days", web::get().to(days));
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum KpiError {
+    #[error(transparent)]
+    Auth(#[from] AuthError),
+    #[error("`{field}` {reason}")]
+    Invalid { field: String, reason: String },
+    #[error("{0} not found")]
+    NotFound(String),
+    #[error(transparent)]
+    Query(#[from] QueryError),
+    #[error("the ClickHouse query failed: {0}; retry later")]
+    Store(#[from] clickhouse::error::Error),
+}
+
+fn invalid(field: &str, reason: impl Into<String>) -> KpiError {
+    KpiError::Invalid {
+        field: field.to_owned(),
+        reason: reason.into(),
+    }
+}
+
+impl ResponseError for KpiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            KpiError::Auth(e) => e.status_code(),
+            KpiError::Invalid { .. } => StatusCode::BAD_REQUEST,
+            KpiError::NotFound(_) => StatusCode::NOT_FOUND,
+            KpiError::Query(QueryError::TooSlow) => StatusCode::GATEWAY_TIMEOUT,
+            KpiError::Query(_) | KpiError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        if let KpiError::Auth(e) = self {
+            return e.error_response();
+        }
+        let code = match self {
+            KpiError::Invalid { .. } => "invalid_request",
+            KpiError::NotFound(_) => "not_found",
+            KpiError::Query(QueryError::TooSlow) => "query_too_slow",
+            _ => "query_failed",
+        };
+        let mut body = serde_json::json!({"error": code, "message": self.to_string()});
+        if let KpiError::Invalid { field, .. } = self {
+            body["field"] = field.as_str().into();
+        }
+        HttpResponse::build(self.status_code()).json(body)
+    }
+}
+
+fn parse_tz(field: &str, name: &str) -> Result<Tz, KpiError> {
+    name.parse().map_err(|_| {
+        invalid(
+            field,
+            format!("`{name}` is not an IANA time zone such as Europe/Paris"),
+        )
+    })
+}
+
+/// A day's value of one KPI.
+#[derive(Debug, Serialize)]
+struct DayValue {
+    value: Option<f64>,
+    status: Status,
+}
+
+/// Values of `kpi` per day from `first` to `last` (inclusive) in `tz`.
+async fn daily(
+    state: &KpiState,
+    kpi: &Kpi,
+    tz: Tz,
+    first: NaiveDate,
+    last: NaiveDate,
+) -> Result<Vec<(NaiveDate, Option<f64>)>, KpiError> {
+    let from = day_start(first, tz);
+    let to = day_start(last.succ_opt().unwrap_or(last), tz);
+    let values = query::run(&state.store, kpi, Grain::Day, tz.name(), from, to).await?;
+    let mut out = Vec::new();
+    let mut date = first;
+    while date <= last {
+        let start = day_start(date, tz);
+        let value = match values.get(&start) {
+            Some(v) => *v,
+            None if empty_is_zero(kpi.aggregation) => Some(0.0),
+            None => None,
+        };
+        out.push((date, value));
+        match date.succ_opt() {
+            Some(next) => date = next,
+            None => break,
+        }
+    }
+    Ok(out)
+}
+
+async fn current_launch(state: &KpiState) -> Result<Option<LaunchRow>, KpiError> {
+    Ok(state
+        .store
+        .query(&format!(
+            "SELECT {LAUNCH_COLUMNS} FROM launches ORDER BY created_ms DESC LIMIT 1"
+        ))
+        .fetch_optional()
+        .await?)
+}
+
+fn local_date(secs: u64, tz: Tz) -> NaiveDate {
+    tz.timestamp_opt(secs as i64, 0)
+        .single()
+        .map(|t| t.date_naive())
+        .unwrap_or_default()
+}
+
+#[derive(Debug, Serialize)]
+struct BoardEntry {
+    id: String,
+    title: String,
+    unit: String,
+    owner: String,
+    date: String,
+    value: Option<f64>,
+    target: f64,
+    status: Status,
+    baseline: Option<f64>,
+    /// (value - baseline) / baseline, in percent.
+    delta_vs_baseline_pct: Option<f64>,
+    /// Today against yesterday: `up`, `down`, `flat`, or `unknown`.
+    trend: &'static str,
+    /// Whether the trend is good news given the KPI's direction.
+    trend_is_good: Option<bool>,
+}
+
+async fn board(caller: Caller, state: web::Data<KpiState>) -> Result<HttpResponse, KpiError> {
+    caller.authorize(Scope::Read)?;
+    let launch = current_launch(&state).await?;
+    let tz = match &launch {
+        Some(l) => parse_tz("tz", &l.tz)?,
+        None => chrono_tz::UTC,
+    };
+    let today = local_date(now_ms() / 1000, tz);
+    let baseline_days = launch.as_ref().map(|l| {
+        let d0 = local_date(l.d0_secs, tz);
+        let first = d0 - chrono::Days::new(u64::from(l.baseline_days));
+        (first, d0.pred_opt().unwrap_or(d0))
+    });
+    let definitions = state.definitions.read().await.clone();
+    let mut entries = Vec::new();
+    for (kpi, _) in definitions.values() {
+        let first = match baseline_days {
+            Some((first, _)) => first.min(today.pred_opt().unwrap_or(today)),
+            None => today.pred_opt().unwrap_or(today),
+        };
+        let values = daily(&state, kpi, tz, first, today).await?;
+        let value_on = |date: NaiveDate| {
+            values
+                .iter()
+                .find(|(d, _)| *d == date)
+                .and_then(|(_, v)| *v)
+        };
+        let value = value_on(today);
+        let yesterday = value_on(today.pred_opt().unwrap_or(today));
+        let baseline = baseline_days.and_then(|(first, last)| {
+            let known: Vec<f64> = values
+                .iter()
+                .filter(|(d, _)| *d >= first && *d <= last)
+                .filter_map(|(_, v)| *v)
+                .collect();
+            (!known.is_empty()).then(|| known.iter().sum::<f64>() / known.len() as f64)
+        });
+        let (trend, trend_is_good) = match (value, yesterday) {
+            (Some(v), Some(y)) if (v - y).abs() < 1e-9 => ("flat", None),
+            (Some(v), Some(y)) => {
+                let up = v > y;
+                let good = match kpi.direction {
+                    crate::definition::Direction::HigherIsBetter => up,
+                    crate::definition::Direction::LowerIsBetter => !up,
+                };
+                (if up { "up" } else { "down" }, Some(good))
+            }
+            _ => ("unknown", None),
+        };
+        entries.push(BoardEntry {
+            id: kpi.id.clone(),
+            title: kpi.title.clone(),
+            unit: kpi.unit.clone(),
+            owner: kpi.owner.clone(),
+            date: today.to_string(),
+            value,
+            target: kpi.target,
+            status: kpi.status(value),
+            baseline,
+            delta_vs_baseline_pct: match (value, baseline) {
+                (Some(v), Some(b)) if b != 0.0 => Some((v - b) / b * 100.0),
+                _ => None,
+            },
+            trend,
+            trend_is_good,
+        });
+    }
+    Ok(HttpResponse::Ok().json(serde_json::json!({
+        "launch": launch.as_ref().map(|l| l.launch_id.clone()),
+        "tz": tz.name(),
+        "date": today.to_string(),
+        "kpis": entries,
+    })))
+}
+
+async fn show(
+    caller: Caller,
+    path: web::Path<String>,
+    state: web::Data<KpiState>,
+) -> Result<HttpResponse, KpiError> {
+    caller.authorize(Scope::Read)?;
+    let rows: Vec<DefinitionRow> = state
+        .store
+        .query("SELECT kpi_id, version, definition, source, at_ms, actor FROM kpi_definitions WHERE kpi_id = ? ORDER BY version")
+        .bind(path.as_str())
+        .fetch_all()
+        .await?;
+    let Some(last) = rows.last() else {
+        return Err(KpiError::NotFound(format!("KPI `{path}`")));
+    };
+    let current: serde_json::Value = serde_json::from_str(&last.definition).unwrap_or_default();
+    let history: Vec<serde_json::Value> = rows
+        .iter()
+        .map(|r| {
+            serde_json::json!({
+                "version": r.version, "source": r.source, "actor": r.actor,
+                "at": DateTime::from_timestamp_millis(r.at_ms as i64).unwrap_or_default().to_rfc3339(),
+                "definition": serde_json::from_str::<serde_json::Value>(&r.definition).unwrap_or_default(),
+            })
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(serde_json::json!({
+        "id": last.kpi_id, "version": last.version, "definition": current, "history": history,
+    })))
+}
+
+async fn put(
+    caller: Caller,
+    path: web::Path<String>,
+    body: web::Bytes,
+    state: web::Data<KpiState>,
+) -> Result<HttpResponse, KpiError> {
+    caller.authorize(Scope::Admin)?;
+    let mut value: serde_json::Value =
+        serde_json::from_slice(&body).map_err(|e| invalid("body", format!("is not JSON: {e}")))?;
+    if let Some(map) = value.as_object_mut() {
+        map.entry("id").or_insert_with(|| path.as_str().into());
+    }
+    let kpi: Kpi = serde_json::from_value(value).map_err(|e| {
+        let message = e.to_string();
+        let field = message.split('`').nth(1).unwrap_or("body").to_owned();
+        KpiError::Invalid {
+            field,
+            reason: format!("is not valid: {message}"),
+        }
+    })?;
+    if kpi.id != *path {
+        return Err(invalid(
+            "id",
+            format!("`{}` differs from the path's `{path}`", kpi.id),
+        ));
+    }
+    kpi.validate()
+        .map_err(|(field, reason)| invalid(&field, reason))?;
+    let version = state.save(kpi, "api", caller.name()).await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({"id": path.as_str(), "version": version})))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SeriesQuery {
+    /// RFC 3339; default 14 days before `to`.
+    from: Option<String>,
+    /// RFC 3339; default now.
+    to: Option<String>,
+    /// `hour` or `day`; default the KPI's grain.
+    grain: Option<Grain>,
+    /// Time zone of the buckets; default the current launch's, else UTC.
+    tz: Option<String>,
+}
+
+async fn series(
+    caller: Caller,
+    path: web::Path<String>,
+    query: web::Query<SeriesQuery>,
+    state: web::Data<KpiState>,
+) -> Result<HttpResponse, KpiError> {
+    caller.authorize(Scope::Read)?;
+    let kpi = state
+        .definitions
+        .read()
+        .await
+        .get(path.as_str())
+        .map(|(k, _)| k.clone())
+        .ok_or_else(|| KpiError::NotFound(format!("KPI `{path}`")))?;
+    let time = |field: &str, text: &str| {
+        DateTime::parse_from_rfc3339(text)
+            .map(|t| t.timestamp().max(0) as u64)
+            .map_err(|e| invalid(field, format!("is not an RFC 3339 time ({e})")))
+    };
+    let to = match &query.to {
+        Some(t) => time("to", t)?,
+        None => now_ms() / 1000,
+    };
+    let from = match &query.from {
+        Some(t) => time("from", t)?,
+        None => to.saturating_sub(14 * 86_400),
+    };
+    if from >= to || to - from > 400 * 86_400 {
+        return Err(invalid(
+            "from",
+            "must be before `to`, at most 400 days earlier",
+        ));
+    }
+    let tz = match &query.tz {
+        Some(name) => parse_tz("tz", name)?,
+        None => match current_launch(&state).await? {
+            Some(l) => parse_tz("tz", &l.tz)?,
+            None => chrono_tz::UTC,
+        },
+    };
+    let grain = query.grain.unwrap_or(kpi.grain);
+    let values = query::run(&state.store, &kpi, grain, tz.name(), from, to).await?;
+    let points: Vec<serde_json::Value> = buckets(grain, tz, from, to)
+        .into_iter()
+        .map(|start| {
+            let value = match values.get(&start) {
+                Some(v) => *v,
+                None if empty_is_zero(kpi.aggregation) => Some(0.0),
+                None => None,
+            };
+            serde_json::json!({
+                "start": tz.timestamp_opt(start as i64, 0).single().map(|t| t.to_rfc3339()),
+                "value": value,
+                "status": kpi.status(value),
+            })
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(serde_json::json!({
+        "id": kpi.id, "grain": grain, "tz": tz.name(), "target": kpi.target, "points": points,
+    })))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewLaunch {
+    name: String,
+    release: String,
+    /// Go-live, RFC 3339 with its offset (e.g. `2026-11-20T09:00:00+01:00`).
+    d0: String,
+    tz: String,
+    #[serde(default = "fourteen")]
+    window_days: u16,
+    #[serde(default = "seven")]
+    baseline_days: u16,
+    #[serde(default)]
+    stages: Vec<Stage>,
+}
+
+fn fourteen() -> u16 {
+    14
+}
+
+fn seven() -> u16 {
+    7
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Stage {
+    name: String,
+    percent: f64,
+    starts_at: String,
+}
+
+async fn create_launch(
+    caller: Caller,
+    body: web::Bytes,
+    state: web::Data<KpiState>,
+) -> Result<HttpResponse, KpiError> {
+    caller.authorize(Scope::Admin)?;
+    let input: NewLaunch = serde_json::from_slice(&body).map_err(|e| {
+        let message = e.to_string();
+        KpiError::Invalid {
+            field: message.split('`').nth(1).unwrap_or("body").to_owned(),
+            reason: format!("is not valid: {message}"),
+        }
+    })?;
+    if input.name.trim().is_empty() {
+        return Err(invalid("name", "is required"));
+    }
+    parse_tz("tz", &input.tz)?;
+    let d0 = DateTime::parse_from_rfc3339(&input.d0)
+        .map_err(|e| invalid("d0", format!("is not an RFC 3339 time ({e})")))?;
+    if !(1..=90).contains(&input.window_days) {
+        return Err(invalid("window_days", "must be between 1 and 90"));
+    }
+    if input.baseline_days > 90 {
+        return Err(invalid("baseline_days", "must be at most 90"));
+    }
+    for (i, stage) in input.stages.iter().enumerate() {
+        if !(0.0..=100.0).contains(&stage.percent) {
+            return Err(invalid(
+                &format!("stages[{i}].percent"),
+                "must be between 0 and 100",
+            ));
+        }
+        DateTime::parse_from_rfc3339(&stage.starts_at)
+            .map_err(|_| invalid(&format!("stages[{i}].starts_at"), "is not an RFC 3339 time"))?;
+    }
+    let row = LaunchRow {
+        launch_id: uuid::Uuid::new_v4().to_string(),
+        name: input.name,
+        release: input.release,
+        d0: input.d0,
+        d0_secs: d0.timestamp().max(0) as u64,
+        tz: input.tz,
+        window_days: input.window_days,
+        baseline_days: input.baseline_days,
+        stages: serde_json::to_string(&input.stages).unwrap_or_default(),
+        created_ms: now_ms(),
+        actor: caller.name().to_owned(),
+    };
+    let mut insert = state.store.insert::<LaunchRow>("launches").await?;
+    insert.write(&row).await?;
+    insert.end().await?;
+    Ok(HttpResponse::Created().json(launch_json(&row)))
+}
+
+fn launch_json(row: &LaunchRow) -> serde_json::Value {
+    serde_json::json!({
+        "id": row.launch_id, "name": row.name, "release": row.release, "d0": row.d0,
+        "tz": row.tz, "window_days": row.window_days, "baseline_days": row.baseline_days,
+        "stages": serde_json::from_str::<serde_json::Value>(&row.stages).unwrap_or_default(),
+    })
+}
+
+async fn find_launch(state: &KpiState, id: &str) -> Result<LaunchRow, KpiError> {
+    let row = if id == "current" {
+        current_launch(state).await?
+    } else {
+        state
+            .store
+            .query(&format!(
+                "SELECT {LAUNCH_COLUMNS} FROM launches WHERE launch_id = ? LIMIT 1"
+            ))
+            .bind(id)
+            .fetch_optional()
+            .await?
+    };
+    row.ok_or_else(|| KpiError::NotFound(format!("launch `{id}`")))
+}
+
+async fn list_launches(
+    caller: Caller,
+    state: web::Data<KpiState>,
+) -> Result<HttpResponse, KpiError> {
+    caller.authorize(Scope::Read)?;
+    let rows: Vec<LaunchRow> = state
+        .store
+        .query(&format!(
+            "SELECT {LAUNCH_COLUMNS} FROM launches ORDER BY created_ms DESC"
+        ))
+        .fetch_all()
+        .await?;
+    Ok(HttpResponse::Ok().json(rows.iter().map(launch_json).collect::<Vec<_>>()))
+}
+
+async fn show_launch(
+    caller: Caller,
+    path: web::Path<String>,
+    state: web::Data<KpiState>,
+) -> Result<HttpResponse, KpiError> {
+    caller.authorize(Scope::Read)?;
+    Ok(HttpResponse::Ok().json(launch_json(&find_launch(&state, &path).await?)))
+}
+
+/// Each day D0..D+window of a launch, with every KPI's value and status that day.
+async fn days(
+    caller: Caller,
+    path: web::Path<String>,
+    state: web::Data<KpiState>,
+) -> Result<HttpResponse, KpiError> {
+    caller.authorize(Scope::Read)?;
+    let launch = find_launch(&state, &path).await?;
+    let tz = parse_tz("tz", &launch.tz)?;
+    let d0 = local_date(launch.d0_secs, tz);
+    let last = d0 + chrono::Days::new(u64::from(launch.window_days));
+    let definitions = state.definitions.read().await.clone();
+    let mut per_kpi = BTreeMap::new();
+    for (id, (kpi, _)) in &definitions {
+        per_kpi.insert(id.clone(), (kpi, daily(&state, kpi, tz, d0, last).await?));
+    }
+    let mut out = Vec::new();
+    let mut date = d0;
+    let mut n = 0;
+    while date <= last {
+        let kpis: BTreeMap<&String, DayValue> = per_kpi
+            .iter()
+            .map(|(id, (kpi, values))| {
+                let value = values
+                    .iter()
+                    .find(|(d, _)| *d == date)
+                    .and_then(|(_, v)| *v);
+                (
+                    id,
+                    DayValue {
+                        value,
+                        status: kpi.status(value),
+                    },
+                )
+            })
+            .collect();
+        out.push(
+            serde_json::json!({"day": format!("D+{n}"), "date": date.to_string(), "kpis": kpis}),
+        );
+        date = date.succ_opt().unwrap_or(date);
+        n += 1;
+    }
+    Ok(HttpResponse::Ok().json(serde_json::json!({
+        "launch": launch_json(&launch), "days": out,
+    })))
+}
+
+/// The KPI engine's statements with example parameters, for the compatibility test.
+pub fn catalog() -> Vec<Statement> {
+    let kpis = crate::definition::parse(include_str!("../../../config/kpis.example.yaml"))
+        .unwrap_or_default();
+    let mut statements: Vec<Statement> = kpis
+        .iter()
+        .flat_map(|kpi| {
+            [Grain::Day, Grain::Hour].map(|grain| Statement {
+                origin: format!("kpis: {} per {grain:?}", kpi.id),
+                sql: query::compile(kpi, grain, "Europe/Paris", 1_795_000_000, 1_795_400_000)
+                    .inline(),
+            })
+        })
+        .collect();
+    statements.push(Statement {
+        origin: "kpis: latest definitions".into(),
+        sql: LATEST_DEFINITIONS.into(),
+    });
+    statements
+}
