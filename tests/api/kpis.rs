@@ -8,7 +8,11 @@ use chrono::{NaiveDate, TimeZone};
 use chrono_tz::Tz;
 use serde_json::{Value, json};
 
-use hypercare_tests::{ADMIN_KEY, INGEST_KEY, READ_KEY, TestApp, spawn_app, test_settings};
+use hypercare_kpis::definition::Kpi;
+use hypercare_kpis::rollup;
+use hypercare_tests::{
+    ADMIN_KEY, INGEST_KEY, READ_KEY, TestApp, spawn_app, spawn_app_with, test_settings,
+};
 
 #[derive(Debug, Clone)]
 struct Event {
@@ -205,18 +209,32 @@ async fn json_get(app: &TestApp, path: &str) -> Value {
     serde_json::from_str(&text).unwrap()
 }
 
-#[tokio::test]
-async fn every_aggregation_matches_the_events_day_by_day_in_the_launch_time_zone() {
-    let app = spawn_app().await;
-    define_all(&app).await;
-    let events = generate();
-    // Sent twice: a client retrying its batches must not change any number.
-    let (first, late) = events.split_at(events.len() - 20);
-    send_events(&app, first).await;
-    send_events(&app, first).await;
-    // Late events: the last ones arrive after the others, days later in event time order.
-    send_events(&app, late).await;
+/// Checks every KPI on every D+N day of the launch against the events; returns the days.
+async fn check_days(app: &TestApp, launch_id: &str, events: &[Event]) -> Vec<Value> {
+    let paris: Tz = "Europe/Paris".parse().unwrap();
+    let days = json_get(app, &format!("/v1/launches/{launch_id}/days")).await;
+    let days = days["days"].as_array().unwrap().clone();
+    assert_eq!(days.len(), 6, "D+0..D+5");
+    for (n, day) in days.iter().enumerate() {
+        assert_eq!(day["day"], format!("D+{n}"));
+        let date = NaiveDate::parse_from_str(day["date"].as_str().unwrap(), "%Y-%m-%d").unwrap();
+        assert_eq!(
+            date,
+            NaiveDate::from_ymd_opt(2026, 11, 16 + n as u32).unwrap()
+        );
+        for (id, _) in KPIS {
+            let got = day["kpis"][id]["value"].as_f64();
+            let want = expected(events, id, date, paris);
+            match (got, want) {
+                (Some(g), Some(w)) => assert!((g - w).abs() < 1e-9, "{id} on {date}: {g} vs {w}"),
+                _ => assert_eq!(got, want, "{id} on {date}"),
+            }
+        }
+    }
+    days
+}
 
+async fn declare_launch(app: &TestApp) -> String {
     let launch = app
         .http
         .post(format!("{}/v1/launches", app.address))
@@ -229,31 +247,117 @@ async fn every_aggregation_matches_the_events_day_by_day_in_the_launch_time_zone
         .unwrap();
     assert_eq!(launch.status(), 201);
     let launch: Value = launch.json().await.unwrap();
+    launch["id"].as_str().unwrap().to_owned()
+}
 
-    let paris: Tz = "Europe/Paris".parse().unwrap();
-    let days = json_get(
+fn kpi_definitions() -> Vec<Kpi> {
+    KPIS.iter()
+        .map(|(id, body)| {
+            let mut value: Value = serde_json::from_str(body).unwrap();
+            value["id"] = (*id).into();
+            serde_json::from_value(value).unwrap()
+        })
+        .collect()
+}
+
+/// Waits until the rollup worker has a trusted rollup of every hour of the events
+/// for every KPI.
+async fn wait_for_rollups(app: &TestApp, events: &[Event]) {
+    let from = (events.iter().map(|e| e.ts_ms).min().unwrap() / 3_600_000 * 3600) as u64;
+    let to = (events.iter().map(|e| e.ts_ms).max().unwrap() / 3_600_000 * 3600 + 3600) as u64;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let mut stale = 0;
+        for kpi in kpi_definitions() {
+            stale += rollup::stale_hours(&app.db, &kpi, from, to)
+                .await
+                .unwrap()
+                .len();
+        }
+        if stale == 0 {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{stale} KPI hours still not rolled up after 60 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test]
+async fn rollups_give_the_same_answers_and_late_events_count_at_once() {
+    let app = spawn_app_with(|s| s.kpis.rollups.interval_secs = 1).await;
+    define_all(&app).await;
+    let events = generate();
+    let (first, late) = events.split_at(events.len() - 20);
+    send_events(&app, first).await;
+    send_events(&app, first).await;
+    let launch_id = declare_launch(&app).await;
+    wait_for_rollups(&app, first).await;
+    check_days(&app, &launch_id, first).await;
+
+    // Answers come from the rollups: a rollup row written by hand shows.
+    let orders = kpi_definitions().remove(0);
+    let late_hour = (late[0].ts_ms / 3_600_000 * 3600) as u32;
+    let now_ms = chrono::Utc::now().timestamp_millis() as u64;
+    let mut insert = app
+        .db
+        .insert::<rollup::RollupRow>("kpi_rollups")
+        .await
+        .unwrap();
+    insert
+        .write(&rollup::RollupRow {
+            measure: rollup::measure_key(&orders),
+            hour: late_hour,
+            computed_ms: now_ms,
+            events: 1000,
+            denominator: 0,
+            value_sum: 0.0,
+            value_count: 0,
+            users: vec![],
+            values: vec![],
+        })
+        .await
+        .unwrap();
+    insert.end().await.unwrap();
+    let hour = chrono::DateTime::from_timestamp(i64::from(late_hour), 0).unwrap();
+    let series = json_get(
         &app,
-        &format!("/v1/launches/{}/days", launch["id"].as_str().unwrap()),
+        &format!(
+            "/v1/kpis/orders/series?from={}&to={}&grain=hour&tz=UTC",
+            hour.format("%Y-%m-%dT%H:%M:%SZ"),
+            (hour + chrono::Duration::hours(1)).format("%Y-%m-%dT%H:%M:%SZ")
+        ),
     )
     .await;
-    let days = days["days"].as_array().unwrap();
-    assert_eq!(days.len(), 6, "D+0..D+5");
-    for (n, day) in days.iter().enumerate() {
-        assert_eq!(day["day"], format!("D+{n}"));
-        let date = NaiveDate::parse_from_str(day["date"].as_str().unwrap(), "%Y-%m-%d").unwrap();
-        assert_eq!(
-            date,
-            NaiveDate::from_ymd_opt(2026, 11, 16 + n as u32).unwrap()
-        );
-        for (id, _) in KPIS {
-            let got = day["kpis"][id]["value"].as_f64();
-            let want = expected(&events, id, date, paris);
-            match (got, want) {
-                (Some(g), Some(w)) => assert!((g - w).abs() < 1e-9, "{id} on {date}: {g} vs {w}"),
-                _ => assert_eq!(got, want, "{id} on {date}"),
-            }
-        }
-    }
+    assert_eq!(series["points"][0]["value"], 1000.0, "{series}");
+
+    // Late events (days after their time) and a retried batch: exact at once,
+    // without waiting for the worker, and after it has caught up.
+    send_events(&app, late).await;
+    send_events(&app, first).await;
+    check_days(&app, &launch_id, &events).await;
+    wait_for_rollups(&app, &events).await;
+    check_days(&app, &launch_id, &events).await;
+}
+
+#[tokio::test]
+async fn every_aggregation_matches_the_events_day_by_day_in_the_launch_time_zone() {
+    let app = spawn_app().await;
+    define_all(&app).await;
+    let events = generate();
+    // Sent twice: a client retrying its batches must not change any number.
+    let (first, late) = events.split_at(events.len() - 20);
+    send_events(&app, first).await;
+    send_events(&app, first).await;
+    // Late events: the last ones arrive after the others, days later in event time order.
+    send_events(&app, late).await;
+
+    let launch_id = declare_launch(&app).await;
+
+    let paris: Tz = "Europe/Paris".parse().unwrap();
+    let days = check_days(&app, &launch_id, &events).await;
     // 2026-11-18 (UTC) had no events; in Paris only what fell after midnight of the 17th shows.
     assert_eq!(
         days[2]["kpis"]["basket"]["status"],

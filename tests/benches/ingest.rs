@@ -568,6 +568,7 @@ async fn raw_phase(
         limits: &limits,
         received_ms: chrono::Utc::now().timestamp_millis(),
         api_key: "ingest-key",
+        late_hours: Default::default(),
     };
     let bodies = opts.raw_rows.div_ceil(opts.body_events);
     let mut chunks = Vec::with_capacity(bodies);

@@ -185,6 +185,7 @@ async fn main() {
         limits: &limits,
         received_ms: chrono::Utc::now().timestamp_millis(),
         api_key: "bench",
+        late_hours: Default::default(),
     };
     let sample = &bodies[..options.requests.min(500)];
     let started = Instant::now();

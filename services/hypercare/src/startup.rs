@@ -126,7 +126,14 @@ impl Application {
             store.client.clone(),
             &registry,
         )?);
-        let background = vec![tickets.clone().into_inner().spawn_gauge_refresher()];
+        let mut background = vec![tickets.clone().into_inner().spawn_gauge_refresher()];
+        if settings.kpis.rollups.enabled {
+            background.push(
+                kpis.clone()
+                    .into_inner()
+                    .spawn_rollup_worker(settings.kpis.rollups.clone()),
+            );
+        }
         let capacity = web::Data::new(hypercare_capacity::CapacityState {
             settings: settings.capacity.clone(),
             store: store.client.clone(),

@@ -33,6 +33,7 @@ fn encode_events(c: &mut Criterion) {
         limits: &limits,
         received_ms: 1_795_341_600_000,
         api_key: "bench",
+        late_hours: Default::default(),
     };
     let mut group = c.benchmark_group("encode");
     group.throughput(Throughput::Elements(1000));

@@ -13,6 +13,7 @@
 //! time of receipt and is corrected for clock skew when `sent_at` is given.
 
 use bytes::BytesMut;
+use hypercare_storage::late::LateHours;
 use hypercare_storage::rowbinary::RowBinaryExt;
 use uuid::Uuid;
 
@@ -41,13 +42,15 @@ const FIELDS: [&str; 10] = [
 ];
 
 /// What every event of one request shares.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug)]
 pub struct RequestContext<'a> {
     pub limits: &'a Limits,
     /// When the request arrived, in epoch milliseconds.
     pub received_ms: i64,
     /// Name of the API key that sent it (kept with each row for audit).
     pub api_key: &'a str,
+    /// Hours of accepted events that arrived late for the KPI rollups.
+    pub late_hours: LateHours,
 }
 
 /// Checks one event and appends its row to `out`, or says why it is rejected
@@ -111,6 +114,7 @@ pub fn encode(record: &Value, ctx: &RequestContext, out: &mut BytesMut) -> Resul
     out.put_rb_nullable_f64(value);
     write_properties(&properties, out);
     out.put_rb_str(ctx.api_key);
+    ctx.late_hours.note(time_ms, ctx.received_ms);
     Ok(())
 }
 
@@ -171,6 +175,7 @@ mod tests {
             limits: &limits,
             received_ms: 1_795_341_600_000,
             api_key: "test",
+            late_hours: Default::default(),
         };
         let value: Value = serde_json::from_str(json).unwrap();
         let mut out = BytesMut::new();

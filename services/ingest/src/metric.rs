@@ -452,6 +452,7 @@ mod tests {
             limits: &limits,
             received_ms: 1_795_341_600_000,
             api_key: "test",
+            late_hours: Default::default(),
         };
         let value: Value = serde_json::from_str(json).unwrap();
         let mut out = BytesMut::new();

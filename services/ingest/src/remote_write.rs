@@ -168,6 +168,7 @@ pub(crate) async fn post_write(
         limits: &state.limits,
         received_ms,
         api_key: caller.name(),
+        late_hours: Default::default(),
     };
     let outcome = encode(&request, &ctx)?;
     drop(request);
@@ -433,6 +434,7 @@ mod tests {
             limits: &limits,
             received_ms: NOW_MS,
             api_key: "test",
+            late_hours: Default::default(),
         };
         encode(request, &ctx).unwrap()
     }
@@ -549,6 +551,7 @@ mod tests {
             limits: &limits,
             received_ms: NOW_MS,
             api_key: "test",
+            late_hours: Default::default(),
         };
         let head = series_head(
             &series(&[("__name__", "m"), ("b", "2"), ("a", "1")], &[]),

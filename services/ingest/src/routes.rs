@@ -119,6 +119,7 @@ async fn ingest(
         limits: &state.limits,
         received_ms,
         api_key: caller.name(),
+        late_hours: Default::default(),
     };
     let encode = match signal {
         Signal::Events => event::encode,
@@ -145,6 +146,7 @@ async fn ingest(
         Signal::Metrics => &state.metrics,
     };
     writer.write(rows, data.freeze()).await?;
+    mark_late_hours(&state.store, &ctx).await?;
     Ok(HttpResponse::Accepted().json(Accepted {
         accepted: rows,
         rejected: &rejected,
@@ -288,6 +290,10 @@ pub enum IngestError {
     BadQuery { field: &'static str, reason: String },
     #[error("the ClickHouse query failed: {0}; retry later")]
     Query(#[source] clickhouse::error::Error),
+    #[error(
+        "the events are stored, but marking their late hours for the KPI rollups failed ({0}); retry the same batch (it will not be counted twice)"
+    )]
+    LateMark(String),
 }
 
 impl ResponseError for IngestError {
@@ -303,7 +309,7 @@ impl ResponseError for IngestError {
             | IngestError::BadQuery { .. } => StatusCode::BAD_REQUEST,
             IngestError::UnsupportedContentType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             IngestError::Write(e) if e.is_retryable() => StatusCode::SERVICE_UNAVAILABLE,
-            IngestError::Query(_) => StatusCode::SERVICE_UNAVAILABLE,
+            IngestError::Query(_) | IngestError::LateMark(_) => StatusCode::SERVICE_UNAVAILABLE,
             IngestError::Write(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -338,6 +344,7 @@ impl ResponseError for IngestError {
             IngestError::Write(WriteError::Refused { .. }) => "storage_refused",
             IngestError::BadQuery { .. } => "invalid_query",
             IngestError::Query(_) => "query_failed",
+            IngestError::LateMark(_) => "late_mark_failed",
         };
         let field = match self {
             IngestError::BadQuery { field, .. } => Some((*field).to_owned()),
@@ -353,4 +360,16 @@ impl ResponseError for IngestError {
             field,
         })
     }
+}
+
+/// Marks the hours of late events once they are stored (see
+/// [`hypercare_storage::late`]), so that KPI answers include them at once.
+pub(crate) async fn mark_late_hours(
+    store: &clickhouse::Client,
+    ctx: &RequestContext<'_>,
+) -> Result<(), IngestError> {
+    let hours = ctx.late_hours.take();
+    hypercare_storage::late::mark(store, &hours)
+        .await
+        .map_err(|e| IngestError::LateMark(e.to_string()))
 }

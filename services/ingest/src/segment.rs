@@ -172,6 +172,7 @@ pub(crate) async fn post_call(
         limits: &state.limits,
         received_ms,
         api_key: caller.name(),
+        late_hours: Default::default(),
     };
     let envelope = Envelope {
         context: root.get("context").and_then(Json::as_object),
@@ -227,6 +228,7 @@ pub(crate) async fn post_call(
         return Err(IngestError::NothingValid(rejected));
     }
     state.events.write(rows, data.freeze()).await?;
+    crate::routes::mark_late_hours(&state.store, &ctx).await?;
     Ok(HttpResponse::Ok().json(Success {
         success: true,
         accepted: rows,
@@ -583,6 +585,7 @@ mod tests {
             limits: &limits,
             received_ms: 1_795_341_600_000,
             api_key: "web",
+            late_hours: Default::default(),
         };
         let envelope = Envelope {
             context: None,

@@ -12,12 +12,13 @@
 //!
 //! Definitions come from a YAML file (`[kpis] file`, checked at start-up) and the
 //! API; every version is kept in `kpi_definitions`. Values are computed from
-//! `events` at query time, exactly (see [`query`]); days are cut in the launch's
-//! time zone.
+//! `events`, exactly, through hourly rollups where they are up to date (see
+//! [`query`] and [`rollup`]); days are cut in the launch's time zone.
 
 pub mod cli;
 pub mod definition;
 pub mod query;
+pub mod rollup;
 pub mod routes;
 
 use std::path::PathBuf;
@@ -34,6 +35,8 @@ pub struct KpiSettings {
     /// at start-up: an error names the file, the KPI and the field. Unset: KPIs
     /// come from the API only.
     pub file: Option<PathBuf>,
+    /// `[kpis.rollups]`: hourly pre-aggregates that make boards fast on large volumes.
+    pub rollups: rollup::RollupSettings,
 }
 
 impl KpiSettings {

@@ -6,13 +6,14 @@
 //! retried batch never changes a number, merged by ClickHouse or not. Queries run
 //! with a time and memory limit.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{NaiveDate, TimeZone};
 use chrono_tz::Tz;
 use clickhouse::Client;
 
 use crate::definition::{Aggregation, Filter, Grain, Kpi};
+use crate::rollup;
 
 /// Limits every KPI query runs under.
 pub const MAX_EXECUTION_SECS: &str = "10";
@@ -33,18 +34,18 @@ pub struct Sql {
 }
 
 impl Sql {
-    fn push(&mut self, text: &str) -> &mut Self {
+    pub(crate) fn push(&mut self, text: &str) -> &mut Self {
         self.text.push_str(text);
         self
     }
 
-    fn bind(&mut self, text: &str, value: Bind) -> &mut Self {
+    pub(crate) fn bind(&mut self, text: &str, value: Bind) -> &mut Self {
         self.text.push_str(text);
         self.binds.push(value);
         self
     }
 
-    fn append(&mut self, other: Sql) -> &mut Self {
+    pub(crate) fn append(&mut self, other: Sql) -> &mut Self {
         self.text.push_str(&other.text);
         self.binds.extend(other.binds);
         self
@@ -65,7 +66,7 @@ impl Sql {
     }
 }
 
-fn filter_sql(filter: &Filter) -> Sql {
+pub(crate) fn filter_sql(filter: &Filter) -> Sql {
     let mut sql = Sql::default();
     sql.push("(1");
     if let Some(events) = &filter.event {
@@ -96,8 +97,9 @@ fn filter_sql(filter: &Filter) -> Sql {
     sql
 }
 
-/// `SELECT bucket, a, b ... GROUP BY bucket` over `[from, to)` (epoch seconds):
-/// `a` is the value (the numerator for a ratio), `b` the ratio's denominator.
+/// `SELECT bucket, a, b ... GROUP BY bucket` over `[from, to)` (epoch seconds),
+/// from `events` only: `a` is the value (the numerator for a ratio), `b` the
+/// ratio's denominator or the number of values.
 pub fn compile(kpi: &Kpi, grain: Grain, tz: &str, from: u64, to: u64) -> Sql {
     let bucket = match grain {
         Grain::Hour => "toStartOfHour",
@@ -157,7 +159,7 @@ pub fn compile(kpi: &Kpi, grain: Grain, tz: &str, from: u64, to: u64) -> Sql {
                 Bind::Str(tz.to_owned()),
             )
             .push(&format!(
-                "toFloat64({outer}) AS a, toFloat64(0) AS b FROM ("
+                "toFloat64({outer}) AS a, toFloat64(count()) AS b FROM ("
             ));
             // Copies of an event (retried batches) fold into one before summing.
             match &kpi.property {
@@ -203,6 +205,96 @@ pub enum QueryError {
     ClickHouse(#[from] clickhouse::error::Error),
 }
 
+/// `SELECT bucket, a, b` like [`compile`], from the trusted rollups of the
+/// hours in `trusted` and from `events` for the rest of `[from, to)`.
+pub fn compile_with_rollups(
+    kpi: &Kpi,
+    grain: Grain,
+    tz: &str,
+    from: u64,
+    to: u64,
+    trusted: &BTreeSet<u64>,
+) -> Sql {
+    let bucket = match grain {
+        Grain::Hour => "toStartOfHour",
+        Grain::Day => "toStartOfDay",
+    };
+    let (a, b) = match kpi.aggregation {
+        Aggregation::Count => ("sum(events)", "0"),
+        Aggregation::UniqueUsers => ("uniqExactArray(users)", "0"),
+        Aggregation::Ratio => ("sum(events)", "sum(denominator)"),
+        Aggregation::Sum => ("sum(value_sum)", "sum(value_count)"),
+        Aggregation::Avg => ("sum(value_sum) / sum(value_count)", "sum(value_count)"),
+        Aggregation::Percentile => ("", "sum(value_count)"),
+    };
+    let a = match kpi.aggregation {
+        Aggregation::Percentile => format!("quantileExactArray({})(values)", kpi.p.unwrap_or(0.5)),
+        _ => a.to_owned(),
+    };
+    let mut sql = Sql::default();
+    sql.bind(
+        &format!(
+            "SELECT toUInt32({bucket}(toDateTime(hour), ?)) AS bucket, toFloat64({a}) AS a, toFloat64({b}) AS b FROM ("
+        ),
+        Bind::Str(tz.to_owned()),
+    );
+    let stored: Vec<u64> = trusted.range(from..to).copied().collect();
+    let raw = uncovered(from, to, &stored);
+    if !stored.is_empty() {
+        sql.append(rollup::stored_sql(
+            &rollup::measure_key(kpi),
+            &rollup::ranges(stored),
+        ));
+        if !raw.is_empty() {
+            sql.push(" UNION ALL ");
+        }
+    }
+    if !raw.is_empty() {
+        sql.append(rollup::pieces_sql(kpi, &raw));
+    }
+    sql.push(") GROUP BY bucket ORDER BY bucket");
+    sql
+}
+
+/// The parts of `[from, to)` outside the hours `covered` (sorted hour starts).
+fn uncovered(from: u64, to: u64, covered: &[u64]) -> Vec<(u64, u64)> {
+    let mut out = Vec::new();
+    let mut cursor = from;
+    for &hour in covered {
+        if cursor < hour {
+            out.push((cursor, hour));
+        }
+        cursor = cursor.max(hour + 3600);
+    }
+    if cursor < to {
+        out.push((cursor, to));
+    }
+    out
+}
+
+/// Whether local hours in `tz` are UTC hours over `[from, to)`, so that hourly
+/// rollups add up to its local hours and days.
+fn whole_hour_offsets(tz: Tz, from: u64, to: u64) -> bool {
+    use chrono::Offset;
+    let offset_ok = |secs: u64| {
+        tz.timestamp_opt(secs as i64, 0)
+            .single()
+            .is_some_and(|t| t.offset().fix().local_minus_utc() % 3600 == 0)
+    };
+    offset_ok(from) && offset_ok(to.saturating_sub(1))
+}
+
+pub fn bind_all(mut query: clickhouse::query::Query, binds: &[Bind]) -> clickhouse::query::Query {
+    for bind in binds {
+        query = match bind {
+            Bind::Str(s) => query.bind(s.as_str()),
+            Bind::U64(n) => query.bind(*n),
+            Bind::F64(x) => query.bind(*x),
+        };
+    }
+    query
+}
+
 /// The KPI's value per bucket start (epoch seconds); buckets without data are absent.
 pub async fn run(
     client: &Client,
@@ -212,18 +304,25 @@ pub async fn run(
     from: u64,
     to: u64,
 ) -> Result<BTreeMap<u64, Option<f64>>, QueryError> {
-    let sql = compile(kpi, grain, tz, from, to);
-    let mut query = client
-        .query(&sql.text)
+    if from >= to {
+        return Ok(BTreeMap::new());
+    }
+    let zone: Tz = tz.parse().unwrap_or(chrono_tz::UTC);
+    let sql = if whole_hour_offsets(zone, from, to) {
+        let trusted = rollup::trusted_hours(
+            client,
+            &rollup::measure_key(kpi),
+            from.div_ceil(3600) * 3600,
+            to / 3600 * 3600,
+        )
+        .await?;
+        compile_with_rollups(kpi, grain, tz, from, to, &trusted)
+    } else {
+        compile(kpi, grain, tz, from, to)
+    };
+    let query = bind_all(client.query(&sql.text), &sql.binds)
         .with_setting("max_execution_time", MAX_EXECUTION_SECS)
         .with_setting("max_memory_usage", MAX_MEMORY_BYTES);
-    for bind in &sql.binds {
-        query = match bind {
-            Bind::Str(s) => query.bind(s.as_str()),
-            Bind::U64(n) => query.bind(*n),
-            Bind::F64(x) => query.bind(*x),
-        };
-    }
     let rows: Vec<BucketRow> = query.fetch_all().await.map_err(|e| {
         if e.to_string().contains("Code: 159") {
             QueryError::TooSlow
@@ -237,6 +336,7 @@ pub async fn run(
             let value = match kpi.aggregation {
                 Aggregation::Ratio if row.b == 0.0 => None,
                 Aggregation::Ratio => Some(row.a / row.b * kpi.scale),
+                Aggregation::Avg | Aggregation::Percentile if row.b == 0.0 => None,
                 _ if row.a.is_nan() => None,
                 _ => Some(row.a * kpi.scale),
             };

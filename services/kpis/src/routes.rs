@@ -14,6 +14,7 @@ use hypercare_storage::catalog::Statement;
 
 use crate::definition::{Grain, Kpi, Status};
 use crate::query::{self, QueryError, buckets, day_start, empty_is_zero};
+use crate::rollup::{self, RollupSettings};
 
 pub struct KpiState {
     pub store: clickhouse::Client,
@@ -111,6 +112,41 @@ impl KpiState {
         insert.end().await?;
         definitions.insert(kpi.id.clone(), (kpi, version));
         Ok(version)
+    }
+}
+
+impl KpiState {
+    /// Keeps the rollups of the current definitions up to date (see [`crate::rollup`]).
+    pub fn spawn_rollup_worker(
+        self: std::sync::Arc<Self>,
+        settings: RollupSettings,
+    ) -> tokio::task::JoinHandle<()> {
+        tokio::spawn(async move {
+            let every = std::time::Duration::from_secs(settings.interval_secs.max(1));
+            loop {
+                let kpis: Vec<Kpi> = self
+                    .definitions
+                    .read()
+                    .await
+                    .values()
+                    .map(|(kpi, _)| kpi.clone())
+                    .collect();
+                let started = std::time::Instant::now();
+                match rollup::catch_up(&self.store, &kpis, settings.days).await {
+                    Ok(0) => {}
+                    Ok(hours) => tracing::info!(
+                        hours,
+                        seconds = started.elapsed().as_secs_f64(),
+                        "KPI rollups brought up to date."
+                    ),
+                    Err(error) => tracing::warn!(
+                        %error,
+                        "Could not compute KPI rollups; retrying on the next pass."
+                    ),
+                }
+                tokio::time::sleep(every).await;
+            }
+        })
     }
 }
 
@@ -664,6 +700,56 @@ pub fn catalog() -> Vec<Statement> {
             })
         })
         .collect();
+    // Rollup-backed queries: stored hours in the middle, events around them.
+    let trusted: std::collections::BTreeSet<u64> =
+        (1_795_100_400..1_795_200_000).step_by(3600).collect();
+    for kpi in &kpis {
+        for grain in [Grain::Day, Grain::Hour] {
+            statements.push(Statement {
+                origin: format!("kpis: {} per {grain:?} with rollups", kpi.id),
+                sql: query::compile_with_rollups(
+                    kpi,
+                    grain,
+                    "Europe/Paris",
+                    1_795_000_000,
+                    1_795_400_000,
+                    &trusted,
+                )
+                .inline(),
+            });
+        }
+        statements.push(Statement {
+            origin: format!("kpis: {} rollup pieces", kpi.id),
+            sql: rollup::pieces_sql(kpi, &[(1_795_000_000, 1_795_086_400)]).inline(),
+        });
+    }
+    let measure = query::Bind::Str("0123abcd".into());
+    let (from, to) = (
+        query::Bind::U64(1_795_000_000),
+        query::Bind::U64(1_795_400_000),
+    );
+    statements.push(Statement {
+        origin: "kpis: rollup hours computed".into(),
+        sql: query::Sql {
+            text: rollup::COMPUTED_SQL.into(),
+            binds: vec![measure, from.clone(), to.clone()],
+        }
+        .inline(),
+    });
+    statements.push(Statement {
+        origin: "kpis: late hours".into(),
+        sql: query::Sql {
+            text: rollup::MARKS_SQL.into(),
+            binds: vec![from, to],
+        }
+        .inline(),
+    });
+    statements.push(Statement {
+        origin: "ingest: mark late hours".into(),
+        sql: hypercare_storage::late::MARK_SQL
+            .replacen('?', "[1795000000, 1795003600]", 1)
+            .replacen('?', "1795400000000", 1),
+    });
     statements.push(Statement {
         origin: "kpis: latest definitions".into(),
         sql: LATEST_DEFINITIONS.into(),

@@ -7,6 +7,7 @@
 //! - [`connect`]: a [`clickhouse::Client`] for a configured server, tuned to its version;
 //! - [`migrate`]: the versioned schema, applied by `hypercare migrate` and at start-up;
 //! - [`rowbinary`]: the RowBinary encoding our writers build their inserts with;
+//! - [`late`]: marks hours that received events after KPI rollups may have summed them;
 //! - [`catalog`]: every SQL statement the service runs, so that tests can run each one
 //!   through both ClickHouse engines we support (18.16 and 26.x).
 //!
@@ -16,6 +17,7 @@
 pub mod catalog;
 pub mod config;
 mod connect;
+pub mod late;
 pub mod local;
 pub mod migrate;
 pub mod rowbinary;

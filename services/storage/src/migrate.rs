@@ -89,6 +89,16 @@ pub const MIGRATIONS: &[Migration] = &[
         sql: include_str!("../migrations/0101_kpi_definitions.sql"),
     },
     Migration {
+        version: 102,
+        name: "event_hours_late",
+        sql: include_str!("../migrations/0102_event_hours_late.sql"),
+    },
+    Migration {
+        version: 103,
+        name: "kpi_rollups",
+        sql: include_str!("../migrations/0103_kpi_rollups.sql"),
+    },
+    Migration {
         version: 300,
         name: "ticket_events",
         sql: include_str!("../migrations/0300_ticket_events.sql"),

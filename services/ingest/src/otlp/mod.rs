@@ -332,6 +332,7 @@ async fn export<S: Signal>(
         limits: &state.limits,
         received_ms,
         api_key: caller.name(),
+        late_hours: Default::default(),
     };
     let encoded = S::encode(&request, &ctx);
     drop(request);
