@@ -1,0 +1,192 @@
+//! KPI board and series latency over 100 million events:
+//!
+//! ```text
+//! cargo bench -p hypercare-tests --bench kpis [-- --events 100000000 --calls 30]
+//! ```
+//!
+//! Loads N events spread evenly over the last 21 days up to now (page views,
+//! searches with a latency, checkouts, orders with an amount, payments, leads;
+//! 200,000 users), plus 1 % retried copies, with `INSERT ... SELECT` from
+//! `system.numbers`; defines the KPIs of `config/kpis.example.yaml`, declares a
+//! launch ten days ago, then times through the HTTP API:
+//! - the board and a series straight from `events` (before any rollup);
+//! - the rollup worker's catch-up over the whole history;
+//! - the board, each KPI's 14-day hourly series and the launch's D+N days,
+//!   p50 / p95 / max over repeated calls.
+
+use std::time::{Duration, Instant};
+
+use hypercare_kpis::rollup;
+use hypercare_tests::{ADMIN_KEY, READ_KEY, TestApp, spawn_app_with};
+
+fn option(args: &[String], name: &str, default: u64) -> u64 {
+    args.iter()
+        .position(|a| a == &format!("--{name}"))
+        .and_then(|i| args.get(i + 1))
+        .map(|v| v.parse().expect("a number"))
+        .unwrap_or(default)
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> f64 {
+    let i = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1;
+    sorted[i].as_secs_f64() * 1000.0
+}
+
+const SPAN_SECS: u64 = 21 * 86_400;
+const CHUNK: u64 = 10_000_000;
+
+/// Event `number` of `total`: its name from a hash, its time from its rank.
+const LOAD_SQL: &str = "INSERT INTO events (event_id, event, timestamp, timestamp_ms, received_at, \
+     source, release, user_id, session_id, value, prop_str_keys, prop_str_values, prop_num_keys, \
+     prop_num_values, prop_bool_keys, prop_bool_values, api_key) \
+     SELECT generateUUIDv4(), event, toDateTime(? + intDiv(number * ?, ?)), toUInt16(0), now(), \
+     'web', '2.4.0', concat('u', toString(intHash32(number) % 200000)), '', \
+     if(event = 'order_placed', toNullable(20 + (intHash32(number) % 10000) / 100), CAST(NULL AS Nullable(Float64))), \
+     if(event = 'order_placed', ['currency'], emptyArrayString()), \
+     if(event = 'order_placed', ['EUR'], emptyArrayString()), \
+     if(event = 'search_performed', ['latency_ms'], emptyArrayString()), \
+     if(event = 'search_performed', [toFloat64(50 + intHash32(number * 7) % 1500)], emptyArrayFloat64()), \
+     emptyArrayString(), emptyArrayUInt8(), 'bench' \
+     FROM (SELECT number, multiIf(r < 40, 'page_viewed', r < 60, 'search_performed', \
+           r < 75, 'checkout_started', r < 79, 'order_placed', r < 89, 'payment_succeeded', \
+           r < 90, 'payment_failed', 'lead_created') AS event \
+           FROM (SELECT number + ? AS number, intHash32(number * 3) % 100 AS r \
+                 FROM system.numbers LIMIT ?))";
+
+async fn load(app: &TestApp, events: u64, start: u64) -> anyhow::Result<()> {
+    let mut offset = 0;
+    while offset < events {
+        let n = CHUNK.min(events - offset);
+        app.db
+            .query(LOAD_SQL)
+            .bind(start)
+            .bind(SPAN_SECS)
+            .bind(events)
+            .bind(offset)
+            .bind(n)
+            .execute()
+            .await?;
+        offset += n;
+    }
+    // Retried batches: 1 % of the events stored a second time, same ids.
+    app.db
+        .query("INSERT INTO events SELECT * FROM events WHERE cityHash64(toString(event_id)) % 100 = 0")
+        .execute()
+        .await?;
+    Ok(())
+}
+
+async fn time_calls(app: &TestApp, name: &str, path: &str, calls: usize) -> anyhow::Result<()> {
+    let first = app.get(path, Some(READ_KEY)).await;
+    let status = first.status();
+    let body = first.text().await?;
+    if status != 200 {
+        println!("{name:<40} HTTP {status}: {body}");
+        return Ok(());
+    }
+    let mut times = Vec::with_capacity(calls);
+    for _ in 0..calls {
+        let started = Instant::now();
+        let response = app.get(path, Some(READ_KEY)).await;
+        anyhow::ensure!(response.status() == 200, "{path}: {}", response.status());
+        let _ = response.bytes().await?;
+        times.push(started.elapsed());
+    }
+    times.sort();
+    println!(
+        "{name:<40} {:>8.1} {:>8.1} {:>8.1}",
+        percentile(&times, 0.5),
+        percentile(&times, 0.95),
+        times.last().map_or(0.0, |t| t.as_secs_f64() * 1000.0)
+    );
+    Ok(())
+}
+
+fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let events = option(&args, "events", 100_000_000);
+    let calls = option(&args, "calls", 30) as usize;
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(async move {
+        let kpi_file =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/kpis.example.yaml");
+        let app = spawn_app_with(|s| {
+            s.kpis.file = Some(kpi_file.clone());
+            // The bench runs the catch-up itself, to time it.
+            s.kpis.rollups.enabled = false;
+        })
+        .await;
+        let now = chrono::Utc::now().timestamp() as u64;
+        let started = Instant::now();
+        load(&app, events, now - SPAN_SECS).await?;
+        let stored: u64 = app.db.query("SELECT count() FROM events").fetch_one().await?;
+        println!("command: cargo bench -p hypercare-tests --bench kpis -- --events {events}");
+        println!(
+            "loaded {events} events (+{} retried copies) over 21 days in {:.0} s",
+            stored - events,
+            started.elapsed().as_secs_f64()
+        );
+
+        let d0 = chrono::Utc::now() - chrono::Duration::days(10);
+        let launch = app
+            .http
+            .post(format!("{}/v1/launches", app.address))
+            .bearer_auth(ADMIN_KEY)
+            .json(&serde_json::json!({"name": "bench", "release": "2.4.0",
+                "d0": d0.format("%Y-%m-%dT09:00:00+01:00").to_string(), "tz": "Europe/Paris"}))
+            .send()
+            .await?;
+        anyhow::ensure!(launch.status() == 201, "launch: {}", launch.text().await?);
+        let launch: serde_json::Value = launch.json().await?;
+        let launch_id = launch["id"].as_str().unwrap_or_default().to_owned();
+
+        let to = chrono::Utc::now();
+        let from = to - chrono::Duration::days(14);
+        let series = |kpi: &str| {
+            format!(
+                "/v1/kpis/{kpi}/series?grain=hour&tz=Europe/Paris&from={}&to={}",
+                from.format("%Y-%m-%dT%H:00:00Z"),
+                to.format("%Y-%m-%dT%H:00:00Z")
+            )
+        };
+        println!("{:<40} {:>8} {:>8} {:>8}", "call", "p50 ms", "p95 ms", "max ms");
+        time_calls(&app, "board, from events only", "/v1/kpis", 3).await?;
+        time_calls(
+            &app,
+            "14-day hourly series, events only",
+            &series("active_users"),
+            3,
+        )
+        .await?;
+
+        let kpis =
+            hypercare_kpis::definition::load_file(&kpi_file).map_err(anyhow::Error::msg)?;
+        let started = Instant::now();
+        let hours = rollup::catch_up(&app.db, &kpis, 35).await?;
+        println!(
+            "rollup catch-up: {hours} KPI hours ({} KPIs x 35 days) in {:.0} s",
+            kpis.len(),
+            started.elapsed().as_secs_f64()
+        );
+
+        time_calls(&app, "board (GET /v1/kpis)", "/v1/kpis", calls).await?;
+        for kpi in &kpis {
+            time_calls(
+                &app,
+                &format!("14-day hourly series: {}", kpi.id),
+                &series(&kpi.id),
+                calls,
+            )
+            .await?;
+        }
+        time_calls(
+            &app,
+            "launch days (D+0..D+14 x every KPI)",
+            &format!("/v1/launches/{launch_id}/days"),
+            calls.div_ceil(3),
+        )
+        .await?;
+        app.stop().await?;
+        anyhow::Ok(())
+    })
+}
