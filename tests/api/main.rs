@@ -2,6 +2,7 @@
 //! harness), the real service on a free port, real HTTP. Checks go through HTTP
 //! and through SQL on the test's own database.
 
+mod alerts;
 mod auth;
 mod backpressure;
 mod compat;

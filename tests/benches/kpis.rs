@@ -119,7 +119,11 @@ fn main() -> anyhow::Result<()> {
         let now = chrono::Utc::now().timestamp() as u64;
         let started = Instant::now();
         load(&app, events, now - SPAN_SECS).await?;
-        let stored: u64 = app.db.query("SELECT count() FROM events").fetch_one().await?;
+        let stored: u64 = app
+            .db
+            .query("SELECT count() FROM events")
+            .fetch_one()
+            .await?;
         println!("command: cargo bench -p hypercare-tests --bench kpis -- --events {events}");
         println!(
             "loaded {events} events (+{} retried copies) over 21 days in {:.0} s",
@@ -149,7 +153,10 @@ fn main() -> anyhow::Result<()> {
                 to.format("%Y-%m-%dT%H:00:00Z")
             )
         };
-        println!("{:<40} {:>8} {:>8} {:>8}", "call", "p50 ms", "p95 ms", "max ms");
+        println!(
+            "{:<40} {:>8} {:>8} {:>8}",
+            "call", "p50 ms", "p95 ms", "max ms"
+        );
         time_calls(&app, "board, from events only", "/v1/kpis", 3).await?;
         time_calls(
             &app,
@@ -159,8 +166,7 @@ fn main() -> anyhow::Result<()> {
         )
         .await?;
 
-        let kpis =
-            hypercare_kpis::definition::load_file(&kpi_file).map_err(anyhow::Error::msg)?;
+        let kpis = hypercare_kpis::definition::load_file(&kpi_file).map_err(anyhow::Error::msg)?;
         let started = Instant::now();
         let hours = rollup::catch_up(&app.db, &kpis, 35).await?;
         println!(

@@ -1,4 +1,5 @@
-//! The command line: `hypercare serve`, `migrate`, `config`, `loadtest`, `ticket`.
+//! The command line: `hypercare serve`, `migrate`, `config`, `loadtest`, `kpi`,
+//! `rules`, `ticket`.
 
 use std::path::PathBuf;
 
@@ -39,6 +40,9 @@ pub enum Command {
     /// Check, list and show the KPI definitions of a file (no service needed).
     #[command(subcommand)]
     Kpi(hypercare_kpis::cli::KpiCommand),
+    /// Check alert rule files (no service needed).
+    #[command(subcommand)]
+    Rules(hypercare_alerts::cli::RulesCommand),
     /// Feedback tickets from a terminal (talks to a running service).
     Ticket(Box<hypercare_tickets::cli::TicketArgs>),
 }
@@ -79,6 +83,9 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Kpi(command) => hypercare_kpis::cli::run(command, settings.kpis.file.clone()),
+        Command::Rules(command) => {
+            hypercare_alerts::cli::run(command, &settings.alerts.rules, settings.kpis.file.as_ref())
+        }
         Command::Ticket(args) => {
             // Without --key, the local development key, as a first run makes it.
             let dev_key = std::fs::read_to_string(settings.data_dir.join("dev-api-key"))

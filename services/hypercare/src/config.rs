@@ -13,6 +13,7 @@ use figment::Figment;
 use figment::providers::{Env, Format, Toml};
 use serde::Deserialize;
 
+use hypercare_alerts::AlertSettings;
 use hypercare_capacity::CapacitySettings;
 use hypercare_http::auth::{ApiKeys, AuthSettings};
 use hypercare_ingest::IngestSettings;
@@ -22,7 +23,7 @@ use hypercare_telemetry::{LogSettings, TraceSettings};
 use hypercare_tickets::TicketSettings;
 
 /// Sections a `HYPERCARE_<SECTION>_<KEY>` variable may name.
-const SECTIONS: [&str; 9] = [
+const SECTIONS: [&str; 10] = [
     "server",
     "clickhouse",
     "ingest",
@@ -32,6 +33,7 @@ const SECTIONS: [&str; 9] = [
     "capacity",
     "tickets",
     "kpis",
+    "alerts",
 ];
 
 #[derive(Debug, Clone, Deserialize)]
@@ -49,6 +51,7 @@ pub struct Settings {
     pub capacity: CapacitySettings,
     pub tickets: TicketSettings,
     pub kpis: KpiSettings,
+    pub alerts: AlertSettings,
 }
 
 impl Default for Settings {
@@ -64,6 +67,7 @@ impl Default for Settings {
             capacity: CapacitySettings::default(),
             tickets: TicketSettings::default(),
             kpis: KpiSettings::default(),
+            alerts: AlertSettings::default(),
         }
     }
 }
@@ -147,6 +151,7 @@ impl Settings {
         self.capacity.validate().map_err(anyhow::Error::msg)?;
         self.tickets.validate().map_err(anyhow::Error::msg)?;
         self.kpis.load().map_err(anyhow::Error::msg)?;
+        self.alerts.validate().map_err(anyhow::Error::msg)?;
         if let Some(url) = &self.clickhouse.url {
             anyhow::ensure!(
                 url.starts_with("http://") || url.starts_with("https://"),

@@ -134,6 +134,10 @@ impl Application {
                     .spawn_rollup_worker(settings.kpis.rollups.clone()),
             );
         }
+        let alerts = web::Data::new(build_alerts(&settings, &store, kpis.clone().into_inner())?);
+        if let Some(engine) = &alerts.engine {
+            background.push(engine.clone().spawn());
+        }
         let capacity = web::Data::new(hypercare_capacity::CapacityState {
             settings: settings.capacity.clone(),
             store: store.client.clone(),
@@ -157,6 +161,7 @@ impl Application {
                 .app_data(capacity.clone())
                 .app_data(tickets.clone())
                 .app_data(kpis.clone())
+                .app_data(alerts.clone())
                 .app_data(web::QueryConfig::default().error_handler(|err, _| {
                     let message = err.to_string();
                     actix_web::error::InternalError::from_response(
@@ -172,6 +177,7 @@ impl Application {
                 .configure(hypercare_capacity::configure)
                 .configure(hypercare_tickets::configure)
                 .configure(hypercare_kpis::configure)
+                .configure(hypercare_alerts::configure)
                 .default_service(web::to(not_found))
         })
         .listen(listener)?
@@ -326,4 +332,51 @@ async fn not_found(req: HttpRequest) -> HttpResponse {
         "not_found",
         format!("no route for {} {}", req.method(), req.path()),
     )
+}
+
+/// Loads the alert rules and, on the evaluating replica, the engine.
+fn build_alerts(
+    settings: &Settings,
+    store: &Store,
+    kpis: std::sync::Arc<hypercare_kpis::KpiState>,
+) -> anyhow::Result<hypercare_alerts::AlertState> {
+    let config = &settings.alerts;
+    let inhibitions = config.validate().map_err(anyhow::Error::msg)?;
+    let paths: Vec<_> = config
+        .rules
+        .iter()
+        .filter(|p| {
+            let exists = p.exists();
+            if !exists {
+                tracing::warn!(path = %p.display(), "No alert rules at this path (alerts.rules); it is skipped.");
+            }
+            exists
+        })
+        .cloned()
+        .collect();
+    let rules = hypercare_alerts::rule::load(&paths, None).context("loading the alert rules")?;
+    tracing::info!(
+        rules = rules.len(),
+        evaluate = config.evaluate,
+        "Alert rules loaded."
+    );
+    let engine = if config.evaluate {
+        Some(std::sync::Arc::new(
+            hypercare_alerts::engine::Engine::new(
+                config.clone(),
+                rules,
+                store.client.clone(),
+                kpis,
+            )
+            .map_err(anyhow::Error::msg)?,
+        ))
+    } else {
+        None
+    };
+    Ok(hypercare_alerts::AlertState {
+        store: store.client.clone(),
+        engine,
+        settings: config.clone(),
+        inhibitions,
+    })
 }

@@ -110,8 +110,14 @@ pub fn compile(kpi: &Kpi, grain: Grain, tz: &str, from: u64, to: u64) -> Sql {
         sql.bind("timestamp >= toDateTime(?)", Bind::U64(from))
             .bind(" AND timestamp < toDateTime(?)", Bind::U64(to))
             // See `rollup::pieces_sql`: the day bound lets 18.16 prune by the key.
-            .bind(" AND toDate(timestamp) >= toDate(toDateTime(?))", Bind::U64(from))
-            .bind(" AND toDate(timestamp) <= toDate(toDateTime(?))", Bind::U64(to));
+            .bind(
+                " AND toDate(timestamp) >= toDate(toDateTime(?))",
+                Bind::U64(from),
+            )
+            .bind(
+                " AND toDate(timestamp) <= toDate(toDateTime(?))",
+                Bind::U64(to),
+            );
     };
     match kpi.aggregation {
         Aggregation::Count | Aggregation::UniqueUsers | Aggregation::Ratio => {

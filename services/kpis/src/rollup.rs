@@ -87,8 +87,14 @@ pub fn pieces_sql(kpi: &Kpi, ranges: &[(u64, u64)]) -> Sql {
             // (event, toDate(timestamp), ...) with when no event name is given.
             sql.bind(" OR (timestamp >= toDateTime(?)", Bind::U64(*from))
                 .bind(" AND timestamp < toDateTime(?)", Bind::U64(*to))
-                .bind(" AND toDate(timestamp) >= toDate(toDateTime(?))", Bind::U64(*from))
-                .bind(" AND toDate(timestamp) <= toDate(toDateTime(?)))", Bind::U64(*to));
+                .bind(
+                    " AND toDate(timestamp) >= toDate(toDateTime(?))",
+                    Bind::U64(*from),
+                )
+                .bind(
+                    " AND toDate(timestamp) <= toDate(toDateTime(?)))",
+                    Bind::U64(*to),
+                );
         }
         sql.push(")");
     };

@@ -273,98 +273,156 @@ fn local_date(secs: u64, tz: Tz) -> NaiveDate {
         .unwrap_or_default()
 }
 
-#[derive(Debug, Serialize)]
-struct BoardEntry {
-    id: String,
-    title: String,
-    unit: String,
-    owner: String,
-    date: String,
-    value: Option<f64>,
-    target: f64,
-    status: Status,
-    baseline: Option<f64>,
+#[derive(Debug, Clone, Serialize)]
+pub struct BoardEntry {
+    pub id: String,
+    pub title: String,
+    pub unit: String,
+    pub owner: String,
+    pub date: String,
+    pub value: Option<f64>,
+    pub target: f64,
+    pub warning: f64,
+    pub critical: f64,
+    pub status: Status,
+    pub baseline: Option<f64>,
     /// (value - baseline) / baseline, in percent.
-    delta_vs_baseline_pct: Option<f64>,
+    pub delta_vs_baseline_pct: Option<f64>,
     /// Today against yesterday: `up`, `down`, `flat`, or `unknown`.
-    trend: &'static str,
+    pub trend: &'static str,
     /// Whether the trend is good news given the KPI's direction.
-    trend_is_good: Option<bool>,
+    pub trend_is_good: Option<bool>,
 }
 
 async fn board(caller: Caller, state: web::Data<KpiState>) -> Result<HttpResponse, KpiError> {
     caller.authorize(Scope::Read)?;
-    let launch = current_launch(&state).await?;
-    let tz = match &launch {
-        Some(l) => parse_tz("tz", &l.tz)?,
-        None => chrono_tz::UTC,
-    };
-    let today = local_date(now_ms() / 1000, tz);
-    let baseline_days = launch.as_ref().map(|l| {
-        let d0 = local_date(l.d0_secs, tz);
-        let first = d0 - chrono::Days::new(u64::from(l.baseline_days));
-        (first, d0.pred_opt().unwrap_or(d0))
-    });
-    let definitions = state.definitions.read().await.clone();
-    let mut entries = Vec::new();
-    for (kpi, _) in definitions.values() {
-        let first = match baseline_days {
-            Some((first, _)) => first.min(today.pred_opt().unwrap_or(today)),
-            None => today.pred_opt().unwrap_or(today),
-        };
-        let values = daily(&state, kpi, tz, first, today).await?;
-        let value_on = |date: NaiveDate| {
-            values
-                .iter()
-                .find(|(d, _)| *d == date)
-                .and_then(|(_, v)| *v)
-        };
-        let value = value_on(today);
-        let yesterday = value_on(today.pred_opt().unwrap_or(today));
-        let baseline = baseline_days.and_then(|(first, last)| {
-            let known: Vec<f64> = values
-                .iter()
-                .filter(|(d, _)| *d >= first && *d <= last)
-                .filter_map(|(_, v)| *v)
-                .collect();
-            (!known.is_empty()).then(|| known.iter().sum::<f64>() / known.len() as f64)
-        });
-        let (trend, trend_is_good) = match (value, yesterday) {
-            (Some(v), Some(y)) if (v - y).abs() < 1e-9 => ("flat", None),
-            (Some(v), Some(y)) => {
-                let up = v > y;
-                let good = match kpi.direction {
-                    crate::definition::Direction::HigherIsBetter => up,
-                    crate::definition::Direction::LowerIsBetter => !up,
-                };
-                (if up { "up" } else { "down" }, Some(good))
-            }
-            _ => ("unknown", None),
-        };
-        entries.push(BoardEntry {
-            id: kpi.id.clone(),
-            title: kpi.title.clone(),
-            unit: kpi.unit.clone(),
-            owner: kpi.owner.clone(),
-            date: today.to_string(),
-            value,
-            target: kpi.target,
-            status: kpi.status(value),
-            baseline,
-            delta_vs_baseline_pct: match (value, baseline) {
-                (Some(v), Some(b)) if b != 0.0 => Some((v - b) / b * 100.0),
-                _ => None,
-            },
-            trend,
-            trend_is_good,
-        });
-    }
+    let board = state.board().await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({
-        "launch": launch.as_ref().map(|l| l.launch_id.clone()),
-        "tz": tz.name(),
-        "date": today.to_string(),
-        "kpis": entries,
+        "launch": board.launch,
+        "tz": board.tz,
+        "date": board.date,
+        "kpis": board.kpis,
     })))
+}
+
+/// The board: every KPI today against its target and the launch baseline.
+#[derive(Debug, Clone, Serialize)]
+pub struct Board {
+    pub launch: Option<String>,
+    pub tz: String,
+    pub date: String,
+    pub kpis: Vec<BoardEntry>,
+}
+
+/// A KPI now, for the alert evaluator.
+pub type KpiNow = BoardEntry;
+
+impl KpiState {
+    pub async fn board(&self) -> Result<Board, KpiError> {
+        let state = self;
+        let launch = current_launch(state).await?;
+        let tz = match &launch {
+            Some(l) => parse_tz("tz", &l.tz)?,
+            None => chrono_tz::UTC,
+        };
+        let today = local_date(now_ms() / 1000, tz);
+        let baseline_days = launch.as_ref().map(|l| {
+            let d0 = local_date(l.d0_secs, tz);
+            let first = d0 - chrono::Days::new(u64::from(l.baseline_days));
+            (first, d0.pred_opt().unwrap_or(d0))
+        });
+        let definitions = state.definitions.read().await.clone();
+        let mut entries = Vec::new();
+        for (kpi, _) in definitions.values() {
+            let first = match baseline_days {
+                Some((first, _)) => first.min(today.pred_opt().unwrap_or(today)),
+                None => today.pred_opt().unwrap_or(today),
+            };
+            let values = daily(state, kpi, tz, first, today).await?;
+            let value_on = |date: NaiveDate| {
+                values
+                    .iter()
+                    .find(|(d, _)| *d == date)
+                    .and_then(|(_, v)| *v)
+            };
+            let value = value_on(today);
+            let yesterday = value_on(today.pred_opt().unwrap_or(today));
+            let baseline = baseline_days.and_then(|(first, last)| {
+                let known: Vec<f64> = values
+                    .iter()
+                    .filter(|(d, _)| *d >= first && *d <= last)
+                    .filter_map(|(_, v)| *v)
+                    .collect();
+                (!known.is_empty()).then(|| known.iter().sum::<f64>() / known.len() as f64)
+            });
+            let (trend, trend_is_good) = match (value, yesterday) {
+                (Some(v), Some(y)) if (v - y).abs() < 1e-9 => ("flat", None),
+                (Some(v), Some(y)) => {
+                    let up = v > y;
+                    let good = match kpi.direction {
+                        crate::definition::Direction::HigherIsBetter => up,
+                        crate::definition::Direction::LowerIsBetter => !up,
+                    };
+                    (if up { "up" } else { "down" }, Some(good))
+                }
+                _ => ("unknown", None),
+            };
+            entries.push(BoardEntry {
+                id: kpi.id.clone(),
+                title: kpi.title.clone(),
+                unit: kpi.unit.clone(),
+                owner: kpi.owner.clone(),
+                date: today.to_string(),
+                value,
+                target: kpi.target,
+                warning: kpi.warning,
+                critical: kpi.critical,
+                status: kpi.status(value),
+                baseline,
+                delta_vs_baseline_pct: match (value, baseline) {
+                    (Some(v), Some(b)) if b != 0.0 => Some((v - b) / b * 100.0),
+                    _ => None,
+                },
+                trend,
+                trend_is_good,
+            });
+        }
+        Ok(Board {
+            launch: launch.as_ref().map(|l| l.launch_id.clone()),
+            tz: tz.name().to_owned(),
+            date: today.to_string(),
+            kpis: entries,
+        })
+    }
+
+    /// The value of KPI `id` for its bucket (hour or day, in the current
+    /// launch's time zone) holding `at` (epoch seconds).
+    pub async fn value_at(&self, id: &str, at: u64) -> Result<Option<f64>, KpiError> {
+        let Some((kpi, _)) = self.definitions.read().await.get(id).cloned() else {
+            return Ok(None);
+        };
+        let tz = match current_launch(self).await? {
+            Some(l) => parse_tz("tz", &l.tz)?,
+            None => chrono_tz::UTC,
+        };
+        let start = match kpi.grain {
+            Grain::Hour => buckets(Grain::Hour, tz, at, at + 1)
+                .first()
+                .copied()
+                .unwrap_or(at),
+            Grain::Day => day_start(local_date(at, tz), tz),
+        };
+        let end = match kpi.grain {
+            Grain::Hour => start + 3600,
+            Grain::Day => day_start(local_date(at, tz).succ_opt().unwrap_or_default(), tz),
+        };
+        let values = query::run(&self.store, &kpi, kpi.grain, tz.name(), start, end).await?;
+        Ok(match values.get(&start) {
+            Some(v) => *v,
+            None if empty_is_zero(kpi.aggregation) => Some(0.0),
+            None => None,
+        })
+    }
 }
 
 async fn show(

@@ -99,6 +99,21 @@ pub const MIGRATIONS: &[Migration] = &[
         sql: include_str!("../migrations/0103_kpi_rollups.sql"),
     },
     Migration {
+        version: 200,
+        name: "alert_events",
+        sql: include_str!("../migrations/0200_alert_events.sql"),
+    },
+    Migration {
+        version: 201,
+        name: "silences",
+        sql: include_str!("../migrations/0201_silences.sql"),
+    },
+    Migration {
+        version: 202,
+        name: "alert_notifications",
+        sql: include_str!("../migrations/0202_alert_notifications.sql"),
+    },
+    Migration {
         version: 300,
         name: "ticket_events",
         sql: include_str!("../migrations/0300_ticket_events.sql"),

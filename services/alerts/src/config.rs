@@ -1,0 +1,259 @@
+//! The `[alerts]` section: rule files, tier policies P0..P3, receivers, grouping
+//! and inhibition. Durations are written like `30s`, `5m`, `4h`.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::matcher::Matcher;
+use crate::rule::Tier;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AlertSettings {
+    /// Rule files or folders of them (`*.yaml`); relative paths are read from the
+    /// working directory.
+    pub rules: Vec<PathBuf>,
+    /// Whether this replica runs the evaluator and the notifier. Exactly one
+    /// replica of a deployment must (the others serve the alert API read-only).
+    pub evaluate: bool,
+    /// Seconds between two evaluations of every rule.
+    #[serde(with = "humantime_serde")]
+    pub interval: Duration,
+    /// Where people reach Hypercare; used in notifications' `externalURL`.
+    pub external_url: String,
+    /// Labels that make one notification group within a tier (Alertmanager's
+    /// `group_by`); the tier always is one.
+    pub group_by: Vec<String>,
+    pub receivers: BTreeMap<String, Receiver>,
+    pub tiers: BTreeMap<Tier, TierPolicy>,
+    /// Alertmanager-style inhibition: a firing source alert mutes target alerts
+    /// that have the same values of `equal`.
+    pub inhibit_rules: Vec<InhibitRule>,
+    /// Webhook delivery attempts before a notification is recorded as failed.
+    pub delivery_attempts: u32,
+    /// Delay before the first retry; doubled at each attempt.
+    #[serde(with = "humantime_serde")]
+    pub retry_backoff: Duration,
+}
+
+impl Default for AlertSettings {
+    fn default() -> Self {
+        Self {
+            rules: vec![PathBuf::from("alert-rules")],
+            evaluate: true,
+            interval: Duration::from_secs(15),
+            external_url: "http://127.0.0.1:8080".into(),
+            group_by: vec!["alertname".into(), "service".into()],
+            receivers: BTreeMap::new(),
+            tiers: default_tiers(),
+            inhibit_rules: vec![InhibitRule {
+                source_matchers: vec!["tier=P0".into()],
+                target_matchers: vec!["tier=~P1|P2|P3".into()],
+                equal: vec!["service".into()],
+            }],
+            delivery_attempts: 5,
+            retry_backoff: Duration::from_secs(2),
+        }
+    }
+}
+
+/// The go-live plan's defaults: P0 answered in 5 minutes, escalated when not.
+fn default_tiers() -> BTreeMap<Tier, TierPolicy> {
+    let minutes = |m: u64| Duration::from_secs(m * 60);
+    let policy = |ack, repeat, group_wait, escalation: Vec<Escalation>| TierPolicy {
+        receivers: vec!["oncall".into()],
+        ack_sla: minutes(ack),
+        group_wait,
+        group_interval: minutes(1),
+        repeat_interval: minutes(repeat),
+        escalation,
+        digest_at: None,
+    };
+    BTreeMap::from([
+        (
+            Tier::P0,
+            policy(
+                5,
+                15,
+                Duration::ZERO,
+                vec![
+                    Escalation {
+                        after: minutes(5),
+                        receivers: vec!["team_lead".into()],
+                    },
+                    Escalation {
+                        after: minutes(15),
+                        receivers: vec!["head_of_engineering".into()],
+                    },
+                ],
+            ),
+        ),
+        (
+            Tier::P1,
+            policy(15, 60, Duration::from_secs(30), Vec::new()),
+        ),
+        (
+            Tier::P2,
+            policy(60, 240, Duration::from_secs(60), Vec::new()),
+        ),
+        (
+            Tier::P3,
+            TierPolicy {
+                digest_at: Some("09:00".into()),
+                ..policy(24 * 60, 24 * 60, Duration::from_secs(60), Vec::new())
+            },
+        ),
+    ])
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Receiver {
+    /// Gets the Alertmanager webhook payload (version 4) by POST.
+    pub url: String,
+    #[serde(default = "yes")]
+    pub send_resolved: bool,
+    /// At most this many alerts per notification (0: all); the rest are counted
+    /// in `truncatedAlerts`.
+    #[serde(default)]
+    pub max_alerts: usize,
+    #[serde(with = "humantime_serde", default = "ten_seconds")]
+    pub timeout: Duration,
+    /// Sent as `Authorization: Bearer ...`; put it in the environment
+    /// (`HYPERCARE_ALERTS__RECEIVERS__<NAME>__BEARER_TOKEN`), not in the file.
+    #[serde(default)]
+    pub bearer_token: Option<secrecy::SecretString>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn ten_seconds() -> Duration {
+    Duration::from_secs(10)
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TierPolicy {
+    /// Notified as soon as the group is due.
+    pub receivers: Vec<String>,
+    /// Time to acknowledge; past it an alert shows `ack_overdue`.
+    #[serde(with = "humantime_serde")]
+    pub ack_sla: Duration,
+    #[serde(with = "humantime_serde")]
+    pub group_wait: Duration,
+    #[serde(with = "humantime_serde")]
+    pub group_interval: Duration,
+    #[serde(with = "humantime_serde")]
+    pub repeat_interval: Duration,
+    /// Who else is notified when an alert stays unacknowledged.
+    #[serde(default)]
+    pub escalation: Vec<Escalation>,
+    /// Quiet tier: one digest a day at this UTC time (`HH:MM`) instead of
+    /// notifications as alerts fire.
+    #[serde(default)]
+    pub digest_at: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Escalation {
+    #[serde(with = "humantime_serde")]
+    pub after: Duration,
+    pub receivers: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InhibitRule {
+    pub source_matchers: Vec<String>,
+    pub target_matchers: Vec<String>,
+    #[serde(default)]
+    pub equal: Vec<String>,
+}
+
+/// An inhibition rule with its matchers parsed.
+#[derive(Debug, Clone)]
+pub struct Inhibition {
+    pub source: Vec<Matcher>,
+    pub target: Vec<Matcher>,
+    pub equal: Vec<String>,
+}
+
+impl AlertSettings {
+    /// Checks references between sections; errors name the field.
+    pub fn validate(&self) -> Result<Vec<Inhibition>, String> {
+        for (tier, policy) in &self.tiers {
+            let names = policy.receivers.iter().map(|r| ("receivers", r)).chain(
+                policy
+                    .escalation
+                    .iter()
+                    .flat_map(|e| e.receivers.iter().map(|r| ("escalation", r))),
+            );
+            for (field, name) in names {
+                if !self.receivers.is_empty() && !self.receivers.contains_key(name) {
+                    return Err(format!(
+                        "alerts.tiers.{}.{field}: no receiver `{name}` in [alerts.receivers] (known: {})",
+                        tier.as_str(),
+                        self.receivers
+                            .keys()
+                            .cloned()
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ));
+                }
+            }
+            if let Some(at) = &policy.digest_at
+                && digest_minute(at).is_none()
+            {
+                return Err(format!(
+                    "alerts.tiers.{}.digest_at: `{at}` is not an HH:MM time",
+                    tier.as_str()
+                ));
+            }
+            if policy.group_interval.is_zero() {
+                return Err(format!(
+                    "alerts.tiers.{}.group_interval: must be longer than 0",
+                    tier.as_str()
+                ));
+            }
+        }
+        for (name, receiver) in &self.receivers {
+            if !(receiver.url.starts_with("http://") || receiver.url.starts_with("https://")) {
+                return Err(format!(
+                    "alerts.receivers.{name}.url: must be an http(s) URL"
+                ));
+            }
+        }
+        self.inhibit_rules
+            .iter()
+            .enumerate()
+            .map(|(i, rule)| {
+                let parse = |field: &str, list: &[String]| {
+                    list.iter()
+                        .map(|m| {
+                            Matcher::parse(m)
+                                .map_err(|e| format!("alerts.inhibit_rules[{i}].{field}: {e}"))
+                        })
+                        .collect::<Result<Vec<_>, _>>()
+                };
+                Ok(Inhibition {
+                    source: parse("source_matchers", &rule.source_matchers)?,
+                    target: parse("target_matchers", &rule.target_matchers)?,
+                    equal: rule.equal.clone(),
+                })
+            })
+            .collect()
+    }
+}
+
+/// `HH:MM` as minutes after midnight.
+pub fn digest_minute(text: &str) -> Option<u32> {
+    let (h, m) = text.split_once(':')?;
+    let (h, m): (u32, u32) = (h.parse().ok()?, m.parse().ok()?);
+    (h < 24 && m < 60).then_some(h * 60 + m)
+}

@@ -1,0 +1,522 @@
+//! A rule's condition, evaluated now: one [`Sample`] per series (per value of the
+//! `by` labels, per source, or one for a KPI), with whether the condition holds.
+//!
+//! Metric semantics, the same whichever protocol the points came by:
+//! - counters: the increase over the window is, per series, the last point in the
+//!   window minus the last point before it (a restart: the last point alone; no
+//!   point before: last minus first in the window); delta-temporality points are
+//!   summed. `rate` divides the increase by the window. Series add up per group.
+//! - gauges: `last` adds each series' last point per group (like `sum by`);
+//!   `avg`, `max`, `min` run over every point of the group in the window.
+//! - histograms (`fn: quantile`): bucket counts over the window, added per group,
+//!   interpolated as `histogram_quantile` does.
+//!
+//! Every value from a rule is a bound parameter.
+
+use clickhouse::Client;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+
+use hypercare_kpis::routes::KpiNow;
+
+use crate::matcher::{Matcher, Op, Selector};
+use crate::rule::{Compare, KpiLevel, MetricFn, MetricSource, Rule, SilenceSource, Threshold};
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sample {
+    /// The series' own labels (the `by` labels, or `source`).
+    pub labels: BTreeMap<String, String>,
+    pub value: f64,
+    pub holds: bool,
+}
+
+const LABEL_OR_RESOURCE: &str = "multiIf(has(label_keys, ?), label_values[indexOf(label_keys, ?)], \
+     has(resource_keys, ?), resource_values[indexOf(resource_keys, ?)], \
+     has(resource_keys, ?), resource_values[indexOf(resource_keys, ?)], '')";
+
+/// The SQL of a label's value (a label, else a resource attribute; `service`
+/// also reads `service.name`), with its four binds.
+fn label_expr(name: &str, sql: &mut String, binds: &mut Vec<String>) {
+    sql.push_str(LABEL_OR_RESOURCE);
+    let alt = if name == "service" {
+        "service.name"
+    } else {
+        name
+    };
+    for n in [name, name, name, name, alt, alt] {
+        binds.push(n.to_owned());
+    }
+}
+
+fn matcher_sql(m: &Matcher, sql: &mut String, binds: &mut Vec<String>) {
+    sql.push_str(" AND ");
+    match m.op {
+        Op::Eq | Op::Ne => {
+            label_expr(&m.name, sql, binds);
+            sql.push_str(if m.op == Op::Eq { " = ?" } else { " != ?" });
+            binds.push(m.value.clone());
+        }
+        Op::Re | Op::NotRe => {
+            if m.op == Op::NotRe {
+                sql.push_str("NOT ");
+            }
+            sql.push_str("match(");
+            label_expr(&m.name, sql, binds);
+            sql.push_str(", ?)");
+            // A plain group: the same meaning, and no `?` in the SQL of the compatibility test.
+            binds.push(format!("^({})$", m.value));
+        }
+    }
+}
+
+/// Points of `selector` in `[lookback, to)`, copies folded, with the group labels.
+fn points_sql(
+    selector: &Selector,
+    by: &[String],
+    value: &str,
+    sql: &mut String,
+    binds: &mut Vec<String>,
+) {
+    sql.push_str("SELECT series_id, timestamp, timestamp_ms, any(temporality) AS temporality, ");
+    sql.push_str(value);
+    sql.push_str(", any([''");
+    for label in by {
+        sql.push_str(", ");
+        label_expr(label, sql, binds);
+    }
+    sql.push_str("]) AS groups FROM metric_points WHERE timestamp >= toDateTime(?) AND timestamp < toDateTime(?) AND name = ?");
+    binds.push("{lookback}".into());
+    binds.push("{to}".into());
+    binds.push(selector.metric.clone());
+    for m in &selector.matchers {
+        matcher_sql(m, sql, binds);
+    }
+    sql.push_str(" GROUP BY series_id, timestamp, timestamp_ms");
+}
+
+/// Per series over the window: scalars for counters and gauges.
+fn scalar_sql(selector: &Selector, by: &[String]) -> (String, Vec<String>) {
+    let mut sql = String::from(
+        "SELECT series_id, any(groups) AS groups, toUInt8(any(temporality) = 'delta') AS delta, \
+         sumIf(value, timestamp >= toDateTime(?)) AS window_sum, \
+         argMaxIf(value, (timestamp, timestamp_ms), timestamp >= toDateTime(?)) AS last, \
+         argMinIf(value, (timestamp, timestamp_ms), timestamp >= toDateTime(?)) AS first, \
+         argMaxIf(value, (timestamp, timestamp_ms), timestamp < toDateTime(?)) AS before, \
+         toUInt64(countIf(timestamp < toDateTime(?))) AS n_before, \
+         toUInt64(countIf(timestamp >= toDateTime(?))) AS n_window, \
+         maxIf(value, timestamp >= toDateTime(?)) AS max, \
+         minIf(value, timestamp >= toDateTime(?)) AS min, \
+         avgIf(value, timestamp >= toDateTime(?)) AS avg FROM (",
+    );
+    let mut binds: Vec<String> = std::iter::repeat_n("{from}".to_owned(), 9).collect();
+    points_sql(selector, by, "any(value) AS value", &mut sql, &mut binds);
+    sql.push_str(") GROUP BY series_id HAVING n_window > 0 LIMIT 10000");
+    (sql, binds)
+}
+
+/// Per series over the window: histogram bucket counts.
+fn histogram_sql(selector: &Selector, by: &[String]) -> (String, Vec<String>) {
+    let mut sql = String::from(
+        "SELECT series_id, any(groups) AS groups, toUInt8(any(temporality) = 'delta') AS delta, \
+         any(hist_bounds) AS bounds, \
+         sumForEachIf(hist_counts, timestamp >= toDateTime(?)) AS window_sum, \
+         argMaxIf(hist_counts, (timestamp, timestamp_ms), timestamp >= toDateTime(?)) AS last, \
+         argMaxIf(hist_counts, (timestamp, timestamp_ms), timestamp < toDateTime(?)) AS before FROM (",
+    );
+    let mut binds: Vec<String> = std::iter::repeat_n("{from}".to_owned(), 3).collect();
+    points_sql(
+        selector,
+        by,
+        "any(hist_bounds) AS hist_bounds, any(hist_counts) AS hist_counts",
+        &mut sql,
+        &mut binds,
+    );
+    sql.push_str(") GROUP BY series_id HAVING notEmpty(last) LIMIT 10000");
+    (sql, binds)
+}
+
+#[derive(Debug, clickhouse::Row, Deserialize)]
+struct ScalarRow {
+    #[allow(dead_code)]
+    series_id: u64,
+    groups: Vec<String>,
+    delta: u8,
+    window_sum: f64,
+    last: f64,
+    first: f64,
+    before: f64,
+    n_before: u64,
+    #[allow(dead_code)]
+    n_window: u64,
+    max: f64,
+    min: f64,
+    avg: f64,
+}
+
+#[derive(Debug, clickhouse::Row, Deserialize)]
+struct HistogramRow {
+    #[allow(dead_code)]
+    series_id: u64,
+    groups: Vec<String>,
+    delta: u8,
+    bounds: Vec<f64>,
+    window_sum: Vec<u64>,
+    last: Vec<u64>,
+    before: Vec<u64>,
+}
+
+fn bind_times(
+    sql: &str,
+    binds: &[String],
+    client: &Client,
+    from: u64,
+    to: u64,
+    lookback: u64,
+) -> clickhouse::query::Query {
+    let mut query = client.query(sql);
+    for b in binds {
+        query = match b.as_str() {
+            "{from}" => query.bind(from),
+            "{to}" => query.bind(to),
+            "{lookback}" => query.bind(lookback),
+            other => query.bind(other),
+        };
+    }
+    query.with_setting("max_execution_time", "20")
+}
+
+fn group_labels(by: &[String], groups: &[String]) -> BTreeMap<String, String> {
+    by.iter()
+        .zip(groups.iter().skip(1))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
+/// A metric's value per group at `now` (epoch seconds).
+pub async fn metric_values(
+    client: &Client,
+    source: &MetricSource,
+    select: &str,
+    now: u64,
+) -> anyhow::Result<BTreeMap<BTreeMap<String, String>, f64>> {
+    let selector = Selector::parse(select).map_err(anyhow::Error::msg)?;
+    let window = source.window.as_secs().max(1);
+    let from = now.saturating_sub(window);
+    // Cumulative counters need their last point before the window.
+    let lookback = from.saturating_sub(window.clamp(300, 3600));
+    let mut out: BTreeMap<BTreeMap<String, String>, f64> = BTreeMap::new();
+    if source.function == MetricFn::Quantile {
+        let (sql, binds) = histogram_sql(&selector, &source.by);
+        let rows: Vec<HistogramRow> = bind_times(&sql, &binds, client, from, now + 1, lookback)
+            .fetch_all()
+            .await?;
+        let mut per_group: BTreeMap<BTreeMap<String, String>, (Vec<f64>, Vec<u64>)> =
+            BTreeMap::new();
+        for row in rows {
+            let counts = if row.delta == 1 {
+                row.window_sum.clone()
+            } else if row.before.len() == row.last.len()
+                && row.before.iter().zip(&row.last).all(|(b, l)| b <= l)
+            {
+                row.last
+                    .iter()
+                    .zip(&row.before)
+                    .map(|(l, b)| l - b)
+                    .collect()
+            } else {
+                row.last.clone()
+            };
+            let entry = per_group
+                .entry(group_labels(&source.by, &row.groups))
+                .or_insert_with(|| (row.bounds.clone(), vec![0; counts.len()]));
+            if entry.0 == row.bounds && entry.1.len() == counts.len() {
+                for (total, n) in entry.1.iter_mut().zip(counts) {
+                    *total += n;
+                }
+            }
+        }
+        let q = source.quantile.unwrap_or(0.5);
+        for (labels, (bounds, counts)) in per_group {
+            if let Some(v) = estimate(&bounds, &counts, q) {
+                out.insert(labels, v);
+            }
+        }
+        return Ok(out);
+    }
+    let (sql, binds) = scalar_sql(&selector, &source.by);
+    let rows: Vec<ScalarRow> = bind_times(&sql, &binds, client, from, now + 1, lookback)
+        .fetch_all()
+        .await?;
+    let mut groups: BTreeMap<BTreeMap<String, String>, Vec<ScalarRow>> = BTreeMap::new();
+    for row in rows {
+        groups
+            .entry(group_labels(&source.by, &row.groups))
+            .or_default()
+            .push(row);
+    }
+    for (labels, rows) in groups {
+        let increase = |r: &ScalarRow| {
+            if r.delta == 1 {
+                r.window_sum
+            } else if r.n_before > 0 && r.last >= r.before {
+                r.last - r.before
+            } else if r.n_before > 0 {
+                r.last
+            } else {
+                (r.last - r.first).max(0.0)
+            }
+        };
+        let value = match source.function {
+            MetricFn::Increase => rows.iter().map(increase).sum(),
+            MetricFn::Rate => rows.iter().map(increase).sum::<f64>() / window as f64,
+            MetricFn::Last => rows.iter().map(|r| r.last).sum(),
+            MetricFn::Max => rows.iter().map(|r| r.max).fold(f64::MIN, f64::max),
+            MetricFn::Min => rows.iter().map(|r| r.min).fold(f64::MAX, f64::min),
+            // The mean of the series' means: series scraped alike weigh alike.
+            MetricFn::Avg => rows.iter().map(|r| r.avg).sum::<f64>() / rows.len() as f64,
+            MetricFn::Quantile => unreachable!("handled above"),
+        };
+        out.insert(labels, value);
+    }
+    Ok(out)
+}
+
+/// Linear interpolation inside the bucket holding the q-th observation, as
+/// Prometheus' `histogram_quantile` does.
+pub fn estimate(bounds: &[f64], counts: &[u64], q: f64) -> Option<f64> {
+    let total: u64 = counts.iter().sum();
+    if total == 0 || counts.len() != bounds.len() + 1 {
+        return None;
+    }
+    let rank = q * total as f64;
+    let mut seen = 0u64;
+    for (i, &count) in counts.iter().enumerate() {
+        if count > 0 && (seen + count) as f64 >= rank {
+            if i == bounds.len() {
+                return bounds.last().copied();
+            }
+            let upper = bounds[i];
+            let lower = if i == 0 {
+                upper.min(0.0)
+            } else {
+                bounds[i - 1]
+            };
+            let within = (rank - seen as f64) / count as f64;
+            return Some(lower + (upper - lower) * within.clamp(0.0, 1.0));
+        }
+        seen += count;
+    }
+    bounds.last().copied()
+}
+
+#[derive(Debug, clickhouse::Row, Deserialize)]
+struct SourceRow {
+    source: String,
+    recent: u64,
+}
+
+const SILENCE_SQL: &str = "SELECT {source} AS source, toUInt64(countIf(timestamp >= toDateTime(?))) AS recent \
+     FROM events WHERE timestamp >= toDateTime(?) AND timestamp < toDateTime(?) \
+     AND toDate(timestamp) >= toDate(toDateTime(?)) {event} GROUP BY source";
+
+/// Events per source in the window (0 for a source seen in the lookback only).
+pub async fn silence_values(
+    client: &Client,
+    source: &SilenceSource,
+    now: u64,
+) -> anyhow::Result<BTreeMap<BTreeMap<String, String>, f64>> {
+    let from = now.saturating_sub(source.window.as_secs());
+    let lookback = now.saturating_sub(source.lookback.as_secs());
+    let sql = SILENCE_SQL
+        .replace("{source}", if source.per_source { "source" } else { "''" })
+        .replace(
+            "{event}",
+            if source.event.is_some() {
+                "AND event = ?"
+            } else {
+                ""
+            },
+        );
+    let mut query = client
+        .query(&sql)
+        .bind(from)
+        .bind(lookback)
+        .bind(now + 1)
+        .bind(lookback);
+    if let Some(event) = &source.event {
+        query = query.bind(event.as_str());
+    }
+    let rows: Vec<SourceRow> = query.fetch_all().await?;
+    let mut out = BTreeMap::new();
+    if !source.per_source {
+        out.insert(
+            BTreeMap::new(),
+            rows.iter().map(|r| r.recent).sum::<u64>() as f64,
+        );
+        return Ok(out);
+    }
+    for row in rows {
+        out.insert(
+            BTreeMap::from([("source".to_owned(), row.source)]),
+            row.recent as f64,
+        );
+    }
+    Ok(out)
+}
+
+/// Evaluates `rule` at `now`.
+pub async fn evaluate(
+    client: &Client,
+    kpis: &hypercare_kpis::KpiState,
+    board: &[KpiNow],
+    rule: &Rule,
+    now: u64,
+) -> anyhow::Result<Vec<Sample>> {
+    let c = &rule.condition;
+    if let Some(silence) = &c.silence {
+        return Ok(silence_values(client, silence, now)
+            .await?
+            .into_iter()
+            .map(|(labels, value)| Sample {
+                labels,
+                value,
+                holds: value == 0.0,
+            })
+            .collect());
+    }
+    let holds = |value: f64, levels: Option<&KpiNow>| {
+        let level = |t: Threshold| match (t, levels) {
+            (Threshold::Value(v), _) => Some(v),
+            (Threshold::Level(KpiLevel::Target), Some(k)) => Some(k.target),
+            (Threshold::Level(KpiLevel::Warning), Some(k)) => Some(k.warning),
+            (Threshold::Level(KpiLevel::Critical), Some(k)) => Some(k.critical),
+            _ => None,
+        };
+        match (c.above.and_then(level), c.below.and_then(level)) {
+            (Some(t), _) => value > t,
+            (_, Some(t)) => value < t,
+            _ => false,
+        }
+    };
+    let change = |now: f64, then: f64| (then != 0.0).then(|| (now - then) / then.abs() * 100.0);
+    if let Some(id) = &c.kpi {
+        let Some(current) = board.iter().find(|k| &k.id == id) else {
+            return Ok(Vec::new());
+        };
+        let Some(value) = current.value else {
+            return Ok(Vec::new());
+        };
+        let compared = match c.compare {
+            Compare::Value => Some(value),
+            Compare::BaselinePct => current.baseline.and_then(|b| change(value, b)),
+            Compare::ChangePct => {
+                let over = c.change_over.map_or(0, |d| d.as_secs());
+                kpis.value_at(id, now.saturating_sub(over))
+                    .await?
+                    .and_then(|then| change(value, then))
+            }
+        };
+        return Ok(compared
+            .map(|v| Sample {
+                labels: BTreeMap::from([("kpi".to_owned(), id.clone())]),
+                value: v,
+                holds: holds(v, Some(current)),
+            })
+            .into_iter()
+            .collect());
+    }
+    let Some(metric) = &c.metric else {
+        return Ok(Vec::new());
+    };
+    let at = |t: u64| {
+        let metric = metric.clone();
+        async move {
+            let values = metric_values(client, &metric, &metric.select, t).await?;
+            match &metric.over {
+                None => anyhow::Ok(values),
+                Some(over) => {
+                    let totals = metric_values(client, &metric, over, t).await?;
+                    // A ratio of nothing is no data, not 0 % errors.
+                    Ok(totals
+                        .into_iter()
+                        .filter(|(_, total)| *total > 0.0)
+                        .map(|(labels, total)| {
+                            let part = values.get(&labels).copied().unwrap_or(0.0);
+                            (labels, part / total)
+                        })
+                        .collect())
+                }
+            }
+        }
+    };
+    let now_values = at(now).await?;
+    let values = match c.compare {
+        Compare::ChangePct => {
+            let then = at(now.saturating_sub(c.change_over.map_or(0, |d| d.as_secs()))).await?;
+            now_values
+                .into_iter()
+                .filter_map(|(labels, v)| {
+                    let before = then.get(&labels).copied()?;
+                    change(v, before).map(|c| (labels, c))
+                })
+                .collect()
+        }
+        _ => now_values,
+    };
+    Ok(values
+        .into_iter()
+        .map(|(labels, value)| Sample {
+            holds: holds(value, None),
+            labels,
+            value,
+        })
+        .collect())
+}
+
+/// Every statement with example values, for the compatibility test.
+pub fn catalog() -> Vec<hypercare_storage::catalog::Statement> {
+    let selector = Selector::parse(r#"http_requests_total{status=~"5..", route!="/health"}"#)
+        .unwrap_or_else(|_| Selector {
+            metric: "x".into(),
+            matchers: vec![],
+        });
+    let by = vec!["service".to_owned()];
+    // Placeholders are replaced from the template's parts, so that a `?` inside a
+    // bound value (a regex) is not taken for the next placeholder.
+    let inline = |(sql, binds): (String, Vec<String>)| {
+        let mut parts = sql.split('?');
+        let mut text = parts.next().unwrap_or_default().to_owned();
+        for (part, b) in parts.zip(binds) {
+            let literal = match b.as_str() {
+                "{from}" => "1795000000".to_owned(),
+                "{to}" => "1795000300".to_owned(),
+                "{lookback}" => "1794999000".to_owned(),
+                other => format!("'{}'", other.replace('\\', "\\\\").replace('\'', "\\'")),
+            };
+            text.push_str(&literal);
+            text.push_str(part);
+        }
+        text
+    };
+    let silence = SILENCE_SQL
+        .replace("{source}", "source")
+        .replace("{event}", "AND event = 'x'")
+        .replacen('?', "1795000000", 1)
+        .replacen('?', "1794900000", 1)
+        .replacen('?', "1795000300", 1)
+        .replacen('?', "1794900000", 1);
+    vec![
+        hypercare_storage::catalog::Statement {
+            origin: "alerts: metric (counters, gauges)".into(),
+            sql: inline(scalar_sql(&selector, &by)),
+        },
+        hypercare_storage::catalog::Statement {
+            origin: "alerts: metric (histograms)".into(),
+            sql: inline(histogram_sql(&selector, &by)),
+        },
+        hypercare_storage::catalog::Statement {
+            origin: "alerts: ingest silence".into(),
+            sql: silence,
+        },
+    ]
+}

@@ -1,0 +1,195 @@
+//! Label matchers, as Prometheus and Alertmanager write them: `name="v"`,
+//! `name!="v"`, `name=~"re"`, `name!~"re"` (regexes anchored), and metric
+//! selectors `metric{matchers}`.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Op {
+    #[serde(rename = "=")]
+    Eq,
+    #[serde(rename = "!=")]
+    Ne,
+    #[serde(rename = "=~")]
+    Re,
+    #[serde(rename = "!~")]
+    NotRe,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Matcher {
+    pub name: String,
+    pub op: Op,
+    pub value: String,
+    #[serde(skip)]
+    regex: Option<regex::Regex>,
+}
+
+impl PartialEq for Matcher {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name && self.op == other.op && self.value == other.value
+    }
+}
+
+impl Matcher {
+    pub fn new(name: &str, op: Op, value: &str) -> Result<Self, String> {
+        if name.is_empty()
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.')
+        {
+            return Err(format!("`{name}` is not a label name"));
+        }
+        let regex = match op {
+            Op::Re | Op::NotRe => Some(
+                regex::Regex::new(&format!("^(?:{value})$"))
+                    .map_err(|e| format!("`{value}` is not a valid regex: {e}"))?,
+            ),
+            _ => None,
+        };
+        Ok(Self {
+            name: name.to_owned(),
+            op,
+            value: value.to_owned(),
+            regex,
+        })
+    }
+
+    /// Recompiles the regex after deserializing.
+    pub fn compiled(self) -> Result<Self, String> {
+        Matcher::new(&self.name, self.op, &self.value)
+    }
+
+    /// A missing label matches as the empty string, as in Alertmanager.
+    pub fn matches(&self, labels: &BTreeMap<String, String>) -> bool {
+        let value = labels.get(&self.name).map_or("", String::as_str);
+        match (self.op, &self.regex) {
+            (Op::Eq, _) => value == self.value,
+            (Op::Ne, _) => value != self.value,
+            (Op::Re, Some(re)) => re.is_match(value),
+            (Op::NotRe, Some(re)) => !re.is_match(value),
+            _ => false,
+        }
+    }
+
+    /// Parses `name="value"` (quotes optional).
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let text = text.trim();
+        let (at, op) = ["=~", "!~", "!=", "="]
+            .iter()
+            .filter_map(|op| text.find(op).map(|i| (i, *op)))
+            .min_by_key(|(i, op)| (*i, std::cmp::Reverse(op.len())))
+            .ok_or_else(|| format!("`{text}` has no operator (=, !=, =~, !~)"))?;
+        let name = text[..at].trim();
+        let raw = text[at + op.len()..].trim();
+        let value = raw
+            .strip_prefix('"')
+            .and_then(|v| v.strip_suffix('"'))
+            .unwrap_or(raw);
+        if value.is_empty() && raw != "\"\"" {
+            return Err(format!("`{text}` has no value"));
+        }
+        let op = match op {
+            "=" => Op::Eq,
+            "!=" => Op::Ne,
+            "=~" => Op::Re,
+            _ => Op::NotRe,
+        };
+        Matcher::new(name, op, value)
+    }
+}
+
+pub fn all_match(matchers: &[Matcher], labels: &BTreeMap<String, String>) -> bool {
+    matchers.iter().all(|m| m.matches(labels))
+}
+
+/// `metric{a="b", c=~"x|y"}`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Selector {
+    pub metric: String,
+    pub matchers: Vec<Matcher>,
+}
+
+impl Selector {
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let text = text.trim();
+        let (metric, rest) = match text.find('{') {
+            Some(i) => (&text[..i], Some(&text[i + 1..])),
+            None => (text, None),
+        };
+        let metric = metric.trim();
+        if metric.is_empty()
+            || !metric
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.' || c == ':')
+        {
+            return Err(format!("`{metric}` is not a metric name"));
+        }
+        let mut matchers = Vec::new();
+        if let Some(rest) = rest {
+            let inner = rest
+                .strip_suffix('}')
+                .ok_or_else(|| format!("`{text}`: the label matchers lack a closing `}}`"))?;
+            for part in split_outside_quotes(inner) {
+                if !part.trim().is_empty() {
+                    matchers.push(Matcher::parse(&part)?);
+                }
+            }
+        }
+        Ok(Self {
+            metric: metric.to_owned(),
+            matchers,
+        })
+    }
+}
+
+fn split_outside_quotes(text: &str) -> Vec<String> {
+    let mut parts = Vec::new();
+    let mut current = String::new();
+    let mut quoted = false;
+    for c in text.chars() {
+        match c {
+            ',' if !quoted => parts.push(std::mem::take(&mut current)),
+            _ => {
+                quoted ^= c == '"';
+                current.push(c);
+            }
+        }
+    }
+    parts.push(current);
+    parts
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).into(), (*v).into()))
+            .collect()
+    }
+
+    #[test]
+    fn selectors_and_matchers() {
+        let s = Selector::parse(r#"http_requests_total{status=~"5..", route!="/health", a="x,y"}"#)
+            .unwrap();
+        assert_eq!(s.metric, "http_requests_total");
+        assert_eq!(s.matchers.len(), 3);
+        let l = labels(&[("status", "503"), ("route", "/pay"), ("a", "x,y")]);
+        assert!(all_match(&s.matchers, &l));
+        let l = labels(&[("status", "5030"), ("route", "/pay"), ("a", "x,y")]);
+        assert!(!all_match(&s.matchers, &l), "regexes are anchored");
+        assert!(Matcher::parse("service=").is_err());
+        assert!(
+            Matcher::parse(r#"service="""#)
+                .unwrap()
+                .matches(&labels(&[]))
+        );
+        assert!(Selector::parse("x{a=\"b\"").is_err());
+        assert!(Selector::parse("x{a=~\"(\"}").is_err());
+    }
+}

@@ -1,0 +1,518 @@
+//! Alert rules as YAML files (see `alert-rules/*.yaml` and docs/alerts.md).
+//!
+//! ```yaml
+//! groups:
+//!   - name: launch
+//!     rules:
+//!       - name: error_rate_rollback
+//!         tier: P0
+//!         for: 10m
+//!         rollback_trigger: true
+//!         labels: { team: sre }
+//!         annotations:
+//!           summary: "Error rate {{ $value }} on {{ $labels.service }}"
+//!           runbook_url: https://runbooks.example.com/error-rate
+//!         condition:
+//!           metric:
+//!             select: 'http_server_requests_total{status=~"5.."}'
+//!             over: http_server_requests_total
+//!             fn: rate
+//!             window: 5m
+//!             by: [service]
+//!           above: 0.01
+//! ```
+//!
+//! A condition reads one source (`kpi`, `metric` or `silence`), optionally
+//! compares it (`compare: baseline_pct` or `change_pct`), and holds when the
+//! result is `above` / `below` a threshold. Errors name the file, the rule and
+//! the field.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::matcher::Selector;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Tier {
+    P0,
+    P1,
+    P2,
+    P3,
+}
+
+impl Tier {
+    pub const ALL: [Tier; 4] = [Tier::P0, Tier::P1, Tier::P2, Tier::P3];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Tier::P0 => "P0",
+            Tier::P1 => "P1",
+            Tier::P2 => "P2",
+            Tier::P3 => "P3",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Tier> {
+        Tier::ALL.into_iter().find(|t| t.as_str() == text)
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleFile {
+    pub groups: Vec<Group>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Group {
+    pub name: String,
+    pub rules: Vec<Rule>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rule {
+    pub name: String,
+    pub tier: Tier,
+    /// How long the condition must hold before the alert fires.
+    #[serde(rename = "for", default, with = "humantime_serde")]
+    pub for_: Duration,
+    pub condition: Condition,
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    /// `summary` (required), `description`, `runbook_url`; `{{ $value }}` and
+    /// `{{ $labels.x }}` are filled in.
+    #[serde(default)]
+    pub annotations: BTreeMap<String, String>,
+    /// Firing means "roll back": shown as `rollback_recommended` with evidence.
+    #[serde(default)]
+    pub rollback_trigger: bool,
+    /// Set when loaded: the group and file it comes from.
+    #[serde(skip_deserializing, default)]
+    pub group: String,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Condition {
+    /// A KPI's current value (today, or this hour for hourly KPIs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kpi: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metric: Option<MetricSource>,
+    /// No events (from a source) for a while.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub silence: Option<SilenceSource>,
+    #[serde(default)]
+    pub compare: Compare,
+    /// `compare: change_pct`: against the value this long ago.
+    #[serde(
+        default,
+        with = "humantime_serde",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub change_over: Option<Duration>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub above: Option<Threshold>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub below: Option<Threshold>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Compare {
+    /// The value itself.
+    #[default]
+    Value,
+    /// (value - baseline) / baseline in percent (KPIs: the launch's baseline days).
+    BaselinePct,
+    /// (value - value `change_over` ago) / value then, in percent.
+    ChangePct,
+}
+
+/// A number, or one of the KPI's own levels.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize, Serialize)]
+#[serde(untagged)]
+pub enum Threshold {
+    Value(f64),
+    Level(KpiLevel),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KpiLevel {
+    Target,
+    Warning,
+    Critical,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricSource {
+    /// `name{label="v", other=~"re"}`, Prometheus style.
+    pub select: String,
+    /// A denominator: the result is select / over (error ratios).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub over: Option<String>,
+    #[serde(rename = "fn", default)]
+    pub function: MetricFn,
+    /// `fn: quantile`: 0 < q < 1, from histograms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quantile: Option<f64>,
+    #[serde(with = "humantime_serde", default = "five_minutes")]
+    pub window: Duration,
+    /// One alert per value of these labels (a label or a resource attribute;
+    /// `service` also reads the OpenTelemetry `service.name`).
+    #[serde(default)]
+    pub by: Vec<String>,
+}
+
+fn five_minutes() -> Duration {
+    Duration::from_secs(300)
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MetricFn {
+    /// Per second increase of a counter over the window.
+    #[default]
+    Rate,
+    /// Increase of a counter over the window.
+    Increase,
+    Last,
+    Avg,
+    Max,
+    Min,
+    /// `quantile` of histogram observations over the window.
+    Quantile,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SilenceSource {
+    #[serde(with = "humantime_serde")]
+    pub window: Duration,
+    /// One alert per source that sent events in the last `lookback` but none in
+    /// `window`; without it, any events at all count.
+    #[serde(default)]
+    pub per_source: bool,
+    #[serde(with = "humantime_serde", default = "one_day")]
+    pub lookback: Duration,
+    /// Only events of this name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event: Option<String>,
+}
+
+fn one_day() -> Duration {
+    Duration::from_secs(86_400)
+}
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+#[error("{file}: rule `{rule}`: `{field}` {reason}")]
+pub struct RuleError {
+    pub file: String,
+    pub rule: String,
+    pub field: String,
+    pub reason: String,
+}
+
+fn name_ok(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 100
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}
+
+impl Rule {
+    /// Checks what serde cannot; `kpis` are the known KPI ids (None: not checked).
+    pub fn validate(&self, kpis: Option<&[String]>) -> Result<(), (String, String)> {
+        let err = |field: &str, reason: &str| Err((field.to_owned(), reason.to_owned()));
+        if !name_ok(&self.name) {
+            return err("name", "must be 1-100 characters of [A-Za-z0-9_-]");
+        }
+        if self
+            .annotations
+            .get("summary")
+            .is_none_or(|s| s.trim().is_empty())
+        {
+            return err(
+                "annotations.summary",
+                "is required: it is the first line a responder reads",
+            );
+        }
+        if let Some(url) = self.annotations.get("runbook_url")
+            && !(url.starts_with("https://") || url.starts_with("http://"))
+        {
+            return err("annotations.runbook_url", "must be an http(s) URL");
+        }
+        for key in self.labels.keys() {
+            if ["alertname", "tier", "severity"].contains(&key.as_str()) {
+                return err(
+                    &format!("labels.{key}"),
+                    "is set by Hypercare (alertname from name, tier from tier)",
+                );
+            }
+        }
+        let c = &self.condition;
+        let sources = [c.kpi.is_some(), c.metric.is_some(), c.silence.is_some()]
+            .iter()
+            .filter(|s| **s)
+            .count();
+        if sources != 1 {
+            return err(
+                "condition",
+                "needs exactly one source: `kpi`, `metric` or `silence`",
+            );
+        }
+        if c.silence.is_some() {
+            if c.above.is_some() || c.below.is_some() || c.compare != Compare::Value {
+                return err(
+                    "condition.silence",
+                    "holds when no events arrive; it takes no `above`, `below` or `compare`",
+                );
+            }
+        } else if c.above.is_some() == c.below.is_some() {
+            return err("condition", "needs exactly one of `above` or `below`");
+        }
+        for (field, t) in [("condition.above", c.above), ("condition.below", c.below)] {
+            if let Some(Threshold::Level(_)) = t
+                && (c.kpi.is_none() || c.compare != Compare::Value)
+            {
+                return err(
+                    field,
+                    "`target`, `warning` and `critical` name a KPI's own levels: use them with `kpi` and `compare: value`",
+                );
+            }
+        }
+        match (c.compare, c.change_over) {
+            (Compare::ChangePct, None) => {
+                return err(
+                    "condition.change_over",
+                    "is required with `compare: change_pct`",
+                );
+            }
+            (Compare::ChangePct, Some(d)) if d.is_zero() => {
+                return err("condition.change_over", "must be longer than 0");
+            }
+            (Compare::Value | Compare::BaselinePct, Some(_)) => {
+                return err(
+                    "condition.change_over",
+                    "is only read with `compare: change_pct`",
+                );
+            }
+            _ => {}
+        }
+        if c.compare == Compare::BaselinePct && c.kpi.is_none() {
+            return err(
+                "condition.compare",
+                "`baseline_pct` compares a KPI with its launch baseline; use `kpi`",
+            );
+        }
+        if let (Some(id), Some(known)) = (&c.kpi, kpis)
+            && !known.contains(id)
+        {
+            return err(
+                "condition.kpi",
+                &format!("names no known KPI (known: {})", known.join(", ")),
+            );
+        }
+        if let Some(m) = &c.metric {
+            if let Err(reason) = Selector::parse(&m.select) {
+                return err("condition.metric.select", &reason);
+            }
+            if let Some(over) = &m.over
+                && let Err(reason) = Selector::parse(over)
+            {
+                return err("condition.metric.over", &reason);
+            }
+            if m.window.as_secs() < 1 {
+                return err("condition.metric.window", "must be at least 1s");
+            }
+            match (m.function, m.quantile) {
+                (MetricFn::Quantile, Some(q)) if q > 0.0 && q < 1.0 => {}
+                (MetricFn::Quantile, _) => {
+                    return err(
+                        "condition.metric.quantile",
+                        "must be between 0 and 1 with `fn: quantile`",
+                    );
+                }
+                (_, Some(_)) => {
+                    return err(
+                        "condition.metric.quantile",
+                        "is only read with `fn: quantile`",
+                    );
+                }
+                _ => {}
+            }
+            if m.over.is_some() && !matches!(m.function, MetricFn::Rate | MetricFn::Increase) {
+                return err(
+                    "condition.metric.over",
+                    "makes a ratio of counters: use `fn: rate` or `increase`",
+                );
+            }
+        }
+        if let Some(s) = &c.silence
+            && (s.window.as_secs() < 60 || s.lookback <= s.window)
+        {
+            return err(
+                "condition.silence.window",
+                "must be at least 1m and shorter than `lookback`",
+            );
+        }
+        Ok(())
+    }
+}
+
+/// Parses and checks one file's text.
+pub fn parse(file: &str, text: &str, kpis: Option<&[String]>) -> Result<Vec<Rule>, RuleError> {
+    let parsed: RuleFile = serde_norway::from_str(text).map_err(|e| {
+        // serde reports a path like `groups[0].rules[2].tier: unknown variant ...`.
+        let message = e.to_string();
+        RuleError {
+            file: file.to_owned(),
+            rule: rule_named_near(text, e.location().map(|l| l.line()))
+                .unwrap_or_else(|| "?".into()),
+            field: message
+                .split(':')
+                .next()
+                .filter(|p| p.contains('.') || p.contains('['))
+                .unwrap_or("yaml")
+                .to_owned(),
+            reason: message,
+        }
+    })?;
+    let mut rules = Vec::new();
+    let mut seen = std::collections::BTreeSet::new();
+    for group in parsed.groups {
+        for mut rule in group.rules {
+            rule.validate(kpis).map_err(|(field, reason)| RuleError {
+                file: file.to_owned(),
+                rule: rule.name.clone(),
+                field,
+                reason,
+            })?;
+            if !seen.insert(rule.name.clone()) {
+                return Err(RuleError {
+                    file: file.to_owned(),
+                    rule: rule.name.clone(),
+                    field: "name".into(),
+                    reason: "is used twice in this file".into(),
+                });
+            }
+            rule.group = group.name.clone();
+            rules.push(rule);
+        }
+    }
+    Ok(rules)
+}
+
+/// The `- name:` closest above `line` (1-based), for errors serde reports by line.
+fn rule_named_near(text: &str, line: Option<usize>) -> Option<String> {
+    let line = line?;
+    text.lines()
+        .take(line)
+        .filter_map(|l| l.trim_start().strip_prefix("- name:"))
+        .last()
+        .map(|n| n.trim().trim_matches('"').to_owned())
+}
+
+/// Every `*.yaml` / `*.yml` rule file under `paths` (files or folders; folders
+/// are not searched recursively, so `alert-rules/prometheus/` is left alone).
+pub fn files(paths: &[PathBuf]) -> std::io::Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    for path in paths {
+        if path.is_dir() {
+            let mut found: Vec<PathBuf> = std::fs::read_dir(path)?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| {
+                    p.is_file()
+                        && matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml"))
+                })
+                .collect();
+            found.sort();
+            out.extend(found);
+        } else {
+            out.push(path.clone());
+        }
+    }
+    Ok(out)
+}
+
+/// Loads every rule of `paths`; rule names must be unique across files.
+pub fn load(paths: &[PathBuf], kpis: Option<&[String]>) -> Result<Vec<Rule>, RuleError> {
+    let io = |file: &Path, e: std::io::Error| RuleError {
+        file: file.display().to_string(),
+        rule: "-".into(),
+        field: "file".into(),
+        reason: e.to_string(),
+    };
+    let mut rules: Vec<Rule> = Vec::new();
+    for file in files(paths).map_err(|e| io(Path::new("alert rules"), e))? {
+        let text = std::fs::read_to_string(&file).map_err(|e| io(&file, e))?;
+        let name = file.display().to_string();
+        for rule in parse(&name, &text, kpis)? {
+            if rules.iter().any(|r| r.name == rule.name) {
+                return Err(RuleError {
+                    file: name,
+                    rule: rule.name,
+                    field: "name".into(),
+                    reason: "is already used by a rule of another file".into(),
+                });
+            }
+            rules.push(rule);
+        }
+    }
+    Ok(rules)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn one(condition: &str) -> Result<Vec<Rule>, RuleError> {
+        let text = format!(
+            "groups:\n  - name: g\n    rules:\n      - name: r1\n        tier: P1\n        for: 5m\n        annotations: {{summary: s}}\n        condition: {condition}\n"
+        );
+        parse("f.yaml", &text, Some(&["leads".to_owned()]))
+    }
+
+    #[test]
+    fn good_rules_parse() {
+        let rules = one("{kpi: leads, below: critical}").unwrap();
+        assert_eq!(rules[0].for_, Duration::from_secs(300));
+        assert_eq!(rules[0].group, "g");
+        one("{metric: {select: 'http_requests_total{status=~\"5..\"}', over: http_requests_total, fn: rate, by: [service]}, above: 0.01}").unwrap();
+        one("{kpi: leads, compare: change_pct, change_over: 1h, below: -30}").unwrap();
+        one("{silence: {window: 15m, per_source: true}}").unwrap();
+    }
+
+    #[test]
+    fn errors_name_the_file_the_rule_and_the_field() {
+        let e = one("{kpi: nope, below: 1}").unwrap_err();
+        assert_eq!(
+            (e.file.as_str(), e.rule.as_str(), e.field.as_str()),
+            ("f.yaml", "r1", "condition.kpi")
+        );
+        let e = one("{kpi: leads}").unwrap_err();
+        assert_eq!(e.field, "condition");
+        let e = one("{metric: {select: 'x{a=}'}, above: 1}").unwrap_err();
+        assert_eq!(e.field, "condition.metric.select");
+        let e = one("{kpi: leads, compare: change_pct, below: 1}").unwrap_err();
+        assert_eq!(e.field, "condition.change_over");
+        let e = one("{metric: {select: x, fn: quantile}, above: 1}").unwrap_err();
+        assert_eq!(e.field, "condition.metric.quantile");
+        let e = parse(
+            "f.yaml",
+            "groups:\n  - name: g\n    rules:\n      - name: bad\n        tier: P9\n",
+            None,
+        )
+        .unwrap_err();
+        assert_eq!(e.rule, "bad");
+        assert!(e.reason.contains("P9"), "{e}");
+    }
+}
