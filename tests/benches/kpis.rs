@@ -5,15 +5,18 @@
 //! ```
 //!
 //! Loads N events spread evenly over the last 21 days up to now (page views,
-//! searches with a latency, checkouts, orders with an amount, payments, leads;
-//! 200,000 users), plus 1 % retried copies, with `INSERT ... SELECT` from
+//! searches with a latency, checkouts, orders with an amount, payments, leads),
+//! in sessions of 20 events by one of 200,000 users, plus 1 % retried copies, with `INSERT ... SELECT` from
 //! `system.numbers`; defines the KPIs of `config/kpis.example.yaml`, declares a
 //! launch ten days ago, then times through the HTTP API:
 //! - the board and a series straight from `events` (before any rollup);
 //! - the rollup worker's catch-up over the whole history;
-//! - the board, each KPI's 14-day hourly series and the launch's D+N days,
-//!   p50 / p95 / max over repeated calls.
+//! - the board, each KPI's 14-day hourly series and the launch's D+N days:
+//!   the first call (cold: no bucket cached) and p50 / p95 / max over repeated
+//!   calls (closed buckets cached, the current day or hour computed each time);
+//! - one alert evaluation of 200 rules over the same data.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hypercare_kpis::rollup;
@@ -40,7 +43,7 @@ const LOAD_SQL: &str = "INSERT INTO events (event_id, event, timestamp, timestam
      source, release, user_id, session_id, value, prop_str_keys, prop_str_values, prop_num_keys, \
      prop_num_values, prop_bool_keys, prop_bool_values, api_key) \
      SELECT generateUUIDv4(), event, toDateTime(? + intDiv(number * ?, ?)), toUInt16(0), now(), \
-     'web', '2.4.0', concat('u', toString(intHash32(number) % 200000)), '', \
+     'web', '2.4.0', concat('u', toString(intHash32(intDiv(number, 20)) % 200000)), '', \
      if(event = 'order_placed', toNullable(20 + (intHash32(number) % 10000) / 100), CAST(NULL AS Nullable(Float64))), \
      if(event = 'order_placed', ['currency'], emptyArrayString()), \
      if(event = 'order_placed', ['EUR'], emptyArrayString()), \
@@ -77,11 +80,16 @@ async fn load(app: &TestApp, events: u64, start: u64) -> anyhow::Result<()> {
 }
 
 async fn time_calls(app: &TestApp, name: &str, path: &str, calls: usize) -> anyhow::Result<()> {
+    let cold = Instant::now();
     let first = app.get(path, Some(READ_KEY)).await;
     let status = first.status();
     let body = first.text().await?;
+    let cold = cold.elapsed();
     if status != 200 {
-        println!("{name:<40} HTTP {status}: {body}");
+        println!(
+            "{name:<40} HTTP {status} after {:.0} ms: {body}",
+            cold.as_secs_f64() * 1000.0
+        );
         return Ok(());
     }
     let mut times = Vec::with_capacity(calls);
@@ -94,7 +102,98 @@ async fn time_calls(app: &TestApp, name: &str, path: &str, calls: usize) -> anyh
     }
     times.sort();
     println!(
-        "{name:<40} {:>8.1} {:>8.1} {:>8.1}",
+        "{name:<40} {:>8.1} {:>8.1} {:>8.1} {:>8.1}",
+        cold.as_secs_f64() * 1000.0,
+        percentile(&times, 0.5),
+        percentile(&times, 0.95),
+        times.last().map_or(0.0, |t| t.as_secs_f64() * 1000.0)
+    );
+    Ok(())
+}
+
+/// Technical metrics for the metric rules: request counters of 20 services x 5
+/// statuses every 15 s over the last 2 hours.
+const METRICS_SQL: &str = "INSERT INTO metric_points (name, kind, series_id, label_keys, label_values, \
+     timestamp, timestamp_ms, received_at, value, hist_bounds, hist_counts, hist_sum, hist_count, api_key) \
+     SELECT 'http_requests_total', 'counter', intDiv(number, 480) AS series, ['service', 'status'], \
+     [concat('svc-', toString(series % 20)), arrayElement(['200', '201', '404', '500', '503'], intDiv(series, 20) + 1)], \
+     toDateTime(? + (number % 480) * 15), toUInt16(0), now(), \
+     toFloat64((number % 480) * (if(intDiv(series, 20) >= 3, 1, 100))), [], [], 0, toUInt64(0), 'bench' \
+     FROM system.numbers LIMIT 48000";
+
+/// One alert evaluation of 200 rules (100 over KPIs, 50 ingest-silence, 50 over
+/// metrics) on the same data, timed over several ticks.
+async fn evaluate_200_rules(
+    app: &TestApp,
+    kpis: &[hypercare_kpis::definition::Kpi],
+) -> anyhow::Result<()> {
+    let now = chrono::Utc::now().timestamp() as u64;
+    app.db.query(METRICS_SQL).bind(now - 7200).execute().await?;
+    let mut yaml = String::from("groups:\n  - name: bench\n    rules:\n");
+    for i in 0..100 {
+        let kpi = &kpis[i % kpis.len()];
+        let compare = if i % 2 == 0 {
+            ""
+        } else {
+            "compare: baseline_pct, "
+        };
+        yaml.push_str(&format!(
+            "      - {{name: kpi_{i}, tier: P{}, annotations: {{summary: s}}, condition: {{kpi: {}, {compare}below: {}}}}}\n",
+            i % 4,
+            kpi.id,
+            i
+        ));
+    }
+    let events = [
+        "page_viewed",
+        "search_performed",
+        "checkout_started",
+        "order_placed",
+        "payment_succeeded",
+    ];
+    for i in 0..50 {
+        let condition = if i % 2 == 0 {
+            format!(
+                "{{silence: {{window: {}m, event: {}}}}}",
+                5 + i,
+                events[i % events.len()]
+            )
+        } else {
+            format!("{{silence: {{window: {}m, per_source: true}}}}", 5 + i)
+        };
+        yaml.push_str(&format!(
+            "      - {{name: silence_{i}, tier: P1, annotations: {{summary: s}}, condition: {condition}}}\n"
+        ));
+    }
+    for i in 0..50 {
+        let condition = match i % 3 {
+            0 => "{metric: {select: 'http_requests_total{status=~\"5..\"}', over: http_requests_total, fn: rate, window: 5m, by: [service]}, above: 0.01}".to_owned(),
+            1 => format!("{{metric: {{select: http_requests_total, fn: rate, window: {}m, by: [service]}}, above: 1000}}", 1 + i % 10),
+            _ => "{metric: {select: http_requests_total, fn: rate, window: 5m, by: [service]}, compare: change_pct, change_over: 1h, above: 50}".to_owned(),
+        };
+        yaml.push_str(&format!(
+            "      - {{name: metric_{i}, tier: P2, annotations: {{summary: s}}, condition: {condition}}}\n"
+        ));
+    }
+    let rules = hypercare_alerts::rule::parse("bench.yaml", &yaml, None)?;
+    let state = Arc::new(hypercare_kpis::KpiState::load(app.db.clone(), Vec::new()).await?);
+    let engine = hypercare_alerts::engine::Engine::new(
+        hypercare_alerts::AlertSettings::default(),
+        rules,
+        app.db.clone(),
+        state,
+    )
+    .map_err(anyhow::Error::msg)?;
+    let mut times = Vec::new();
+    for _ in 0..5 {
+        let started = Instant::now();
+        engine.tick().await?;
+        times.push(started.elapsed());
+    }
+    times.sort();
+    println!(
+        "{:<40} {:>8.1} {:>8.1} {:>8.1}",
+        "alert evaluation: 200 rules, one tick",
         percentile(&times, 0.5),
         percentile(&times, 0.95),
         times.last().map_or(0.0, |t| t.as_secs_f64() * 1000.0)
@@ -192,6 +291,7 @@ fn main() -> anyhow::Result<()> {
             calls.div_ceil(3),
         )
         .await?;
+        evaluate_200_rules(&app, &kpis).await?;
         app.stop().await?;
         anyhow::Ok(())
     })

@@ -6,7 +6,7 @@
 //! retried batch never changes a number, merged by ClickHouse or not. Queries run
 //! with a time and memory limit.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::{NaiveDate, TimeZone};
 use chrono_tz::Tz;
@@ -116,7 +116,7 @@ pub fn compile(kpi: &Kpi, grain: Grain, tz: &str, from: u64, to: u64) -> Sql {
             )
             .bind(
                 " AND toDate(timestamp) <= toDate(toDateTime(?))",
-                Bind::U64(to),
+                Bind::U64(to.saturating_sub(1)),
             );
     };
     match kpi.aggregation {
@@ -214,14 +214,13 @@ pub enum QueryError {
     ClickHouse(#[from] clickhouse::error::Error),
 }
 
-/// `SELECT bucket, a, b` like [`compile`], from the trusted rollups of the
-/// hours in `trusted` and from `events` for the rest of `[from, to)`.
+/// `SELECT bucket, a, b` like [`compile`] over `ranges` (`[from, to)` pairs, in
+/// order), from the rollups of the hours in `trusted` and from `events` for the rest.
 pub fn compile_with_rollups(
     kpi: &Kpi,
     grain: Grain,
     tz: &str,
-    from: u64,
-    to: u64,
+    ranges: &[(u64, u64)],
     trusted: &BTreeSet<u64>,
 ) -> Sql {
     let bucket = match grain {
@@ -247,8 +246,17 @@ pub fn compile_with_rollups(
         ),
         Bind::Str(tz.to_owned()),
     );
-    let stored: Vec<u64> = trusted.range(from..to).copied().collect();
-    let raw = uncovered(from, to, &stored);
+    let mut stored: Vec<u64> = Vec::new();
+    let mut raw: Vec<(u64, u64)> = Vec::new();
+    for &(from, to) in ranges {
+        let inside: Vec<u64> = trusted
+            .range(from..to)
+            .copied()
+            .filter(|h| h + 3600 <= to)
+            .collect();
+        raw.extend(uncovered(from, to, &inside));
+        stored.extend(inside);
+    }
     if !stored.is_empty() {
         sql.append(rollup::stored_sql(
             &rollup::measure_key(kpi),
@@ -304,9 +312,44 @@ pub fn bind_all(mut query: clickhouse::query::Query, binds: &[Bind]) -> clickhou
     query
 }
 
+/// Values of buckets made only of trusted rollup hours. Such a value changes
+/// only when one of its hours is computed again, so the key holds the newest
+/// computation time of its hours; a late event makes an hour untrusted, and
+/// the bucket is computed afresh.
+#[derive(Default)]
+pub struct BucketCache(std::sync::Mutex<HashMap<CacheKey, Option<f64>>>);
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct CacheKey {
+    kpi: String,
+    tz: String,
+    from: u64,
+    to: u64,
+    computed_ms: u64,
+}
+
+/// Far more than a board and its series need; the cache is dropped when full.
+const CACHE_ENTRIES: usize = 200_000;
+
+impl BucketCache {
+    fn get(&self, key: &CacheKey) -> Option<Option<f64>> {
+        self.0.lock().ok()?.get(key).copied()
+    }
+
+    fn put(&self, key: CacheKey, value: Option<f64>) {
+        if let Ok(mut map) = self.0.lock() {
+            if map.len() >= CACHE_ENTRIES {
+                map.clear();
+            }
+            map.insert(key, value);
+        }
+    }
+}
+
 /// The KPI's value per bucket start (epoch seconds); buckets without data are absent.
 pub async fn run(
     client: &Client,
+    cache: &BucketCache,
     kpi: &Kpi,
     grain: Grain,
     tz: &str,
@@ -317,18 +360,75 @@ pub async fn run(
         return Ok(BTreeMap::new());
     }
     let zone: Tz = tz.parse().unwrap_or(chrono_tz::UTC);
-    let sql = if whole_hour_offsets(zone, from, to) {
-        let trusted = rollup::trusted_hours(
+    if !whole_hour_offsets(zone, from, to) {
+        return fetch(client, kpi, &compile(kpi, grain, tz, from, to)).await;
+    }
+    let measure = rollup::measure_key(kpi);
+    let trusted = rollup::trusted_hours(
+        client,
+        &measure,
+        from.div_ceil(3600) * 3600,
+        to / 3600 * 3600,
+    )
+    .await?;
+    let identity = format!("{measure}/{:?}/{}", kpi.p, kpi.scale);
+    let mut out = BTreeMap::new();
+    let mut todo: Vec<(u64, u64)> = Vec::new();
+    let mut cacheable: BTreeMap<u64, CacheKey> = BTreeMap::new();
+    let starts = buckets(grain, zone, from, to);
+    for (i, &start) in starts.iter().enumerate() {
+        let (lo, hi) = (
+            start.max(from),
+            starts.get(i + 1).copied().unwrap_or(to).min(to),
+        );
+        let hours: Vec<u64> = (lo..hi).step_by(3600).collect();
+        let whole = lo % 3600 == 0 && hi % 3600 == 0 && !hours.is_empty();
+        let computed = hours
+            .iter()
+            .map(|h| trusted.get(h).copied())
+            .collect::<Option<Vec<u64>>>();
+        if let (true, Some(computed)) = (whole, computed) {
+            let key = CacheKey {
+                kpi: identity.clone(),
+                tz: tz.to_owned(),
+                from: lo,
+                to: hi,
+                computed_ms: computed.into_iter().max().unwrap_or(0),
+            };
+            if let Some(value) = cache.get(&key) {
+                out.insert(start, value);
+                continue;
+            }
+            cacheable.insert(start, key);
+        }
+        match todo.last_mut() {
+            Some((_, end)) if *end == lo => *end = hi,
+            _ => todo.push((lo, hi)),
+        }
+    }
+    if !todo.is_empty() {
+        let trusted: BTreeSet<u64> = trusted.keys().copied().collect();
+        let computed = fetch(
             client,
-            &rollup::measure_key(kpi),
-            from.div_ceil(3600) * 3600,
-            to / 3600 * 3600,
+            kpi,
+            &compile_with_rollups(kpi, grain, tz, &todo, &trusted),
         )
         .await?;
-        compile_with_rollups(kpi, grain, tz, from, to, &trusted)
-    } else {
-        compile(kpi, grain, tz, from, to)
-    };
+        for (bucket, value) in computed {
+            if let Some(key) = cacheable.remove(&bucket) {
+                cache.put(key, value);
+            }
+            out.insert(bucket, value);
+        }
+    }
+    Ok(out)
+}
+
+async fn fetch(
+    client: &Client,
+    kpi: &Kpi,
+    sql: &Sql,
+) -> Result<BTreeMap<u64, Option<f64>>, QueryError> {
     let query = bind_all(client.query(&sql.text), &sql.binds)
         .with_setting("max_execution_time", MAX_EXECUTION_SECS)
         .with_setting("max_memory_usage", MAX_MEMORY_BYTES);

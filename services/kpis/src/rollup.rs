@@ -21,7 +21,7 @@
 //! Several replicas may each run the worker: the computation is idempotent and
 //! the newest computation of an hour wins.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use clickhouse::Client;
 use hypercare_storage::late::ROLLUP_DELAY_SECS;
@@ -93,7 +93,7 @@ pub fn pieces_sql(kpi: &Kpi, ranges: &[(u64, u64)]) -> Sql {
                 )
                 .bind(
                     " AND toDate(timestamp) <= toDate(toDateTime(?)))",
-                    Bind::U64(*to),
+                    Bind::U64(to.saturating_sub(1)),
                 );
         }
         sql.push(")");
@@ -112,11 +112,10 @@ pub fn pieces_sql(kpi: &Kpi, ranges: &[(u64, u64)]) -> Sql {
                     .push("emptyArrayString() AS users, ");
                 }
                 Aggregation::UniqueUsers => {
-                    sql.push(
-                        "toUInt64(uniqExact(event_id)) AS events, toUInt64(0) AS denominator, ",
-                    )
-                    .push(NO_VALUES)
-                    .push("groupUniqArrayIf(user_id, user_id != '') AS users, ");
+                    // `events` is not read for unique users: a plain count will do.
+                    sql.push("toUInt64(count()) AS events, toUInt64(0) AS denominator, ")
+                        .push(NO_VALUES)
+                        .push("groupUniqArrayIf(user_id, user_id != '') AS users, ");
                 }
                 _ => {
                     let numerator =
@@ -179,14 +178,14 @@ pub fn pieces_sql(kpi: &Kpi, ranges: &[(u64, u64)]) -> Sql {
     sql
 }
 
-/// Each hour of `[from, to)` whose stored rollup can be trusted: computed after
-/// the hour's last late mark.
+/// Each hour of `[from, to)` whose stored rollup can be trusted (computed after
+/// the hour's last late mark), with the time of that computation.
 pub async fn trusted_hours(
     client: &Client,
     measure: &str,
     from: u64,
     to: u64,
-) -> clickhouse::error::Result<BTreeSet<u64>> {
+) -> clickhouse::error::Result<BTreeMap<u64, u64>> {
     let computed: Vec<(u32, u64)> = client
         .query(COMPUTED_SQL)
         .bind(measure)
@@ -195,7 +194,7 @@ pub async fn trusted_hours(
         .fetch_all()
         .await?;
     if computed.is_empty() {
-        return Ok(BTreeSet::new());
+        return Ok(BTreeMap::new());
     }
     let marks: BTreeMap<u32, u64> = client
         .query(MARKS_SQL)
@@ -208,7 +207,7 @@ pub async fn trusted_hours(
     Ok(computed
         .into_iter()
         .filter(|(hour, computed_ms)| marks.get(hour).is_none_or(|m| computed_ms > m))
-        .map(|(hour, _)| u64::from(hour))
+        .map(|(hour, computed_ms)| (u64::from(hour), computed_ms))
         .collect())
 }
 
@@ -335,7 +334,7 @@ pub async fn stale_hours(
     let trusted = trusted_hours(client, &measure_key(kpi), from, to).await?;
     Ok((from..to)
         .step_by(3600)
-        .filter(|hour| !trusted.contains(hour))
+        .filter(|hour| !trusted.contains_key(hour))
         .collect())
 }
 
