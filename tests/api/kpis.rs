@@ -559,3 +559,55 @@ async fn a_bad_kpi_file_stops_start_up_naming_file_kpi_and_field() {
     );
     assert_eq!(ids["search_latency_p95"], "no_data");
 }
+
+#[tokio::test]
+async fn recent_hours_are_read_from_the_hour_sorted_copy_exactly() {
+    let app = spawn_app().await;
+    define_all(&app).await;
+    // The last three hours, an order every 7 minutes, each sent twice.
+    let now_ms = chrono::Utc::now().timestamp_millis();
+    let events: Vec<Event> = (0..25)
+        .map(|i| Event {
+            id: format!("00000000-0000-4000-9000-{i:012}"),
+            name: "order_placed",
+            ts_ms: now_ms - 3 * 3_600_000 + i * 7 * 60_000,
+            user: format!("u{}", i % 4),
+            value: Some(10.0 + i as f64),
+            latency: None,
+        })
+        .collect();
+    send_events(&app, &events).await;
+    send_events(&app, &events).await;
+    // The materialized view keeps the copy in step with `events`.
+    assert_eq!(app.sql_u64("SELECT count() FROM events_recent").await, 50);
+
+    let hour = |ms: i64| ms / 3_600_000 * 3_600_000;
+    let from = chrono::DateTime::from_timestamp_millis(hour(now_ms) - 3 * 3_600_000).unwrap();
+    let to = chrono::DateTime::from_timestamp_millis(hour(now_ms) + 3_600_000).unwrap();
+    for kpi in ["orders", "revenue", "buyers"] {
+        let series = json_get(
+            &app,
+            &format!(
+                "/v1/kpis/{kpi}/series?grain=hour&tz=UTC&from={}&to={}",
+                from.format("%Y-%m-%dT%H:%M:%SZ"),
+                to.format("%Y-%m-%dT%H:%M:%SZ")
+            ),
+        )
+        .await;
+        let points = series["points"].as_array().unwrap();
+        assert_eq!(points.len(), 4, "{series}");
+        for (i, point) in points.iter().enumerate() {
+            let start = hour(now_ms) - 3 * 3_600_000 + i as i64 * 3_600_000;
+            let in_hour: Vec<&Event> = events
+                .iter()
+                .filter(|e| e.ts_ms >= start && e.ts_ms < start + 3_600_000)
+                .collect();
+            let want = match kpi {
+                "orders" => in_hour.len() as f64,
+                "revenue" => in_hour.iter().filter_map(|e| e.value).sum(),
+                _ => in_hour.iter().map(|e| &e.user).collect::<HashSet<_>>().len() as f64,
+            };
+            assert_eq!(point["value"].as_f64(), Some(want), "{kpi} hour {i}: {series}");
+        }
+    }
+}

@@ -182,6 +182,7 @@ async fn evaluate_200_rules(
         rules,
         app.db.clone(),
         state,
+        hypercare_capacity::CapacitySettings::default(),
     )
     .map_err(anyhow::Error::msg)?;
     let mut times = Vec::new();

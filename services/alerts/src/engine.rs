@@ -63,6 +63,7 @@ pub struct Engine {
     pub inhibitions: Vec<Inhibition>,
     store: Client,
     kpis: Arc<hypercare_kpis::KpiState>,
+    capacity: hypercare_capacity::CapacitySettings,
     delivery: Arc<Delivery>,
     state: Mutex<State>,
 }
@@ -129,6 +130,7 @@ impl Engine {
         rules: Vec<Rule>,
         store: Client,
         kpis: Arc<hypercare_kpis::KpiState>,
+        capacity: hypercare_capacity::CapacitySettings,
     ) -> Result<Self, String> {
         let inhibitions = settings.validate()?;
         let delivery = Arc::new(Delivery {
@@ -143,6 +145,7 @@ impl Engine {
             inhibitions,
             store,
             kpis,
+            capacity,
             delivery,
             state: Mutex::new(State::default()),
         })
@@ -191,7 +194,16 @@ impl Engine {
         };
         let mut results = Vec::with_capacity(self.rules.len());
         for rule in &self.rules {
-            match evaluate(&self.store, &self.kpis, &board, rule, now / 1000).await {
+            match evaluate(
+                &self.store,
+                &self.kpis,
+                &self.capacity,
+                &board,
+                rule,
+                now / 1000,
+            )
+            .await
+            {
                 Ok(samples) => results.push(Some(samples)),
                 Err(error) => {
                     tracing::warn!(rule = %rule.name, %error, "Could not evaluate an alert rule; its alerts keep their state.");

@@ -368,11 +368,36 @@ pub async fn silence_values(
 pub async fn evaluate(
     client: &Client,
     kpis: &hypercare_kpis::KpiState,
+    capacity: &hypercare_capacity::CapacitySettings,
     board: &[KpiNow],
     rule: &Rule,
     now: u64,
 ) -> anyhow::Result<Vec<Sample>> {
     let c = &rule.condition;
+    if let Some(source) = &c.capacity {
+        let window = (source.window.as_secs() / 60) as u32;
+        let mut samples = Vec::new();
+        for service in hypercare_capacity::headroom::services_with_baseline(client).await? {
+            let Some(headroom) = hypercare_capacity::headroom::current(
+                client, capacity, &service, window, None, None,
+            )
+            .await?
+            else {
+                continue;
+            };
+            let value = headroom.headroom_percent;
+            samples.push(Sample {
+                labels: BTreeMap::from([("service".to_owned(), service)]),
+                value,
+                holds: match (c.above, c.below) {
+                    (Some(Threshold::Value(t)), _) => value > t,
+                    (_, Some(Threshold::Value(t))) => value < t,
+                    _ => false,
+                },
+            });
+        }
+        return Ok(samples);
+    }
     if let Some(silence) = &c.silence {
         return Ok(silence_values(client, silence, now)
             .await?

@@ -107,6 +107,10 @@ pub struct Condition {
     /// No events (from a source) for a while.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub silence: Option<SilenceSource>,
+    /// Capacity headroom in percent (live peak against the load test baseline),
+    /// one alert per service that has a baseline.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capacity: Option<CapacitySource>,
     #[serde(default)]
     pub compare: Compare,
     /// `compare: change_pct`: against the value this long ago.
@@ -207,6 +211,18 @@ pub struct SilenceSource {
     pub event: Option<String>,
 }
 
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct CapacitySource {
+    /// The window the peak is looked for in.
+    #[serde(with = "humantime_serde", default = "one_hour")]
+    pub window: Duration,
+}
+
+fn one_hour() -> Duration {
+    Duration::from_secs(3600)
+}
+
 fn one_day() -> Duration {
     Duration::from_secs(86_400)
 }
@@ -259,14 +275,19 @@ impl Rule {
             }
         }
         let c = &self.condition;
-        let sources = [c.kpi.is_some(), c.metric.is_some(), c.silence.is_some()]
-            .iter()
-            .filter(|s| **s)
-            .count();
+        let sources = [
+            c.kpi.is_some(),
+            c.metric.is_some(),
+            c.silence.is_some(),
+            c.capacity.is_some(),
+        ]
+        .iter()
+        .filter(|s| **s)
+        .count();
         if sources != 1 {
             return err(
                 "condition",
-                "needs exactly one source: `kpi`, `metric` or `silence`",
+                "needs exactly one source: `kpi`, `metric`, `silence` or `capacity`",
             );
         }
         if c.silence.is_some() {
@@ -355,6 +376,11 @@ impl Rule {
                     "makes a ratio of counters: use `fn: rate` or `increase`",
                 );
             }
+        }
+        if let Some(capacity) = &c.capacity
+            && !(60..=14 * 86_400).contains(&capacity.window.as_secs())
+        {
+            return err("condition.capacity.window", "must be between 1m and 14d");
         }
         if let Some(s) = &c.silence
             && (s.window.as_secs() < 60 || s.lookback <= s.window)
@@ -489,6 +515,7 @@ mod tests {
         one("{metric: {select: 'http_requests_total{status=~\"5..\"}', over: http_requests_total, fn: rate, by: [service]}, above: 0.01}").unwrap();
         one("{kpi: leads, compare: change_pct, change_over: 1h, below: -30}").unwrap();
         one("{silence: {window: 15m, per_source: true}}").unwrap();
+        one("{capacity: {window: 1h}, below: 30}").unwrap();
     }
 
     #[test]

@@ -100,6 +100,57 @@ pub fn rfc3339(unix_seconds: i64) -> String {
         .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
+/// Services that have a load test baseline.
+pub const BASELINE_SERVICES_SQL: &str = "SELECT DISTINCT service FROM loadtest_runs \
+     WHERE max_sustainable_rps > 0 AND service != '' ORDER BY service";
+
+pub async fn services_with_baseline(
+    store: &clickhouse::Client,
+) -> clickhouse::error::Result<Vec<String>> {
+    store.query(BASELINE_SERVICES_SQL).fetch_all().await
+}
+
+/// The headroom of `service` over the last `window_minutes`, with the current
+/// replica count of its baseline; `None` without a baseline.
+pub async fn current(
+    store: &clickhouse::Client,
+    settings: &CapacitySettings,
+    service: &str,
+    window_minutes: u32,
+    replicas: Option<u32>,
+    forecast_peak_rps: Option<f64>,
+) -> clickhouse::error::Result<Option<Headroom>> {
+    let baseline: Option<Baseline> = store
+        .query(LATEST_BASELINE_SQL)
+        .bind(service)
+        .fetch_optional()
+        .await?;
+    let Some(baseline) = baseline else {
+        return Ok(None);
+    };
+    let now = chrono::Utc::now().timestamp();
+    let from = now - i64::from(window_minutes) * 60;
+    let points: Vec<CounterPoint> = store
+        .query(COUNTER_MINUTES_SQL)
+        .bind(&settings.request_counter)
+        .bind(&settings.service_label)
+        .bind(&settings.service_label)
+        .bind(service)
+        .bind(from.max(0))
+        .bind(now + 1)
+        .fetch_all()
+        .await?;
+    Ok(Some(headroom(
+        service,
+        settings,
+        window_minutes,
+        peak_rate(&points),
+        baseline,
+        replicas,
+        forecast_peak_rps,
+    )))
+}
+
 /// Headroom and plan from a peak and a baseline.
 pub fn headroom(
     service: &str,
@@ -164,6 +215,10 @@ pub fn catalog() -> Vec<Statement> {
         Statement {
             origin: "capacity: latest baseline".into(),
             sql: LATEST_BASELINE_SQL.replacen('?', "'checkout'", 1),
+        },
+        Statement {
+            origin: "capacity: services with a baseline".into(),
+            sql: BASELINE_SERVICES_SQL.into(),
         },
     ]
 }

@@ -11,9 +11,6 @@ use hypercare_http::auth::{AuthError, Caller, Scope};
 use hypercare_http::error::ErrorBody;
 
 use crate::CapacitySettings;
-use crate::headroom::{
-    Baseline, COUNTER_MINUTES_SQL, CounterPoint, LATEST_BASELINE_SQL, headroom, peak_rate,
-};
 
 pub struct CapacityState {
     pub settings: CapacitySettings,
@@ -112,35 +109,15 @@ async fn get_headroom(
             reason: "must be a rate of 0 or more".into(),
         });
     }
-    let baseline: Option<Baseline> = state
-        .store
-        .query(LATEST_BASELINE_SQL)
-        .bind(&service)
-        .fetch_optional()
-        .await?;
-    let baseline = baseline.ok_or_else(|| CapacityError::NoBaseline(service.clone()))?;
-    let now = chrono::Utc::now().timestamp();
-    let from = now - i64::from(window) * 60;
-    let settings = &state.settings;
-    let points: Vec<CounterPoint> = state
-        .store
-        .query(COUNTER_MINUTES_SQL)
-        .bind(&settings.request_counter)
-        .bind(&settings.service_label)
-        .bind(&settings.service_label)
-        .bind(&service)
-        .bind(from.max(0))
-        .bind(now + 1)
-        .fetch_all()
-        .await?;
-    let answer = headroom(
+    let answer = crate::headroom::current(
+        &state.store,
+        &state.settings,
         &service,
-        settings,
         window,
-        peak_rate(&points),
-        baseline,
         query.replicas,
         query.forecast_peak_rps,
-    );
+    )
+    .await?
+    .ok_or_else(|| CapacityError::NoBaseline(service.clone()))?;
     Ok(HttpResponse::Ok().json(answer))
 }

@@ -367,6 +367,7 @@ fn build_alerts(
                 rules,
                 store.client.clone(),
                 kpis,
+                settings.capacity.clone(),
             )
             .map_err(anyhow::Error::msg)?,
         ))

@@ -266,8 +266,24 @@ pub fn compile_with_rollups(
             sql.push(" UNION ALL ");
         }
     }
-    if !raw.is_empty() {
-        sql.append(rollup::pieces_sql(kpi, &raw));
+    // Recent hours (the usual case: today's last hours) come from
+    // `events_recent`, which is sorted by hour; older ones (late events) from `events`.
+    let now = u64::try_from(chrono::Utc::now().timestamp()).unwrap_or(0);
+    let (recent, old): (Vec<(u64, u64)>, Vec<(u64, u64)>) = raw.iter().partition(|(from, _)| {
+        rollup::EventsTable::for_range(*from, now) == rollup::EventsTable::Recent
+    });
+    for (i, (ranges, table)) in [
+        (old, rollup::EventsTable::All),
+        (recent, rollup::EventsTable::Recent),
+    ]
+    .into_iter()
+    .filter(|(r, _)| !r.is_empty())
+    .enumerate()
+    {
+        if i > 0 {
+            sql.push(" UNION ALL ");
+        }
+        sql.append(rollup::pieces_sql_from(kpi, &ranges, table));
     }
     sql.push(") GROUP BY bucket ORDER BY bucket");
     sql

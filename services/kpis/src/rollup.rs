@@ -79,25 +79,75 @@ pub fn measure_key(kpi: &Kpi) -> String {
 /// columns `hour, events, denominator, value_sum, value_count, users, values`.
 /// Hours without matching events give no row.
 pub fn pieces_sql(kpi: &Kpi, ranges: &[(u64, u64)]) -> Sql {
+    pieces_sql_from(kpi, ranges, EventsTable::All)
+}
+
+/// Where raw events are read from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventsTable {
+    /// `events`, sorted by (event, day, event_id).
+    All,
+    /// `events_recent`: the last [`RECENT_DAYS`] days, sorted by hour.
+    Recent,
+}
+
+/// Days of `events_recent` kept (UTC days, today included).
+pub const RECENT_DAYS: u64 = 3;
+
+impl EventsTable {
+    /// `events_recent` for ranges from the start of yesterday (UTC) on: a day of
+    /// margin before its oldest day is dropped.
+    pub fn for_range(from: u64, now: u64) -> Self {
+        if from >= (now / 86_400).saturating_sub(1) * 86_400 {
+            EventsTable::Recent
+        } else {
+            EventsTable::All
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            EventsTable::All => "events",
+            EventsTable::Recent => "events_recent",
+        }
+    }
+}
+
+/// [`pieces_sql`] from a given events table.
+pub fn pieces_sql_from(kpi: &Kpi, ranges: &[(u64, u64)], table: EventsTable) -> Sql {
     let mut sql = Sql::default();
     let times = |sql: &mut Sql| {
         sql.push("(0");
         for (from, to) in ranges {
-            // The day bound is what ClickHouse 18.16 prunes the sorting key
-            // (event, toDate(timestamp), ...) with when no event name is given.
+            // ClickHouse 18.16 does not derive key ranges of toDate(timestamp) or
+            // toStartOfHour(timestamp) from a range of timestamp: the bounds on
+            // the sorting key's own expression are written out.
             sql.bind(" OR (timestamp >= toDateTime(?)", Bind::U64(*from))
-                .bind(" AND timestamp < toDateTime(?)", Bind::U64(*to))
-                .bind(
-                    " AND toDate(timestamp) >= toDate(toDateTime(?))",
-                    Bind::U64(*from),
-                )
-                .bind(
-                    " AND toDate(timestamp) <= toDate(toDateTime(?)))",
-                    Bind::U64(to.saturating_sub(1)),
-                );
+                .bind(" AND timestamp < toDateTime(?)", Bind::U64(*to));
+            match table {
+                EventsTable::All => sql
+                    .bind(
+                        " AND toDate(timestamp) >= toDate(toDateTime(?))",
+                        Bind::U64(*from),
+                    )
+                    .bind(
+                        " AND toDate(timestamp) <= toDate(toDateTime(?)))",
+                        Bind::U64(to.saturating_sub(1)),
+                    ),
+                EventsTable::Recent => sql
+                    .bind(
+                        " AND toStartOfHour(timestamp) >= toStartOfHour(toDateTime(?))",
+                        Bind::U64(*from),
+                    )
+                    .bind(
+                        " AND toStartOfHour(timestamp) <= toStartOfHour(toDateTime(?)))",
+                        Bind::U64(to.saturating_sub(1)),
+                    ),
+            };
         }
         sql.push(")");
     };
+    let from_table = format!(" FROM {} WHERE ", table.name());
     const NO_VALUES: &str = "toFloat64(0) AS value_sum, toUInt64(0) AS value_count, ";
     match kpi.aggregation {
         Aggregation::Count | Aggregation::UniqueUsers | Aggregation::Ratio => {
@@ -137,7 +187,7 @@ pub fn pieces_sql(kpi: &Kpi, ranges: &[(u64, u64)]) -> Sql {
                         .push(")");
                 }
             }
-            sql.push("emptyArrayFloat64() AS values FROM events WHERE ");
+            sql.push("emptyArrayFloat64() AS values").push(&from_table);
             times(&mut sql);
             sql.push(" AND ").append(condition);
         }
@@ -156,16 +206,20 @@ pub fn pieces_sql(kpi: &Kpi, ranges: &[(u64, u64)]) -> Sql {
             match &kpi.property {
                 None => {
                     // `value` is Nullable: events without one are left out.
-                    sql.push("SELECT event_id, any(timestamp) AS ts, any(assumeNotNull(value)) AS v FROM events WHERE ");
+                    sql.push(
+                        "SELECT event_id, any(timestamp) AS ts, any(assumeNotNull(value)) AS v",
+                    )
+                    .push(&from_table);
                     times(&mut sql);
                     sql.push(" AND isNotNull(value) AND ")
                         .append(filter_sql(&kpi.filter));
                 }
                 Some(property) => {
                     sql.bind(
-                        "SELECT event_id, any(timestamp) AS ts, any(prop_num_values[indexOf(prop_num_keys, ?)]) AS v FROM events WHERE ",
+                        "SELECT event_id, any(timestamp) AS ts, any(prop_num_values[indexOf(prop_num_keys, ?)]) AS v",
                         Bind::Str(property.clone()),
-                    );
+                    )
+                    .push(&from_table);
                     times(&mut sql);
                     sql.push(" AND ").append(filter_sql(&kpi.filter));
                     sql.bind(" AND has(prop_num_keys, ?)", Bind::Str(property.clone()));
@@ -283,7 +337,8 @@ pub async fn compute(client: &Client, kpi: &Kpi, hours: &[u64]) -> anyhow::Resul
     // late while it runs makes the result untrusted.
     let computed_ms = now_ms();
     let measure = measure_key(kpi);
-    let sql = pieces_sql(kpi, &ranges(hours.iter().copied()));
+    let table = EventsTable::for_range(hours[0], computed_ms / 1000);
+    let sql = pieces_sql_from(kpi, &ranges(hours.iter().copied()), table);
     let pieces: BTreeMap<u64, PieceRow> = bind_all(client.query(&sql.text), &sql.binds)
         .with_setting("max_execution_time", "300")
         .fetch_all::<PieceRow>()
@@ -344,6 +399,7 @@ pub async fn catch_up(client: &Client, kpis: &[Kpi], days: u64) -> anyhow::Resul
     let now = now_ms() / 1000;
     let to = (now.saturating_sub(ROLLUP_DELAY_SECS as u64)) / 3600 * 3600;
     let from = (now / 86_400).saturating_sub(days) * 86_400;
+    drop_old_recent_days(client, now).await?;
     let mut computed = 0;
     for kpi in kpis {
         let stale = stale_hours(client, kpi, from, to).await?;
@@ -352,6 +408,35 @@ pub async fn catch_up(client: &Client, kpis: &[Kpi], days: u64) -> anyhow::Resul
         }
     }
     Ok(computed)
+}
+
+pub const RECENT_PARTITIONS_SQL: &str = "SELECT DISTINCT partition FROM system.parts \
+     WHERE database = currentDatabase() AND table = 'events_recent' AND active";
+
+/// Drops the days of `events_recent` older than [`RECENT_DAYS`].
+async fn drop_old_recent_days(client: &Client, now: u64) -> clickhouse::error::Result<()> {
+    let oldest_kept = chrono::DateTime::from_timestamp(
+        ((now / 86_400).saturating_sub(RECENT_DAYS - 1) * 86_400) as i64,
+        0,
+    )
+    .unwrap_or_default()
+    .format("%Y%m%d")
+    .to_string()
+    .parse::<u32>()
+    .unwrap_or(0);
+    let partitions: Vec<String> = client.query(RECENT_PARTITIONS_SQL).fetch_all().await?;
+    for partition in partitions {
+        // Partitions are toYYYYMMDD numbers; anything else is left alone.
+        if let Ok(day) = partition.trim_matches('\'').parse::<u32>()
+            && day < oldest_kept
+        {
+            client
+                .query(&format!("ALTER TABLE events_recent DROP PARTITION {day}"))
+                .execute()
+                .await?;
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -344,12 +344,19 @@ impl KpiState {
         });
         let definitions = state.definitions.read().await.clone();
         let mut entries = Vec::new();
-        for (kpi, _) in definitions.values() {
-            let first = match baseline_days {
-                Some((first, _)) => first.min(today.pred_opt().unwrap_or(today)),
-                None => today.pred_opt().unwrap_or(today),
-            };
-            let values = daily(state, kpi, tz, first, today).await?;
+        let first = match baseline_days {
+            Some((first, _)) => first.min(today.pred_opt().unwrap_or(today)),
+            None => today.pred_opt().unwrap_or(today),
+        };
+        // The KPIs' queries run side by side: ClickHouse answers them in parallel.
+        let all_values = futures_util::future::join_all(
+            definitions
+                .values()
+                .map(|(kpi, _)| daily(state, kpi, tz, first, today)),
+        )
+        .await;
+        for ((kpi, _), values) in definitions.values().zip(all_values) {
+            let values = values?;
             let value_on = |date: NaiveDate| {
                 values
                     .iter()
@@ -802,6 +809,15 @@ pub fn catalog() -> Vec<Statement> {
             origin: format!("kpis: {} rollup pieces", kpi.id),
             sql: rollup::pieces_sql(kpi, &[(1_795_000_000, 1_795_086_400)]).inline(),
         });
+        statements.push(Statement {
+            origin: format!("kpis: {} recent pieces", kpi.id),
+            sql: rollup::pieces_sql_from(
+                kpi,
+                &[(1_795_000_000, 1_795_003_600)],
+                rollup::EventsTable::Recent,
+            )
+            .inline(),
+        });
     }
     let measure = query::Bind::Str("0123abcd".into());
     let (from, to) = (
@@ -823,6 +839,10 @@ pub fn catalog() -> Vec<Statement> {
             binds: vec![from, to],
         }
         .inline(),
+    });
+    statements.push(Statement {
+        origin: "kpis: events_recent days".into(),
+        sql: rollup::RECENT_PARTITIONS_SQL.into(),
     });
     statements.push(Statement {
         origin: "ingest: mark late hours".into(),

@@ -20,4 +20,7 @@ CREATE TABLE IF NOT EXISTS kpi_rollups
 )
 ENGINE = ReplacingMergeTree(computed_ms)
 PARTITION BY toYYYYMM(hour)
-ORDER BY (measure, hour);
+ORDER BY (measure, hour)
+-- Rows are few but wide (arrays of an hour's users and values): small granules
+-- let a query read only its measure's hours, not its neighbours' arrays.
+SETTINGS index_granularity = 64;

@@ -99,6 +99,11 @@ pub const MIGRATIONS: &[Migration] = &[
         sql: include_str!("../migrations/0103_kpi_rollups.sql"),
     },
     Migration {
+        version: 104,
+        name: "events_recent",
+        sql: include_str!("../migrations/0104_events_recent.sql"),
+    },
+    Migration {
         version: 200,
         name: "alert_events",
         sql: include_str!("../migrations/0200_alert_events.sql"),
