@@ -4,14 +4,16 @@
 -- not yet rolled-up hours from this table (services/kpis/src/query.rs); the
 -- rollup worker drops its partitions older than a few days.
 --
--- Filled by a materialized view on every insert into `events`, late and retried
--- events included (reads fold copies by event_id, as on `events`), and at
--- migration time with the last three days already stored.
+-- Filled by a materialized view on every insert into `events` (the rows of the
+-- last three UTC days; late and retried events included, and reads fold copies
+-- by event_id as on `events`), and at migration time with the last three days
+-- already stored.
 CREATE TABLE IF NOT EXISTS events_recent AS events
 ENGINE = MergeTree
 PARTITION BY toYYYYMMDD(timestamp)
 ORDER BY (toStartOfHour(timestamp), event);
 
-CREATE MATERIALIZED VIEW IF NOT EXISTS events_recent_feed TO events_recent AS SELECT * FROM events;
+CREATE MATERIALIZED VIEW IF NOT EXISTS events_recent_feed TO events_recent AS
+SELECT * FROM events WHERE timestamp >= toDateTime(toDate(now()) - 2);
 
 INSERT INTO events_recent SELECT * FROM events WHERE timestamp >= toDateTime(toDate(now()) - 2);
