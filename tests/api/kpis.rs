@@ -605,9 +605,17 @@ async fn recent_hours_are_read_from_the_hour_sorted_copy_exactly() {
             let want = match kpi {
                 "orders" => in_hour.len() as f64,
                 "revenue" => in_hour.iter().filter_map(|e| e.value).sum(),
-                _ => in_hour.iter().map(|e| &e.user).collect::<HashSet<_>>().len() as f64,
+                _ => in_hour
+                    .iter()
+                    .map(|e| &e.user)
+                    .collect::<HashSet<_>>()
+                    .len() as f64,
             };
-            assert_eq!(point["value"].as_f64(), Some(want), "{kpi} hour {i}: {series}");
+            assert_eq!(
+                point["value"].as_f64(),
+                Some(want),
+                "{kpi} hour {i}: {series}"
+            );
         }
     }
 }
