@@ -15,6 +15,9 @@ use clickhouse::Client;
 use crate::definition::{Aggregation, Filter, Grain, Kpi};
 use crate::rollup;
 
+/// `[from, to)` in epoch seconds.
+type Range = (u64, u64);
+
 /// Limits every KPI query runs under.
 pub const MAX_EXECUTION_SECS: &str = "10";
 pub const MAX_MEMORY_BYTES: &str = "4000000000";
@@ -269,7 +272,7 @@ pub fn compile_with_rollups(
     // Recent hours (the usual case: today's last hours) come from
     // `events_recent`, which is sorted by hour; older ones (late events) from `events`.
     let now = u64::try_from(chrono::Utc::now().timestamp()).unwrap_or(0);
-    let (recent, old): (Vec<(u64, u64)>, Vec<(u64, u64)>) = raw.iter().partition(|(from, _)| {
+    let (recent, old): (Vec<Range>, Vec<Range>) = raw.iter().partition(|(from, _)| {
         rollup::EventsTable::for_range(*from, now) == rollup::EventsTable::Recent
     });
     for (i, (ranges, table)) in [
