@@ -282,7 +282,10 @@ mod tests {
         assert_eq!(kpi.status(None), Status::NoData);
         kpi.direction = Direction::LowerIsBetter;
         (kpi.target, kpi.warning, kpi.critical) = (800.0, 900.0, 1000.0);
-        assert_eq!(kpi.status(Some(850.0)), Status::Warning);
+        // Past the target but not the warning level: not yet a warning, as 95
+        // against a target of 100 above.
+        assert_eq!(kpi.status(Some(850.0)), Status::Ok);
+        assert_eq!(kpi.status(Some(950.0)), Status::Warning);
         assert_eq!(kpi.status(Some(1200.0)), Status::Critical);
     }
 }

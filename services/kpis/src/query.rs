@@ -559,9 +559,10 @@ mod tests {
     #[test]
     fn hour_buckets_follow_the_local_hour_and_days_the_local_midnight() {
         let kolkata: Tz = "Asia/Kolkata".parse().unwrap();
-        // 2026-11-22T00:00:00Z is 05:30 in Kolkata: the first hour starts at 00:00Z.
+        // 2026-11-22T00:00:00Z is 05:30 in Kolkata: local hours start at :30 UTC,
+        // the first one at 05:00 local (23:30Z) holding `from`.
         let hours = buckets(Grain::Hour, kolkata, 1_795_305_600, 1_795_305_600 + 7200);
-        assert_eq!(hours, vec![1_795_305_600, 1_795_309_200]);
+        assert_eq!(hours, vec![1_795_303_800, 1_795_307_400, 1_795_311_000]);
         let paris: Tz = "Europe/Paris".parse().unwrap();
         let days = buckets(Grain::Day, paris, 1_795_302_000, 1_795_302_000 + 2 * 86_400);
         assert_eq!(days, vec![1_795_302_000, 1_795_388_400]);
