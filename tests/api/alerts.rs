@@ -715,3 +715,47 @@ fn rules_check_names_file_rule_and_field_and_passes_the_shipped_rules() {
     assert_eq!(err.rule, "queue_full", "{err}");
     assert!(err.reason.contains("P7"), "{err}");
 }
+
+const SILENCE_RULE: &str = r#"
+groups:
+  - name: test
+    rules:
+      - name: heartbeat_silent
+        tier: P1
+        annotations: { summary: "no heartbeat" }
+        condition:
+          silence: { event: heartbeat, window: 1m }
+"#;
+
+#[tokio::test]
+async fn ingest_silence_fires_only_for_what_was_flowing() {
+    let pager = Pager::start(0).await;
+    let (app, _rules) = app_with_rules(SILENCE_RULE, &pager, |_| {}).await;
+    let send = |ago_ms: i64| {
+        let app = &app;
+        async move {
+            let ts = chrono::Utc::now().timestamp_millis() - ago_ms;
+            let r = app
+                .post_events(&json!({"event": "heartbeat", "timestamp": ts}))
+                .await;
+            assert_eq!(r.status(), 202);
+        }
+    };
+    // Nothing ever sent: nothing is silent.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(alerts(&app).await["alerts"], json!([]));
+    // Seen 2 minutes ago, not since: silent.
+    send(120_000).await;
+    let got = pager.wait_for("oncall", 1, Duration::from_secs(5)).await;
+    assert_eq!(got.len(), 1);
+    assert_eq!(alert_ids(&got[0]), vec!["heartbeat_silent"]);
+    assert_eq!(
+        got[0]["alerts"][0]["annotations"]["summary"],
+        "no heartbeat"
+    );
+    // A heartbeat now: resolved.
+    send(0).await;
+    let got = pager.wait_for("oncall", 2, Duration::from_secs(5)).await;
+    assert_eq!(got.len(), 2);
+    assert_eq!(got[1]["status"], "resolved");
+}

@@ -317,7 +317,7 @@ struct SourceRow {
 
 const SILENCE_SQL: &str = "SELECT {source} AS source, toUInt64(countIf(timestamp >= toDateTime(?))) AS recent \
      FROM events WHERE timestamp >= toDateTime(?) AND timestamp < toDateTime(?) \
-     AND toDate(timestamp) >= toDate(toDateTime(?)) {event} GROUP BY source";
+     AND toDate(timestamp) >= toDate(toDateTime(?)) {event} GROUP BY source HAVING count() > 0";
 
 /// Events per source in the window (0 for a source seen in the lookback only).
 pub async fn silence_values(
@@ -349,10 +349,14 @@ pub async fn silence_values(
     let rows: Vec<SourceRow> = query.fetch_all().await?;
     let mut out = BTreeMap::new();
     if !source.per_source {
-        out.insert(
-            BTreeMap::new(),
-            rows.iter().map(|r| r.recent).sum::<u64>() as f64,
-        );
+        // Only what was flowing can fall silent: without any event in the
+        // lookback (a fresh install, an event not launched yet) nothing holds.
+        if !rows.is_empty() {
+            out.insert(
+                BTreeMap::new(),
+                rows.iter().map(|r| r.recent).sum::<u64>() as f64,
+            );
+        }
         return Ok(out);
     }
     for row in rows {
