@@ -145,7 +145,19 @@ async fn shutdown_stores_every_acknowledged_row_before_exiting() {
                 .map(|r| r.status().as_u16())
         }));
     }
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    // Stop once rows wait in the writer's queue (a loaded machine may take
+    // longer than the flush interval to get the first request in).
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let metrics = app.get("/metrics", None).await.text().await.unwrap();
+        let queued = metrics.lines().any(|l| {
+            l.starts_with("hypercare_writer_queue_rows{table=\"events\"}") && !l.ends_with(" 0")
+        });
+        if queued || std::time::Instant::now() > deadline {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
     let db = app.db.clone();
 
     app.stop().await.unwrap();
