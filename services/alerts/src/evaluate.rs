@@ -17,6 +17,7 @@ use clickhouse::Client;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 
+use hypercare_ingest::quantile::{bucket_counts_in_window, estimate};
 use hypercare_kpis::routes::KpiNow;
 
 use crate::matcher::{Matcher, Op, Selector};
@@ -213,19 +214,8 @@ pub async fn metric_values(
         let mut per_group: BTreeMap<BTreeMap<String, String>, (Vec<f64>, Vec<u64>)> =
             BTreeMap::new();
         for row in rows {
-            let counts = if row.delta == 1 {
-                row.window_sum.clone()
-            } else if row.before.len() == row.last.len()
-                && row.before.iter().zip(&row.last).all(|(b, l)| b <= l)
-            {
-                row.last
-                    .iter()
-                    .zip(&row.before)
-                    .map(|(l, b)| l - b)
-                    .collect()
-            } else {
-                row.last.clone()
-            };
+            let counts =
+                bucket_counts_in_window(row.delta == 1, &row.window_sum, &row.last, &row.before);
             let entry = per_group
                 .entry(group_labels(&source.by, &row.groups))
                 .or_insert_with(|| (row.bounds.clone(), vec![0; counts.len()]));
@@ -279,34 +269,6 @@ pub async fn metric_values(
         out.insert(labels, value);
     }
     Ok(out)
-}
-
-/// Linear interpolation inside the bucket holding the q-th observation, as
-/// Prometheus' `histogram_quantile` does.
-pub fn estimate(bounds: &[f64], counts: &[u64], q: f64) -> Option<f64> {
-    let total: u64 = counts.iter().sum();
-    if total == 0 || counts.len() != bounds.len() + 1 {
-        return None;
-    }
-    let rank = q * total as f64;
-    let mut seen = 0u64;
-    for (i, &count) in counts.iter().enumerate() {
-        if count > 0 && (seen + count) as f64 >= rank {
-            if i == bounds.len() {
-                return bounds.last().copied();
-            }
-            let upper = bounds[i];
-            let lower = if i == 0 {
-                upper.min(0.0)
-            } else {
-                bounds[i - 1]
-            };
-            let within = (rank - seen as f64) / count as f64;
-            return Some(lower + (upper - lower) * within.clamp(0.0, 1.0));
-        }
-        seen += count;
-    }
-    bounds.last().copied()
 }
 
 #[derive(Debug, clickhouse::Row, Deserialize)]

@@ -134,20 +134,27 @@ pub async fn quantile(
 }
 
 fn window_counts(row: &SeriesRow) -> Vec<u64> {
-    if row.delta == 1 {
-        return row.window_sum.clone();
+    bucket_counts_in_window(row.delta == 1, &row.window_sum, &row.last, &row.before)
+}
+
+/// A histogram series' bucket counts over a window: with delta temporality the
+/// sum of its points in the window (`window_sum`); with cumulative temporality
+/// its last point in the window minus its last point before (`before`), or the
+/// last point alone when there is none before or the process restarted.
+pub fn bucket_counts_in_window(
+    delta: bool,
+    window_sum: &[u64],
+    last: &[u64],
+    before: &[u64],
+) -> Vec<u64> {
+    if delta {
+        return window_sum.to_vec();
     }
-    let comparable =
-        row.before.len() == row.last.len() && row.before.iter().zip(&row.last).all(|(b, l)| b <= l);
+    let comparable = before.len() == last.len() && before.iter().zip(last).all(|(b, l)| b <= l);
     if comparable {
-        row.last
-            .iter()
-            .zip(&row.before)
-            .map(|(l, b)| l - b)
-            .collect()
+        last.iter().zip(before).map(|(l, b)| l - b).collect()
     } else {
-        // No earlier point, or the process restarted: the last point is all we know.
-        row.last.clone()
+        last.to_vec()
     }
 }
 
