@@ -360,7 +360,7 @@ impl Engine {
     }
 
     fn silenced(state: &State, labels: &BTreeMap<String, String>, now: u64) -> bool {
-        state.silences.iter().any(|s| s.mutes(labels, now))
+        silenced(&state.silences, labels, now)
     }
 
     fn inhibited(
@@ -370,20 +370,14 @@ impl Engine {
         labels: &BTreeMap<String, String>,
         now: u64,
     ) -> bool {
-        self.inhibitions.iter().any(|rule| {
-            all_match(&rule.target, labels)
-                && state.alerts.iter().any(|(other_fp, other)| {
-                    let source = other.row.labels();
-                    other_fp != fp
-                        && other.row.state == "firing"
-                        && all_match(&rule.source, &source)
-                        && !Self::silenced(state, &source, now)
-                        && rule.equal.iter().all(|l| {
-                            source.get(l).map_or("", String::as_str)
-                                == labels.get(l).map_or("", String::as_str)
-                        })
-                })
-        })
+        inhibited(
+            &self.inhibitions,
+            fp,
+            labels,
+            state.alerts.values().map(|t| &t.row),
+            &state.silences,
+            now,
+        )
     }
 
     fn group_key(
@@ -773,6 +767,36 @@ impl Engine {
     }
 }
 
+fn silenced(silences: &[Silence], labels: &BTreeMap<String, String>, now: u64) -> bool {
+    silences.iter().any(|s| s.mutes(labels, now))
+}
+
+/// Whether the alert `fingerprint` with `labels` is inhibited by another firing,
+/// unsilenced alert among `others`.
+fn inhibited<'a>(
+    inhibitions: &[Inhibition],
+    fingerprint: &str,
+    labels: &BTreeMap<String, String>,
+    others: impl Iterator<Item = &'a AlertRow> + Clone,
+    silences: &[Silence],
+    now: u64,
+) -> bool {
+    inhibitions.iter().any(|rule| {
+        all_match(&rule.target, labels)
+            && others.clone().any(|other| {
+                let source = other.labels();
+                other.fingerprint != fingerprint
+                    && other.state == "firing"
+                    && all_match(&rule.source, &source)
+                    && !silenced(silences, &source, now)
+                    && rule.equal.iter().all(|l| {
+                        source.get(l).map_or("", String::as_str)
+                            == labels.get(l).map_or("", String::as_str)
+                    })
+            })
+    })
+}
+
 /// Whether `row` is muted by a silence or inhibited by another of `open`.
 pub fn muted(
     row: &AlertRow,
@@ -782,22 +806,17 @@ pub fn muted(
     now: u64,
 ) -> (bool, bool) {
     let labels = row.labels();
-    let silenced = silences.iter().any(|s| s.mutes(&labels, now));
-    let inhibited = inhibitions.iter().any(|rule| {
-        all_match(&rule.target, &labels)
-            && open.iter().any(|other| {
-                let source = other.labels();
-                other.fingerprint != row.fingerprint
-                    && other.state == "firing"
-                    && all_match(&rule.source, &source)
-                    && !silences.iter().any(|s| s.mutes(&source, now))
-                    && rule.equal.iter().all(|l| {
-                        source.get(l).map_or("", String::as_str)
-                            == labels.get(l).map_or("", String::as_str)
-                    })
-            })
-    });
-    (silenced, inhibited)
+    (
+        silenced(silences, &labels, now),
+        inhibited(
+            inhibitions,
+            &row.fingerprint,
+            &labels,
+            open.iter(),
+            silences,
+            now,
+        ),
+    )
 }
 
 #[cfg(test)]
