@@ -109,19 +109,7 @@ pub fn compile(kpi: &Kpi, grain: Grain, tz: &str, from: u64, to: u64) -> Sql {
         Grain::Day => "toStartOfDay",
     };
     let mut sql = Sql::default();
-    let time = |sql: &mut Sql| {
-        sql.bind("timestamp >= toDateTime(?)", Bind::U64(from))
-            .bind(" AND timestamp < toDateTime(?)", Bind::U64(to))
-            // See `rollup::pieces_sql`: the day bound lets 18.16 prune by the key.
-            .bind(
-                " AND toDate(timestamp) >= toDate(toDateTime(?))",
-                Bind::U64(from),
-            )
-            .bind(
-                " AND toDate(timestamp) <= toDate(toDateTime(?))",
-                Bind::U64(to.saturating_sub(1)),
-            );
-    };
+    let all = rollup::EventsTable::All;
     match kpi.aggregation {
         Aggregation::Count | Aggregation::UniqueUsers | Aggregation::Ratio => {
             sql.bind(
@@ -156,9 +144,10 @@ pub fn compile(kpi: &Kpi, grain: Grain, tz: &str, from: u64, to: u64) -> Sql {
                         .push(")");
                 }
             }
-            sql.push(" FROM events WHERE ");
-            time(&mut sql);
-            sql.push(" AND ").append(condition);
+            sql.push(" FROM events WHERE ")
+                .append(rollup::time_condition(&[(from, to)], all))
+                .push(" AND ")
+                .append(condition);
         }
         Aggregation::Sum | Aggregation::Avg | Aggregation::Percentile => {
             let outer = match kpi.aggregation {
@@ -173,27 +162,8 @@ pub fn compile(kpi: &Kpi, grain: Grain, tz: &str, from: u64, to: u64) -> Sql {
             .push(&format!(
                 "toFloat64({outer}) AS a, toFloat64(count()) AS b FROM ("
             ));
-            // Copies of an event (retried batches) fold into one before summing.
-            match &kpi.property {
-                None => {
-                    // `value` is Nullable: events without one are left out, and the
-                    // column made plain so that aggregates are plain Float64.
-                    sql.push("SELECT event_id, any(timestamp) AS ts, any(assumeNotNull(value)) AS v FROM events WHERE ");
-                    time(&mut sql);
-                    sql.push(" AND isNotNull(value) AND ")
-                        .append(filter_sql(&kpi.filter));
-                }
-                Some(property) => {
-                    sql.bind(
-                        "SELECT event_id, any(timestamp) AS ts, any(prop_num_values[indexOf(prop_num_keys, ?)]) AS v FROM events WHERE ",
-                        Bind::Str(property.clone()),
-                    );
-                    time(&mut sql);
-                    sql.push(" AND ").append(filter_sql(&kpi.filter));
-                    sql.bind(" AND has(prop_num_keys, ?)", Bind::Str(property.clone()));
-                }
-            }
-            sql.push(" GROUP BY event_id)");
+            sql.append(rollup::event_values_sql(kpi, &[(from, to)], all))
+                .push(")");
         }
     }
     sql.push(" GROUP BY bucket ORDER BY bucket");

@@ -113,40 +113,77 @@ impl EventsTable {
     }
 }
 
+/// The condition that `timestamp` is in one of `ranges`, written so that `table`
+/// is read by its sorting key.
+pub(crate) fn time_condition(ranges: &[(u64, u64)], table: EventsTable) -> Sql {
+    let mut sql = Sql::default();
+    sql.push("(0");
+    for (from, to) in ranges {
+        // ClickHouse 18.16 does not derive key ranges of toDate(timestamp) or
+        // toStartOfHour(timestamp) from a range of timestamp: the bounds on
+        // the sorting key's own expression are written out.
+        sql.bind(" OR (timestamp >= toDateTime(?)", Bind::U64(*from))
+            .bind(" AND timestamp < toDateTime(?)", Bind::U64(*to));
+        match table {
+            EventsTable::All => sql
+                .bind(
+                    " AND toDate(timestamp) >= toDate(toDateTime(?))",
+                    Bind::U64(*from),
+                )
+                .bind(
+                    " AND toDate(timestamp) <= toDate(toDateTime(?)))",
+                    Bind::U64(to.saturating_sub(1)),
+                ),
+            EventsTable::Recent => sql
+                .bind(
+                    " AND toStartOfHour(timestamp) >= toStartOfHour(toDateTime(?))",
+                    Bind::U64(*from),
+                )
+                .bind(
+                    " AND toStartOfHour(timestamp) <= toStartOfHour(toDateTime(?)))",
+                    Bind::U64(to.saturating_sub(1)),
+                ),
+        };
+    }
+    sql.push(")");
+    sql
+}
+
+/// `event_id, ts, v`: one row per matching event with a value (`value`, or the
+/// KPI's numeric property) in `ranges`, copies of an event (retried batches)
+/// folded into one, so that sums, averages and percentiles count it once.
+pub(crate) fn event_values_sql(kpi: &Kpi, ranges: &[(u64, u64)], table: EventsTable) -> Sql {
+    let mut sql = Sql::default();
+    let from_table = format!(" FROM {} WHERE ", table.name());
+    match &kpi.property {
+        None => {
+            // `value` is Nullable: events without one are left out, and the
+            // column made plain so that aggregates are plain Float64.
+            sql.push("SELECT event_id, any(timestamp) AS ts, any(assumeNotNull(value)) AS v")
+                .push(&from_table)
+                .append(time_condition(ranges, table))
+                .push(" AND isNotNull(value) AND ")
+                .append(filter_sql(&kpi.filter));
+        }
+        Some(property) => {
+            sql.bind(
+                "SELECT event_id, any(timestamp) AS ts, any(prop_num_values[indexOf(prop_num_keys, ?)]) AS v",
+                Bind::Str(property.clone()),
+            )
+            .push(&from_table)
+            .append(time_condition(ranges, table))
+            .push(" AND ")
+            .append(filter_sql(&kpi.filter))
+            .bind(" AND has(prop_num_keys, ?)", Bind::Str(property.clone()));
+        }
+    }
+    sql.push(" GROUP BY event_id");
+    sql
+}
+
 /// [`pieces_sql`] from a given events table.
 pub fn pieces_sql_from(kpi: &Kpi, ranges: &[(u64, u64)], table: EventsTable) -> Sql {
     let mut sql = Sql::default();
-    let times = |sql: &mut Sql| {
-        sql.push("(0");
-        for (from, to) in ranges {
-            // ClickHouse 18.16 does not derive key ranges of toDate(timestamp) or
-            // toStartOfHour(timestamp) from a range of timestamp: the bounds on
-            // the sorting key's own expression are written out.
-            sql.bind(" OR (timestamp >= toDateTime(?)", Bind::U64(*from))
-                .bind(" AND timestamp < toDateTime(?)", Bind::U64(*to));
-            match table {
-                EventsTable::All => sql
-                    .bind(
-                        " AND toDate(timestamp) >= toDate(toDateTime(?))",
-                        Bind::U64(*from),
-                    )
-                    .bind(
-                        " AND toDate(timestamp) <= toDate(toDateTime(?)))",
-                        Bind::U64(to.saturating_sub(1)),
-                    ),
-                EventsTable::Recent => sql
-                    .bind(
-                        " AND toStartOfHour(timestamp) >= toStartOfHour(toDateTime(?))",
-                        Bind::U64(*from),
-                    )
-                    .bind(
-                        " AND toStartOfHour(timestamp) <= toStartOfHour(toDateTime(?)))",
-                        Bind::U64(to.saturating_sub(1)),
-                    ),
-            };
-        }
-        sql.push(")");
-    };
     let from_table = format!(" FROM {} WHERE ", table.name());
     const NO_VALUES: &str = "toFloat64(0) AS value_sum, toUInt64(0) AS value_count, ";
     match kpi.aggregation {
@@ -187,9 +224,11 @@ pub fn pieces_sql_from(kpi: &Kpi, ranges: &[(u64, u64)], table: EventsTable) -> 
                         .push(")");
                 }
             }
-            sql.push("emptyArrayFloat64() AS values").push(&from_table);
-            times(&mut sql);
-            sql.push(" AND ").append(condition);
+            sql.push("emptyArrayFloat64() AS values")
+                .push(&from_table)
+                .append(time_condition(ranges, table))
+                .push(" AND ")
+                .append(condition);
         }
         Aggregation::Sum | Aggregation::Avg | Aggregation::Percentile => {
             sql.push(
@@ -202,30 +241,7 @@ pub fn pieces_sql_from(kpi: &Kpi, ranges: &[(u64, u64)], table: EventsTable) -> 
             } else {
                 "emptyArrayFloat64() AS values FROM ("
             });
-            // Copies of an event (retried batches) fold into one before summing.
-            match &kpi.property {
-                None => {
-                    // `value` is Nullable: events without one are left out.
-                    sql.push(
-                        "SELECT event_id, any(timestamp) AS ts, any(assumeNotNull(value)) AS v",
-                    )
-                    .push(&from_table);
-                    times(&mut sql);
-                    sql.push(" AND isNotNull(value) AND ")
-                        .append(filter_sql(&kpi.filter));
-                }
-                Some(property) => {
-                    sql.bind(
-                        "SELECT event_id, any(timestamp) AS ts, any(prop_num_values[indexOf(prop_num_keys, ?)]) AS v",
-                        Bind::Str(property.clone()),
-                    )
-                    .push(&from_table);
-                    times(&mut sql);
-                    sql.push(" AND ").append(filter_sql(&kpi.filter));
-                    sql.bind(" AND has(prop_num_keys, ?)", Bind::Str(property.clone()));
-                }
-            }
-            sql.push(" GROUP BY event_id)");
+            sql.append(event_values_sql(kpi, ranges, table)).push(")");
         }
     }
     sql.push(" GROUP BY hour");
