@@ -19,20 +19,8 @@ use hypercare_alerts::config::{Receiver, TierPolicy};
 use hypercare_alerts::rule::Tier;
 use serde_json::json;
 
+use hypercare_tests::bench::{option, percentile};
 use hypercare_tests::spawn_app_with;
-
-fn option(args: &[String], name: &str, default: u64) -> u64 {
-    args.iter()
-        .position(|a| a == &format!("--{name}"))
-        .and_then(|i| args.get(i + 1))
-        .map(|v| v.parse().expect("a number"))
-        .unwrap_or(default)
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> f64 {
-    let i = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1;
-    sorted[i].as_secs_f64() * 1000.0
-}
 
 const RULES: &str = r#"
 groups:

@@ -17,23 +17,11 @@
 //! - one alert evaluation of 200 rules over the same data.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use hypercare_kpis::rollup;
+use hypercare_tests::bench::{option, percentile};
 use hypercare_tests::{ADMIN_KEY, READ_KEY, TestApp, spawn_app_with};
-
-fn option(args: &[String], name: &str, default: u64) -> u64 {
-    args.iter()
-        .position(|a| a == &format!("--{name}"))
-        .and_then(|i| args.get(i + 1))
-        .map(|v| v.parse().expect("a number"))
-        .unwrap_or(default)
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> f64 {
-    let i = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1;
-    sorted[i].as_secs_f64() * 1000.0
-}
 
 const SPAN_SECS: u64 = 21 * 86_400;
 const CHUNK: u64 = 10_000_000;

@@ -9,22 +9,10 @@
 //! times the API's reads from a client on the same machine: p50 / p95 / max over
 //! repeated calls.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
+use hypercare_tests::bench::{option, percentile};
 use hypercare_tests::{READ_KEY, spawn_app};
-
-fn option(args: &[String], name: &str, default: u64) -> u64 {
-    args.iter()
-        .position(|a| a == &format!("--{name}"))
-        .and_then(|i| args.get(i + 1))
-        .map(|v| v.parse().expect("a number"))
-        .unwrap_or(default)
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> f64 {
-    let i = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1;
-    sorted[i].as_secs_f64() * 1000.0
-}
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();

@@ -17,6 +17,7 @@ use hypercare_storage::local::LocalClickHouse;
 use secrecy::SecretString;
 use tokio::sync::OnceCell;
 
+pub mod bench;
 pub mod proxy;
 
 pub use hypercare_http_keys::*;
