@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use hypercare_tests::proxy::{FaultyProxy, Mode};
-use hypercare_tests::{INGEST_KEY, TestApp, clickhouse, ndjson_events, spawn_app_with};
+use hypercare_tests::{ADMIN_KEY, INGEST_KEY, TestApp, clickhouse, ndjson_events, spawn_app_with};
 use serde_json::Value;
 
 async fn app_behind_proxy(
@@ -204,4 +204,63 @@ async fn a_request_whose_rows_cannot_be_stored_in_time_gets_503_with_retry_after
         "{body}"
     );
     assert!(body["message"].as_str().unwrap().contains("retry"));
+}
+
+#[tokio::test]
+async fn reads_answer_503_or_504_while_clickhouse_hangs_instead_of_hanging_with_it() {
+    let (app, proxy) = app_behind_proxy(|settings| {
+        settings.clickhouse.query_timeout_secs = 1;
+    })
+    .await;
+    let launch = app
+        .http
+        .post(format!("{}/v1/launches", app.address))
+        .bearer_auth(ADMIN_KEY)
+        .json(&serde_json::json!({"name": "Spring", "release": "2.4.0", "d0": "2026-11-20T09:00:00+01:00", "tz": "Europe/Paris"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(launch.status(), 201, "{}", launch.text().await.unwrap());
+
+    proxy.set(Mode::Stall);
+
+    let paths = [
+        "/v1/launches",
+        "/v1/tickets",
+        "/v1/tickets/stats?from=2026-11-01&to=2026-11-07",
+        "/v1/alerts/history",
+        "/v1/events/summary",
+        "/v1/metrics/quantile?name=latency_seconds&q=0.5",
+    ];
+    // All at once: the store stays hung until every one has answered, so an
+    // answer at all is the deadline at work.
+    let requests = paths.map(|path| {
+        let request = app
+            .http
+            .get(format!("{}{path}", app.address))
+            .bearer_auth(ADMIN_KEY)
+            .timeout(Duration::from_secs(30));
+        tokio::spawn(async move {
+            let response = request
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("{path} did not answer while ClickHouse hangs: {e}"));
+            let status = response.status().as_u16();
+            (path, status, response.json::<Value>().await.unwrap())
+        })
+    });
+    for request in requests {
+        let (path, status, body) = request.await.unwrap();
+        assert!([503, 504].contains(&status), "{path}: {status} {body}");
+        assert!(body["error"].is_string(), "{path}: {body}");
+        assert!(body["message"].is_string(), "{path}: {body}");
+    }
+    proxy.set(Mode::Forward);
+    wait_until("reads work again", Duration::from_secs(20), || async {
+        app.get("/v1/events/summary", Some(ADMIN_KEY))
+            .await
+            .status()
+            == 200
+    })
+    .await;
 }

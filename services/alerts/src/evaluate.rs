@@ -111,7 +111,8 @@ fn scalar_sql(selector: &Selector, by: &[String]) -> (String, Vec<String>) {
     );
     let mut binds: Vec<String> = std::iter::repeat_n("{from}".to_owned(), 9).collect();
     points_sql(selector, by, "any(value) AS value", &mut sql, &mut binds);
-    sql.push_str(") GROUP BY series_id HAVING n_window > 0 LIMIT 10000");
+    sql.push_str(") GROUP BY series_id HAVING n_window > 0 ORDER BY series_id LIMIT ");
+    sql.push_str(SERIES_READ_LIMIT);
     (sql, binds)
 }
 
@@ -132,7 +133,8 @@ fn histogram_sql(selector: &Selector, by: &[String]) -> (String, Vec<String>) {
         &mut sql,
         &mut binds,
     );
-    sql.push_str(") GROUP BY series_id HAVING notEmpty(last) LIMIT 10000");
+    sql.push_str(") GROUP BY series_id HAVING notEmpty(last) ORDER BY series_id LIMIT ");
+    sql.push_str(SERIES_READ_LIMIT);
     (sql, binds)
 }
 
@@ -186,6 +188,22 @@ fn bind_times(
     query.with_setting("max_execution_time", "20")
 }
 
+/// Series one metric condition may cover. Reads ask for one more, so that a
+/// selector matching more is an evaluation error (the rule says so) rather than
+/// a value silently computed from an arbitrary part of the series: otherwise
+/// junk series sent under a rule's metric name could push real ones out.
+pub const MAX_SERIES: usize = 10_000;
+const SERIES_READ_LIMIT: &str = "10001";
+
+fn check_series_count(rows: usize, select: &str) -> anyhow::Result<()> {
+    if rows > MAX_SERIES {
+        anyhow::bail!(
+            "`{select}` matches more than {MAX_SERIES} series: narrow it with label matchers"
+        );
+    }
+    Ok(())
+}
+
 fn group_labels(by: &[String], groups: &[String]) -> BTreeMap<String, String> {
     by.iter()
         .zip(groups.iter().skip(1))
@@ -211,6 +229,7 @@ pub async fn metric_values(
         let rows: Vec<HistogramRow> = bind_times(&sql, &binds, client, from, now + 1, lookback)
             .fetch_all()
             .await?;
+        check_series_count(rows.len(), select)?;
         let mut per_group: BTreeMap<BTreeMap<String, String>, (Vec<f64>, Vec<u64>)> =
             BTreeMap::new();
         for row in rows {
@@ -237,6 +256,7 @@ pub async fn metric_values(
     let rows: Vec<ScalarRow> = bind_times(&sql, &binds, client, from, now + 1, lookback)
         .fetch_all()
         .await?;
+    check_series_count(rows.len(), select)?;
     let mut groups: BTreeMap<BTreeMap<String, String>, Vec<ScalarRow>> = BTreeMap::new();
     for row in rows {
         groups

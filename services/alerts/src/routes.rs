@@ -1,5 +1,6 @@
 //! The alert API (see the crate documentation for the routes).
 
+use hypercare_storage::ReadOnly;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -253,6 +254,7 @@ async fn show(
         .store
         .query(ONE_ALERT_SQL)
         .bind(id.as_str())
+        .read_only()
         .fetch_all()
         .await?;
     let Some(latest) = versions.last() else {

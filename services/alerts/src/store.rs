@@ -1,5 +1,6 @@
 //! Alerts, silences and deliveries in ClickHouse.
 
+use hypercare_storage::ReadOnly;
 use std::collections::BTreeMap;
 
 use clickhouse::Client;
@@ -84,7 +85,7 @@ pub async fn append(client: &Client, rows: &[AlertRow]) -> clickhouse::error::Re
 }
 
 pub async fn open_alerts(client: &Client) -> clickhouse::error::Result<Vec<AlertRow>> {
-    client.query(OPEN_ALERTS_SQL).fetch_all().await
+    client.query(OPEN_ALERTS_SQL).read_only().fetch_all().await
 }
 
 pub async fn history(
@@ -96,6 +97,7 @@ pub async fn history(
         .query(HISTORY_SQL)
         .bind(to_ms)
         .bind(from_ms)
+        .read_only()
         .fetch_all()
         .await
 }
@@ -164,7 +166,7 @@ pub const SILENCES_SQL: &str = "SELECT silence_id, version, matchers, starts_ms,
      (SELECT silence_id, max(version) FROM silences GROUP BY silence_id) ORDER BY starts_ms";
 
 pub async fn silences(client: &Client) -> clickhouse::error::Result<Vec<Silence>> {
-    let rows: Vec<SilenceRow> = client.query(SILENCES_SQL).fetch_all().await?;
+    let rows: Vec<SilenceRow> = client.query(SILENCES_SQL).read_only().fetch_all().await?;
     Ok(rows.into_iter().filter_map(Silence::from_row).collect())
 }
 
@@ -192,6 +194,7 @@ pub async fn deliveries(
         .query(DELIVERIES_SQL)
         .bind(since_ms)
         .bind(limit)
+        .read_only()
         .fetch_all()
         .await
 }

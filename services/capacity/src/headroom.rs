@@ -1,5 +1,6 @@
 //! The arithmetic of headroom and the scaling plan, and the two reads behind it.
 
+use hypercare_storage::ReadOnly;
 use hypercare_storage::catalog::Statement;
 use serde::{Deserialize, Serialize};
 
@@ -107,7 +108,11 @@ pub const BASELINE_SERVICES_SQL: &str = "SELECT DISTINCT service FROM loadtest_r
 pub async fn services_with_baseline(
     store: &clickhouse::Client,
 ) -> clickhouse::error::Result<Vec<String>> {
-    store.query(BASELINE_SERVICES_SQL).fetch_all().await
+    store
+        .query(BASELINE_SERVICES_SQL)
+        .read_only()
+        .fetch_all()
+        .await
 }
 
 /// The headroom of `service` over the last `window_minutes`, with the current
@@ -123,6 +128,7 @@ pub async fn current(
     let baseline: Option<Baseline> = store
         .query(LATEST_BASELINE_SQL)
         .bind(service)
+        .read_only()
         .fetch_optional()
         .await?;
     let Some(baseline) = baseline else {
@@ -138,6 +144,7 @@ pub async fn current(
         .bind(service)
         .bind(from.max(0))
         .bind(now + 1)
+        .read_only()
         .fetch_all()
         .await?;
     Ok(Some(headroom(

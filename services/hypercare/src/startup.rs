@@ -365,7 +365,8 @@ fn build_alerts(
             hypercare_alerts::engine::Engine::new(
                 config.clone(),
                 rules,
-                store.client.clone(),
+                // Evaluation reads whole windows of metrics: background deadlines.
+                store.background.clone(),
                 kpis,
                 settings.capacity.clone(),
             )

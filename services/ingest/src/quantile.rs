@@ -10,6 +10,7 @@
 //! Series are then added bucket by bucket, and the quantile is interpolated
 //! linearly inside its bucket, as Prometheus' `histogram_quantile` does.
 
+use hypercare_storage::ReadOnly;
 use hypercare_storage::catalog::Statement;
 use serde::{Deserialize, Serialize};
 
@@ -33,7 +34,11 @@ const SERIES_SQL: &str = "SELECT series_id, \
        GROUP BY series_id, timestamp, timestamp_ms \
      ) \
      GROUP BY series_id HAVING notEmpty(last) \
-     LIMIT 10000";
+     ORDER BY series_id LIMIT 10001";
+
+/// Series one answer may add up; more is refused ([`QuantileError::TooManySeries`])
+/// rather than answered from an arbitrary part of them.
+pub const MAX_SERIES: usize = 10_000;
 
 const LABEL_FILTER: &str = " AND label_values[indexOf(label_keys, ?)] = ?";
 
@@ -73,6 +78,10 @@ pub enum QuantileError {
         "the series of this metric have different bucket bounds ({0:?} and {1:?}); filter by labels to pick series that share them"
     )]
     MixedBounds(Vec<f64>, Vec<f64>),
+    #[error(
+        "more than {MAX_SERIES} series match: narrow the request with label.<key>=<value> filters"
+    )]
+    TooManySeries,
 }
 
 pub struct Request<'a> {
@@ -100,7 +109,10 @@ pub async fn quantile(
     for (key, value) in request.labels {
         query = query.bind(key.as_str()).bind(value.as_str());
     }
-    let rows: Vec<SeriesRow> = query.fetch_all().await?;
+    let rows: Vec<SeriesRow> = query.read_only().fetch_all().await?;
+    if rows.len() > MAX_SERIES {
+        return Err(QuantileError::TooManySeries);
+    }
 
     let mut bounds: Option<Vec<f64>> = None;
     let mut counts: Vec<u64> = Vec::new();

@@ -214,7 +214,9 @@ async fn get_quantile(
     match quantile::quantile(&state.store, &request).await {
         Ok(answer) => Ok(HttpResponse::Ok().json(answer)),
         Err(quantile::QuantileError::Query(e)) => Err(IngestError::Query(e)),
-        Err(e @ quantile::QuantileError::MixedBounds(..)) => Err(IngestError::BadQuery {
+        Err(
+            e @ (quantile::QuantileError::MixedBounds(..) | quantile::QuantileError::TooManySeries),
+        ) => Err(IngestError::BadQuery {
             field: "name",
             reason: e.to_string(),
         }),

@@ -2,6 +2,7 @@
 //! every read of `events`: count with `uniqExact(event_id)`, so that a retried
 //! batch (same event ids) never makes a number grow, merged or not.
 
+use hypercare_storage::ReadOnly;
 use hypercare_storage::catalog::Statement;
 use serde::{Deserialize, Serialize};
 
@@ -49,6 +50,7 @@ pub async fn event_summary(
         .query(EVENT_SUMMARY_SQL)
         .bind(from.max(0))
         .bind(to.max(0))
+        .read_only()
         .fetch_all()
         .await?;
     Ok(rows

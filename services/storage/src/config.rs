@@ -16,8 +16,17 @@ pub struct ClickHouseSettings {
     pub database: String,
     pub user: String,
     pub password: SecretString,
-    /// Timeout of one query or insert, in seconds.
+    /// Deadline of one statement of an API request or of ingest, in seconds:
+    /// ClickHouse stops a query running longer (the API answers 504), and a
+    /// server silent for this long plus 5 s is given up (503).
     pub query_timeout_secs: u64,
+    /// Deadline of one statement of background work (KPI rollups, alert
+    /// evaluation, migrations), in seconds.
+    pub background_query_timeout_secs: u64,
+    /// Memory one statement may use on the server, in bytes (`max_memory_usage`).
+    pub query_max_memory_bytes: u64,
+    /// Rows one statement of an API request may read (`max_rows_to_read`).
+    pub query_max_rows_to_read: u64,
     /// The local default server, used only when `url` is empty.
     pub local: LocalServerSettings,
 }
@@ -29,7 +38,10 @@ impl Default for ClickHouseSettings {
             database: "hypercare".into(),
             user: "default".into(),
             password: SecretString::from(String::new()),
-            query_timeout_secs: 30,
+            query_timeout_secs: 10,
+            background_query_timeout_secs: 300,
+            query_max_memory_bytes: 4_000_000_000,
+            query_max_rows_to_read: 2_000_000_000,
             local: LocalServerSettings::default(),
         }
     }

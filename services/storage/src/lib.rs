@@ -23,7 +23,7 @@ pub mod migrate;
 pub mod rowbinary;
 
 pub use config::{ClickHouseSettings, LocalServerSettings};
-pub use connect::{Store, connect};
+pub use connect::{ReadOnly, Store, connect};
 
 /// Errors of the storage layer. Each says what was being done and what to fix.
 #[derive(Debug, thiserror::Error)]

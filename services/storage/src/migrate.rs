@@ -171,13 +171,13 @@ pub async fn run(store: &Store) -> Result<Outcome> {
         .await
         .map_err(Error::clickhouse("CREATE DATABASE"))?;
     store
-        .client
+        .background
         .query(CREATE_LEDGER)
         .execute()
         .await
         .map_err(Error::clickhouse("creating schema_migrations"))?;
     let applied: Vec<Applied> = store
-        .client
+        .background
         .query(
             "SELECT version, argMax(checksum, applied_at) FROM schema_migrations GROUP BY version",
         )
@@ -202,7 +202,7 @@ pub async fn run(store: &Store) -> Result<Outcome> {
         }
         for statement in migration.statements() {
             let result = store
-                .client
+                .background
                 .query(&statement)
                 .with_setting("wait_end_of_query", "1")
                 .execute()
@@ -219,7 +219,7 @@ pub async fn run(store: &Store) -> Result<Outcome> {
             }
         }
         let mut insert = store
-            .client
+            .background
             .insert::<Record>("schema_migrations")
             .await
             .map_err(Error::clickhouse("recording a migration"))?;

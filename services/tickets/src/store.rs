@@ -3,6 +3,7 @@
 //! picked from a fixed list).
 
 use clickhouse::Client;
+use hypercare_storage::ReadOnly;
 use hypercare_storage::catalog::Statement;
 
 use crate::model::{COLUMNS, TicketRow};
@@ -26,7 +27,7 @@ pub async fn latest(
         TicketRef::Id(id) => client.query(&latest_sql("ticket_id")).bind(id.as_str()),
         TicketRef::Number(n) => client.query(&latest_sql("number")).bind(*n),
     };
-    query.fetch_optional().await
+    query.read_only().fetch_optional().await
 }
 
 /// Every version of a ticket, oldest first: its audit trail.
@@ -39,6 +40,7 @@ pub async fn history(
             "SELECT {COLUMNS} FROM ticket_events WHERE ticket_id = ? ORDER BY version"
         ))
         .bind(ticket_id)
+        .read_only()
         .fetch_all()
         .await
 }
@@ -52,6 +54,7 @@ pub async fn append(client: &Client, row: &TicketRow) -> clickhouse::error::Resu
 pub async fn next_number(client: &Client) -> clickhouse::error::Result<u64> {
     let max: u64 = client
         .query("SELECT max(number) FROM ticket_events")
+        .read_only()
         .fetch_one()
         .await?;
     Ok(max + 1)
@@ -195,10 +198,12 @@ pub async fn list(
     let rows = bind_filters(client.query(&page_sql), filters)
         .bind(offset)
         .bind(limit)
+        .read_only()
         .fetch_all()
         .await?;
     let count_sql = format!("SELECT count() FROM ticket_events WHERE {clause}");
     let total = bind_filters(client.query(&count_sql), filters)
+        .read_only()
         .fetch_one()
         .await?;
     Ok((rows, total))
@@ -210,6 +215,7 @@ pub async fn all_current(client: &Client) -> clickhouse::error::Result<Vec<Ticke
         .query(&format!(
             "SELECT {COLUMNS} FROM ticket_events WHERE {CURRENT} ORDER BY number"
         ))
+        .read_only()
         .fetch_all()
         .await
 }
@@ -225,6 +231,7 @@ pub async fn open_in_category(
              AND state NOT IN ('resolved', 'closed') ORDER BY created_ms DESC LIMIT 1000"
         ))
         .bind(category)
+        .read_only()
         .fetch_all()
         .await
 }
