@@ -56,6 +56,7 @@ async fn ingest_returns_503_when_the_write_queue_is_full_and_loses_nothing() {
     let (app, proxy) = app_behind_proxy(|settings| {
         settings.ingest.limits.max_body_bytes = capacity;
         settings.ingest.writer.queue_capacity_bytes = capacity;
+        settings.ingest.writer.max_queue_share_per_key = 1.0;
         settings.ingest.writer.ack_timeout_ms = 30_000;
     })
     .await;
@@ -263,4 +264,75 @@ async fn reads_answer_503_or_504_while_clickhouse_hangs_instead_of_hanging_with_
             == 200
     })
     .await;
+}
+
+#[tokio::test]
+async fn one_key_filling_its_share_of_the_queue_leaves_room_for_the_others() {
+    let body = ndjson_events("noisy", 1900);
+    let capacity = 2 * body.len() + 2_000;
+    let (app, proxy) = app_behind_proxy(|settings| {
+        settings.ingest.limits.max_body_bytes = body.len() + 1_000;
+        settings.ingest.writer.queue_capacity_bytes = capacity;
+        settings.ingest.writer.max_queue_share_per_key = 0.5;
+        settings.ingest.writer.ack_timeout_ms = 30_000;
+    })
+    .await;
+    proxy.set(Mode::Stall);
+    let send = |key: &'static str, body: String| {
+        let (http, address) = (app.http.clone(), app.address.clone());
+        tokio::spawn(async move {
+            http.post(format!("{address}/v1/events"))
+                .bearer_auth(key)
+                .header("content-type", "application/x-ndjson")
+                .body(body)
+                .send()
+                .await
+                .unwrap()
+        })
+    };
+    let noisy_first = send(INGEST_KEY, body.clone());
+    wait_until(
+        "the noisy key's request is queued",
+        Duration::from_secs(10),
+        || async {
+            metric_value(&app, "hypercare_writer_queue_rows{table=\"events\"}").await >= 1900.0
+        },
+    )
+    .await;
+
+    let noisy_second = app
+        .post(
+            "/v1/events",
+            INGEST_KEY,
+            "application/x-ndjson",
+            ndjson_events("noisy", 1900),
+        )
+        .await;
+    let quiet = send(ADMIN_KEY, ndjson_events("quiet", 1900));
+    wait_until(
+        "the quiet key's request is queued too",
+        Duration::from_secs(10),
+        || async {
+            metric_value(&app, "hypercare_writer_queue_rows{table=\"events\"}").await >= 3800.0
+        },
+    )
+    .await;
+
+    assert_eq!(noisy_second.status(), 503);
+    assert_eq!(noisy_second.headers()["retry-after"], "1");
+    let error: Value = noisy_second.json().await.unwrap();
+    assert_eq!(error["error"], "key_queue_share_full", "{error}");
+    proxy.set(Mode::Forward);
+    assert_eq!(noisy_first.await.unwrap().status(), 202);
+    assert_eq!(quiet.await.unwrap().status(), 202);
+    assert_eq!(
+        app.sql_u64("SELECT count() FROM events WHERE event = 'quiet'")
+            .await,
+        1900
+    );
+    assert_eq!(
+        app.sql_u64("SELECT count() FROM events WHERE event = 'noisy'")
+            .await,
+        1900
+    );
 }

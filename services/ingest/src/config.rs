@@ -75,6 +75,9 @@ pub struct WriterSettings {
     /// may retry safely: event ids make retries idempotent), in milliseconds. A
     /// failing insert is retried until this runs out.
     pub ack_timeout_ms: u64,
+    /// The part of `queue_capacity_bytes` one API key may hold, from 0 to 1:
+    /// past it that key gets 503 while the others still have room.
+    pub max_queue_share_per_key: f64,
 }
 
 impl Default for WriterSettings {
@@ -86,7 +89,15 @@ impl Default for WriterSettings {
             flush_interval_ms: 50,
             insert_concurrency: 1,
             ack_timeout_ms: 10_000,
+            max_queue_share_per_key: 0.5,
         }
+    }
+}
+
+impl WriterSettings {
+    /// The bytes one key may have waiting in a writer's queue.
+    pub fn key_share_bytes(&self) -> usize {
+        (self.queue_capacity_bytes as f64 * self.max_queue_share_per_key) as usize
     }
 }
 
@@ -124,6 +135,19 @@ impl IngestSettings {
             return Err(format!(
                 "ingest.writer.queue_capacity_bytes ({}) must be at least ingest.limits.max_body_bytes ({}), or the largest request could never be queued",
                 w.queue_capacity_bytes, l.max_body_bytes
+            ));
+        }
+        if !(w.max_queue_share_per_key > 0.0 && w.max_queue_share_per_key <= 1.0) {
+            return Err(format!(
+                "ingest.writer.max_queue_share_per_key ({}) must be above 0 and at most 1",
+                w.max_queue_share_per_key
+            ));
+        }
+        if w.key_share_bytes() < l.max_body_bytes {
+            return Err(format!(
+                "ingest.writer.queue_capacity_bytes x max_queue_share_per_key ({} bytes) must be at least ingest.limits.max_body_bytes ({}), or one key's largest request could never be queued",
+                w.key_share_bytes(),
+                l.max_body_bytes
             ));
         }
         if w.queue_capacity_bytes > u32::MAX as usize {

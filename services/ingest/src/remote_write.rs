@@ -131,7 +131,8 @@ impl ResponseError for RemoteWriteError {
             | RemoteWriteError::Protobuf(_)
             | RemoteWriteError::Invalid(_) => StatusCode::BAD_REQUEST,
             RemoteWriteError::Write(e) if e.is_retryable() => StatusCode::SERVICE_UNAVAILABLE,
-            RemoteWriteError::Write(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            // Refused data: a 4xx, which Prometheus does not retry for ever.
+            RemoteWriteError::Write(_) => StatusCode::BAD_REQUEST,
         }
     }
 
@@ -184,7 +185,10 @@ pub(crate) async fn post_write(
         data,
         rejected,
     } = outcome.batch;
-    state.metrics.write(rows, data.freeze()).await?;
+    state
+        .metrics
+        .write(caller.name(), rows, data.freeze())
+        .await?;
     if rejected.is_empty() {
         Ok(HttpResponse::NoContent().finish())
     } else {

@@ -145,7 +145,7 @@ async fn ingest(
         Signal::Events => &state.events,
         Signal::Metrics => &state.metrics,
     };
-    writer.write(rows, data.freeze()).await?;
+    writer.write(caller.name(), rows, data.freeze()).await?;
     mark_late_hours(&state.store, &ctx).await?;
     Ok(HttpResponse::Accepted().json(Accepted {
         accepted: rows,
@@ -312,7 +312,8 @@ impl ResponseError for IngestError {
             IngestError::UnsupportedContentType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             IngestError::Write(e) if e.is_retryable() => StatusCode::SERVICE_UNAVAILABLE,
             IngestError::Query(_) | IngestError::LateMark(_) => StatusCode::SERVICE_UNAVAILABLE,
-            IngestError::Write(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            // ClickHouse refused these rows (and only these: see the writer).
+            IngestError::Write(_) => StatusCode::UNPROCESSABLE_ENTITY,
         }
     }
 
@@ -340,6 +341,7 @@ impl ResponseError for IngestError {
             IngestError::Refused(BodyRefused::Syntax(_)) => "invalid_json",
             IngestError::UnsupportedContentType(_) => "unsupported_content_type",
             IngestError::Write(WriteError::QueueFull { .. }) => "queue_full",
+            IngestError::Write(WriteError::KeyShareFull { .. }) => "key_queue_share_full",
             IngestError::Write(WriteError::NotConfirmed { .. }) => "not_confirmed",
             IngestError::Write(WriteError::Unavailable { .. }) => "clickhouse_unavailable",
             IngestError::Write(WriteError::ShuttingDown) => "shutting_down",

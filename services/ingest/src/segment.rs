@@ -227,7 +227,10 @@ pub(crate) async fn post_call(
     if rows == 0 && !rejected.is_empty() {
         return Err(IngestError::NothingValid(rejected));
     }
-    state.events.write(rows, data.freeze()).await?;
+    state
+        .events
+        .write(caller.name(), rows, data.freeze())
+        .await?;
     crate::routes::mark_late_hours(&state.store, &ctx).await?;
     Ok(HttpResponse::Ok().json(Success {
         success: true,

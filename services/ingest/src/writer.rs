@@ -14,9 +14,16 @@
 //! event ids make a retried row a duplicate that reads fold away. ClickHouse
 //! errors about the data itself (codes 117, 53, ...) are not retried.
 //!
+//! Isolation: one insert carries the rows of many requests, so a batch that
+//! ClickHouse refuses is split in halves, and again, until each refused part is
+//! one request: only the requests whose rows are refused fail (4xx), the others
+//! beside them are stored. A client sending what ClickHouse refuses thus costs
+//! the others a few extra inserts, never their data.
+//!
 //! Back-pressure: the queue is bounded in bytes by a semaphore; a request that
 //! does not fit is refused at once with 503 and `Retry-After`, nothing is dropped
-//! silently.
+//! silently. No key may hold more than `max_queue_share_per_key` of the queue,
+//! so one client filling it leaves room for the others.
 //!
 //! Batching adapts to the load. A batch is sent as soon as an insert slot is free
 //! and `flush_interval_ms` has passed since the previous insert started, or at
@@ -25,7 +32,9 @@
 //! sends fewer, larger inserts (at most one per interval per slot, which bounds
 //! the parts ClickHouse must merge).
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::ops::Range;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
@@ -52,6 +61,10 @@ pub enum WriteError {
         table: &'static str,
         capacity: usize,
     },
+    #[error(
+        "this API key already has {share} bytes waiting for ClickHouse in `{table}`, its share of the write queue; retry shortly"
+    )]
+    KeyShareFull { table: &'static str, share: usize },
     #[error(
         "the rows were not confirmed stored in `{table}` within {waited_ms} ms; retry (same event ids are not counted twice)"
     )]
@@ -82,6 +95,55 @@ struct Chunk {
     data: Bytes,
     done: oneshot::Sender<Result<(), WriteError>>,
     permit: OwnedSemaphorePermit,
+    share: KeyShare,
+}
+
+/// Bytes each key has waiting in one writer's queue.
+#[derive(Default)]
+struct KeyShares(Mutex<HashMap<Arc<str>, usize>>);
+
+/// A key's bytes in the queue, given back when the chunk is done with.
+struct KeyShare {
+    shares: Arc<KeyShares>,
+    key: Arc<str>,
+    bytes: usize,
+}
+
+impl KeyShares {
+    /// Takes `bytes` of `key`'s share, or `None` when it would pass `limit`.
+    fn take(self: &Arc<Self>, key: &str, bytes: usize, limit: usize) -> Option<KeyShare> {
+        let mut held = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let key: Arc<str> = match held.get_key_value(key) {
+            Some((known, _)) => Arc::clone(known),
+            None => Arc::from(key),
+        };
+        let used = held.entry(Arc::clone(&key)).or_insert(0);
+        if *used + bytes > limit {
+            if *used == 0 {
+                held.remove(&key);
+            }
+            return None;
+        }
+        *used += bytes;
+        Some(KeyShare {
+            shares: Arc::clone(self),
+            key,
+            bytes,
+        })
+    }
+}
+
+impl Drop for KeyShare {
+    fn drop(&mut self) {
+        let mut held = self.shares.0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(used) = held.get_mut(&self.key) {
+            *used = used.saturating_sub(self.bytes);
+            // Keys come and go: forget the idle ones so the map stays small.
+            if *used == 0 {
+                held.remove(&self.key);
+            }
+        }
+    }
 }
 
 /// The sending side, shared by request handlers. Cheap to clone.
@@ -91,6 +153,8 @@ pub struct Writer {
     tx: mpsc::UnboundedSender<Chunk>,
     queue: Arc<Semaphore>,
     capacity: usize,
+    shares: Arc<KeyShares>,
+    key_share: usize,
     ack_timeout: Duration,
     metrics: WriterMetrics,
 }
@@ -114,6 +178,8 @@ impl Writer {
             tx,
             queue: Arc::new(Semaphore::new(settings.queue_capacity_bytes)),
             capacity: settings.queue_capacity_bytes,
+            shares: Arc::default(),
+            key_share: settings.key_share_bytes(),
             ack_timeout: Duration::from_millis(settings.ack_timeout_ms),
             metrics: metrics.clone(),
         };
@@ -129,8 +195,9 @@ impl Writer {
         (writer, handle)
     }
 
-    /// Queues `rows` encoded in `data` and waits until they are stored.
-    pub async fn write(&self, rows: usize, data: Bytes) -> Result<(), WriteError> {
+    /// Queues `rows` encoded in `data` on behalf of the API key named `key`,
+    /// and waits until they are stored.
+    pub async fn write(&self, key: &str, rows: usize, data: Bytes) -> Result<(), WriteError> {
         if rows == 0 {
             return Ok(());
         }
@@ -147,6 +214,16 @@ impl Writer {
                     capacity: self.capacity,
                 }
             })?;
+        let share = self
+            .shares
+            .take(key, bytes, self.key_share)
+            .ok_or_else(|| {
+                self.metrics.queue_full.inc();
+                WriteError::KeyShareFull {
+                    table: self.table,
+                    share: self.key_share,
+                }
+            })?;
         let (done, confirmed) = oneshot::channel();
         self.metrics.queued_rows.add(rows as i64);
         self.metrics.queued_bytes.add(bytes as i64);
@@ -156,6 +233,7 @@ impl Writer {
                 data,
                 done,
                 permit,
+                share,
             })
             .map_err(|_| WriteError::ShuttingDown)?;
         match tokio::time::timeout(self.ack_timeout, confirmed).await {
@@ -175,9 +253,21 @@ struct Batch {
     current: BytesMut,
     rows: usize,
     bytes: usize,
+    /// Where each request's rows are in `frames`, in the order of `waiters`.
+    parts: Vec<Part>,
     waiters: Vec<oneshot::Sender<Result<(), WriteError>>>,
-    permits: Vec<OwnedSemaphorePermit>,
+    reservations: Vec<(OwnedSemaphorePermit, KeyShare)>,
     opened: Instant,
+}
+
+/// One request's rows inside a batch. A request's rows never straddle two
+/// frames, so each part is one slice of one frame.
+#[derive(Debug, Clone, Copy)]
+struct Part {
+    frame: usize,
+    start: usize,
+    len: usize,
+    rows: usize,
 }
 
 impl Batch {
@@ -187,8 +277,9 @@ impl Batch {
             current: BytesMut::new(),
             rows: 0,
             bytes: 0,
+            parts: Vec::new(),
             waiters: Vec::new(),
-            permits: Vec::new(),
+            reservations: Vec::new(),
             opened: Instant::now(),
         }
     }
@@ -196,17 +287,48 @@ impl Batch {
     fn push(&mut self, chunk: Chunk) {
         self.rows += chunk.rows;
         self.bytes += chunk.data.len();
-        if chunk.data.len() >= FRAME_BYTES / 2 {
+        let len = chunk.data.len();
+        let part = if len >= FRAME_BYTES / 2 {
             self.seal_frame();
             self.frames.push(chunk.data);
+            Part {
+                frame: self.frames.len() - 1,
+                start: 0,
+                len,
+                rows: chunk.rows,
+            }
         } else {
+            // `current` becomes the next frame when sealed.
+            let part = Part {
+                frame: self.frames.len(),
+                start: self.current.len(),
+                len,
+                rows: chunk.rows,
+            };
             self.current.extend_from_slice(&chunk.data);
             if self.current.len() >= FRAME_BYTES {
                 self.seal_frame();
             }
-        }
+            part
+        };
+        self.parts.push(part);
         self.waiters.push(chunk.done);
-        self.permits.push(chunk.permit);
+        self.reservations.push((chunk.permit, chunk.share));
+    }
+
+    /// The frames holding the rows of the requests in `parts`.
+    fn frames_of(&self, parts: Range<usize>) -> Vec<Bytes> {
+        if parts.len() == self.parts.len() {
+            return self.frames.clone();
+        }
+        self.parts[parts]
+            .iter()
+            .map(|p| self.frames[p.frame].slice(p.start..p.start + p.len))
+            .collect()
+    }
+
+    fn rows_of(&self, parts: Range<usize>) -> usize {
+        self.parts[parts].iter().map(|p| p.rows).sum()
     }
 
     fn seal_frame(&mut self) {
@@ -219,14 +341,16 @@ impl Batch {
         self.rows >= settings.max_batch_rows || self.bytes >= settings.max_batch_bytes
     }
 
-    fn finish(self, result: Result<(), WriteError>, metrics: &WriterMetrics) {
+    /// Answers each request with its own outcome (`results` in the order of the
+    /// requests) and gives its place in the queue back.
+    fn finish(self, results: Vec<Result<(), WriteError>>, metrics: &WriterMetrics) {
         metrics.queued_rows.sub(self.rows as i64);
         metrics.queued_bytes.sub(self.bytes as i64);
-        for waiter in self.waiters {
+        for (waiter, result) in self.waiters.into_iter().zip(results) {
             // A request that gave up waiting has dropped its receiver; nothing to tell.
-            waiter.send(result.clone()).ok();
+            waiter.send(result).ok();
         }
-        drop(self.permits);
+        drop(self.reservations);
     }
 }
 
@@ -300,8 +424,8 @@ impl WriterTask {
             batch.seal_frame();
             let task = Arc::clone(&this);
             inserts.spawn(async move {
-                let result = task.insert_with_retries(&batch).await;
-                batch.finish(result, &task.metrics);
+                let results = task.insert_isolating_refusals(&batch).await;
+                batch.finish(results, &task.metrics);
                 drop(slot);
             });
             while inserts.try_join_next().is_some() {}
@@ -317,27 +441,61 @@ impl WriterTask {
         );
     }
 
-    /// Sends the batch, retrying what may succeed later for as long as the oldest
-    /// request in it still waits.
-    #[tracing::instrument(name = "clickhouse.insert", skip_all, fields(table = self.table, rows = batch.rows, bytes = batch.bytes))]
-    async fn insert_with_retries(&self, batch: &Batch) -> Result<(), WriteError> {
+    /// Sends the batch; when ClickHouse refuses it, sends halves of it, and so on,
+    /// so that only the requests whose rows are refused fail. One outcome per
+    /// request, in their order.
+    async fn insert_isolating_refusals(&self, batch: &Batch) -> Vec<Result<(), WriteError>> {
+        let mut results: Vec<Option<Result<(), WriteError>>> = vec![None; batch.parts.len()];
+        let mut pending = vec![0..batch.parts.len()];
+        while let Some(parts) = pending.pop() {
+            match self.insert_with_retries(batch, parts.clone()).await {
+                Err(WriteError::Refused { .. }) if parts.len() > 1 => {
+                    self.metrics.split_inserts.inc();
+                    let middle = parts.start + parts.len() / 2;
+                    pending.push(middle..parts.end);
+                    pending.push(parts.start..middle);
+                }
+                outcome => {
+                    for result in &mut results[parts] {
+                        *result = Some(outcome.clone());
+                    }
+                }
+            }
+        }
+        results
+            .into_iter()
+            .map(|r| r.unwrap_or(Err(WriteError::ShuttingDown)))
+            .collect()
+    }
+
+    /// Sends the rows of the requests in `parts`, retrying what may succeed
+    /// later for as long as the oldest request in the batch still waits.
+    #[tracing::instrument(name = "clickhouse.insert", skip_all, fields(table = self.table, requests = parts.len()))]
+    async fn insert_with_retries(
+        &self,
+        batch: &Batch,
+        parts: Range<usize>,
+    ) -> Result<(), WriteError> {
         let give_up_at = batch.opened + Duration::from_millis(self.settings.ack_timeout_ms);
+        let frames = batch.frames_of(parts.clone());
+        let rows = batch.rows_of(parts);
+        let bytes: usize = frames.iter().map(Bytes::len).sum();
         let mut backoff = Duration::from_millis(100);
         let mut attempt = 1;
         loop {
             let started = Instant::now();
-            let result = self.insert_once(batch).await;
+            let result = self.insert_once(&frames).await;
             let elapsed = started.elapsed();
             match result {
                 Ok(()) => {
                     self.metrics.insert_seconds.observe(elapsed.as_secs_f64());
-                    self.metrics.batch_rows.observe(batch.rows as f64);
-                    self.metrics.batch_bytes.observe(batch.bytes as f64);
-                    self.metrics.inserted_rows.inc_by(batch.rows as u64);
+                    self.metrics.batch_rows.observe(rows as f64);
+                    self.metrics.batch_bytes.observe(bytes as f64);
+                    self.metrics.inserted_rows.inc_by(rows as u64);
                     tracing::debug!(
                         table = self.table,
-                        rows = batch.rows,
-                        bytes = batch.bytes,
+                        rows,
+                        bytes,
                         attempt,
                         millis = elapsed.as_millis() as u64,
                         "Inserted a batch."
@@ -353,7 +511,7 @@ impl WriterTask {
                         .inc();
                     let message = error.to_string();
                     if !retryable {
-                        tracing::error!(table = self.table, rows = batch.rows, error = %message, "ClickHouse refused a batch; it is not retried.");
+                        tracing::error!(table = self.table, rows, error = %message, "ClickHouse refused a batch; it is not retried.");
                         self.health
                             .report(true, format!("last insert refused: {message}"));
                         return Err(WriteError::Refused {
@@ -364,13 +522,13 @@ impl WriterTask {
                     self.health
                         .report(false, format!("insert failing: {message}"));
                     if Instant::now() + backoff >= give_up_at {
-                        tracing::error!(table = self.table, rows = batch.rows, attempt, error = %message, "Giving up on a batch: its requests were answered 503 and may retry.");
+                        tracing::error!(table = self.table, rows, attempt, error = %message, "Giving up on a batch: its requests were answered 503 and may retry.");
                         return Err(WriteError::Unavailable {
                             table: self.table,
                             message,
                         });
                     }
-                    tracing::warn!(table = self.table, rows = batch.rows, attempt, retry_in_ms = backoff.as_millis() as u64, error = %message, "Insert failed; retrying.");
+                    tracing::warn!(table = self.table, rows, attempt, retry_in_ms = backoff.as_millis() as u64, error = %message, "Insert failed; retrying.");
                     tokio::time::sleep(backoff).await;
                     backoff = (backoff * 2).min(Duration::from_secs(2));
                     attempt += 1;
@@ -379,13 +537,13 @@ impl WriterTask {
         }
     }
 
-    async fn insert_once(&self, batch: &Batch) -> clickhouse::error::Result<()> {
+    async fn insert_once(&self, frames: &[Bytes]) -> clickhouse::error::Result<()> {
         let timeout = Some(Duration::from_millis(self.settings.ack_timeout_ms));
         let mut insert = self
             .client
             .insert_formatted_with(self.insert_sql)
             .with_timeouts(timeout, timeout);
-        for frame in &batch.frames {
+        for frame in frames {
             insert.send(frame.clone()).await?;
         }
         insert.end().await
@@ -402,6 +560,9 @@ fn is_retryable(error: &clickhouse::error::Error) -> bool {
     use clickhouse::error::Error;
     match error {
         Error::Network(_) | Error::TimedOut => true,
+        // One request's times spanning too many months: the same bytes fail again
+        // (code 252 otherwise means too many parts, an overload that passes).
+        Error::BadResponse(text) if text.contains("partitions for single INSERT block") => false,
         Error::BadResponse(text) => match exception_code(text) {
             Some(code) => !REFUSED_CODES.contains(&code),
             None => true,
@@ -428,6 +589,7 @@ pub struct WriterMetrics {
     batch_bytes: Histogram,
     insert_seconds: Histogram,
     clickhouse_errors: IntCounterVec,
+    split_inserts: IntCounter,
 }
 
 impl WriterMetrics {
@@ -475,6 +637,10 @@ impl WriterMetrics {
             )),
             &["kind"],
         )?;
+        let split_inserts = IntCounter::with_opts(label(Opts::new(
+            metric_name("writer_split_inserts_total"),
+            "Refused inserts split in halves to find the requests whose rows were refused.",
+        )))?;
         for metric in [
             Box::new(queued_rows.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(queued_bytes.clone()),
@@ -484,6 +650,7 @@ impl WriterMetrics {
             Box::new(batch_bytes.clone()),
             Box::new(insert_seconds.clone()),
             Box::new(clickhouse_errors.clone()),
+            Box::new(split_inserts.clone()),
         ] {
             registry.register(metric)?;
         }
@@ -496,6 +663,7 @@ impl WriterMetrics {
             batch_bytes,
             insert_seconds,
             clickhouse_errors,
+            split_inserts,
         })
     }
 }
@@ -525,5 +693,79 @@ mod tests {
             "Code: 252, too many parts".into()
         )));
         assert!(is_retryable(&Error::TimedOut));
+        assert!(!is_retryable(&Error::BadResponse(
+            "Code: 252. DB::Exception: Too many partitions for single INSERT block (more than 100)."
+                .into()
+        )));
+    }
+
+    fn chunk(
+        data: &'static str,
+        queue: &Arc<Semaphore>,
+        shares: &Arc<KeyShares>,
+    ) -> (Chunk, oneshot::Receiver<Result<(), WriteError>>) {
+        let (done, answer) = oneshot::channel();
+        let chunk = Chunk {
+            rows: 1,
+            data: Bytes::from_static(data.as_bytes()),
+            done,
+            permit: queue.clone().try_acquire_many_owned(4).unwrap(),
+            share: shares.take("client", 4, 1024).unwrap(),
+        };
+        (chunk, answer)
+    }
+
+    #[tokio::test]
+    async fn a_refused_batch_fails_only_the_requests_whose_rows_are_refused() {
+        use clickhouse::test::{Mock, handlers};
+        let mock = Mock::new();
+        // The whole batch, then [A] stored, [B, C] refused, [B] refused, [C] stored.
+        mock.add(handlers::exception(117));
+        let stored_a = mock.add(handlers::record_ddl());
+        mock.add(handlers::exception(117));
+        mock.add(handlers::exception(117));
+        let stored_c = mock.add(handlers::record_ddl());
+        let task = WriterTask {
+            client: clickhouse::Client::default().with_url(mock.url()),
+            table: "events",
+            insert_sql: "INSERT INTO events FORMAT RowBinary",
+            settings: WriterSettings::default(),
+            metrics: WriterMetrics::register(&Registry::new(), "events").unwrap(),
+            health: hypercare_http::health::Health::default()
+                .register("writer", Duration::from_secs(30)),
+        };
+        let queue = Arc::new(Semaphore::new(1024));
+        let shares = Arc::new(KeyShares::default());
+        let mut batch = Batch::new();
+        for data in ["AAAA", "BBBB", "CCCC"] {
+            batch.push(chunk(data, &queue, &shares).0);
+        }
+        batch.seal_frame();
+
+        let results = task.insert_isolating_refusals(&batch).await;
+
+        assert!(results[0].is_ok(), "{results:?}");
+        assert!(
+            matches!(results[1], Err(WriteError::Refused { .. })),
+            "{results:?}"
+        );
+        assert!(results[2].is_ok(), "{results:?}");
+        assert_eq!(stored_a.query().await, "AAAA");
+        assert_eq!(stored_c.query().await, "CCCC");
+        assert_eq!(task.metrics.split_inserts.get(), 2);
+        batch.finish(results, &task.metrics);
+        assert_eq!(queue.available_permits(), 1024, "the queue is given back");
+        assert!(shares.0.lock().unwrap().is_empty(), "and the key's share");
+    }
+
+    #[test]
+    fn one_key_cannot_take_more_than_its_share_of_the_queue() {
+        let shares = Arc::new(KeyShares::default());
+        let first = shares.take("noisy", 60, 100).unwrap();
+        assert!(shares.take("noisy", 50, 100).is_none());
+        let other = shares.take("quiet", 90, 100);
+        assert!(other.is_some(), "another key still has its share");
+        drop(first);
+        assert!(shares.take("noisy", 100, 100).is_some());
     }
 }

@@ -352,7 +352,7 @@ async fn export<S: Signal>(
         ));
     }
     S::writer(&state)
-        .write(encoded.rows, encoded.data.freeze())
+        .write(caller.name(), encoded.rows, encoded.data.freeze())
         .await
         .map_err(|e| Failure::from_write(e, encoding))?;
     let message = encoded
