@@ -648,6 +648,12 @@ async fn a_failing_receiver_is_retried_and_every_attempt_recorded() {
             (3, "delivered".into(), 200)
         ]
     );
+    // The receiver's path (a Slack or PagerDuty URL's credential) is never shown.
+    for delivery in deliveries["deliveries"].as_array().unwrap() {
+        let url = delivery["url"].as_str().unwrap();
+        assert!(!url.contains("oncall"), "{url}");
+        assert!(url.starts_with("http://127.0.0.1:"), "{url}");
+    }
 }
 
 #[tokio::test]

@@ -402,6 +402,7 @@ async fn a_full_writer_queue_answers_503_with_retry_after() {
     let app = spawn_app_with(|s| {
         s.ingest.limits.max_body_bytes = 1_000;
         s.ingest.writer.queue_capacity_bytes = 1_000;
+        s.ingest.writer.max_queue_share_per_key = 1.0;
     })
     .await;
     // 40 samples of one series: a small body, but rows larger than the queue.

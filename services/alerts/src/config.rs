@@ -109,7 +109,7 @@ fn default_tiers() -> BTreeMap<Tier, TierPolicy> {
     ])
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Receiver {
     /// Gets the Alertmanager webhook payload (version 4) by POST.
@@ -126,6 +126,19 @@ pub struct Receiver {
     /// (`HYPERCARE_ALERTS__RECEIVERS__<NAME>__BEARER_TOKEN`), not in the file.
     #[serde(default)]
     pub bearer_token: Option<secrecy::SecretString>,
+}
+
+/// Without the URL's secret part (`hypercare config` prints the settings).
+impl std::fmt::Debug for Receiver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Receiver")
+            .field("url", &crate::notify::redact_url(&self.url))
+            .field("send_resolved", &self.send_resolved)
+            .field("max_alerts", &self.max_alerts)
+            .field("timeout", &self.timeout)
+            .field("bearer_token", &self.bearer_token)
+            .finish()
+    }
 }
 
 fn yes() -> bool {

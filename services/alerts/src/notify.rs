@@ -65,12 +65,26 @@ pub fn rfc3339_ms(ms: u64) -> String {
 
 pub const NOT_ENDED: &str = "0001-01-01T00:00:00Z";
 
+/// A receiver URL as it may be shown and stored: scheme and host only. The
+/// path and query of a Slack, Teams or PagerDuty URL are its credential.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return "(hidden)".into();
+    };
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    // `user:password@host` keeps only the host.
+    let host = rest[..end].rsplit('@').next().unwrap_or("");
+    let hidden = if end < rest.len() { "/(hidden)" } else { "" };
+    format!("{scheme}://{host}{hidden}")
+}
+
 /// One delivery attempt's record.
 #[derive(Debug, Clone, clickhouse::Row, Serialize, serde::Deserialize)]
 pub struct DeliveryRow {
     pub at_ms: u64,
     pub group_key: String,
     pub receiver: String,
+    /// The receiver's URL without its secret part ([`redact_url`]).
     pub url: String,
     /// `notify`, `repeat`, `resolved`, `escalation`, `digest`.
     pub reason: String,
@@ -124,13 +138,13 @@ impl Delivery {
                         r.status().as_u16(),
                         format!("HTTP {}", r.status()),
                     ),
-                    Err(e) => ("failed", 0, e.to_string()),
+                    Err(e) => ("failed", 0, e.without_url().to_string()),
                 };
                 let row = DeliveryRow {
                     at_ms: crate::now_ms(),
                     group_key: payload.group_key.clone(),
                     receiver: payload.receiver.clone(),
-                    url: receiver.url.clone(),
+                    url: redact_url(&receiver.url),
                     reason: reason.into(),
                     status: status.into(),
                     attempt,
@@ -209,5 +223,19 @@ mod tests {
             common(&[&a, &b]),
             BTreeMap::from([("a".to_owned(), "1".to_owned())])
         );
+    }
+
+    #[test]
+    fn receiver_urls_are_shown_without_their_secret_part() {
+        assert_eq!(
+            redact_url("https://hooks.slack.com/services/T000/B000/XXXX"),
+            "https://hooks.slack.com/(hidden)"
+        );
+        assert_eq!(
+            redact_url("http://user:pw@127.0.0.1:9099?token=1"),
+            "http://127.0.0.1:9099/(hidden)"
+        );
+        assert_eq!(redact_url("http://127.0.0.1:9099"), "http://127.0.0.1:9099");
+        assert_eq!(redact_url("not a url"), "(hidden)");
     }
 }

@@ -423,7 +423,11 @@ async fn notifications(
         .transpose()?
         .unwrap_or(0);
     let limit = query.limit.unwrap_or(100).clamp(1, 10_000);
-    let rows = store::deliveries(&state.store, since, limit).await?;
+    let mut rows = store::deliveries(&state.store, since, limit).await?;
+    // Rows recorded before URLs were stored redacted still hold the whole URL.
+    for row in &mut rows {
+        row.url = crate::notify::redact_url(&row.url);
+    }
     Ok(HttpResponse::Ok().json(serde_json::json!({ "deliveries": rows })))
 }
 

@@ -58,7 +58,7 @@ pub enum LogFormat {
 }
 
 /// The `[traces]` section: Hypercare's own spans, exported over OTLP/HTTP.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct TraceSettings {
     /// Base URL of an OTLP/HTTP receiver (a Collector, Jaeger, Tempo, ...), such as
@@ -74,6 +74,25 @@ pub struct TraceSettings {
     /// Share of new traces kept, from 0 to 1; a request that arrives with a
     /// sampled `traceparent` is always kept.
     pub sample_ratio: f64,
+}
+
+/// Header values are credentials (`authorization = "Bearer ..."`): only their
+/// names are shown (`hypercare config` prints the settings).
+impl std::fmt::Debug for TraceSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let headers: BTreeMap<&str, &str> = self
+            .headers
+            .keys()
+            .map(|name| (name.as_str(), "[REDACTED]"))
+            .collect();
+        f.debug_struct("TraceSettings")
+            .field("otlp_endpoint", &self.otlp_endpoint)
+            .field("protocol", &self.protocol)
+            .field("headers", &headers)
+            .field("service_name", &self.service_name)
+            .field("sample_ratio", &self.sample_ratio)
+            .finish()
+    }
 }
 
 impl Default for TraceSettings {
