@@ -26,6 +26,12 @@ async fn serve_without_a_url_runs_its_own_clickhouse_under_its_data_folder() {
     assert_eq!(app.sql_u64("SELECT count() FROM events").await, 1);
     assert!(data_path.join("clickhouse/data").is_dir());
     assert!(data_path.join("clickhouse/config.xml").is_file());
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(data_path.join("clickhouse"))
+            .unwrap()
+            .permissions(),
+    );
+    assert_eq!(mode & 0o777, 0o700, "the data folder is the user's alone");
     app.stop().await.unwrap();
     let after_stop = tokio::time::timeout(
         Duration::from_secs(5),

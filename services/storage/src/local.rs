@@ -60,6 +60,11 @@ impl LocalClickHouse {
         for sub in ["data", "tmp", "user_files", "format_schemas", "log"] {
             fs::create_dir_all(dir.join(sub))?;
         }
+        // The data are the launch's business events: readable by this user only.
+        {
+            use std::os::unix::fs::PermissionsExt;
+            fs::set_permissions(&dir, fs::Permissions::from_mode(0o700))?;
+        }
         let config_path = dir.join("config.xml");
         fs::write(&config_path, server_config(&dir, http_port, tcp_port))?;
         fs::write(dir.join("users.xml"), USERS_XML)?;
