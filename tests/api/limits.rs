@@ -133,3 +133,45 @@ async fn a_content_type_or_encoding_we_do_not_read_gets_415() {
     );
     assert_eq!(brotli.status(), 415);
 }
+
+#[tokio::test]
+async fn a_key_over_its_byte_rate_gets_429_and_another_key_is_unaffected() {
+    let body = ndjson_events("bulk", 100);
+    let bytes = u32::try_from(body.len()).unwrap();
+    let app = spawn_app_with(|settings| {
+        settings.ingest.limits.max_body_bytes = body.len() * 2;
+        let ingest = settings
+            .auth
+            .keys
+            .iter_mut()
+            .find(|k| k.name == "ingest-key")
+            .unwrap();
+        // Room for two bodies, then about one body per minute.
+        ingest.rate_limit = Some(
+            serde_json::from_value(json!({
+                "requests_per_second": 1000, "burst": 1000,
+                "bytes_per_second": (bytes / 60).max(1), "burst_bytes": bytes * 2,
+            }))
+            .unwrap(),
+        );
+    })
+    .await;
+    let send =
+        |key: &'static str| app.post("/v1/events", key, "application/x-ndjson", body.clone());
+
+    assert_eq!(send(INGEST_KEY).await.status(), 202);
+    assert_eq!(send(INGEST_KEY).await.status(), 202);
+    let refused = send(INGEST_KEY).await;
+    let other = send(hypercare_tests::ADMIN_KEY).await;
+
+    assert_eq!(refused.status(), 429);
+    assert!(refused.headers().contains_key("retry-after"));
+    let error: Value = refused.json().await.unwrap();
+    assert_eq!(error["error"], "rate_limited");
+    assert!(
+        error["message"].as_str().unwrap().contains("bytes/s"),
+        "{error}"
+    );
+    assert_eq!(other.status(), 202, "another key has its own bucket");
+    assert_eq!(app.sql_u64("SELECT count() FROM events").await, 300);
+}

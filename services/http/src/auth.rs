@@ -14,6 +14,9 @@
 //!
 //! Order of checks: unknown or missing key 401, missing scope 403, over the key's
 //! rate limit 429 with `Retry-After`. Only authorized requests use up the limit.
+//! Ingest routes also take the bytes of each body from the key's byte rate
+//! ([`Caller::take_bytes`]), so that one key sending few large bodies cannot take
+//! the whole machine either.
 
 use std::collections::HashMap;
 use std::num::NonZeroU32;
@@ -73,6 +76,8 @@ impl Default for AuthSettings {
             default_rate_limit: RateLimitSettings {
                 requests_per_second: 1000,
                 burst: 2000,
+                bytes_per_second: default_bytes_per_second(),
+                burst_bytes: default_burst_bytes(),
             },
         }
     }
@@ -92,12 +97,26 @@ pub struct ApiKeySettings {
     pub rate_limit: Option<RateLimitSettings>,
 }
 
-/// A token bucket: `requests_per_second` refill, `burst` capacity.
+/// Two token buckets: requests (`requests_per_second` refill, `burst`
+/// capacity) and body bytes after decompression (`bytes_per_second`,
+/// `burst_bytes`, which must hold the largest body).
 #[derive(Debug, Clone, Copy, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RateLimitSettings {
     pub requests_per_second: u32,
     pub burst: u32,
+    #[serde(default = "default_bytes_per_second")]
+    pub bytes_per_second: u32,
+    #[serde(default = "default_burst_bytes")]
+    pub burst_bytes: u32,
+}
+
+fn default_bytes_per_second() -> u32 {
+    64 * 1024 * 1024
+}
+
+fn default_burst_bytes() -> u32 {
+    128 * 1024 * 1024
 }
 
 /// A known key, without its secret.
@@ -106,6 +125,7 @@ pub struct ApiKey {
     scopes: Vec<Scope>,
     limit: RateLimitSettings,
     limiter: DefaultDirectRateLimiter,
+    byte_limiter: DefaultDirectRateLimiter,
 }
 
 impl std::fmt::Debug for ApiKey {
@@ -166,17 +186,21 @@ impl ApiKeys {
             }
             let limit = entry.rate_limit.unwrap_or(settings.default_rate_limit);
             let quota = quota(limit).map_err(|reason| format!("{at}.rate_limit: {reason}"))?;
+            let byte_quota =
+                byte_quota(limit).map_err(|reason| format!("{at}.rate_limit: {reason}"))?;
             let key = ApiKey {
                 name: entry.name.clone(),
                 scopes: entry.scopes.clone(),
                 limit,
                 limiter: RateLimiter::direct(quota),
+                byte_limiter: RateLimiter::direct(byte_quota),
             };
             if by_digest.insert(digest, Arc::new(key)).is_some() {
                 return Err(format!("{at}: the same key is declared twice"));
             }
         }
         quota(settings.default_rate_limit)
+            .and_then(|_| byte_quota(settings.default_rate_limit))
             .map_err(|reason| format!("auth.default_rate_limit: {reason}"))?;
         Ok(Self { by_digest })
     }
@@ -200,6 +224,13 @@ fn quota(limit: RateLimitSettings) -> Result<Quota, &'static str> {
     let rate = NonZeroU32::new(limit.requests_per_second)
         .ok_or("requests_per_second must be at least 1")?;
     let burst = NonZeroU32::new(limit.burst).ok_or("burst must be at least 1")?;
+    Ok(Quota::per_second(rate).allow_burst(burst))
+}
+
+fn byte_quota(limit: RateLimitSettings) -> Result<Quota, &'static str> {
+    let rate =
+        NonZeroU32::new(limit.bytes_per_second).ok_or("bytes_per_second must be at least 1")?;
+    let burst = NonZeroU32::new(limit.burst_bytes).ok_or("burst_bytes must be at least 1")?;
     Ok(Quota::per_second(rate).allow_burst(burst))
 }
 
@@ -259,6 +290,32 @@ impl Caller {
             });
         }
         Ok(())
+    }
+
+    /// Takes a body of `bytes` (after decompression) from the key's byte rate.
+    pub fn take_bytes(&self, bytes: usize) -> Result<(), AuthError> {
+        let limit = self.0.limit;
+        let over = |retry_after_secs: u64| AuthError::ByteRateLimited {
+            key: self.0.name.clone(),
+            limit,
+            retry_after_secs,
+        };
+        let Some(n) = u32::try_from(bytes).ok().and_then(NonZeroU32::new) else {
+            return match bytes {
+                0 => Ok(()),
+                _ => Err(over(1)),
+            };
+        };
+        match self.0.byte_limiter.check_n(n) {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(not_until)) => {
+                let wait = not_until.wait_time_from(DefaultClock::default().now());
+                Err(over(wait.as_secs_f64().ceil().max(1.0) as u64))
+            }
+            // Larger than the whole bucket: configuration keeps it above the body
+            // limit, so only a misconfigured key lands here; waiting will not help.
+            Err(_) => Err(over(60)),
+        }
     }
 
     pub fn name(&self) -> &str {
@@ -326,6 +383,12 @@ pub enum AuthError {
         limit: RateLimitSettings,
         retry_after_secs: u64,
     },
+    #[error("API key `{key}` is over its byte rate of {} bytes/s (burst {} bytes); retry after {retry_after_secs}s", limit.bytes_per_second, limit.burst_bytes)]
+    ByteRateLimited {
+        key: String,
+        limit: RateLimitSettings,
+        retry_after_secs: u64,
+    },
 }
 
 impl ResponseError for AuthError {
@@ -333,7 +396,9 @@ impl ResponseError for AuthError {
         match self {
             AuthError::Missing | AuthError::Unknown => StatusCode::UNAUTHORIZED,
             AuthError::MissingScope { .. } => StatusCode::FORBIDDEN,
-            AuthError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            AuthError::RateLimited { .. } | AuthError::ByteRateLimited { .. } => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
         }
     }
 
@@ -341,7 +406,7 @@ impl ResponseError for AuthError {
         let code = match self {
             AuthError::Missing | AuthError::Unknown => "unauthorized",
             AuthError::MissingScope { .. } => "forbidden",
-            AuthError::RateLimited { .. } => "rate_limited",
+            AuthError::RateLimited { .. } | AuthError::ByteRateLimited { .. } => "rate_limited",
         };
         let mut response = HttpResponse::build(self.status_code());
         match self {
@@ -349,6 +414,9 @@ impl ResponseError for AuthError {
                 response.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
             }
             AuthError::RateLimited {
+                retry_after_secs, ..
+            }
+            | AuthError::ByteRateLimited {
                 retry_after_secs, ..
             } => {
                 response.insert_header((header::RETRY_AFTER, HeaderValue::from(*retry_after_secs)));
@@ -472,5 +540,25 @@ mod tests {
         let agent = agents.find("0123456789abcdef").unwrap();
         assert!(agent.has_scope(Scope::Support));
         assert!(!agent.has_scope(Scope::Ingest) && !agent.has_scope(Scope::Admin));
+    }
+
+    #[test]
+    fn bodies_are_taken_from_the_key_s_byte_rate() {
+        let mut entry = entry("bulk", "0123456789abcdef", vec![Scope::Ingest]);
+        entry.rate_limit = Some(RateLimitSettings {
+            requests_per_second: 1000,
+            burst: 1000,
+            bytes_per_second: 1000,
+            burst_bytes: 5000,
+        });
+        let keys = keys(vec![entry]).unwrap();
+        let caller = Caller(keys.find("0123456789abcdef").unwrap());
+        assert!(caller.take_bytes(3000).is_ok());
+        assert!(caller.take_bytes(2000).is_ok());
+        let over = caller.take_bytes(3000).unwrap_err();
+        assert!(matches!(over, AuthError::ByteRateLimited { .. }), "{over}");
+        assert_eq!(over.status_code(), StatusCode::TOO_MANY_REQUESTS);
+        assert!(over.to_string().contains("1000 bytes/s"), "{over}");
+        assert!(caller.take_bytes(0).is_ok());
     }
 }

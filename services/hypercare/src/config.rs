@@ -148,6 +148,22 @@ impl Settings {
         self.ingest.validate().map_err(anyhow::Error::msg)?;
         self.traces.validate().map_err(anyhow::Error::msg)?;
         ApiKeys::from_settings(&self.auth).map_err(anyhow::Error::msg)?;
+        let largest_body = self.ingest.limits.max_body_bytes;
+        let limits = std::iter::once((
+            "auth.default_rate_limit".to_owned(),
+            self.auth.default_rate_limit,
+        ))
+        .chain(self.auth.keys.iter().enumerate().filter_map(|(i, k)| {
+            k.rate_limit
+                .map(|limit| (format!("auth.keys[{i}].rate_limit"), limit))
+        }));
+        for (at, limit) in limits {
+            anyhow::ensure!(
+                limit.burst_bytes as usize >= largest_body,
+                "{at}.burst_bytes ({}) must be at least ingest.limits.max_body_bytes ({largest_body}), or the largest body could never be sent",
+                limit.burst_bytes
+            );
+        }
         self.capacity.validate().map_err(anyhow::Error::msg)?;
         self.tickets.validate().map_err(anyhow::Error::msg)?;
         self.kpis.load().map_err(anyhow::Error::msg)?;

@@ -162,6 +162,8 @@ pub(crate) async fn post_write(
     check_headers(&req)?;
     let limit = state.limits.max_body_bytes;
     let body = read_body_as_sent(req.headers(), payload, limit).await?;
+    // Charged by what it decompresses to, like the bodies of the other routes.
+    caller.take_bytes(snap::raw::decompress_len(&body).unwrap_or(body.len()))?;
     let request = decode(&body, limit)?;
     drop(body);
 

@@ -114,6 +114,7 @@ async fn ingest(
         IngestError::UnsupportedContentType(content_type.unwrap_or("").to_owned())
     })?;
     let body = read_body(req.headers(), payload, state.limits.max_body_bytes).await?;
+    caller.take_bytes(body.len())?;
 
     let ctx = RequestContext {
         limits: &state.limits,

@@ -115,6 +115,9 @@ impl Failure {
         let retry_after = match &error {
             AuthError::RateLimited {
                 retry_after_secs, ..
+            }
+            | AuthError::ByteRateLimited {
+                retry_after_secs, ..
             } => Some(*retry_after_secs),
             _ => None,
         };
@@ -311,6 +314,9 @@ async fn export<S: Signal>(
     let body = read_body(req.headers(), payload, state.limits.max_body_bytes)
         .await
         .map_err(|e| Failure::from_body(e, encoding))?;
+    caller
+        .take_bytes(body.len())
+        .map_err(|e| Failure::from_auth(e, encoding))?;
     let request = match encoding {
         Encoding::Protobuf => S::Request::decode(body.as_ref()).map_err(|e| {
             Failure::new(
