@@ -32,6 +32,25 @@ async fn serve_without_a_url_runs_its_own_clickhouse_under_its_data_folder() {
             .permissions(),
     );
     assert_eq!(mode & 0o777, 0o700, "the data folder is the user's alone");
+    // Its `default` user has a password of its own, readable by this user only.
+    let password_file = data_path.join("clickhouse/password");
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(&password_file).unwrap().permissions(),
+    );
+    assert_eq!(mode & 0o777, 0o600);
+    let url = own_clickhouse_url(&data_path);
+    let anonymous = clickhouse::Client::default()
+        .with_url(&url)
+        .with_validation(false);
+    assert!(
+        anonymous.query("SELECT 1").fetch_one::<u8>().await.is_err(),
+        "no password, no query"
+    );
+    let password = std::fs::read_to_string(&password_file).unwrap();
+    let owner = anonymous
+        .with_user("default")
+        .with_password(password.trim());
+    assert_eq!(owner.query("SELECT 1").fetch_one::<u8>().await.unwrap(), 1);
     app.stop().await.unwrap();
     let after_stop = tokio::time::timeout(
         Duration::from_secs(5),
@@ -181,4 +200,15 @@ async fn shutdown_stores_every_acknowledged_row_before_exiting() {
         .await
         .unwrap();
     assert_eq!(stored, acknowledged * 200);
+}
+
+/// The HTTP URL of the local server whose config Hypercare wrote under `data_dir`.
+fn own_clickhouse_url(data_dir: &std::path::Path) -> String {
+    let config = std::fs::read_to_string(data_dir.join("clickhouse/config.xml")).unwrap();
+    let port = config
+        .split("<http_port>")
+        .nth(1)
+        .and_then(|rest| rest.split("</http_port>").next())
+        .unwrap();
+    format!("http://127.0.0.1:{port}")
 }

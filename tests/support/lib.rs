@@ -46,9 +46,13 @@ pub async fn clickhouse() -> &'static TestClickHouse {
                 return TestClickHouse { url, _local: None };
             }
             let dir = test_server_dir();
+            // Throw-away and shared by every test of the process, which also
+            // reach it directly: no password (the service's own local default,
+            // with one, is tested in `lifecycle`).
             let settings = LocalServerSettings {
                 http_port: 0,
                 tcp_port: 0,
+                generate_password: false,
                 ..LocalServerSettings::default()
             };
             let local = LocalClickHouse::start(&dir, &settings)

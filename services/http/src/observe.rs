@@ -227,8 +227,9 @@ mod tests {
                 }))
                 .route(
                     "/boom",
-                    web::get().to(|| async {
-                        let day: Option<u32> = None;
+                    web::get().to(|req: actix_web::HttpRequest| async move {
+                        // A date computed from the request that does not exist.
+                        let day = req.path().len().checked_sub(1000);
                         HttpResponse::Ok().body(day.expect("a day").to_string())
                     }),
                 )

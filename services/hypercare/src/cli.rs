@@ -5,8 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
-use hypercare_storage::local::LocalClickHouse;
-use hypercare_storage::{connect, migrate};
+use hypercare_storage::migrate;
 
 use crate::config::Settings;
 use crate::startup::Application;
@@ -54,19 +53,7 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
             app.run_until_stopped(shutdown_signal()).await
         }
         Command::Migrate => {
-            let local;
-            let url = match &settings.clickhouse.url {
-                Some(url) if !url.is_empty() => url.clone(),
-                _ => {
-                    local = LocalClickHouse::start(
-                        &settings.data_dir.join("clickhouse"),
-                        &settings.clickhouse.local,
-                    )
-                    .await?;
-                    local.url()
-                }
-            };
-            let store = connect(&url, &settings.clickhouse).await?;
+            let (store, _local) = crate::startup::connect_store(&settings).await?;
             let outcome = migrate::run(&store).await?;
             println!(
                 "Migrations: {} applied now ({:?}), {} already applied; database `{}` on ClickHouse {}.",
@@ -96,12 +83,20 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
         Command::Loadtest(mut args) => {
             // The configured server, else the local default while `serve` runs it.
             let local = format!("http://127.0.0.1:{}", settings.clickhouse.local.http_port);
+            let mut login = settings.clickhouse.clone();
             let url = match &settings.clickhouse.url {
                 Some(url) if !url.is_empty() => url.clone(),
-                _ => local,
+                _ => {
+                    // The password the local server was given at its first start.
+                    let file = settings.data_dir.join("clickhouse/password");
+                    if let Ok(password) = std::fs::read_to_string(file) {
+                        login.password = password.trim().to_owned().into();
+                    }
+                    local
+                }
             };
             args.default_clickhouse(Some(&url));
-            let code = hypercare_loadtest::run(args, &settings.clickhouse).await?;
+            let code = hypercare_loadtest::run(args, &login).await?;
             if code != 0 {
                 std::process::exit(i32::from(code));
             }

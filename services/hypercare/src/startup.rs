@@ -249,15 +249,22 @@ impl Application {
     }
 }
 
-/// Connects to the configured ClickHouse, or starts the local default.
-async fn connect_store(settings: &Settings) -> anyhow::Result<(Store, Option<LocalClickHouse>)> {
+/// Connects to the configured ClickHouse, or starts the local default (and
+/// logs in with the password it made).
+pub(crate) async fn connect_store(
+    settings: &Settings,
+) -> anyhow::Result<(Store, Option<LocalClickHouse>)> {
     match &settings.clickhouse.url {
         Some(url) if !url.is_empty() => Ok((connect(url, &settings.clickhouse).await?, None)),
         _ => {
             let dir = settings.data_dir.join("clickhouse");
             tracing::info!(dir = %dir.display(), "No clickhouse.url set: starting a local ClickHouse server.");
             let local = LocalClickHouse::start(&dir, &settings.clickhouse.local).await?;
-            let store = connect(&local.url(), &settings.clickhouse).await?;
+            let mut login = settings.clickhouse.clone();
+            if let Some(password) = local.password() {
+                login.password = password;
+            }
+            let store = connect(&local.url(), &login).await?;
             Ok((store, Some(local)))
         }
     }

@@ -446,7 +446,9 @@ impl WriterTask {
     /// request, in their order.
     async fn insert_isolating_refusals(&self, batch: &Batch) -> Vec<Result<(), WriteError>> {
         let mut results: Vec<Option<Result<(), WriteError>>> = vec![None; batch.parts.len()];
-        let mut pending = vec![0..batch.parts.len()];
+        // The parts still to insert, as ranges of requests; first all of them.
+        let mut pending: Vec<Range<usize>> = Vec::new();
+        pending.push(0..batch.parts.len());
         while let Some(parts) = pending.pop() {
             match self.insert_with_retries(batch, parts.clone()).await {
                 Err(WriteError::Refused { .. }) if parts.len() > 1 => {

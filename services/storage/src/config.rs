@@ -59,6 +59,10 @@ pub struct LocalServerSettings {
     pub tcp_port: u16,
     /// How long to wait for the server to answer `/ping`, in seconds.
     pub startup_timeout_secs: u64,
+    /// Give the `default` user a password, made at the first start and kept in
+    /// `<data_dir>/clickhouse/password` (mode 0600). Off, the user has none
+    /// (loopback only): for throw-away servers such as the tests'.
+    pub generate_password: bool,
 }
 
 impl Default for LocalServerSettings {
@@ -68,6 +72,7 @@ impl Default for LocalServerSettings {
             http_port: 18123,
             tcp_port: 19000,
             startup_timeout_secs: 30,
+            generate_password: true,
         }
     }
 }

@@ -7,7 +7,13 @@
 //!
 //! The config written here is the minimum the 18.16 server needs (see DESIGN.md):
 //! a `<yandex>` root, loopback listen host, ports, paths, a users file with a
-//! password-less `default` user limited to loopback, and a log under the folder.
+//! `default` user limited to loopback, and a log under the folder.
+//!
+//! Loopback is not a boundary on a shared machine: the `default` user gets a
+//! password generated at the first start and kept in `<dir>/password` (mode
+//! 0600), and the folder is the user's alone (0700). [`LocalClickHouse::password`]
+//! hands it to our own clients; `clickhouse-client --password "$(cat ...)"` to a
+//! person.
 
 use std::fs;
 use std::io::{Read, Seek, SeekFrom};
@@ -16,6 +22,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+use secrecy::SecretString;
+use sha2::{Digest, Sha256};
 
 use crate::config::LocalServerSettings;
 use crate::{Error, Result};
@@ -34,6 +43,7 @@ pub struct LocalClickHouse {
     http_port: u16,
     tcp_port: u16,
     dir: PathBuf,
+    password: Option<SecretString>,
 }
 
 impl LocalClickHouse {
@@ -67,7 +77,12 @@ impl LocalClickHouse {
         }
         let config_path = dir.join("config.xml");
         fs::write(&config_path, server_config(&dir, http_port, tcp_port))?;
-        fs::write(dir.join("users.xml"), USERS_XML)?;
+        let password = if settings.generate_password {
+            Some(password(&dir)?)
+        } else {
+            None
+        };
+        write_private(&dir.join("users.xml"), &users_xml(password.as_deref()))?;
 
         let mut command = Command::new(&settings.binary);
         command
@@ -105,6 +120,7 @@ impl LocalClickHouse {
             http_port,
             tcp_port,
             dir,
+            password: password.map(SecretString::from),
         };
         server
             .wait_ready(Duration::from_secs(settings.startup_timeout_secs))
@@ -121,6 +137,11 @@ impl LocalClickHouse {
     /// The server's HTTP URL.
     pub fn url(&self) -> String {
         format!("http://127.0.0.1:{}", self.http_port)
+    }
+
+    /// The `default` user's password; `None` when `generate_password` is off.
+    pub fn password(&self) -> Option<SecretString> {
+        self.password.clone()
     }
 
     pub fn http_port(&self) -> u16 {
@@ -280,8 +301,51 @@ fn server_config(dir: &Path, http_port: u16, tcp_port: u16) -> String {
     )
 }
 
-const USERS_XML: &str = r#"<?xml version="1.0"?>
-<!-- Written by Hypercare: a password-less user reachable from loopback only. -->
+/// The `default` user's password, made once and kept in `<dir>/password`.
+fn password(dir: &Path) -> Result<String> {
+    let path = dir.join("password");
+    if let Ok(existing) = fs::read_to_string(&path) {
+        let existing = existing.trim();
+        if existing.len() >= 32 {
+            return Ok(existing.to_owned());
+        }
+    }
+    let made = format!(
+        "{}{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    );
+    write_private(&path, &format!("{made}\n"))?;
+    Ok(made)
+}
+
+/// Writes a file only its owner can read.
+fn write_private(path: &Path, text: &str) -> Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let mut file = fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
+    file.write_all(text.as_bytes())?;
+    // `mode` applies to new files only.
+    fs::set_permissions(path, fs::Permissions::from_mode(0o600))?;
+    Ok(())
+}
+
+fn users_xml(password: Option<&str>) -> String {
+    let password = match password {
+        Some(password) => format!(
+            "<password_sha256_hex>{}</password_sha256_hex>",
+            hex::encode(Sha256::digest(password.as_bytes()))
+        ),
+        None => "<password></password>".to_owned(),
+    };
+    format!(
+        r#"<?xml version="1.0"?>
+<!-- Written by Hypercare at each start: a user reachable from loopback only. -->
 <yandex>
     <profiles>
         <default>
@@ -294,7 +358,7 @@ const USERS_XML: &str = r#"<?xml version="1.0"?>
     </profiles>
     <users>
         <default>
-            <password></password>
+            {password}
             <networks>
                 <ip>127.0.0.1</ip>
                 <ip>::1</ip>
@@ -307,7 +371,9 @@ const USERS_XML: &str = r#"<?xml version="1.0"?>
         <default></default>
     </quotas>
 </yandex>
-"#;
+"#
+    )
+}
 
 /// Asks Linux to send SIGTERM to the server if Hypercare dies without stopping it,
 /// so that a crash or `kill -9` does not leave an orphan holding the data folder.
