@@ -129,6 +129,12 @@ impl Writer {
         (writer, handle)
     }
 
+    /// Encoded bytes the queue holds at most: a chunk larger than this could
+    /// never be queued, so requests check it first and answer 413, not 503.
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
     /// Queues `rows` encoded in `data` and waits until they are stored.
     pub async fn write(&self, rows: usize, data: Bytes) -> Result<(), WriteError> {
         if rows == 0 {
