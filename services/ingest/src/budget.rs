@@ -51,6 +51,10 @@ pub enum OverBudget {
     )]
     Records { limit: usize },
     #[error(
+        "the batch holds more than {limit} calls; the limit is max_segment_batch_events = {limit}"
+    )]
+    Calls { limit: usize },
+    #[error(
         "a record holds more than {limit} JSON values (objects, arrays and scalars); the limit follows max_properties and max_histogram_buckets"
     )]
     Values { limit: usize },

@@ -363,7 +363,7 @@ impl ResponseError for IngestError {
 /// The stable code of a request refused over its budget.
 pub(crate) fn over_budget_code(over: &OverBudget) -> &'static str {
     match over {
-        OverBudget::Records { .. } => "too_many_records",
+        OverBudget::Records { .. } | OverBudget::Calls { .. } => "too_many_records",
         OverBudget::Values { .. } => "too_many_values",
         OverBudget::Encoded(e) => match e.limit {
             EncodedLimit::Amplification { .. } => "amplification_limit",

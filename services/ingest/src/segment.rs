@@ -35,7 +35,7 @@ use uuid::Uuid;
 use hypercare_http::auth::{AuthError, Caller, OptionalCaller, Scope};
 use hypercare_http::body::read_body;
 
-use crate::budget::OverBudget;
+use crate::budget::{Budget, OverBudget};
 use crate::event::{self, RequestContext};
 use crate::records::{BodyRefused, EncodedBatch, Framing, Rejection, Value};
 use crate::routes::{IngestError, IngestState};
@@ -164,6 +164,7 @@ pub(crate) async fn post_call(
     };
     let root: Json =
         serde_json::from_slice(&body).map_err(|e| BodyRefused::Syntax(format!("{e}")))?;
+    let body_len = body.len();
     drop(body);
     let Json::Object(root) = root else {
         return Err(BodyRefused::Syntax("a Segment call must be a JSON object".into()).into());
@@ -175,46 +176,16 @@ pub(crate) async fn post_call(
         api_key: caller.name(),
         late_hours: Default::default(),
     };
-    let envelope = Envelope {
-        context: root.get("context").and_then(Json::as_object),
-        sent_at: root.get("sentAt").filter(|v| !v.is_null()),
-        key_name: caller.name(),
-    };
-    let mut batch = EncodedBatch::default();
-    match single {
-        Some(call) => take(&mut batch, 0, Some(call), &root, &envelope, &ctx),
-        None => {
-            let Some(Json::Array(calls)) = root.get("batch") else {
-                return Err(BodyRefused::Syntax(
-                    "`batch` must be an array of calls, each with its `type`".into(),
-                )
-                .into());
-            };
-            let limit = state.limits.max_segment_batch_events;
-            if calls.len() > limit {
-                return Err(BodyRefused::OverBudget(OverBudget::Records { limit }).into());
-            }
-            for (index, item) in calls.iter().enumerate() {
-                match item {
-                    Json::Object(message) => {
-                        let call = message
-                            .get("type")
-                            .and_then(Json::as_str)
-                            .and_then(Call::parse);
-                        take(&mut batch, index, call, message, &envelope, &ctx);
-                    }
-                    other => batch.rejected.push(Rejection {
-                        index,
-                        ..Rejection::new(
-                            "record",
-                            "invalid_type",
-                            format!("must be a JSON object, not {}", json_kind(other)),
-                        )
-                    }),
-                }
-            }
-        }
-    }
+    let batch = encode_calls(
+        &root,
+        single,
+        &ctx,
+        caller.name(),
+        limits.max_segment_batch_events,
+    )?;
+    Budget::for_request(&limits, body_len, state.events.capacity())
+        .check_encoded(batch.data.len())
+        .map_err(BodyRefused::OverBudget)?;
     state.counters.record(SIGNAL, &batch);
     let EncodedBatch {
         rows,
@@ -231,6 +202,58 @@ pub(crate) async fn post_call(
         accepted: rows,
         rejected: &rejected,
     }))
+}
+
+/// Maps and encodes the call (`single`) or the `batch` of calls of a request
+/// body, refusing more than `max_calls` calls before mapping any.
+pub fn encode_calls(
+    root: &Map<String, Json>,
+    single: Option<Call>,
+    ctx: &RequestContext,
+    key_name: &str,
+    max_calls: usize,
+) -> Result<EncodedBatch, BodyRefused> {
+    let envelope = Envelope {
+        context: root.get("context").and_then(Json::as_object),
+        sent_at: root.get("sentAt").filter(|v| !v.is_null()),
+        key_name,
+    };
+    let mut batch = EncodedBatch::default();
+    match single {
+        Some(call) => take(&mut batch, 0, Some(call), root, &envelope, ctx),
+        None => {
+            let Some(Json::Array(calls)) = root.get("batch") else {
+                return Err(BodyRefused::Syntax(
+                    "`batch` must be an array of calls, each with its `type`".into(),
+                ));
+            };
+            if calls.len() > max_calls {
+                return Err(BodyRefused::OverBudget(OverBudget::Calls {
+                    limit: max_calls,
+                }));
+            }
+            for (index, item) in calls.iter().enumerate() {
+                match item {
+                    Json::Object(message) => {
+                        let call = message
+                            .get("type")
+                            .and_then(Json::as_str)
+                            .and_then(Call::parse);
+                        take(&mut batch, index, call, message, &envelope, ctx);
+                    }
+                    other => batch.rejected.push(Rejection {
+                        index,
+                        ..Rejection::new(
+                            "record",
+                            "invalid_type",
+                            format!("must be a JSON object, not {}", json_kind(other)),
+                        )
+                    }),
+                }
+            }
+        }
+    }
+    Ok(batch)
 }
 
 /// The top-level `writeKey` of a JSON object body, read without building any
