@@ -34,6 +34,9 @@ use crate::routes::IngestState;
 use crate::writer::WriteError;
 use metrics::Encoded;
 
+/// How many times `max_decode_amplification` an OTLP/JSON body may expand.
+pub const JSON_DECODE_ALLOWANCE: usize = 4;
+
 /// Mounts the OTLP routes under `/v1/otlp`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/v1/otlp/v1/metrics", web::post().to(post_metrics))
@@ -339,7 +342,19 @@ async fn export<S: Signal>(
         })?,
     };
     budget.check_records(shape.records).map_err(over)?;
-    crate::budget::check_decoded(&limits, shape.decoded_bytes, body.len()).map_err(over)?;
+    // OTLP/JSON is parsed into a JSON tree first, where a small object costs
+    // a 640-byte B-tree node: legitimate bodies expand about 50 times, so JSON
+    // gets four times the protobuf allowance.
+    let decode_limits = match encoding {
+        Encoding::Protobuf => limits.clone(),
+        Encoding::Json => crate::config::Limits {
+            max_decode_amplification: limits
+                .max_decode_amplification
+                .saturating_mul(JSON_DECODE_ALLOWANCE),
+            ..limits.clone()
+        },
+    };
+    crate::budget::check_decoded(&decode_limits, shape.decoded_bytes, body.len()).map_err(over)?;
     let request = match encoding {
         Encoding::Protobuf => S::Request::decode(body.as_ref()).map_err(|e| {
             Failure::new(
