@@ -603,6 +603,74 @@ mod tests {
     }
 
     #[test]
+    fn an_array_is_streamed_and_stops_at_the_first_record_over_the_limit() {
+        let body = format!("[{}]", vec!["{}"; 100_000].join(","));
+        let mut seen = 0;
+        let err = encode_body(
+            body.as_bytes(),
+            Framing::Json,
+            &Budget::records(10),
+            |_, _| {
+                seen += 1;
+                Ok(())
+            },
+        )
+        .unwrap_err();
+        assert!(matches!(
+            err,
+            BodyRefused::OverBudget(OverBudget::Records { limit: 10 })
+        ));
+        assert_eq!(seen, 10);
+        assert!(err.to_string().contains("max_records_per_request = 10"));
+    }
+
+    #[test]
+    fn a_record_with_more_values_than_its_budget_refuses_the_body() {
+        let budget = Budget {
+            max_values_per_record: 5,
+            ..Budget::records(10)
+        };
+        let refuse = |body: &str, framing| {
+            encode_body(body.as_bytes(), framing, &budget, |_, _| Ok(())).unwrap_err()
+        };
+        for (body, framing) in [
+            (r#"[{"a":[1,2,3,4,5,6]}]"#, Framing::Json),
+            (r#"{"a":[1,2,3,4,5,6]}"#, Framing::Json),
+            ("{\"a\":[1,2,3,4,5,6]}\n", Framing::Ndjson),
+        ] {
+            assert!(
+                matches!(
+                    refuse(body, framing),
+                    BodyRefused::OverBudget(OverBudget::Values { limit: 5 })
+                ),
+                "{body}"
+            );
+        }
+        let ok = encode_body(br#"[{"a":[1,2,3]}]"#, Framing::Json, &budget, |_, _| Ok(()));
+        assert_eq!(ok.unwrap().rows, 1);
+    }
+
+    #[test]
+    fn encoding_stops_at_the_first_row_past_the_encoded_bound() {
+        let budget = Budget {
+            max_encoded_bytes: 25,
+            ..Budget::records(100)
+        };
+        let mut written = 0;
+        let err = encode_body(b"{}\n{}\n{}\n{}\n{}", Framing::Ndjson, &budget, |_, out| {
+            written += 1;
+            out.extend_from_slice(&[0; 10]);
+            Ok(())
+        })
+        .unwrap_err();
+        assert!(matches!(
+            err,
+            BodyRefused::OverBudget(OverBudget::Encoded(_))
+        ));
+        assert_eq!(written, 3);
+    }
+
+    #[test]
     fn strings_without_escapes_are_borrowed() {
         let body = br#"{"a":"plain","b":"esc\"aped"}"#;
         let Value::Object(fields) = serde_json::from_slice::<Value>(body).unwrap() else {
