@@ -10,12 +10,13 @@
 //! `hypercare serve` as its own process with the default limits, then sends,
 //! protocol by protocol, `concurrency` concurrent bodies at once and reads the
 //! service's peak RSS (`VmHWM`, reset before each burst through
-//! `/proc/<pid>/clear_refs`). First normal maximum-size bodies (10,000 records
-//! of about 1 KB: what a legitimate client may send), then the hostile ones:
+//! `/proc/<pid>/clear_refs`). First the hostile bodies, from an idle process:
 //! a 10 KB gzip JSON array of 3.49 M `{}`, the same as NDJSON, the 102 KB
 //! remote-write series of 100 x 4,000-char labels x 10,000 samples, 10 MB
 //! OTLP protobuf bodies of empty log records and of empty attributes, an
-//! OTLP/JSON body of small objects, and a 500 KB Segment batch of empty calls.
+//! OTLP/JSON body of small objects, and a 500 KB Segment batch of empty calls;
+//! then all of them at once; then, as the baseline, normal maximum-size
+//! bodies (10,000 records of about 1 KB: what a legitimate client may send).
 //! Each line says the answers' statuses; the service must stay alive.
 //!
 //! Options (`--name value` after `--`): `concurrency` (20), `binary` (default:
@@ -418,8 +419,11 @@ async fn main() {
     let binary = binary(&args);
     let dir = tempfile::tempdir().unwrap();
     let service = start(&binary, dir.path()).await;
+    // No pooled connections: one closed by the server's keep-alive between
+    // bursts would show as a send error unrelated to the body.
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(120))
+        .pool_max_idle_per_host(0)
         .build()
         .unwrap();
     tokio::time::sleep(Duration::from_secs(1)).await;
@@ -430,39 +434,67 @@ async fn main() {
     );
     println!("  idle: RSS {:.0} MB", service.rss_mb());
 
-    println!("  normal maximum-size bodies (baseline):");
+    println!("  hostile bodies:");
+    let mut hostile_peak: f64 = 0.0;
+    let shots = hostile_shots();
+    for shot in &shots {
+        service.reset_peak();
+        let started = Instant::now();
+        let before = service.rss_mb();
+        let statuses = burst(&service, &http, shot, concurrency).await;
+        let peak = service.peak_mb();
+        hostile_peak = hostile_peak.max(peak);
+        println!(
+            "    {:<56} body {:>7} B  RSS before {:>5.0} MB, peak {:>5.0} MB  {:>5.1} s  [{statuses}]",
+            shot.name,
+            shot.body.len(),
+            before,
+            peak,
+            started.elapsed().as_secs_f64()
+        );
+    }
+    // Every hostile body of every protocol at once.
+    service.reset_peak();
+    let before = service.rss_mb();
+    let started = Instant::now();
+    let all = futures_util::future::join_all(
+        shots
+            .iter()
+            .map(|shot| burst(&service, &http, shot, concurrency)),
+    )
+    .await;
+    let peak = service.peak_mb();
+    hostile_peak = hostile_peak.max(peak);
+    println!(
+        "    {:<56} {:>9}   RSS before {before:>5.0} MB, peak {peak:>5.0} MB  {:>5.1} s  [{}]",
+        format!(
+            "all {} hostile kinds at once ({} requests)",
+            shots.len(),
+            shots.len() * concurrency
+        ),
+        "",
+        started.elapsed().as_secs_f64(),
+        all.join("; ")
+    );
+    println!("  normal maximum-size bodies (baseline, same process, after the hostile ones):");
     let mut normal_peak: f64 = 0.0;
     for shot in [normal_events(), normal_remote_write(), normal_otlp_logs()] {
         service.reset_peak();
         let started = Instant::now();
+        let before = service.rss_mb();
         let statuses = burst(&service, &http, &shot, concurrency).await;
         let peak = service.peak_mb();
         normal_peak = normal_peak.max(peak);
         println!(
-            "    {:<58} body {:>8} B  peak RSS {:>6.0} MB  {:>5.1} s  [{statuses}]",
+            "    {:<56} body {:>7} B  RSS before {:>5.0} MB, peak {:>5.0} MB  {:>5.1} s  [{statuses}]",
             shot.name,
             shot.body.len(),
+            before,
             peak,
             started.elapsed().as_secs_f64()
         );
     }
 
-    println!("  hostile bodies:");
-    let mut hostile_peak: f64 = 0.0;
-    for shot in hostile_shots() {
-        service.reset_peak();
-        let started = Instant::now();
-        let statuses = burst(&service, &http, &shot, concurrency).await;
-        let peak = service.peak_mb();
-        hostile_peak = hostile_peak.max(peak);
-        println!(
-            "    {:<58} body {:>8} B  peak RSS {:>6.0} MB  {:>5.1} s  [{statuses}]",
-            shot.name,
-            shot.body.len(),
-            peak,
-            started.elapsed().as_secs_f64()
-        );
-    }
     let alive = http
         .get(format!("{}/healthz", service.address))
         .send()
