@@ -7,6 +7,7 @@ mod auth;
 mod backpressure;
 mod compat;
 mod events;
+mod hostile;
 mod kpis;
 mod lifecycle;
 mod limits;

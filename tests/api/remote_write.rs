@@ -398,7 +398,7 @@ async fn bad_payloads_get_the_protocols_answers_and_leave_stored_data_intact() {
 }
 
 #[tokio::test]
-async fn a_full_writer_queue_answers_503_with_retry_after() {
+async fn rows_larger_than_the_whole_writer_queue_get_413_not_503() {
     let app = spawn_app_with(|s| {
         s.ingest.limits.max_body_bytes = 1_000;
         s.ingest.writer.queue_capacity_bytes = 1_000;
@@ -413,8 +413,12 @@ async fn a_full_writer_queue_answers_503_with_retry_after() {
 
     let response = send_request(&app, &request).await;
 
-    assert_eq!(response.status(), 503);
-    assert_eq!(response.headers()["retry-after"], "1");
+    // A 503 would be retried by Prometheus for ever: this request can never fit.
+    // (A queue full of other requests still answers 503: see backpressure.rs.)
+    assert_eq!(response.status(), 413);
+    assert!(response.headers().get("retry-after").is_none());
+    let text = response.text().await.unwrap();
+    assert!(text.contains("max_queue_share_per_key = 1000"), "{text}");
     assert_eq!(app.sql_u64("SELECT count() FROM metric_points").await, 0);
 }
 

@@ -578,9 +578,12 @@ async fn raw_phase(
         let body = corpus.next_body();
         json_bytes += body.len();
         let started = Instant::now();
-        let batch = encode_body(&body, Framing::Ndjson, 100_000, |record, out| {
-            event::encode(record, &ctx, out)
-        })
+        let batch = encode_body(
+            &body,
+            Framing::Ndjson,
+            &hypercare_ingest::budget::Budget::records(100_000),
+            |record, out| event::encode(record, &ctx, out),
+        )
         .map_err(|e| anyhow::anyhow!("encoding: {e}"))?;
         encode_time += started.elapsed();
         anyhow::ensure!(

@@ -191,7 +191,7 @@ async fn main() {
     let started = Instant::now();
     let mut rows = 0;
     for body in sample {
-        let request = remote_write::decode(body, limits.max_body_bytes).unwrap();
+        let request = remote_write::decode(body, &limits, usize::MAX).unwrap();
         rows += remote_write::encode(&request, &ctx).unwrap().batch.rows;
     }
     let per_sample = started.elapsed().as_secs_f64() / rows as f64;

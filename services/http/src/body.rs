@@ -1,13 +1,23 @@
-//! Reading a request body: gzip decoding and a size limit that answers in JSON.
+//! Reading a request body: gzip/deflate decoding, a size limit and a read
+//! deadline that answer in JSON.
 //!
-//! The limit applies to the decoded bytes, so a small gzip body cannot expand
-//! past it.
+//! ```text
+//! payload chunks (as sent) --(timeout over the whole read)-->
+//!   identity: appended while the total stays <= limit
+//!   gzip / deflate: inflated in steps of at most 32 KiB; the limit is checked
+//!   after each step, so a small compressed chunk cannot expand past it
+//! ```
+//!
+//! Nothing is allocated from `Content-Length`: a client may declare any size
+//! and send nothing; the buffer grows with the bytes actually received.
 
-use actix_web::dev::Decompress;
+use std::io::Write;
+use std::time::Duration;
+
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderMap};
 use actix_web::{HttpResponse, ResponseError, web};
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use futures_util::StreamExt;
 
 use crate::error::error_response;
@@ -20,6 +30,8 @@ pub enum BodyError {
     UnsupportedEncoding(String),
     #[error("the body could not be read or decompressed: {0}")]
     Unreadable(String),
+    #[error("the body was not received within {secs} s (body_read_timeout)")]
+    Timeout { secs: f64 },
 }
 
 impl ResponseError for BodyError {
@@ -28,6 +40,7 @@ impl ResponseError for BodyError {
             BodyError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             BodyError::UnsupportedEncoding(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             BodyError::Unreadable(_) => StatusCode::BAD_REQUEST,
+            BodyError::Timeout { .. } => StatusCode::REQUEST_TIMEOUT,
         }
     }
 
@@ -36,28 +49,50 @@ impl ResponseError for BodyError {
             BodyError::TooLarge { .. } => "payload_too_large",
             BodyError::UnsupportedEncoding(_) => "unsupported_encoding",
             BodyError::Unreadable(_) => "unreadable_body",
+            BodyError::Timeout { .. } => "body_timeout",
         };
         error_response(self.status_code(), code, self.to_string())
     }
 }
 
-/// Reads the whole body, decoding `Content-Encoding: gzip`, up to `limit` bytes.
+/// How much of a body a route reads, and for how long.
+#[derive(Debug, Clone, Copy)]
+pub struct BodyLimit {
+    /// Decoded bytes at most.
+    pub max_bytes: usize,
+    /// The whole body must arrive within this time (slow senders hold a worker
+    /// and a buffer otherwise).
+    pub read_timeout: Duration,
+}
+
+/// How the body is encoded on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Coding {
+    Identity,
+    Gzip,
+    Deflate,
+}
+
+/// Reads the whole body, decoding `Content-Encoding: gzip` (or `deflate`), up to
+/// `limit.max_bytes` decoded bytes and within `limit.read_timeout`.
 pub async fn read_body(
     headers: &HeaderMap,
     payload: web::Payload,
-    limit: usize,
+    limit: BodyLimit,
 ) -> Result<Bytes, BodyError> {
-    if let Some(encoding) = headers.get(header::CONTENT_ENCODING) {
-        let encoding = encoding.to_str().unwrap_or("").trim().to_ascii_lowercase();
-        if !matches!(
-            encoding.as_str(),
-            "" | "identity" | "gzip" | "x-gzip" | "deflate"
-        ) {
-            return Err(BodyError::UnsupportedEncoding(encoding));
+    let coding = match headers.get(header::CONTENT_ENCODING) {
+        None => Coding::Identity,
+        Some(encoding) => {
+            let encoding = encoding.to_str().unwrap_or("").trim().to_ascii_lowercase();
+            match encoding.as_str() {
+                "" | "identity" => Coding::Identity,
+                "gzip" | "x-gzip" => Coding::Gzip,
+                "deflate" => Coding::Deflate,
+                _ => return Err(BodyError::UnsupportedEncoding(encoding)),
+            }
         }
-    }
-    let stream = Decompress::from_headers(payload.into_inner(), headers);
-    collect(headers, stream, limit).await
+    };
+    with_deadline(limit, collect(headers, payload, coding, limit.max_bytes)).await
 }
 
 /// Reads the whole body as sent, without decoding any `Content-Encoding`, up to
@@ -66,30 +101,200 @@ pub async fn read_body(
 pub async fn read_body_as_sent(
     headers: &HeaderMap,
     payload: web::Payload,
-    limit: usize,
+    limit: BodyLimit,
 ) -> Result<Bytes, BodyError> {
-    collect(headers, payload, limit).await
+    with_deadline(
+        limit,
+        collect(headers, payload, Coding::Identity, limit.max_bytes),
+    )
+    .await
 }
 
-async fn collect<S, E>(headers: &HeaderMap, mut stream: S, limit: usize) -> Result<Bytes, BodyError>
+async fn with_deadline(
+    limit: BodyLimit,
+    read: impl Future<Output = Result<Bytes, BodyError>>,
+) -> Result<Bytes, BodyError> {
+    tokio::time::timeout(limit.read_timeout, read)
+        .await
+        .unwrap_or(Err(BodyError::Timeout {
+            secs: limit.read_timeout.as_secs_f64(),
+        }))
+}
+
+async fn collect<S, E>(
+    headers: &HeaderMap,
+    mut stream: S,
+    coding: Coding,
+    limit: usize,
+) -> Result<Bytes, BodyError>
 where
     S: futures_util::Stream<Item = Result<Bytes, E>> + Unpin,
     E: std::fmt::Display,
 {
+    // A declared length over the limit is refused before reading; for a
+    // compressed body it is a lower bound of the decoded size only roughly, so
+    // only plain bodies are refused on it.
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|n| n > limit) {
+    if coding == Coding::Identity && declared.is_some_and(|n| n > limit) {
         return Err(BodyError::TooLarge { limit });
     }
-    let mut body = BytesMut::with_capacity(declared.unwrap_or(8 * 1024).min(limit));
+    let mut decoder = Decoder::new(coding, limit);
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(|e| BodyError::Unreadable(e.to_string()))?;
-        if body.len() + chunk.len() > limit {
-            return Err(BodyError::TooLarge { limit });
-        }
-        body.extend_from_slice(&chunk);
+        decoder.push(&chunk)?;
     }
-    Ok(body.freeze())
+    decoder.finish()
+}
+
+/// A sink that refuses to grow past `limit`.
+struct Bounded {
+    out: Vec<u8>,
+    limit: usize,
+    over: bool,
+}
+
+impl Write for Bounded {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.out.len() + buf.len() > self.limit {
+            self.over = true;
+            return Err(std::io::Error::other("over the body limit"));
+        }
+        self.out.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Decodes a body chunk by chunk into a bounded buffer. flate2's write-side
+/// decoders inflate into a 32 KiB buffer and hand it to the sink before
+/// inflating more, so a refusal stops inflation within 32 KiB of the limit.
+enum Decoder {
+    Identity(Bounded),
+    Gzip(Box<flate2::write::GzDecoder<Bounded>>),
+    Deflate(Box<flate2::write::ZlibDecoder<Bounded>>),
+}
+
+impl Decoder {
+    fn new(coding: Coding, limit: usize) -> Self {
+        let sink = Bounded {
+            out: Vec::new(),
+            limit,
+            over: false,
+        };
+        match coding {
+            Coding::Identity => Decoder::Identity(sink),
+            Coding::Gzip => Decoder::Gzip(Box::new(flate2::write::GzDecoder::new(sink))),
+            Coding::Deflate => Decoder::Deflate(Box::new(flate2::write::ZlibDecoder::new(sink))),
+        }
+    }
+
+    fn limit(&self) -> usize {
+        self.sink().limit
+    }
+
+    fn sink(&self) -> &Bounded {
+        match self {
+            Decoder::Identity(sink) => sink,
+            Decoder::Gzip(d) => d.get_ref(),
+            Decoder::Deflate(d) => d.get_ref(),
+        }
+    }
+
+    fn error(&self, e: std::io::Error) -> BodyError {
+        if self.sink().over {
+            BodyError::TooLarge {
+                limit: self.limit(),
+            }
+        } else {
+            BodyError::Unreadable(e.to_string())
+        }
+    }
+
+    fn push(&mut self, chunk: &[u8]) -> Result<(), BodyError> {
+        let result = match self {
+            Decoder::Identity(sink) => sink.write_all(chunk),
+            Decoder::Gzip(d) => d.write_all(chunk),
+            Decoder::Deflate(d) => d.write_all(chunk),
+        };
+        result.map_err(|e| self.error(e))
+    }
+
+    fn finish(self) -> Result<Bytes, BodyError> {
+        let limit = self.limit();
+        let result = match self {
+            Decoder::Identity(sink) => Ok(sink),
+            Decoder::Gzip(d) => d.finish(),
+            Decoder::Deflate(d) => d.finish(),
+        };
+        match result {
+            Ok(sink) => Ok(Bytes::from(sink.out)),
+            Err(e) if e.to_string().contains("over the body limit") => {
+                Err(BodyError::TooLarge { limit })
+            }
+            Err(e) => Err(BodyError::Unreadable(e.to_string())),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn gzip(data: &[u8]) -> Vec<u8> {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        e.write_all(data).unwrap();
+        e.finish().unwrap()
+    }
+
+    fn decode(coding: Coding, body: &[u8], limit: usize) -> Result<Bytes, BodyError> {
+        let mut d = Decoder::new(coding, limit);
+        for chunk in body.chunks(16 * 1024) {
+            d.push(chunk)?;
+        }
+        d.finish()
+    }
+
+    #[test]
+    fn a_gzip_bomb_stops_at_the_limit_while_inflating() {
+        // 64 MiB of zeros is about 64 KiB of gzip: one input chunk inflates to
+        // megabytes, and must be refused before that is held.
+        let bomb = gzip(&vec![0u8; 64 << 20]);
+        let mut d = Decoder::new(Coding::Gzip, 1 << 20);
+        let mut refused = false;
+        for chunk in bomb.chunks(16 * 1024) {
+            if let Err(e) = d.push(chunk) {
+                assert!(matches!(e, BodyError::TooLarge { limit } if limit == 1 << 20));
+                refused = true;
+                break;
+            }
+            assert!(d.sink().out.len() <= 1 << 20);
+        }
+        assert!(refused);
+        assert!(
+            d.sink().out.capacity() <= 2 << 20,
+            "{}",
+            d.sink().out.capacity()
+        );
+    }
+
+    #[test]
+    fn gzip_within_the_limit_and_plain_bodies_read_whole() {
+        let data = b"{\"event\":\"a\"}".repeat(1000);
+        assert_eq!(decode(Coding::Gzip, &gzip(&data), 1 << 20).unwrap(), data);
+        assert_eq!(decode(Coding::Identity, &data, 1 << 20).unwrap(), data);
+        assert!(matches!(
+            decode(Coding::Identity, &data, 100),
+            Err(BodyError::TooLarge { limit: 100 })
+        ));
+        let truncated = gzip(&data);
+        assert!(matches!(
+            decode(Coding::Gzip, &truncated[..truncated.len() - 10], 1 << 20),
+            Err(BodyError::Unreadable(_))
+        ));
+    }
 }

@@ -39,9 +39,12 @@ fn encode_events(c: &mut Criterion) {
     group.throughput(Throughput::Elements(1000));
     group.bench_function("1000 events, NDJSON", |b| {
         b.iter(|| {
-            let batch = encode_body(black_box(&body), Framing::Ndjson, 10_000, |record, out| {
-                event::encode(record, &ctx, out)
-            })
+            let batch = encode_body(
+                black_box(&body),
+                Framing::Ndjson,
+                &hypercare_ingest::budget::Budget::records(10_000),
+                |record, out| event::encode(record, &ctx, out),
+            )
             .unwrap();
             assert_eq!(batch.rows, 1000);
             batch

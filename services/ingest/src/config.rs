@@ -34,6 +34,26 @@ pub struct Limits {
     pub max_segment_body_bytes: usize,
     /// Request-wide, Segment routes: calls in one `batch` (Segment's limit: 2,500).
     pub max_segment_batch_events: usize,
+    /// Per record: how far in the past a timestamp may be, in days. Older records
+    /// are rejected one by one with the reason, unless an `admin` key asks for
+    /// backfill (`X-Hypercare-Backfill: true`). 0 turns the check off.
+    pub max_age_days: u64,
+    /// Per series: bytes of what every row of a metric series repeats, keys and
+    /// values together: labels (attributes), and for OTLP the resource
+    /// attributes, scope name and version and unit. A series over it is rejected.
+    pub max_series_bytes: usize,
+    /// Request-wide: encoded rows may be at most this many times the decoded
+    /// body (plus 1 MiB), since shared labels and resources are copied into each
+    /// row. 413 above, checked before the rows are allocated.
+    pub max_encode_amplification: usize,
+    /// Request-wide, protobuf bodies (OTLP): the decoded messages may take at
+    /// most this many times the body (plus 1 MiB), estimated from the wire
+    /// before decoding (an empty record is 2 bytes on the wire and hundreds in
+    /// memory). 413 above.
+    pub max_decode_amplification: usize,
+    /// Request-wide: the whole body must arrive within this time, in
+    /// milliseconds (a slow sender holds a connection and a buffer). 408 above.
+    pub body_read_timeout_ms: u64,
 }
 
 impl Default for Limits {
@@ -48,6 +68,11 @@ impl Default for Limits {
             max_histogram_buckets: 160,
             max_segment_body_bytes: 500 * 1024,
             max_segment_batch_events: 2_500,
+            max_age_days: 90,
+            max_series_bytes: 8 * 1024,
+            max_encode_amplification: 64,
+            max_decode_amplification: 16,
+            body_read_timeout_ms: 30_000,
         }
     }
 }
@@ -101,6 +126,24 @@ impl WriterSettings {
     }
 }
 
+impl Limits {
+    /// How a route reads a body of at most `max_bytes`.
+    pub fn body(&self, max_bytes: usize) -> hypercare_http::body::BodyLimit {
+        hypercare_http::body::BodyLimit {
+            max_bytes,
+            read_timeout: std::time::Duration::from_millis(self.body_read_timeout_ms),
+        }
+    }
+
+    /// The limits of an admin's backfill request: no age limit.
+    pub fn for_backfill(&self) -> Self {
+        Self {
+            max_age_days: 0,
+            ..self.clone()
+        }
+    }
+}
+
 impl IngestSettings {
     /// Checks the settings together; says which one to change and why.
     pub fn validate(&self) -> Result<(), String> {
@@ -121,6 +164,19 @@ impl IngestSettings {
             (
                 "ingest.limits.max_segment_batch_events",
                 l.max_segment_batch_events,
+            ),
+            ("ingest.limits.max_series_bytes", l.max_series_bytes),
+            (
+                "ingest.limits.max_encode_amplification",
+                l.max_encode_amplification,
+            ),
+            (
+                "ingest.limits.max_decode_amplification",
+                l.max_decode_amplification,
+            ),
+            (
+                "ingest.limits.body_read_timeout_ms",
+                l.body_read_timeout_ms as usize,
             ),
             ("ingest.writer.max_batch_rows", w.max_batch_rows),
             ("ingest.writer.max_batch_bytes", w.max_batch_bytes),

@@ -241,7 +241,8 @@ pub fn epoch_ms_time(
     limits: &Limits,
 ) -> Result<i64, Rejection> {
     check_range(field, ms)?;
-    check_future(field, ms, received_ms, limits)
+    check_future(field, ms, received_ms, limits)?;
+    check_age(field, ms, received_ms, limits)
 }
 
 /// A time given in nanoseconds since the epoch (OTLP), as milliseconds, checked
@@ -258,6 +259,37 @@ pub fn unix_nanos_ms(
     let ms = i64::try_from(nanos / 1_000_000).unwrap_or(i64::MAX);
     epoch_ms_time(field, ms, received_ms, limits)
 }
+
+/// Refuses a time more than `max_age_days` before the receive time (unless 0):
+/// old data is a backfill, which an admin asks for explicitly, and one request
+/// with times spread over years makes ClickHouse refuse the whole insert it
+/// shares with other clients (too many partitions).
+pub fn check_age(
+    field: &str,
+    ms: i64,
+    received_ms: i64,
+    limits: &Limits,
+) -> Result<i64, Rejection> {
+    if limits.max_age_days == 0 {
+        return Ok(ms);
+    }
+    let days = i64::try_from(limits.max_age_days).unwrap_or(i64::MAX);
+    let earliest = received_ms.saturating_sub(days.saturating_mul(86_400_000));
+    if ms < earliest {
+        return Err(Rejection::new(
+            field,
+            "too_old",
+            format!(
+                "is more than {} days before this server's clock (max_age_days); to backfill, send with an admin key and the header {}: true",
+                limits.max_age_days, BACKFILL_HEADER
+            ),
+        ));
+    }
+    Ok(ms)
+}
+
+/// The request header with which an `admin` key lifts `max_age_days`.
+pub const BACKFILL_HEADER: &str = "X-Hypercare-Backfill";
 
 fn check_future(field: &str, ms: i64, received_ms: i64, limits: &Limits) -> Result<i64, Rejection> {
     let latest = received_ms + (limits.max_future_secs as i64) * 1000;
@@ -300,7 +332,7 @@ pub fn event_time(
             "is before 2000-01-01 once corrected by sent_at",
         ));
     }
-    Ok(ms)
+    check_age("timestamp", ms, received_ms, limits)
 }
 
 /// Splits epoch milliseconds into the `DateTime` seconds and the millisecond part.

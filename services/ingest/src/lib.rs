@@ -13,6 +13,7 @@
 //! A 202 means the accepted records are stored in ClickHouse. Retried batches are
 //! made harmless by the tables and the reads (see `migrations/` and [`summary`]).
 
+pub mod budget;
 pub mod config;
 pub mod event;
 pub mod fields;
@@ -25,6 +26,7 @@ pub mod remote_write;
 pub mod routes;
 pub mod segment;
 pub mod summary;
+pub mod wire;
 pub mod writer;
 
 pub use config::{IngestSettings, Limits, WriterSettings};

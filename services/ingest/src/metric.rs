@@ -229,6 +229,17 @@ pub fn encode(record: &Value, ctx: &RequestContext, out: &mut BytesMut) -> Resul
         Some(map) => sorted_labels(fields::flat_map("labels", map, limits)?)?,
         None => Vec::new(),
     };
+    let label_bytes = name.len() + labels.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>();
+    if label_bytes > limits.max_series_bytes {
+        return Err(Rejection::new(
+            "labels",
+            "too_large",
+            format!(
+                "hold {label_bytes} bytes with the name; the limit is max_series_bytes = {}",
+                limits.max_series_bytes
+            ),
+        ));
+    }
     let time_ms = fields::event_time(timestamp, None, ctx.received_ms, limits)?;
 
     let mut histogram = Histogram::default();

@@ -10,11 +10,14 @@
 //! vector per object and nothing per string, which is most of the speed.
 
 use std::borrow::Cow;
+use std::cell::Cell;
 use std::fmt;
 
 use bytes::BytesMut;
 use serde::Serialize;
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+
+use crate::budget::{Budget, OverBudget};
 
 /// Any JSON value, with strings borrowed from the body where possible and objects
 /// kept as ordered lists of fields.
@@ -55,56 +58,117 @@ impl Value<'_> {
 
 impl<'de> Deserialize<'de> for Value<'de> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_any(ValueVisitor)
+        let remaining = Cell::new(usize::MAX);
+        let over = Cell::new(false);
+        deserializer.deserialize_any(ValueVisitor {
+            remaining: &remaining,
+            over: &over,
+        })
     }
 }
 
-struct ValueVisitor;
+/// Parses one value while counting every value in it against `remaining`;
+/// `over` tells the caller that the count, not the syntax, stopped the parse.
+#[derive(Clone, Copy)]
+struct ValueSeed<'c> {
+    remaining: &'c Cell<usize>,
+    over: &'c Cell<bool>,
+}
 
-impl<'de> Visitor<'de> for ValueVisitor {
+impl<'de> de::DeserializeSeed<'de> for ValueSeed<'_> {
+    type Value = Value<'de>;
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Value<'de>, D::Error> {
+        deserializer.deserialize_any(ValueVisitor {
+            remaining: self.remaining,
+            over: self.over,
+        })
+    }
+}
+
+struct ValueVisitor<'c> {
+    remaining: &'c Cell<usize>,
+    over: &'c Cell<bool>,
+}
+
+impl ValueVisitor<'_> {
+    fn seed(&self) -> ValueSeed<'_> {
+        ValueSeed {
+            remaining: self.remaining,
+            over: self.over,
+        }
+    }
+
+    /// Takes one value from the budget.
+    fn spend<E: de::Error>(&self) -> Result<(), E> {
+        match self.remaining.get().checked_sub(1) {
+            Some(left) => {
+                self.remaining.set(left);
+                Ok(())
+            }
+            None => {
+                self.over.set(true);
+                Err(E::custom("too many values in one record"))
+            }
+        }
+    }
+}
+
+impl<'de> Visitor<'de> for ValueVisitor<'_> {
     type Value = Value<'de>;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("any JSON value")
     }
-    fn visit_bool<E>(self, v: bool) -> Result<Value<'de>, E> {
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Value<'de>, E> {
+        self.spend()?;
         Ok(Value::Bool(v))
     }
-    fn visit_i64<E>(self, v: i64) -> Result<Value<'de>, E> {
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Value<'de>, E> {
+        self.spend()?;
         Ok(Value::Int(v))
     }
-    fn visit_u64<E>(self, v: u64) -> Result<Value<'de>, E> {
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Value<'de>, E> {
+        self.spend()?;
         Ok(Value::UInt(v))
     }
-    fn visit_f64<E>(self, v: f64) -> Result<Value<'de>, E> {
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Value<'de>, E> {
+        self.spend()?;
         Ok(Value::Float(v))
     }
-    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Value<'de>, E> {
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Value<'de>, E> {
+        self.spend()?;
         Ok(Value::Str(Cow::Borrowed(v)))
     }
-    fn visit_str<E>(self, v: &str) -> Result<Value<'de>, E> {
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Value<'de>, E> {
+        self.spend()?;
         Ok(Value::Str(Cow::Owned(v.to_owned())))
     }
-    fn visit_string<E>(self, v: String) -> Result<Value<'de>, E> {
+    fn visit_string<E: de::Error>(self, v: String) -> Result<Value<'de>, E> {
+        self.spend()?;
         Ok(Value::Str(Cow::Owned(v)))
     }
-    fn visit_unit<E>(self) -> Result<Value<'de>, E> {
+    fn visit_unit<E: de::Error>(self) -> Result<Value<'de>, E> {
+        self.spend()?;
         Ok(Value::Null)
     }
-    fn visit_none<E>(self) -> Result<Value<'de>, E> {
+    fn visit_none<E: de::Error>(self) -> Result<Value<'de>, E> {
+        self.spend()?;
         Ok(Value::Null)
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value<'de>, A::Error> {
-        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(1024));
-        while let Some(item) = seq.next_element()? {
+        self.spend()?;
+        // Grown as elements arrive: a size hint is the sender's word, not a fact.
+        let mut items = Vec::new();
+        while let Some(item) = seq.next_element_seed(self.seed())? {
             items.push(item);
         }
         Ok(Value::Array(items))
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value<'de>, A::Error> {
-        let mut fields = Vec::with_capacity(16);
+        self.spend()?;
+        let mut fields = Vec::new();
         while let Some(key) = map.next_key::<Key<'de>>()? {
-            fields.push((key.0, map.next_value()?));
+            fields.push((key.0, map.next_value_seed(self.seed())?));
         }
         Ok(Value::Object(fields))
     }
@@ -214,8 +278,8 @@ pub enum BodyRefused {
     Empty,
     #[error("the body is not valid JSON: {0}")]
     Syntax(String),
-    #[error("the body holds {got} records; the limit is {limit} per request")]
-    TooManyRecords { got: usize, limit: usize },
+    #[error(transparent)]
+    OverBudget(#[from] OverBudget),
 }
 
 /// The outcome of a body: accepted rows encoded, rejected records explained.
@@ -226,13 +290,18 @@ pub struct EncodedBatch {
     pub rejected: Vec<Rejection>,
 }
 
-/// Splits `body` into records and runs `encode` on each; `encode` appends one
-/// RowBinary row to the buffer or says why the record is rejected (and then
-/// must not have written anything).
+/// Splits `body` into records and runs `encode` on each as it is parsed; `encode`
+/// appends one RowBinary row to the buffer or says why the record is rejected
+/// (and then must not have written anything).
+///
+/// Records are parsed one at a time (a JSON array is streamed, not built), so
+/// that memory holds one record's values and the rows so far; parsing stops at
+/// the first record over `budget.max_records`, and at the first row that takes
+/// the encoded bytes over `budget.max_encoded_bytes`.
 pub fn encode_body<F>(
     body: &[u8],
     framing: Framing,
-    max_records: usize,
+    budget: &Budget,
     mut encode: F,
 ) -> Result<EncodedBatch, BodyRefused>
 where
@@ -241,26 +310,25 @@ where
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(BodyRefused::Empty);
     }
-    let mut batch = EncodedBatch {
-        data: BytesMut::with_capacity(body.len()),
-        ..EncodedBatch::default()
-    };
-    let mut take = |index: usize, record: Result<Value, Rejection>, batch: &mut EncodedBatch| {
-        let outcome = record.and_then(|value| match value {
-            Value::Object(_) => encode(&value, &mut batch.data),
-            other => Err(Rejection::invalid_type("record", "a JSON object", &other)),
-        });
-        match outcome {
-            Ok(()) => batch.rows += 1,
-            Err(mut rejection) => {
-                rejection.index = index;
-                batch.rejected.push(rejection);
-            }
-        }
+    let mut sink = Sink {
+        batch: EncodedBatch {
+            data: BytesMut::with_capacity(body.len().min(budget.max_encoded_bytes)),
+            ..EncodedBatch::default()
+        },
+        encode: &mut encode,
+        budget,
+        refused: None,
+        next: 0,
     };
     match framing {
         Framing::Json => {
-            let value: Value = serde_json::from_slice(body).map_err(|e| {
+            let mut de = serde_json::Deserializer::from_slice(body);
+            let parsed = de::DeserializeSeed::deserialize(Top { sink: &mut sink }, &mut de)
+                .and_then(|()| de.end());
+            if let Some(refused) = sink.refused.take() {
+                return Err(refused.into());
+            }
+            parsed.map_err(|e| {
                 let hint = if e.to_string().contains("trailing characters") {
                     " (several objects one per line are NDJSON: send them with Content-Type: application/x-ndjson)"
                 } else {
@@ -268,39 +336,173 @@ where
                 };
                 BodyRefused::Syntax(format!("{e}{hint}"))
             })?;
-            match value {
-                Value::Array(records) => {
-                    if records.len() > max_records {
-                        return Err(BodyRefused::TooManyRecords {
-                            got: records.len(),
-                            limit: max_records,
-                        });
-                    }
-                    for (index, record) in records.into_iter().enumerate() {
-                        take(index, Ok(record), &mut batch);
-                    }
-                }
-                single => take(0, Ok(single), &mut batch),
-            }
         }
         Framing::Ndjson => {
-            let lines = body.split(|&b| b == b'\n');
-            let count = body.split(|&b| b == b'\n').filter(|l| !is_blank(l)).count();
-            if count > max_records {
-                return Err(BodyRefused::TooManyRecords {
-                    got: count,
-                    limit: max_records,
-                });
-            }
-            for (index, line) in lines.filter(|l| !is_blank(l)).enumerate() {
-                let record = serde_json::from_slice::<Value>(line).map_err(|e| {
+            for line in body.split(|&b| b == b'\n').filter(|l| !is_blank(l)) {
+                let remaining = Cell::new(budget.max_values_per_record);
+                let refused = Cell::new(false);
+                let seed = ValueSeed {
+                    remaining: &remaining,
+                    over: &refused,
+                };
+                let mut de = serde_json::Deserializer::from_slice(line);
+                let record = de::DeserializeSeed::deserialize(seed, &mut de)
+                    .and_then(|v| de.end().map(|()| v));
+                if refused.get() {
+                    return Err(OverBudget::Values {
+                        limit: budget.max_values_per_record,
+                    }
+                    .into());
+                }
+                let record = record.map_err(|e| {
                     Rejection::new("record", "invalid_json", format!("not valid JSON: {e}"))
                 });
-                take(index, record, &mut batch);
+                sink.take(record)?;
             }
         }
     }
-    Ok(batch)
+    Ok(sink.batch)
+}
+
+/// Where parsed records go: checked against the budget, then encoded.
+struct Sink<'b, F> {
+    batch: EncodedBatch,
+    encode: &'b mut F,
+    budget: &'b Budget,
+    /// Set when the budget stops the parse; the parser's own error is then moot.
+    refused: Option<OverBudget>,
+    /// Index of the next record.
+    next: usize,
+}
+
+impl<F> Sink<'_, F>
+where
+    F: FnMut(&Value, &mut BytesMut) -> Result<(), Rejection>,
+{
+    fn take(&mut self, record: Result<Value, Rejection>) -> Result<(), OverBudget> {
+        let index = self.next;
+        self.next += 1;
+        self.budget.check_records(self.next)?;
+        let outcome = record.and_then(|value| match value {
+            Value::Object(_) => (self.encode)(&value, &mut self.batch.data),
+            other => Err(Rejection::invalid_type("record", "a JSON object", &other)),
+        });
+        match outcome {
+            Ok(()) => self.batch.rows += 1,
+            Err(mut rejection) => {
+                rejection.index = index;
+                self.batch.rejected.push(rejection);
+            }
+        }
+        self.budget.check_encoded(self.batch.data.len())
+    }
+}
+
+/// The body as a whole: an array is streamed record by record, anything else is
+/// one record.
+struct Top<'s, 'b, F> {
+    sink: &'s mut Sink<'b, F>,
+}
+
+impl<'de, F> de::DeserializeSeed<'de> for Top<'_, '_, F>
+where
+    F: FnMut(&Value, &mut BytesMut) -> Result<(), Rejection>,
+{
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<F> Top<'_, '_, F>
+where
+    F: FnMut(&Value, &mut BytesMut) -> Result<(), Rejection>,
+{
+    fn one<E: de::Error>(self, value: Value<'_>) -> Result<(), E> {
+        self.sink.take(Ok(value)).map_err(|over| {
+            self.sink.refused = Some(over);
+            E::custom("over budget")
+        })
+    }
+
+    /// A budget for one record's values.
+    fn values(&self) -> Cell<usize> {
+        Cell::new(self.sink.budget.max_values_per_record)
+    }
+}
+
+impl<'de, F> Visitor<'de> for Top<'_, '_, F>
+where
+    F: FnMut(&Value, &mut BytesMut) -> Result<(), Rejection>,
+{
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON object or an array of objects")
+    }
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<(), E> {
+        self.one(Value::Bool(v))
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<(), E> {
+        self.one(Value::Int(v))
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<(), E> {
+        self.one(Value::UInt(v))
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<(), E> {
+        self.one(Value::Float(v))
+    }
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<(), E> {
+        self.one(Value::Str(Cow::Borrowed("")))
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+        self.one(Value::Null)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        loop {
+            let remaining = self.values();
+            let over = Cell::new(false);
+            let seed = ValueSeed {
+                remaining: &remaining,
+                over: &over,
+            };
+            let item = match seq.next_element_seed(seed) {
+                Ok(Some(item)) => item,
+                Ok(None) => return Ok(()),
+                Err(e) => {
+                    if over.get() {
+                        self.sink.refused = Some(OverBudget::Values {
+                            limit: self.sink.budget.max_values_per_record,
+                        });
+                    }
+                    return Err(e);
+                }
+            };
+            if let Err(over) = self.sink.take(Ok(item)) {
+                self.sink.refused = Some(over);
+                return Err(de::Error::custom("over budget"));
+            }
+        }
+    }
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<(), A::Error> {
+        let remaining = self.values();
+        let over = Cell::new(false);
+        let visitor = ValueVisitor {
+            remaining: &remaining,
+            over: &over,
+        };
+        match visitor.visit_map(map) {
+            Ok(value) => self.one(value),
+            Err(e) => {
+                if over.get() {
+                    self.sink.refused = Some(OverBudget::Values {
+                        limit: self.sink.budget.max_values_per_record,
+                    });
+                }
+                Err(e)
+            }
+        }
+    }
 }
 
 fn is_blank(line: &[u8]) -> bool {
@@ -313,7 +515,7 @@ mod tests {
 
     fn names(body: &str, framing: Framing) -> (Vec<String>, Vec<Rejection>) {
         let mut seen = Vec::new();
-        let batch = encode_body(body.as_bytes(), framing, 100, |v, _| {
+        let batch = encode_body(body.as_bytes(), framing, &Budget::records(100), |v, _| {
             let Value::Object(fields) = v else {
                 unreachable!()
             };
@@ -375,7 +577,10 @@ mod tests {
     #[test]
     fn bodies_that_are_not_json_or_too_long_are_refused_whole() {
         let refuse = |body: &str, framing, max| {
-            encode_body(body.as_bytes(), framing, max, |_, _| Ok(())).unwrap_err()
+            encode_body(body.as_bytes(), framing, &Budget::records(max), |_, _| {
+                Ok(())
+            })
+            .unwrap_err()
         };
         assert!(matches!(
             refuse("  ", Framing::Json, 10),
@@ -389,12 +594,80 @@ mod tests {
         assert!(err.to_string().contains("application/x-ndjson"), "{err}");
         assert!(matches!(
             refuse("[{},{},{}]", Framing::Json, 2),
-            BodyRefused::TooManyRecords { got: 3, limit: 2 }
+            BodyRefused::OverBudget(OverBudget::Records { limit: 2 })
         ));
         assert!(matches!(
             refuse("{}\n{}\n{}\n", Framing::Ndjson, 2),
-            BodyRefused::TooManyRecords { got: 3, limit: 2 }
+            BodyRefused::OverBudget(OverBudget::Records { limit: 2 })
         ));
+    }
+
+    #[test]
+    fn an_array_is_streamed_and_stops_at_the_first_record_over_the_limit() {
+        let body = format!("[{}]", vec!["{}"; 100_000].join(","));
+        let mut seen = 0;
+        let err = encode_body(
+            body.as_bytes(),
+            Framing::Json,
+            &Budget::records(10),
+            |_, _| {
+                seen += 1;
+                Ok(())
+            },
+        )
+        .unwrap_err();
+        assert!(matches!(
+            err,
+            BodyRefused::OverBudget(OverBudget::Records { limit: 10 })
+        ));
+        assert_eq!(seen, 10);
+        assert!(err.to_string().contains("max_records_per_request = 10"));
+    }
+
+    #[test]
+    fn a_record_with_more_values_than_its_budget_refuses_the_body() {
+        let budget = Budget {
+            max_values_per_record: 5,
+            ..Budget::records(10)
+        };
+        let refuse = |body: &str, framing| {
+            encode_body(body.as_bytes(), framing, &budget, |_, _| Ok(())).unwrap_err()
+        };
+        for (body, framing) in [
+            (r#"[{"a":[1,2,3,4,5,6]}]"#, Framing::Json),
+            (r#"{"a":[1,2,3,4,5,6]}"#, Framing::Json),
+            ("{\"a\":[1,2,3,4,5,6]}\n", Framing::Ndjson),
+        ] {
+            assert!(
+                matches!(
+                    refuse(body, framing),
+                    BodyRefused::OverBudget(OverBudget::Values { limit: 5 })
+                ),
+                "{body}"
+            );
+        }
+        let ok = encode_body(br#"[{"a":[1,2,3]}]"#, Framing::Json, &budget, |_, _| Ok(()));
+        assert_eq!(ok.unwrap().rows, 1);
+    }
+
+    #[test]
+    fn encoding_stops_at_the_first_row_past_the_encoded_bound() {
+        let budget = Budget {
+            max_encoded_bytes: 25,
+            ..Budget::records(100)
+        };
+        let mut written = 0;
+        let err = encode_body(b"{}\n{}\n{}\n{}\n{}", Framing::Ndjson, &budget, |_, out| {
+            written += 1;
+            out.extend_from_slice(&[0; 10]);
+            Ok(())
+        })
+        .unwrap_err();
+        assert!(matches!(
+            err,
+            BodyRefused::OverBudget(OverBudget::Encoded(_))
+        ));
+        assert_eq!(written, 3);
     }
 
     #[test]

@@ -36,6 +36,8 @@ use prost::Message;
 use hypercare_http::auth::{AuthError, Caller, Scope};
 use hypercare_http::body::{BodyError, read_body_as_sent};
 
+use crate::budget::{self, Budget, OverBudget};
+use crate::config::Limits;
 use crate::event::RequestContext;
 use crate::fields;
 use crate::metric::{self, MetricKind, PointValue, SeriesHead};
@@ -112,6 +114,8 @@ pub enum RemoteWriteError {
     )]
     TooManySamples { got: usize, limit: usize },
     #[error("{0}")]
+    OverBudget(#[from] OverBudget),
+    #[error("{0}")]
     Invalid(String),
     #[error("{0}")]
     Write(#[from] WriteError),
@@ -124,9 +128,9 @@ impl ResponseError for RemoteWriteError {
             RemoteWriteError::Body(e) => e.status_code(),
             RemoteWriteError::UnsupportedContentType(_)
             | RemoteWriteError::UnsupportedEncoding(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            RemoteWriteError::TooLarge { .. } | RemoteWriteError::TooManySamples { .. } => {
-                StatusCode::PAYLOAD_TOO_LARGE
-            }
+            RemoteWriteError::TooLarge { .. }
+            | RemoteWriteError::TooManySamples { .. }
+            | RemoteWriteError::OverBudget(_) => StatusCode::PAYLOAD_TOO_LARGE,
             RemoteWriteError::Snappy(_)
             | RemoteWriteError::Protobuf(_)
             | RemoteWriteError::Invalid(_) => StatusCode::BAD_REQUEST,
@@ -160,15 +164,16 @@ pub(crate) async fn post_write(
     let received_ms = chrono::Utc::now().timestamp_millis();
     caller.authorize(Scope::Ingest)?;
     check_headers(&req)?;
-    let limit = state.limits.max_body_bytes;
-    let body = read_body_as_sent(req.headers(), payload, limit).await?;
+    let limits = crate::routes::request_limits(&req, &caller, &state.limits)?;
+    let body =
+        read_body_as_sent(req.headers(), payload, limits.body(limits.max_body_bytes)).await?;
     // Charged by what it decompresses to, like the bodies of the other routes.
     caller.take_bytes(snap::raw::decompress_len(&body).unwrap_or(body.len()))?;
-    let request = decode(&body, limit)?;
+    let request = decode(&body, &limits, state.metrics.capacity())?;
     drop(body);
 
     let ctx = RequestContext {
-        limits: &state.limits,
+        limits: &limits,
         received_ms,
         api_key: caller.name(),
         late_hours: Default::default(),
@@ -223,9 +228,21 @@ fn check_headers(req: &HttpRequest) -> Result<(), RemoteWriteError> {
     Ok(())
 }
 
+/// What a row adds to its series' labels, at most: times, value, empty
+/// histogram columns and the key's name.
+pub const ROW_TAIL: usize = 128;
+
 /// Snappy block decompression, refused before allocating when the size the
-/// block declares is over `limit`, then protobuf decoding.
-pub fn decode(body: &[u8], limit: usize) -> Result<WriteRequest, RemoteWriteError> {
+/// block declares is over `max_body_bytes`; then a walk of the protobuf that
+/// counts samples and sizes what decoding and encoding would allocate, refused
+/// (413) over `max_records_per_request`, `max_decode_amplification`,
+/// `max_encode_amplification` or the queue capacity; then protobuf decoding.
+pub fn decode(
+    body: &[u8],
+    limits: &Limits,
+    queue_capacity: usize,
+) -> Result<WriteRequest, RemoteWriteError> {
+    let limit = limits.max_body_bytes;
     let size =
         snap::raw::decompress_len(body).map_err(|e| RemoteWriteError::Snappy(e.to_string()))?;
     if size > limit {
@@ -234,6 +251,12 @@ pub fn decode(body: &[u8], limit: usize) -> Result<WriteRequest, RemoteWriteErro
     let raw = snap::raw::Decoder::new()
         .decompress_vec(body)
         .map_err(|e| RemoteWriteError::Snappy(e.to_string()))?;
+    let shape = crate::wire::remote_write_shape(&raw, ROW_TAIL)
+        .map_err(|e| RemoteWriteError::Protobuf(e.to_string()))?;
+    let budget = Budget::for_request(limits, raw.len(), queue_capacity);
+    budget.check_records(shape.records)?;
+    budget::check_decoded(limits, shape.decoded_bytes, raw.len())?;
+    budget.check_encoded(shape.encoded_bytes)?;
     WriteRequest::decode(Bytes::from(raw)).map_err(|e| RemoteWriteError::Protobuf(e.to_string()))
 }
 
@@ -356,6 +379,18 @@ fn series_head(series: &TimeSeries, ctx: &RequestContext) -> Result<SeriesHead, 
         labels.push((key, value));
     }
     let name = name.ok_or_else(|| Rejection::missing("labels.__name__"))?;
+    // Every row of the series repeats its labels.
+    let bytes = name.len() + labels.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>();
+    if bytes > limits.max_series_bytes {
+        return Err(Rejection::new(
+            "labels",
+            "too_large",
+            format!(
+                "hold {bytes} bytes; the limit is max_series_bytes = {}",
+                limits.max_series_bytes
+            ),
+        ));
+    }
     fields::check_name("labels.__name__", name, limits)?;
     metric::check_metric_name(name).map_err(|mut r| {
         r.field = "labels.__name__".into();
@@ -413,7 +448,6 @@ fn describe_rejections(stored: usize, refused: usize, rejected: &[Rejection]) ->
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Limits;
 
     const NOW_MS: i64 = 1_795_341_600_000;
 
@@ -459,14 +493,14 @@ mod tests {
                 &[(1.0, NOW_MS)],
             )],
         };
-        let decoded = decode(&compress(&request), 1 << 20).unwrap();
+        let decoded = decode(&compress(&request), &Limits::default(), 1 << 30).unwrap();
         assert_eq!(decoded, request);
     }
 
     #[test]
     fn bad_snappy_truncated_protobuf_and_oversize_are_refused() {
         assert!(matches!(
-            decode(b"\xff\xff\xff\xff\xff\xff", 1 << 20),
+            decode(b"\xff\xff\xff\xff\xff\xff", &Limits::default(), 1 << 30),
             Err(RemoteWriteError::Snappy(_))
         ));
         let request = WriteRequest {
@@ -477,11 +511,18 @@ mod tests {
             .compress_vec(&bytes[..bytes.len() - 3])
             .unwrap();
         assert!(matches!(
-            decode(&truncated, 1 << 20),
+            decode(&truncated, &Limits::default(), 1 << 30),
             Err(RemoteWriteError::Protobuf(_))
         ));
         assert!(matches!(
-            decode(&compress(&request), 4),
+            decode(
+                &compress(&request),
+                &Limits {
+                    max_body_bytes: 4,
+                    ..Limits::default()
+                },
+                1 << 30
+            ),
             Err(RemoteWriteError::TooLarge { .. })
         ));
     }

@@ -21,6 +21,7 @@ use hypercare_http::auth::{AuthError, Caller, Scope};
 use hypercare_http::body::{BodyError, read_body};
 use hypercare_http::error::ErrorBody;
 
+use crate::budget::{Budget, EncodedLimit, OverBudget};
 use crate::config::Limits;
 use crate::event::RequestContext;
 use crate::metrics::IngestMetrics;
@@ -113,11 +114,17 @@ async fn ingest(
     let framing = Framing::from_content_type(content_type).ok_or_else(|| {
         IngestError::UnsupportedContentType(content_type.unwrap_or("").to_owned())
     })?;
-    let body = read_body(req.headers(), payload, state.limits.max_body_bytes).await?;
+    let limits = request_limits(&req, &caller, &state.limits)?;
+    let body = read_body(req.headers(), payload, limits.body(limits.max_body_bytes)).await?;
     caller.take_bytes(body.len())?;
 
+    let writer = match signal {
+        Signal::Events => &state.events,
+        Signal::Metrics => &state.metrics,
+    };
+    let budget = Budget::for_request(&limits, body.len(), writer.capacity());
     let ctx = RequestContext {
-        limits: &state.limits,
+        limits: &limits,
         received_ms,
         api_key: caller.name(),
         late_hours: Default::default(),
@@ -126,12 +133,9 @@ async fn ingest(
         Signal::Events => event::encode,
         Signal::Metrics => metric::encode,
     };
-    let batch = encode_body(
-        &body,
-        framing,
-        state.limits.max_records_per_request,
-        |record: &Value, out| encode(record, &ctx, out),
-    )?;
+    let batch = encode_body(&body, framing, &budget, |record: &Value, out| {
+        encode(record, &ctx, out)
+    })?;
     drop(body);
     state.counters.record(signal.label(), &batch);
     let EncodedBatch {
@@ -142,10 +146,6 @@ async fn ingest(
     if rows == 0 && !rejected.is_empty() {
         return Err(IngestError::NothingValid(rejected));
     }
-    let writer = match signal {
-        Signal::Events => &state.events,
-        Signal::Metrics => &state.metrics,
-    };
     writer.write(caller.name(), rows, data.freeze()).await?;
     mark_late_hours(&state.store, &ctx).await?;
     Ok(HttpResponse::Accepted().json(Accepted {
@@ -304,9 +304,7 @@ impl ResponseError for IngestError {
         match self {
             IngestError::Auth(e) => e.status_code(),
             IngestError::Body(e) => e.status_code(),
-            IngestError::Refused(BodyRefused::TooManyRecords { .. }) => {
-                StatusCode::PAYLOAD_TOO_LARGE
-            }
+            IngestError::Refused(BodyRefused::OverBudget(_)) => StatusCode::PAYLOAD_TOO_LARGE,
             IngestError::Refused(_)
             | IngestError::NothingValid(_)
             | IngestError::BadQuery { .. } => StatusCode::BAD_REQUEST,
@@ -337,7 +335,7 @@ impl ResponseError for IngestError {
                     rejected,
                 });
             }
-            IngestError::Refused(BodyRefused::TooManyRecords { .. }) => "too_many_records",
+            IngestError::Refused(BodyRefused::OverBudget(over)) => over_budget_code(over),
             IngestError::Refused(BodyRefused::Empty) => "empty_body",
             IngestError::Refused(BodyRefused::Syntax(_)) => "invalid_json",
             IngestError::UnsupportedContentType(_) => "unsupported_content_type",
@@ -365,6 +363,44 @@ impl ResponseError for IngestError {
             field,
         })
     }
+}
+
+/// The stable code of a request refused over its budget.
+pub(crate) fn over_budget_code(over: &OverBudget) -> &'static str {
+    match over {
+        OverBudget::Records { .. } | OverBudget::Calls { .. } => "too_many_records",
+        OverBudget::Values { .. } => "too_many_values",
+        OverBudget::Encoded(e) => match e.limit {
+            EncodedLimit::Amplification { .. } => "amplification_limit",
+            EncodedLimit::Queue { .. } => "larger_than_queue",
+        },
+        OverBudget::Decoded { .. } => "amplification_limit",
+    }
+}
+
+/// The limits of this request: the configured ones, or without the age limit
+/// when an `admin` key asks for a backfill with the backfill header. Any other
+/// key asking for it gets 403 rather than a silent no.
+pub(crate) fn request_limits(
+    req: &HttpRequest,
+    caller: &Caller,
+    limits: &Limits,
+) -> Result<Limits, AuthError> {
+    let asked = req
+        .headers()
+        .get(crate::fields::BACKFILL_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
+    if !asked {
+        return Ok(limits.clone());
+    }
+    if !caller.0.has_scope(Scope::Admin) {
+        return Err(AuthError::MissingScope {
+            key: caller.name().to_owned(),
+            scope: Scope::Admin,
+        });
+    }
+    Ok(limits.for_backfill())
 }
 
 /// Marks the hours of late events once they are stored (see

@@ -35,6 +35,7 @@ use uuid::Uuid;
 use hypercare_http::auth::{AuthError, Caller, OptionalCaller, Scope};
 use hypercare_http::body::read_body;
 
+use crate::budget::{Budget, OverBudget};
 use crate::event::{self, RequestContext};
 use crate::records::{BodyRefused, EncodedBatch, Framing, Rejection, Value};
 use crate::routes::{IngestError, IngestState};
@@ -145,79 +146,47 @@ pub(crate) async fn post_call(
             content_type.unwrap_or("").to_owned(),
         ));
     }
-    let body = read_body(req.headers(), payload, state.limits.max_segment_body_bytes).await?;
+    let limit = state.limits.body(state.limits.max_segment_body_bytes);
+    let body = read_body(req.headers(), payload, limit).await?;
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(BodyRefused::Empty.into());
     }
-    let root: Json =
-        serde_json::from_slice(&body).map_err(|e| BodyRefused::Syntax(format!("{e}")))?;
-    drop(body);
-    let Json::Object(root) = root else {
-        return Err(BodyRefused::Syntax("a Segment call must be a JSON object".into()).into());
-    };
+    // A key in the body is found by a scan that skips every other value
+    // without building it, so that a body with no valid key is never parsed.
     let caller = match caller.0 {
         Some(caller) => caller,
         None => {
-            let key = root
-                .get("writeKey")
-                .and_then(Json::as_str)
-                .ok_or(AuthError::Missing)?;
-            let caller = Caller::from_body_key(&req, key)?;
+            let key = write_key(&body).ok_or(AuthError::Missing)?;
+            let caller = Caller::from_body_key(&req, &key)?;
             caller.authorize(Scope::Ingest)?;
             caller
         }
     };
-
+    caller.take_bytes(body.len())?;
+    let root: Json =
+        serde_json::from_slice(&body).map_err(|e| BodyRefused::Syntax(format!("{e}")))?;
+    let body_len = body.len();
+    drop(body);
+    let Json::Object(root) = root else {
+        return Err(BodyRefused::Syntax("a Segment call must be a JSON object".into()).into());
+    };
+    let limits = crate::routes::request_limits(&req, &caller, &state.limits)?;
     let ctx = RequestContext {
-        limits: &state.limits,
+        limits: &limits,
         received_ms,
         api_key: caller.name(),
         late_hours: Default::default(),
     };
-    let envelope = Envelope {
-        context: root.get("context").and_then(Json::as_object),
-        sent_at: root.get("sentAt").filter(|v| !v.is_null()),
-        key_name: caller.name(),
-    };
-    let mut batch = EncodedBatch::default();
-    match single {
-        Some(call) => take(&mut batch, 0, Some(call), &root, &envelope, &ctx),
-        None => {
-            let Some(Json::Array(calls)) = root.get("batch") else {
-                return Err(BodyRefused::Syntax(
-                    "`batch` must be an array of calls, each with its `type`".into(),
-                )
-                .into());
-            };
-            let limit = state.limits.max_segment_batch_events;
-            if calls.len() > limit {
-                return Err(BodyRefused::TooManyRecords {
-                    got: calls.len(),
-                    limit,
-                }
-                .into());
-            }
-            for (index, item) in calls.iter().enumerate() {
-                match item {
-                    Json::Object(message) => {
-                        let call = message
-                            .get("type")
-                            .and_then(Json::as_str)
-                            .and_then(Call::parse);
-                        take(&mut batch, index, call, message, &envelope, &ctx);
-                    }
-                    other => batch.rejected.push(Rejection {
-                        index,
-                        ..Rejection::new(
-                            "record",
-                            "invalid_type",
-                            format!("must be a JSON object, not {}", json_kind(other)),
-                        )
-                    }),
-                }
-            }
-        }
-    }
+    let batch = encode_calls(
+        &root,
+        single,
+        &ctx,
+        caller.name(),
+        limits.max_segment_batch_events,
+    )?;
+    Budget::for_request(&limits, body_len, state.events.capacity())
+        .check_encoded(batch.data.len())
+        .map_err(BodyRefused::OverBudget)?;
     state.counters.record(SIGNAL, &batch);
     let EncodedBatch {
         rows,
@@ -237,6 +206,87 @@ pub(crate) async fn post_call(
         accepted: rows,
         rejected: &rejected,
     }))
+}
+
+/// Maps and encodes the call (`single`) or the `batch` of calls of a request
+/// body, refusing more than `max_calls` calls before mapping any.
+pub fn encode_calls(
+    root: &Map<String, Json>,
+    single: Option<Call>,
+    ctx: &RequestContext,
+    key_name: &str,
+    max_calls: usize,
+) -> Result<EncodedBatch, BodyRefused> {
+    let envelope = Envelope {
+        context: root.get("context").and_then(Json::as_object),
+        sent_at: root.get("sentAt").filter(|v| !v.is_null()),
+        key_name,
+    };
+    let mut batch = EncodedBatch::default();
+    match single {
+        Some(call) => take(&mut batch, 0, Some(call), root, &envelope, ctx),
+        None => {
+            let Some(Json::Array(calls)) = root.get("batch") else {
+                return Err(BodyRefused::Syntax(
+                    "`batch` must be an array of calls, each with its `type`".into(),
+                ));
+            };
+            if calls.len() > max_calls {
+                return Err(BodyRefused::OverBudget(OverBudget::Calls {
+                    limit: max_calls,
+                }));
+            }
+            for (index, item) in calls.iter().enumerate() {
+                match item {
+                    Json::Object(message) => {
+                        let call = message
+                            .get("type")
+                            .and_then(Json::as_str)
+                            .and_then(Call::parse);
+                        take(&mut batch, index, call, message, &envelope, ctx);
+                    }
+                    other => batch.rejected.push(Rejection {
+                        index,
+                        ..Rejection::new(
+                            "record",
+                            "invalid_type",
+                            format!("must be a JSON object, not {}", json_kind(other)),
+                        )
+                    }),
+                }
+            }
+        }
+    }
+    Ok(batch)
+}
+
+/// The top-level `writeKey` of a JSON object body, read without building any
+/// other value; `None` when there is none or the body is not a JSON object.
+pub fn write_key(body: &[u8]) -> Option<String> {
+    use serde::de::{Deserializer as _, IgnoredAny, MapAccess, Visitor};
+    struct Find;
+    impl<'de> Visitor<'de> for Find {
+        type Value = Option<String>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a JSON object")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            let mut found = None;
+            while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+                if key == "writeKey" && found.is_none() {
+                    found = map.next_value::<Option<String>>().ok().flatten();
+                    if found.is_none() {
+                        return Ok(None);
+                    }
+                } else {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+            Ok(found)
+        }
+    }
+    let mut de = serde_json::Deserializer::from_slice(body);
+    de.deserialize_map(Find).ok().flatten()
 }
 
 /// What the calls of one request share: the batch's `context` and `sentAt`.

@@ -195,6 +195,13 @@ impl Writer {
         (writer, handle)
     }
 
+    /// Encoded bytes one request may queue at most: its key's share of the
+    /// queue. A chunk larger than this could never be queued, so requests check
+    /// it first and answer 413, not 503.
+    pub fn capacity(&self) -> usize {
+        self.key_share
+    }
+
     /// Queues `rows` encoded in `data` on behalf of the API key named `key`,
     /// and waits until they are stored.
     pub async fn write(&self, key: &str, rows: usize, data: Bytes) -> Result<(), WriteError> {

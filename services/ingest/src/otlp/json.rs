@@ -61,6 +61,140 @@ fn parse(body: &[u8]) -> Result<Map<String, Value>> {
     }
 }
 
+/// Counts records (log records, data points) and estimates what parsing the
+/// body into a `serde_json::Value` and then prost messages allocates, without
+/// allocating: checked against the budget before [`metrics_request`] or
+/// [`logs_request`] build anything.
+pub fn shape(body: &[u8]) -> Result<crate::wire::Shape> {
+    use serde::de::DeserializeSeed;
+    let mut shape = crate::wire::Shape::default();
+    let mut de = serde_json::Deserializer::from_slice(body);
+    Count {
+        shape: &mut shape,
+        records: false,
+    }
+    .deserialize(&mut de)
+    .and_then(|()| de.end())
+    .map_err(|e| error("$", format!("not valid JSON: {e}")))?;
+    Ok(shape)
+}
+
+/// Bytes a JSON object costs once parsed: a B-tree leaf of 11 entries.
+const OBJECT_BYTES: usize = 640;
+/// Bytes a value costs once parsed, beside its object or array slot.
+const VALUE_BYTES: usize = 32;
+
+/// Counts one value; `records` says its array elements are records.
+struct Count<'s> {
+    shape: &'s mut crate::wire::Shape,
+    records: bool,
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for Count<'_> {
+    type Value = ();
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> std::result::Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl Count<'_> {
+    fn add(&mut self, bytes: usize) {
+        self.shape.decoded_bytes = self.shape.decoded_bytes.saturating_add(bytes);
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for Count<'_> {
+    type Value = ();
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_bool<E>(mut self, _: bool) -> std::result::Result<(), E> {
+        self.add(VALUE_BYTES);
+        Ok(())
+    }
+    fn visit_i64<E>(mut self, _: i64) -> std::result::Result<(), E> {
+        self.add(VALUE_BYTES);
+        Ok(())
+    }
+    fn visit_u64<E>(mut self, _: u64) -> std::result::Result<(), E> {
+        self.add(VALUE_BYTES);
+        Ok(())
+    }
+    fn visit_f64<E>(mut self, _: f64) -> std::result::Result<(), E> {
+        self.add(VALUE_BYTES);
+        Ok(())
+    }
+    fn visit_str<E>(mut self, v: &str) -> std::result::Result<(), E> {
+        // The parsed string, and its copy in the prost message.
+        self.add(VALUE_BYTES + 2 * v.len());
+        Ok(())
+    }
+    fn visit_unit<E>(mut self) -> std::result::Result<(), E> {
+        self.add(VALUE_BYTES);
+        Ok(())
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(
+        mut self,
+        mut seq: A,
+    ) -> std::result::Result<(), A::Error> {
+        self.add(VALUE_BYTES);
+        loop {
+            if self.records {
+                self.shape.records += 1;
+            }
+            let seed = Count {
+                shape: self.shape,
+                records: false,
+            };
+            if seq.next_element_seed(seed)?.is_none() {
+                break;
+            }
+        }
+        if self.records {
+            // The loop counted the end of the array too.
+            self.shape.records -= 1;
+        }
+        Ok(())
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(
+        mut self,
+        mut map: A,
+    ) -> std::result::Result<(), A::Error> {
+        self.add(OBJECT_BYTES);
+        while let Some(RecordKey(records)) = map.next_key()? {
+            // The key, and the largest prost message a JSON object becomes.
+            self.add(VALUE_BYTES + 200);
+            map.next_value_seed(Count {
+                shape: self.shape,
+                records,
+            })?;
+        }
+        Ok(())
+    }
+}
+
+/// An object key, read only to know whether its array holds records.
+struct RecordKey(bool);
+
+impl<'de> serde::Deserialize<'de> for RecordKey {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = RecordKey;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a key")
+            }
+            fn visit_str<E>(self, v: &str) -> std::result::Result<RecordKey, E> {
+                Ok(RecordKey(matches!(
+                    v,
+                    "logRecords" | "log_records" | "dataPoints" | "data_points"
+                )))
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
 /// `lowerCamelCase` key, or its `snake_case` spelling.
 fn get<'a>(map: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {
     map.get(key)

@@ -6,7 +6,9 @@ use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::logs::v1::LogRecord;
 use xxhash_rust::xxh3::Xxh3;
 
-use super::metrics::{Attributes, Encoded, any_value_text, attributes, resource_and_service};
+use super::metrics::{
+    Attributes, Encoded, any_value_text, attributes, check_shared, resource_and_service,
+};
 use crate::event::RequestContext;
 use crate::fields;
 use crate::records::Rejection;
@@ -18,9 +20,13 @@ pub const INSERT_SQL: &str = "INSERT INTO logs (log_id, timestamp, timestamp_ns,
     attribute_keys, attribute_values, resource_keys, resource_values, scope_name, scope_version, \
     trace_id, span_id, flags, api_key) FORMAT RowBinary";
 
-/// Encodes every log record of the request.
-pub fn encode(request: &ExportLogsServiceRequest, ctx: &RequestContext) -> Encoded {
-    let mut out = Encoded::default();
+/// Encodes every log record of the request, stopping once the rows pass `max_bytes`.
+pub fn encode(
+    request: &ExportLogsServiceRequest,
+    ctx: &RequestContext,
+    max_bytes: usize,
+) -> Encoded {
+    let mut out = Encoded::within(max_bytes);
     for (r, resource_logs) in request.resource_logs.iter().enumerate() {
         let (resource, service) = resource_and_service(resource_logs.resource.as_ref());
         let service = service.as_deref().unwrap_or("");
@@ -29,7 +35,18 @@ pub fn encode(request: &ExportLogsServiceRequest, ctx: &RequestContext) -> Encod
                 .scope
                 .as_ref()
                 .map_or(("", ""), |s| (s.name.as_str(), s.version.as_str()));
+            let shared = check_shared(&resource, scope_name, scope_version, ctx.limits);
             for (l, record) in scope_logs.log_records.iter().enumerate() {
+                if out.over {
+                    return out;
+                }
+                if let Err(rejection) = &shared {
+                    out.reject(
+                        format!("resourceLogs[{r}].scopeLogs[{s}].logRecords[{l}]"),
+                        rejection.clone(),
+                    );
+                    continue;
+                }
                 let row = LogRow {
                     record,
                     resource: &resource,
@@ -38,7 +55,9 @@ pub fn encode(request: &ExportLogsServiceRequest, ctx: &RequestContext) -> Encod
                     scope_version,
                 };
                 match row.write(ctx, &mut out.data) {
-                    Ok(()) => out.rows += 1,
+                    Ok(()) => {
+                        out.wrote_row();
+                    }
                     Err(rejection) => out.reject(
                         format!("resourceLogs[{r}].scopeLogs[{s}].logRecords[{l}]"),
                         rejection,
@@ -62,6 +81,19 @@ impl LogRow<'_> {
     fn write(&self, ctx: &RequestContext, out: &mut BytesMut) -> Result<(), Rejection> {
         let record = self.record;
         let limits = ctx.limits;
+        // 2 bytes on the wire; a row of its own would be mostly the resource.
+        if record.body.is_none()
+            && record.attributes.is_empty()
+            && record.event_name.is_empty()
+            && record.severity_text.is_empty()
+            && record.severity_number == 0
+        {
+            return Err(Rejection::new(
+                "body",
+                "missing",
+                "the record has no body, attributes, event name or severity: nothing to store",
+            ));
+        }
         // The record's time, else when the SDK observed it, else now.
         let (field, nanos) = if record.time_unix_nano != 0 {
             ("timeUnixNano", record.time_unix_nano)

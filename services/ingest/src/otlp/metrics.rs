@@ -45,6 +45,29 @@ pub struct Encoded {
     pub rejected_points: usize,
     /// The reason code of every rejection, for the metrics.
     pub rejected_codes: Vec<&'static str>,
+    /// Encoded bytes at most; encoding stops once `data` passes it.
+    pub max_bytes: usize,
+    /// Set when `data` passed `max_bytes`: the request is refused whole.
+    pub over: bool,
+}
+
+impl Encoded {
+    /// An empty outcome that may hold `max_bytes` encoded bytes.
+    pub fn within(max_bytes: usize) -> Self {
+        Self {
+            max_bytes,
+            ..Self::default()
+        }
+    }
+
+    /// Notes the row just written; says whether encoding may go on.
+    pub(crate) fn wrote_row(&mut self) -> bool {
+        self.rows += 1;
+        if self.data.len() > self.max_bytes {
+            self.over = true;
+        }
+        !self.over
+    }
 }
 
 /// How many reasons an answer carries at most; the count covers them all.
@@ -61,9 +84,13 @@ impl Encoded {
     }
 }
 
-/// Encodes every point of the request.
-pub fn encode(request: &ExportMetricsServiceRequest, ctx: &RequestContext) -> Encoded {
-    let mut out = Encoded::default();
+/// Encodes every point of the request, stopping once the rows pass `max_bytes`.
+pub fn encode(
+    request: &ExportMetricsServiceRequest,
+    ctx: &RequestContext,
+    max_bytes: usize,
+) -> Encoded {
+    let mut out = Encoded::within(max_bytes);
     for (r, resource_metrics) in request.resource_metrics.iter().enumerate() {
         let (resource, service) = resource_and_service(resource_metrics.resource.as_ref());
         for (s, scope_metrics) in resource_metrics.scope_metrics.iter().enumerate() {
@@ -71,9 +98,25 @@ pub fn encode(request: &ExportMetricsServiceRequest, ctx: &RequestContext) -> En
                 .scope
                 .as_ref()
                 .map_or(("", ""), |s| (s.name.as_str(), s.version.as_str()));
+            let shared = check_shared(&resource, scope_name, scope_version, ctx.limits);
             for (m, metric) in scope_metrics.metrics.iter().enumerate() {
+                if out.over {
+                    return out;
+                }
                 let path = format!("resourceMetrics[{r}].scopeMetrics[{s}].metrics[{m}]");
+                let shared = shared.clone().and_then(|bytes| {
+                    fields::check_length("unit", &metric.unit, ctx.limits.max_name_length)?;
+                    Ok(bytes + metric.unit.len())
+                });
+                if let Err(rejection) = shared {
+                    let points = metric.data.as_ref().map_or(1, count_points).max(1);
+                    for _ in 0..points {
+                        out.reject(path.clone(), rejection.clone());
+                    }
+                    continue;
+                }
                 let series = Series {
+                    shared_bytes: shared.unwrap_or(0),
                     name: &metric.name,
                     unit: &metric.unit,
                     resource: &resource,
@@ -89,8 +132,66 @@ pub fn encode(request: &ExportMetricsServiceRequest, ctx: &RequestContext) -> En
     out
 }
 
+/// Checks what every row of a resource and scope repeats: the resource's
+/// attributes like a record's (count, key and value lengths), the scope's name
+/// and version; gives their bytes, which count against `max_series_bytes`.
+pub fn check_shared(
+    resource: &Attributes,
+    scope_name: &str,
+    scope_version: &str,
+    limits: &crate::config::Limits,
+) -> Result<usize, Rejection> {
+    if resource.len() > limits.max_properties {
+        return Err(Rejection::new(
+            "resource.attributes",
+            "too_many",
+            format!(
+                "has {} attributes; the limit is max_properties = {}",
+                resource.len(),
+                limits.max_properties
+            ),
+        ));
+    }
+    for (key, text) in resource {
+        let at = || format!("resource.attributes.{key}");
+        fields::check_name(&at(), key, limits)?;
+        fields::check_length(&at(), text, limits.max_value_length)?;
+    }
+    fields::check_length("scope.name", scope_name, limits.max_name_length)?;
+    fields::check_length("scope.version", scope_version, limits.max_name_length)?;
+    let bytes = resource
+        .iter()
+        .map(|(k, v)| k.len() + v.len())
+        .sum::<usize>()
+        + scope_name.len()
+        + scope_version.len();
+    check_series_bytes("resource.attributes", bytes, limits)?;
+    Ok(bytes)
+}
+
+/// Refuses a series (or log row) whose repeated fields take over `max_series_bytes`.
+pub fn check_series_bytes(
+    field: &str,
+    bytes: usize,
+    limits: &crate::config::Limits,
+) -> Result<(), Rejection> {
+    if bytes > limits.max_series_bytes {
+        return Err(Rejection::new(
+            field,
+            "too_large",
+            format!(
+                "with the attributes, resource, scope and unit every row repeats, {bytes} bytes; the limit is max_series_bytes = {}",
+                limits.max_series_bytes
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// What the points of one metric share.
 struct Series<'a> {
+    /// Bytes of the resource, scope and unit, checked already.
+    shared_bytes: usize,
     name: &'a str,
     unit: &'a str,
     resource: &'a Attributes,
@@ -125,6 +226,9 @@ impl Series<'_> {
         match data {
             otlp_metric::Data::Gauge(gauge) => {
                 for (i, point) in gauge.data_points.iter().enumerate() {
+                    if out.over {
+                        return;
+                    }
                     let at = format!("{path}.gauge.dataPoints[{i}]");
                     self.number(
                         point,
@@ -144,6 +248,9 @@ impl Series<'_> {
                     (false, false) => (MetricKind::Gauge, Temporality::Cumulative),
                 };
                 for (i, point) in sum.data_points.iter().enumerate() {
+                    if out.over {
+                        return;
+                    }
                     let at = format!("{path}.sum.dataPoints[{i}]");
                     self.number(point, kind, temporality, sum.is_monotonic, &at, out);
                 }
@@ -166,6 +273,9 @@ impl Series<'_> {
             ),
             otlp_metric::Data::Summary(summary) => {
                 for (i, point) in summary.data_points.iter().enumerate() {
+                    if out.over {
+                        return;
+                    }
                     let at = format!("{path}.summary.dataPoints[{i}]");
                     if let Err(rejection) = self.summary(point, out) {
                         out.reject(at, rejection);
@@ -187,6 +297,9 @@ impl Series<'_> {
     ) {
         let temporality = temporality_of(aggregation_temporality);
         for (i, point) in points.iter().enumerate() {
+            if out.over {
+                return;
+            }
             let (attributes, time_unix_nano, flags) = common(point);
             let result = to_explicit(point, self.ctx.limits.max_histogram_buckets).and_then(|h| {
                 self.write(
@@ -267,9 +380,31 @@ impl Series<'_> {
     }
 
     fn summary(&self, point: &SummaryDataPoint, out: &mut Encoded) -> Result<(), Rejection> {
+        // A NaN in a sum makes every group sum over it NaN, which no threshold crosses.
+        if !point.sum.is_finite() {
+            return Err(Rejection::new(
+                "sum",
+                "invalid_value",
+                "must be a finite number",
+            ));
+        }
+        if let Some(q) = point
+            .quantile_values
+            .iter()
+            .find(|q| !q.value.is_finite() || !(0.0..=1.0).contains(&q.quantile))
+        {
+            return Err(Rejection::new(
+                "quantileValues",
+                "invalid_value",
+                format!(
+                    "quantile {} has value {}: quantiles must be between 0 and 1 and values finite",
+                    q.quantile, q.value
+                ),
+            ));
+        }
         let sum_name = format!("{}_sum", self.name);
         let count_name = format!("{}_count", self.name);
-        let mut staged = Encoded::default();
+        let mut staged = Encoded::within(usize::MAX);
         let write =
             |name: &str, kind, value: f64, extra: Option<(&str, String)>, staged: &mut Encoded| {
                 let mut attributes = point.attributes.clone();
@@ -312,8 +447,9 @@ impl Series<'_> {
             )?;
         }
         // All rows of the point, or none.
-        out.rows += staged.rows;
+        out.rows += staged.rows.saturating_sub(1);
         out.data.extend_from_slice(&staged.data);
+        out.wrote_row();
         Ok(())
     }
 
@@ -359,6 +495,12 @@ impl Series<'_> {
             fields::check_name(&at(), key, limits)?;
             fields::check_length(&at(), text, limits.max_value_length)?;
         }
+        let label_bytes = labels.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>();
+        check_series_bytes(
+            "attributes",
+            label_bytes + name.len() + self.shared_bytes,
+            limits,
+        )?;
         let context = SeriesContext {
             temporality,
             unit: self.unit,
@@ -375,7 +517,7 @@ impl Series<'_> {
             self.ctx,
             &mut out.data,
         );
-        out.rows += 1;
+        out.wrote_row();
         Ok(())
     }
 }
@@ -517,6 +659,13 @@ fn check_histogram(
             "bounds must be finite and increase strictly",
         ));
     }
+    if sum.is_some_and(|s| !s.is_finite()) {
+        return Err(Rejection::new(
+            "sum",
+            "invalid_value",
+            "must be a finite number",
+        ));
+    }
     metric::check_total(&counts, count)?;
     Ok(Histogram {
         bounds,
@@ -539,6 +688,17 @@ fn exponential_to_explicit(
             "scale",
             "invalid_value",
             "must be between -10 and 20",
+        ));
+    }
+    // Checked before any bucket is built: the buckets given, plus at most four
+    // around them (below, zero, the gap to the first positive, above).
+    let given = point.negative.as_ref().map_or(0, |b| b.bucket_counts.len())
+        + point.positive.as_ref().map_or(0, |b| b.bucket_counts.len());
+    if given > max_buckets {
+        return Err(Rejection::new(
+            "bucketCounts",
+            "too_many",
+            format!("has {given} buckets; the limit is {max_buckets}"),
         ));
     }
     let base_log2 = (-f64::from(point.scale)).exp2();
@@ -588,18 +748,29 @@ fn exponential_to_explicit(
     }
     // Above the last bound: empty.
     counts.push(0);
-    // Float edges may collide at extreme scales; fold such buckets together.
-    let mut i = 1;
-    while i < bounds.len() {
-        if bounds[i] <= bounds[i - 1] {
-            bounds.remove(i);
-            let merged = counts.remove(i);
-            counts[i - 1] += merged;
-        } else {
-            i += 1;
+    let (bounds, counts) = fold_collisions(bounds, counts);
+    check_histogram(bounds, counts, point.sum, point.count, max_buckets)
+}
+
+/// Float edges may collide at extreme scales or offsets; a bound not above the
+/// previous one is dropped and its bucket folded into the previous bucket, in
+/// one pass. `counts` has one more element than `bounds`.
+fn fold_collisions(bounds: Vec<f64>, counts: Vec<u64>) -> (Vec<f64>, Vec<u64>) {
+    let mut kept_bounds: Vec<f64> = Vec::with_capacity(bounds.len());
+    let mut kept_counts: Vec<u64> = Vec::with_capacity(counts.len());
+    let mut counts = counts.into_iter();
+    // Bucket i ends at bound i; the last bucket is above every bound.
+    for (bound, count) in bounds.into_iter().zip(counts.by_ref()) {
+        match (kept_bounds.last(), kept_counts.last_mut()) {
+            (Some(last), Some(c)) if bound <= *last => *c = c.saturating_add(count),
+            _ => {
+                kept_bounds.push(bound);
+                kept_counts.push(count);
+            }
         }
     }
-    check_histogram(bounds, counts, point.sum, point.count, max_buckets)
+    kept_counts.extend(counts);
+    (kept_bounds, kept_counts)
 }
 
 #[cfg(test)]

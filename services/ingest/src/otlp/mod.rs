@@ -28,10 +28,14 @@ use prost::Message;
 use hypercare_http::auth::{AuthError, Caller, Scope};
 use hypercare_http::body::{BodyError, read_body};
 
+use crate::budget::{Budget, OverBudget};
 use crate::event::RequestContext;
 use crate::routes::IngestState;
 use crate::writer::WriteError;
 use metrics::Encoded;
+
+/// How many times `max_decode_amplification` an OTLP/JSON body may expand.
+pub const JSON_DECODE_ALLOWANCE: usize = 4;
 
 /// Mounts the OTLP routes under `/v1/otlp`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -191,8 +195,10 @@ trait Signal {
     type Request: Message + Default;
     /// The metric label of accepted and rejected counts.
     const LABEL: &'static str;
+    /// The request's message, for the walk that sizes it before decoding.
+    const KIND: crate::wire::Kind;
     fn from_json(body: &[u8]) -> Result<Self::Request, json::JsonError>;
-    fn encode(request: &Self::Request, ctx: &RequestContext) -> Encoded;
+    fn encode(request: &Self::Request, ctx: &RequestContext, max_bytes: usize) -> Encoded;
     fn writer(state: &IngestState) -> &crate::writer::Writer;
     /// The export response, with `partialSuccess` when something was rejected.
     fn response(rejected: i64, message: String, encoding: Encoding) -> Vec<u8>;
@@ -204,13 +210,14 @@ struct Logs;
 impl Signal for Metrics {
     type Request = ExportMetricsServiceRequest;
     const LABEL: &'static str = "otlp_metric";
+    const KIND: crate::wire::Kind = crate::wire::Kind::MetricsRequest;
 
     fn from_json(body: &[u8]) -> Result<Self::Request, json::JsonError> {
         json::metrics_request(body)
     }
 
-    fn encode(request: &Self::Request, ctx: &RequestContext) -> Encoded {
-        metrics::encode(request, ctx)
+    fn encode(request: &Self::Request, ctx: &RequestContext, max_bytes: usize) -> Encoded {
+        metrics::encode(request, ctx, max_bytes)
     }
 
     fn writer(state: &IngestState) -> &crate::writer::Writer {
@@ -236,13 +243,14 @@ impl Signal for Metrics {
 impl Signal for Logs {
     type Request = ExportLogsServiceRequest;
     const LABEL: &'static str = "otlp_log";
+    const KIND: crate::wire::Kind = crate::wire::Kind::LogsRequest;
 
     fn from_json(body: &[u8]) -> Result<Self::Request, json::JsonError> {
         json::logs_request(body)
     }
 
-    fn encode(request: &Self::Request, ctx: &RequestContext) -> Encoded {
-        logs::encode(request, ctx)
+    fn encode(request: &Self::Request, ctx: &RequestContext, max_bytes: usize) -> Encoded {
+        logs::encode(request, ctx, max_bytes)
     }
 
     fn writer(state: &IngestState) -> &crate::writer::Writer {
@@ -311,12 +319,48 @@ async fn export<S: Signal>(
     caller
         .authorize(Scope::Ingest)
         .map_err(|e| Failure::from_auth(e, encoding))?;
-    let body = read_body(req.headers(), payload, state.limits.max_body_bytes)
+    let limits = crate::routes::request_limits(&req, &caller, &state.limits)
+        .map_err(|e| Failure::from_auth(e, encoding))?;
+    let body = read_body(req.headers(), payload, limits.body(limits.max_body_bytes))
         .await
         .map_err(|e| Failure::from_body(e, encoding))?;
     caller
         .take_bytes(body.len())
         .map_err(|e| Failure::from_auth(e, encoding))?;
+    let budget = Budget::for_request(&limits, body.len(), S::writer(&state).capacity());
+    let over = |e: OverBudget| Failure::new(StatusCode::PAYLOAD_TOO_LARGE, e.to_string(), encoding);
+    // Sized before anything is decoded: what decoding allocates grows with the
+    // number of messages, not with the bytes of the body.
+    let shape = match encoding {
+        Encoding::Protobuf => crate::wire::shape(&body, S::KIND).map_err(|e| {
+            Failure::new(
+                StatusCode::BAD_REQUEST,
+                format!("the body is not a valid protobuf export request: {e}"),
+                encoding,
+            )
+        })?,
+        Encoding::Json => json::shape(&body).map_err(|e| {
+            Failure::new(
+                StatusCode::BAD_REQUEST,
+                format!("the body is not a valid OTLP/JSON export request: {e}"),
+                encoding,
+            )
+        })?,
+    };
+    budget.check_records(shape.records).map_err(over)?;
+    // OTLP/JSON is parsed into a JSON tree first, where a small object costs
+    // a 640-byte B-tree node: legitimate bodies expand about 50 times, so JSON
+    // gets four times the protobuf allowance.
+    let decode_limits = match encoding {
+        Encoding::Protobuf => limits.clone(),
+        Encoding::Json => crate::config::Limits {
+            max_decode_amplification: limits
+                .max_decode_amplification
+                .saturating_mul(JSON_DECODE_ALLOWANCE),
+            ..limits.clone()
+        },
+    };
+    crate::budget::check_decoded(&decode_limits, shape.decoded_bytes, body.len()).map_err(over)?;
     let request = match encoding {
         Encoding::Protobuf => S::Request::decode(body.as_ref()).map_err(|e| {
             Failure::new(
@@ -335,27 +379,29 @@ async fn export<S: Signal>(
     };
     drop(body);
     let ctx = RequestContext {
-        limits: &state.limits,
+        limits: &limits,
         received_ms,
         api_key: caller.name(),
         late_hours: Default::default(),
     };
-    let encoded = S::encode(&request, &ctx);
+    let encoded = S::encode(&request, &ctx, budget.max_encoded_bytes);
     drop(request);
+    if encoded.over {
+        return Err(over(
+            budget
+                .check_encoded(encoded.data.len())
+                .expect_err("the encoder stops only over the budget"),
+        ));
+    }
     state.counters.count(
         S::LABEL,
         encoded.rows,
         encoded.rejected_codes.iter().copied(),
     );
-    if encoded.rows > state.limits.max_records_per_request {
-        return Err(Failure::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            format!(
-                "the request holds {} records; the limit is {} per request",
-                encoded.rows, state.limits.max_records_per_request
-            ),
-            encoding,
-        ));
+    if encoded.rows > limits.max_records_per_request {
+        return Err(over(OverBudget::Records {
+            limit: limits.max_records_per_request,
+        }));
     }
     S::writer(&state)
         .write(caller.name(), encoded.rows, encoded.data.freeze())
