@@ -218,7 +218,12 @@ async fn a_request_whose_rows_can_never_fit_the_write_queue_gets_413_not_503() {
 
 #[tokio::test]
 async fn timestamps_older_than_the_horizon_are_rejected_unless_an_admin_backfills() {
-    let app = spawn_app().await;
+    // The default horizon (the harness widens it for suites with fixed dates).
+    let app = spawn_app_with(|settings| {
+        settings.ingest.limits.max_age_days =
+            hypercare_ingest::config::Limits::default().max_age_days;
+    })
+    .await;
     let old = (Utc::now() - chrono::Duration::days(120)).to_rfc3339();
     let recent = Utc::now().to_rfc3339();
     let body = json!([

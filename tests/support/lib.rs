@@ -113,6 +113,10 @@ pub async fn test_settings() -> (Settings, tempfile::TempDir) {
     settings.server.shutdown_timeout_secs = 5;
     settings.clickhouse.url = Some(server.url.clone());
     settings.clickhouse.database = format!("test_{}", uuid::Uuid::new_v4().simple());
+    // Suites write launches of November 2026 at fixed dates; the 90-day horizon
+    // would turn them into rejections as the calendar moves on. The horizon
+    // itself is tested with its default in `hostile`.
+    settings.ingest.limits.max_age_days = 3650;
     settings.auth.keys = [
         ("ingest-key", INGEST_KEY, "ingest"),
         ("read-key", READ_KEY, "read"),
