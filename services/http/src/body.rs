@@ -10,15 +10,22 @@
 //!
 //! Nothing is allocated from `Content-Length`: a client may declare any size
 //! and send nothing; the buffer grows with the bytes actually received.
+//!
+//! Bodies being read are also bounded all together ([`BodiesInFlight`], in the
+//! app data): many slow senders, each under the per-request limit, could
+//! otherwise hold the memory of the machine between them. A read that would
+//! pass the total answers 503 `server_busy` with `Retry-After`.
 
 use std::io::Write;
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderMap};
-use actix_web::{HttpResponse, ResponseError, web};
+use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 use bytes::Bytes;
 use futures_util::StreamExt;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::error::error_response;
 
@@ -32,6 +39,10 @@ pub enum BodyError {
     Unreadable(String),
     #[error("the body was not received within {secs} s (body_read_timeout)")]
     Timeout { secs: f64 },
+    #[error(
+        "the service is reading {capacity} bytes of request bodies at once (server.max_bodies_in_flight_bytes); retry shortly"
+    )]
+    Busy { capacity: usize },
 }
 
 impl ResponseError for BodyError {
@@ -41,6 +52,7 @@ impl ResponseError for BodyError {
             BodyError::UnsupportedEncoding(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             BodyError::Unreadable(_) => StatusCode::BAD_REQUEST,
             BodyError::Timeout { .. } => StatusCode::REQUEST_TIMEOUT,
+            BodyError::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -50,8 +62,15 @@ impl ResponseError for BodyError {
             BodyError::UnsupportedEncoding(_) => "unsupported_encoding",
             BodyError::Unreadable(_) => "unreadable_body",
             BodyError::Timeout { .. } => "body_timeout",
+            BodyError::Busy { .. } => "server_busy",
         };
-        error_response(self.status_code(), code, self.to_string())
+        let mut response = error_response(self.status_code(), code, self.to_string());
+        if let BodyError::Busy { .. } = self {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+        }
+        response
     }
 }
 
@@ -65,6 +84,65 @@ pub struct BodyLimit {
     pub read_timeout: Duration,
 }
 
+/// The bytes of request bodies being read at once, over every request: put it
+/// in the app data (`web::Data<BodiesInFlight>`); without it reads are bounded
+/// per request only.
+#[derive(Debug, Clone)]
+pub struct BodiesInFlight {
+    bytes: Arc<Semaphore>,
+    capacity: usize,
+}
+
+impl BodiesInFlight {
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            bytes: Arc::new(Semaphore::new(capacity.min(Semaphore::MAX_PERMITS))),
+            capacity,
+        }
+    }
+
+    /// Bytes that bodies being read hold now.
+    pub fn held(&self) -> usize {
+        self.capacity
+            .min(Semaphore::MAX_PERMITS)
+            .saturating_sub(self.bytes.available_permits())
+    }
+}
+
+/// One read's share of [`BodiesInFlight`], grown with its buffer and given
+/// back when the read ends (the body then belongs to the handler, whose own
+/// limits apply).
+struct Held {
+    budget: Option<BodiesInFlight>,
+    permit: Option<OwnedSemaphorePermit>,
+    bytes: usize,
+}
+
+impl Held {
+    fn grow_to(&mut self, bytes: usize) -> Result<(), BodyError> {
+        let Some(budget) = &self.budget else {
+            return Ok(());
+        };
+        if bytes <= self.bytes {
+            return Ok(());
+        }
+        let more = u32::try_from(bytes - self.bytes).unwrap_or(u32::MAX);
+        let permit = budget
+            .bytes
+            .clone()
+            .try_acquire_many_owned(more)
+            .map_err(|_| BodyError::Busy {
+                capacity: budget.capacity,
+            })?;
+        match &mut self.permit {
+            Some(held) => held.merge(permit),
+            None => self.permit = Some(permit),
+        }
+        self.bytes = bytes;
+        Ok(())
+    }
+}
+
 /// How the body is encoded on the wire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Coding {
@@ -76,10 +154,11 @@ enum Coding {
 /// Reads the whole body, decoding `Content-Encoding: gzip` (or `deflate`), up to
 /// `limit.max_bytes` decoded bytes and within `limit.read_timeout`.
 pub async fn read_body(
-    headers: &HeaderMap,
+    req: &HttpRequest,
     payload: web::Payload,
     limit: BodyLimit,
 ) -> Result<Bytes, BodyError> {
+    let headers = req.headers();
     let coding = match headers.get(header::CONTENT_ENCODING) {
         None => Coding::Identity,
         Some(encoding) => {
@@ -92,20 +171,41 @@ pub async fn read_body(
             }
         }
     };
-    with_deadline(limit, collect(headers, payload, coding, limit.max_bytes)).await
+    let held = in_flight(req);
+    with_deadline(
+        limit,
+        collect(headers, payload, coding, limit.max_bytes, held),
+    )
+    .await
+}
+
+fn in_flight(req: &HttpRequest) -> Held {
+    Held {
+        budget: req
+            .app_data::<web::Data<BodiesInFlight>>()
+            .map(|budget| budget.get_ref().clone()),
+        permit: None,
+        bytes: 0,
+    }
 }
 
 /// Reads the whole body as sent, without decoding any `Content-Encoding`, up to
 /// `limit` bytes: for protocols whose encoding is part of the protocol and is
 /// decoded by the route (Prometheus remote write's snappy).
 pub async fn read_body_as_sent(
-    headers: &HeaderMap,
+    req: &HttpRequest,
     payload: web::Payload,
     limit: BodyLimit,
 ) -> Result<Bytes, BodyError> {
     with_deadline(
         limit,
-        collect(headers, payload, Coding::Identity, limit.max_bytes),
+        collect(
+            req.headers(),
+            payload,
+            Coding::Identity,
+            limit.max_bytes,
+            in_flight(req),
+        ),
     )
     .await
 }
@@ -126,6 +226,7 @@ async fn collect<S, E>(
     mut stream: S,
     coding: Coding,
     limit: usize,
+    mut held: Held,
 ) -> Result<Bytes, BodyError>
 where
     S: futures_util::Stream<Item = Result<Bytes, E>> + Unpin,
@@ -145,6 +246,7 @@ where
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(|e| BodyError::Unreadable(e.to_string()))?;
         decoder.push(&chunk)?;
+        held.grow_to(decoder.sink().out.capacity())?;
     }
     decoder.finish()
 }
@@ -296,5 +398,34 @@ mod tests {
             decode(Coding::Gzip, &truncated[..truncated.len() - 10], 1 << 20),
             Err(BodyError::Unreadable(_))
         ));
+    }
+
+    #[test]
+    fn reads_together_cannot_hold_more_than_the_in_flight_budget() {
+        let budget = BodiesInFlight::new(100);
+        let read = || Held {
+            budget: Some(budget.clone()),
+            permit: None,
+            bytes: 0,
+        };
+        let mut slow = read();
+        slow.grow_to(60).unwrap();
+        let mut other = read();
+        other.grow_to(30).unwrap();
+        assert_eq!(budget.held(), 90);
+        let busy = other.grow_to(50).unwrap_err();
+        assert!(matches!(busy, BodyError::Busy { capacity: 100 }), "{busy}");
+        assert_eq!(
+            busy.error_response().status(),
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+        assert!(
+            busy.error_response()
+                .headers()
+                .contains_key(header::RETRY_AFTER)
+        );
+        drop(slow);
+        assert_eq!(budget.held(), 30, "a finished read gives its bytes back");
+        other.grow_to(90).unwrap();
     }
 }

@@ -82,6 +82,10 @@ pub struct ServerSettings {
     pub workers: usize,
     /// On shutdown, how long in-flight requests may take to finish, in seconds.
     pub shutdown_timeout_secs: u64,
+    /// Bytes of request bodies being read at once, over every request and key;
+    /// past it a read answers 503 `server_busy`. Bounds what many slow senders
+    /// can hold between them.
+    pub max_bodies_in_flight_bytes: usize,
 }
 
 impl Default for ServerSettings {
@@ -90,6 +94,7 @@ impl Default for ServerSettings {
             listen: "127.0.0.1:8080".into(),
             workers: 0,
             shutdown_timeout_secs: 30,
+            max_bodies_in_flight_bytes: 512 * 1024 * 1024,
         }
     }
 }
@@ -149,6 +154,12 @@ impl Settings {
         self.traces.validate().map_err(anyhow::Error::msg)?;
         ApiKeys::from_settings(&self.auth).map_err(anyhow::Error::msg)?;
         let largest_body = self.ingest.limits.max_body_bytes;
+        // A buffer's capacity may be twice what it holds.
+        anyhow::ensure!(
+            self.server.max_bodies_in_flight_bytes >= 2 * largest_body,
+            "server.max_bodies_in_flight_bytes ({}) must be at least twice ingest.limits.max_body_bytes ({largest_body}), or the largest body could never be read",
+            self.server.max_bodies_in_flight_bytes
+        );
         let limits = std::iter::once((
             "auth.default_rate_limit".to_owned(),
             self.auth.default_rate_limit,

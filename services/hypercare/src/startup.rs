@@ -148,6 +148,9 @@ impl Application {
         let port = listener.local_addr()?.port();
         let registry = web::Data::new(registry);
         let health = web::Data::new(health);
+        let bodies_in_flight = web::Data::new(hypercare_http::body::BodiesInFlight::new(
+            settings.server.max_bodies_in_flight_bytes,
+        ));
         let mut server = HttpServer::new(move || {
             let http_metrics = http_metrics.clone();
             App::new()
@@ -155,6 +158,7 @@ impl Application {
                     observe(http_metrics.clone(), req, next)
                 }))
                 .app_data(keys.clone())
+                .app_data(bodies_in_flight.clone())
                 .app_data(ingest.clone())
                 .app_data(registry.clone())
                 .app_data(health.clone())

@@ -165,8 +165,7 @@ pub(crate) async fn post_write(
     caller.authorize(Scope::Ingest)?;
     check_headers(&req)?;
     let limits = crate::routes::request_limits(&req, &caller, &state.limits)?;
-    let body =
-        read_body_as_sent(req.headers(), payload, limits.body(limits.max_body_bytes)).await?;
+    let body = read_body_as_sent(&req, payload, limits.body(limits.max_body_bytes)).await?;
     // Charged by what it decompresses to, like the bodies of the other routes.
     caller.take_bytes(snap::raw::decompress_len(&body).unwrap_or(body.len()))?;
     let request = decode(&body, &limits, state.metrics.capacity())?;

@@ -115,7 +115,7 @@ async fn ingest(
         IngestError::UnsupportedContentType(content_type.unwrap_or("").to_owned())
     })?;
     let limits = request_limits(&req, &caller, &state.limits)?;
-    let body = read_body(req.headers(), payload, limits.body(limits.max_body_bytes)).await?;
+    let body = read_body(&req, payload, limits.body(limits.max_body_bytes)).await?;
     caller.take_bytes(body.len())?;
 
     let writer = match signal {

@@ -147,7 +147,7 @@ pub(crate) async fn post_call(
         ));
     }
     let limit = state.limits.body(state.limits.max_segment_body_bytes);
-    let body = read_body(req.headers(), payload, limit).await?;
+    let body = read_body(&req, payload, limit).await?;
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(BodyRefused::Empty.into());
     }

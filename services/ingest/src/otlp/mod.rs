@@ -321,7 +321,7 @@ async fn export<S: Signal>(
         .map_err(|e| Failure::from_auth(e, encoding))?;
     let limits = crate::routes::request_limits(&req, &caller, &state.limits)
         .map_err(|e| Failure::from_auth(e, encoding))?;
-    let body = read_body(req.headers(), payload, limits.body(limits.max_body_bytes))
+    let body = read_body(&req, payload, limits.body(limits.max_body_bytes))
         .await
         .map_err(|e| Failure::from_body(e, encoding))?;
     caller
