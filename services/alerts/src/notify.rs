@@ -66,7 +66,7 @@ pub fn rfc3339_ms(ms: u64) -> String {
 pub const NOT_ENDED: &str = "0001-01-01T00:00:00Z";
 
 /// One delivery attempt's record.
-#[derive(Debug, Clone, clickhouse::Row, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, clickhouse::Row, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct DeliveryRow {
     pub at_ms: u64,
     pub group_key: String,

@@ -170,14 +170,16 @@ impl Application {
                     )
                     .into()
                 }))
-                .route("/healthz", web::get().to(health::healthz))
-                .route("/readyz", web::get().to(health::readyz))
-                .route("/metrics", web::get().to(prometheus_metrics))
-                .configure(hypercare_ingest::configure)
-                .configure(hypercare_capacity::configure)
-                .configure(hypercare_tickets::configure)
-                .configure(hypercare_kpis::configure)
-                .configure(hypercare_alerts::configure)
+                .app_data(web::JsonConfig::default().error_handler(|err, _| {
+                    let status = actix_web::ResponseError::status_code(&err);
+                    let message = format!("the body is not valid: {err}");
+                    actix_web::error::InternalError::from_response(
+                        err,
+                        error_response(status, "invalid_body", message),
+                    )
+                    .into()
+                }))
+                .configure(routes)
                 .default_service(web::to(not_found))
         })
         .listen(listener)?
@@ -249,6 +251,23 @@ impl Application {
     }
 }
 
+/// Every route the service mounts; each one is in the OpenAPI document
+/// ([`crate::openapi`], whose test compares the two).
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/healthz", web::get().to(health::healthz))
+        .route("/readyz", web::get().to(health::readyz))
+        .route("/metrics", web::get().to(prometheus_metrics))
+        .route(
+            "/v1/openapi.json",
+            web::get().to(crate::openapi::openapi_json),
+        );
+    hypercare_ingest::configure(cfg);
+    hypercare_capacity::configure(cfg);
+    hypercare_tickets::configure(cfg);
+    hypercare_kpis::configure(cfg);
+    hypercare_alerts::configure(cfg);
+}
+
 /// Connects to the configured ClickHouse, or starts the local default.
 async fn connect_store(settings: &Settings) -> anyhow::Result<(Store, Option<LocalClickHouse>)> {
     match &settings.clickhouse.url {
@@ -315,7 +334,10 @@ fn spawn_clickhouse_probe(store: Store, health: &Health) -> JoinHandle<()> {
     })
 }
 
-async fn prometheus_metrics(registry: web::Data<Registry>) -> HttpResponse {
+/// The service's own Prometheus metrics.
+#[utoipa::path(get, path = "/metrics", tag = "service",
+    responses((status = 200, description = "Prometheus text exposition format", content_type = "text/plain", body = String)))]
+pub(crate) async fn prometheus_metrics(registry: web::Data<Registry>) -> HttpResponse {
     let mut buffer = Vec::new();
     let encoder = TextEncoder::new();
     match encoder.encode(&registry.gather(), &mut buffer) {
