@@ -153,3 +153,37 @@ async fn schemathesis_finds_no_server_error_and_no_answer_off_the_schema() {
         "every operation is tested:\n{text}"
     );
 }
+
+/// A silence `duration` past what a u64 of milliseconds holds used to overflow
+/// `startsAt + duration` and panic; one past year 9999 was stored with an end
+/// that the API then showed as 1970 while calling it active.
+#[tokio::test]
+async fn a_silence_too_long_to_write_is_a_400_naming_duration() {
+    let app = spawn_app().await;
+    for duration in ["18446744073709551615s", "500000000y"] {
+        let body = serde_json::json!({"matchers": ["service=\"checkout\""], "duration": duration,
+            "createdBy": "sre", "comment": "maintenance"});
+        let response = app
+            .post(
+                "/v1/silences",
+                ADMIN_KEY,
+                "application/json",
+                body.to_string(),
+            )
+            .await;
+        assert_eq!(response.status(), 400, "{duration}");
+        let body: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(body["field"], "duration", "{duration}");
+    }
+    let body = serde_json::json!({"matchers": ["service=\"checkout\""], "duration": "2h",
+        "createdBy": "sre", "comment": "maintenance"});
+    let response = app
+        .post(
+            "/v1/silences",
+            ADMIN_KEY,
+            "application/json",
+            body.to_string(),
+        )
+        .await;
+    assert_eq!(response.status(), 201);
+}

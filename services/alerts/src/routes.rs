@@ -355,12 +355,20 @@ async fn resolve(
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 struct HistoryQuery {
+    /// RFC 3339; default 24 h ago.
+    #[param(format = DateTime)]
     from: Option<String>,
+    /// RFC 3339; default now.
+    #[param(format = DateTime)]
     to: Option<String>,
     /// A local day, with `tz` (default UTC), instead of from/to.
+    #[param(format = Date)]
     date: Option<String>,
     tz: Option<String>,
 }
+
+/// 9999-12-31T23:59:59.999Z, the last time RFC 3339 can write.
+const LAST_RFC3339_MS: u64 = 253_402_300_799_999;
 
 fn parse_time(field: &str, text: &str) -> Result<u64, AlertError> {
     chrono::DateTime::parse_from_rfc3339(text)
@@ -460,6 +468,8 @@ async fn history(
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 struct NotificationsQuery {
+    /// RFC 3339; default the beginning.
+    #[param(format = DateTime)]
     since: Option<String>,
     limit: Option<u64>,
 }
@@ -514,8 +524,10 @@ fn yes() -> bool {
 struct SilenceInput {
     matchers: Vec<MatcherInput>,
     #[serde(rename = "startsAt", default)]
+    #[schema(format = DateTime)]
     starts_at: Option<String>,
     #[serde(rename = "endsAt", default)]
+    #[schema(format = DateTime)]
     ends_at: Option<String>,
     /// Instead of endsAt: `2h`, `30m`.
     #[serde(default)]
@@ -599,7 +611,12 @@ async fn create_silence(
         (None, Some(d)) => {
             let d = humantime::parse_duration(d)
                 .map_err(|e| invalid("duration", format!("is not a duration like 2h: {e}")))?;
-            starts + d.as_millis() as u64
+            // Checked: `18446744073709551615s` overflowed the sum and panicked.
+            u64::try_from(d.as_millis())
+                .ok()
+                .and_then(|ms| starts.checked_add(ms))
+                .filter(|&end| end <= LAST_RFC3339_MS)
+                .ok_or_else(|| invalid("duration", "is too long: a silence ends by year 9999"))?
         }
         _ => return Err(invalid("endsAt", "give either endsAt or duration")),
     };

@@ -72,7 +72,7 @@ pub struct MetricPointInput {
 #[derive(Serialize, ToSchema)]
 #[serde(untagged)]
 pub enum EventsBody {
-    One(EventInput),
+    One(Box<EventInput>),
     Many(Vec<EventInput>),
 }
 
@@ -80,7 +80,7 @@ pub enum EventsBody {
 #[derive(Serialize, ToSchema)]
 #[serde(untagged)]
 pub enum MetricsBody {
-    One(MetricPointInput),
+    One(Box<MetricPointInput>),
     Many(Vec<MetricPointInput>),
 }
 

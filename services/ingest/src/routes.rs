@@ -179,8 +179,8 @@ async fn ingest(
     params(
         ("name" = String, Query, description = "The histogram metric"),
         ("q" = Option<f64>, Query, description = "The quantile, 0..1; default 0.95"),
-        ("from" = Option<String>, Query, description = "RFC 3339; default an hour ago"),
-        ("to" = Option<String>, Query, description = "RFC 3339; default now"),
+        ("from" = Option<String>, Query, format = DateTime, description = "RFC 3339; default an hour ago"),
+        ("to" = Option<String>, Query, format = DateTime, description = "RFC 3339; default now"),
     ),
     description = "A percentile of a histogram metric over its series; `label.<key>=<value>` parameters pick series.",
     responses(
@@ -275,8 +275,8 @@ struct SummaryQuery {
 /// Distinct events and users per event name in a time range (default the last 24 h).
 #[utoipa::path(get, path = "/v1/events/summary", tag = "ingest", security(("bearer" = []), ("basic" = []), ("api_key" = [])),
     params(
-        ("from" = Option<String>, Query, description = "RFC 3339; default 24 h ago"),
-        ("to" = Option<String>, Query, description = "RFC 3339; default now"),
+        ("from" = Option<String>, Query, format = DateTime, description = "RFC 3339; default 24 h ago"),
+        ("to" = Option<String>, Query, format = DateTime, description = "RFC 3339; default now"),
     ),
     responses(
         (status = 200, description = "Per event name", body = crate::summary::Summary),

@@ -551,8 +551,10 @@ async fn put(
 #[into_params(parameter_in = Query)]
 struct SeriesQuery {
     /// RFC 3339; default 14 days before `to`.
+    #[param(format = DateTime)]
     from: Option<String>,
     /// RFC 3339; default now.
+    #[param(format = DateTime)]
     to: Option<String>,
     /// `hour` or `day`; default the KPI's grain.
     grain: Option<Grain>,
@@ -638,6 +640,7 @@ struct NewLaunch {
     name: String,
     release: String,
     /// Go-live, RFC 3339 with its offset (e.g. `2026-11-20T09:00:00+01:00`).
+    #[schema(format = DateTime)]
     d0: String,
     tz: String,
     #[serde(default = "fourteen")]
@@ -662,6 +665,7 @@ fn seven() -> u16 {
 struct Stage {
     name: String,
     percent: f64,
+    #[schema(format = DateTime)]
     starts_at: String,
 }
 

@@ -953,8 +953,10 @@ struct StatsAnswer {
 #[into_params(parameter_in = Query)]
 struct StatsQuery {
     /// First day, `YYYY-MM-DD` (for a launch: D0).
+    #[param(format = Date)]
     from: String,
     /// Last day, inclusive; default `from` + 14 days (D+14).
+    #[param(format = Date)]
     to: Option<String>,
     /// IANA time zone the days are cut in; default UTC.
     tz: Option<String>,
