@@ -187,3 +187,32 @@ async fn a_silence_too_long_to_write_is_a_400_naming_duration() {
         .await;
     assert_eq!(response.status(), 201);
 }
+
+/// Over-limit and malformed bodies of the small JSON routes answer the JSON
+/// error body (they were plain text from actix's extractors).
+#[tokio::test]
+async fn json_routes_answer_oversized_and_malformed_bodies_in_json() {
+    let app = spawn_app().await;
+    let big = format!("{{\"title\": \"{}\"}}", "a".repeat(300 * 1024));
+    for (path, key) in [
+        ("/v1/tickets", SUPPORT_KEY),
+        ("/v1/launches", ADMIN_KEY),
+        ("/v1/silences", ADMIN_KEY),
+    ] {
+        let response = app.post(path, key, "application/json", big.clone()).await;
+        assert_eq!(response.status(), 413, "{path}");
+        let body: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(body["error"], "payload_too_large", "{path}");
+    }
+    let response = app
+        .post(
+            "/v1/silences",
+            ADMIN_KEY,
+            "application/json",
+            "{\"matchers\": 1}",
+        )
+        .await;
+    assert_eq!(response.status(), 400);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_body");
+}

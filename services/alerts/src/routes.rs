@@ -555,6 +555,7 @@ fn silence_json(s: &Silence, now: u64) -> serde_json::Value {
     request_body(content((SilenceInput = "application/json"))),
     responses(
         (status = 201, description = "The new silence's id", body = crate::api_doc::SilenceCreated),
+        (status = 413, description = "The body is over the JSON limit (`payload_too_large`)", body = ErrorBody),
         (status = 400, description = "A field is missing or wrong (`invalid`, `field` names it)", body = ErrorBody),
         KeyChecks,
         (status = 503, description = "ClickHouse cannot answer, or this replica does not evaluate alerts (`not_evaluator`)", body = ErrorBody),

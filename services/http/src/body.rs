@@ -47,6 +47,14 @@ pub async fn read_body(
     payload: web::Payload,
     limit: usize,
 ) -> Result<Bytes, BodyError> {
+    read_decoded(headers, payload.into_inner(), limit).await
+}
+
+async fn read_decoded(
+    headers: &HeaderMap,
+    payload: actix_web::dev::Payload,
+    limit: usize,
+) -> Result<Bytes, BodyError> {
     if let Some(encoding) = headers.get(header::CONTENT_ENCODING) {
         let encoding = encoding.to_str().unwrap_or("").trim().to_ascii_lowercase();
         if !matches!(
@@ -56,8 +64,46 @@ pub async fn read_body(
             return Err(BodyError::UnsupportedEncoding(encoding));
         }
     }
-    let stream = Decompress::from_headers(payload.into_inner(), headers);
+    let stream = Decompress::from_headers(payload, headers);
     collect(headers, stream, limit).await
+}
+
+/// The body of a small JSON request (tickets, KPI definitions, launches), up to
+/// [`JsonBody::LIMIT`] bytes after gzip decoding. Unlike `web::Bytes`, whose
+/// errors are plain text, it answers over the limit with the JSON error body
+/// (413 `payload_too_large`), and checks `Content-Length` before reading.
+#[derive(Debug)]
+pub struct JsonBody(pub Bytes);
+
+impl JsonBody {
+    /// As much as `web::Bytes` took by default.
+    pub const LIMIT: usize = 256 * 1024;
+}
+
+impl std::ops::Deref for JsonBody {
+    type Target = Bytes;
+
+    fn deref(&self) -> &Bytes {
+        &self.0
+    }
+}
+
+impl actix_web::FromRequest for JsonBody {
+    type Error = BodyError;
+    type Future = futures_util::future::LocalBoxFuture<'static, Result<Self, BodyError>>;
+
+    fn from_request(
+        req: &actix_web::HttpRequest,
+        payload: &mut actix_web::dev::Payload,
+    ) -> Self::Future {
+        let headers = req.headers().clone();
+        let payload = payload.take();
+        Box::pin(async move {
+            read_decoded(&headers, payload, Self::LIMIT)
+                .await
+                .map(JsonBody)
+        })
+    }
 }
 
 /// Reads the whole body as sent, without decoding any `Content-Encoding`, up to

@@ -170,15 +170,23 @@ impl Application {
                     )
                     .into()
                 }))
-                .app_data(web::JsonConfig::default().error_handler(|err, _| {
-                    let status = actix_web::ResponseError::status_code(&err);
-                    let message = format!("the body is not valid: {err}");
-                    actix_web::error::InternalError::from_response(
-                        err,
-                        error_response(status, "invalid_body", message),
-                    )
-                    .into()
-                }))
+                .app_data(
+                    web::JsonConfig::default()
+                        .limit(hypercare_http::body::JsonBody::LIMIT)
+                        .error_handler(|err, _| {
+                            let status = actix_web::ResponseError::status_code(&err);
+                            let code = match status {
+                                StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
+                                _ => "invalid_body",
+                            };
+                            let message = format!("the body is not valid: {err}");
+                            actix_web::error::InternalError::from_response(
+                                err,
+                                error_response(status, code, message),
+                            )
+                            .into()
+                        }),
+                )
                 .configure(routes)
                 .default_service(web::to(not_found))
         })

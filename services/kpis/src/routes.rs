@@ -10,8 +10,9 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::RwLock;
 
 use hypercare_http::auth::{AuthError, Caller, Scope};
+use hypercare_http::body::JsonBody;
 use hypercare_http::error::ErrorBody;
-use hypercare_http::openapi::KeyChecks;
+use hypercare_http::openapi::{BodyChecks, KeyChecks};
 use hypercare_storage::catalog::Statement;
 
 use crate::definition::{Grain, Kpi, Status};
@@ -510,14 +511,14 @@ async fn show(
     responses(
         (status = 200, description = "The version now current", body = crate::api_doc::KpiSaved),
         (status = 400, description = "A field is missing or wrong (`invalid_request`, `field` names it)", body = ErrorBody),
-        KeyChecks,
+        KeyChecks, BodyChecks,
         (status = 503, description = "ClickHouse cannot answer: retry", body = ErrorBody),
         (status = 504, description = "The query took too long (`query_too_slow`)", body = ErrorBody),
     ))]
 async fn put(
     caller: Caller,
     path: web::Path<String>,
-    body: web::Bytes,
+    body: JsonBody,
     state: web::Data<KpiState>,
 ) -> Result<HttpResponse, KpiError> {
     caller.authorize(Scope::Admin)?;
@@ -675,13 +676,13 @@ struct Stage {
     responses(
         (status = 201, description = "The launch", body = crate::api_doc::Launch),
         (status = 400, description = "A field is missing or wrong (`invalid_request`, `field` names it)", body = ErrorBody),
-        KeyChecks,
+        KeyChecks, BodyChecks,
         (status = 503, description = "ClickHouse cannot answer: retry", body = ErrorBody),
         (status = 504, description = "The query took too long (`query_too_slow`)", body = ErrorBody),
     ))]
 async fn create_launch(
     caller: Caller,
-    body: web::Bytes,
+    body: JsonBody,
     state: web::Data<KpiState>,
 ) -> Result<HttpResponse, KpiError> {
     caller.authorize(Scope::Admin)?;

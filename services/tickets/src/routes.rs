@@ -10,8 +10,9 @@ use prometheus::{IntGaugeVec, Opts, Registry};
 use serde::{Deserialize, Serialize};
 
 use hypercare_http::auth::{AuthError, Caller, Scope};
+use hypercare_http::body::JsonBody;
 use hypercare_http::error::ErrorBody;
-use hypercare_http::openapi::{KeyChecks, SecuritySchemes};
+use hypercare_http::openapi::{BodyChecks, KeyChecks, SecuritySchemes};
 use hypercare_telemetry::metric_name;
 
 use crate::clock::{SharedClock, SystemClock};
@@ -431,12 +432,12 @@ fn priority_of(
     responses(
         (status = 201, description = "Created, with open tickets that read alike", body = Created),
         (status = 400, description = "A field is missing or wrong (`invalid_request`, `field` names it)", body = ErrorBody),
-        KeyChecks,
+        KeyChecks, BodyChecks,
         (status = 503, description = "ClickHouse cannot answer: retry", body = ErrorBody),
     ))]
 async fn create(
     caller: Caller,
-    body: web::Bytes,
+    body: JsonBody,
     state: web::Data<TicketsState>,
 ) -> Result<HttpResponse, TicketError> {
     caller.authorize(Scope::Support)?;
@@ -594,13 +595,13 @@ struct TransitionBody {
     responses(
         (status = 200, description = "The ticket after the move", body = TicketView),
         (status = 400, description = "A field is missing or wrong (`invalid_request`, `field` names it)", body = ErrorBody),(status = 404, description = "No such ticket (`not_found`)", body = ErrorBody),(status = 409, description = "A move the state machine does not allow (`illegal_transition`, with `state` and `allowed`) or a stale `expected_version` (`version_conflict`, with `current_version`)", body = ErrorBody),
-        KeyChecks,
+        KeyChecks, BodyChecks,
         (status = 503, description = "ClickHouse cannot answer: retry", body = ErrorBody),
     ))]
 async fn transition(
     caller: Caller,
     path: web::Path<String>,
-    body: web::Bytes,
+    body: JsonBody,
     state: web::Data<TicketsState>,
 ) -> Result<HttpResponse, TicketError> {
     caller.authorize(Scope::Support)?;
@@ -664,13 +665,13 @@ struct AssignBody {
     responses(
         (status = 200, description = "The ticket after the change", body = TicketView),
         (status = 400, description = "A field is missing or wrong (`invalid_request`, `field` names it)", body = ErrorBody),(status = 404, description = "No such ticket (`not_found`)", body = ErrorBody),(status = 409, description = "A move the state machine does not allow (`illegal_transition`, with `state` and `allowed`) or a stale `expected_version` (`version_conflict`, with `current_version`)", body = ErrorBody),
-        KeyChecks,
+        KeyChecks, BodyChecks,
         (status = 503, description = "ClickHouse cannot answer: retry", body = ErrorBody),
     ))]
 async fn assign(
     caller: Caller,
     path: web::Path<String>,
-    body: web::Bytes,
+    body: JsonBody,
     state: web::Data<TicketsState>,
 ) -> Result<HttpResponse, TicketError> {
     caller.authorize(Scope::Support)?;
@@ -702,13 +703,13 @@ struct CommentBody {
     responses(
         (status = 201, description = "The ticket after the comment", body = TicketView),
         (status = 400, description = "A field is missing or wrong (`invalid_request`, `field` names it)", body = ErrorBody),(status = 404, description = "No such ticket (`not_found`)", body = ErrorBody),(status = 409, description = "A move the state machine does not allow (`illegal_transition`, with `state` and `allowed`) or a stale `expected_version` (`version_conflict`, with `current_version`)", body = ErrorBody),
-        KeyChecks,
+        KeyChecks, BodyChecks,
         (status = 503, description = "ClickHouse cannot answer: retry", body = ErrorBody),
     ))]
 async fn comment(
     caller: Caller,
     path: web::Path<String>,
-    body: web::Bytes,
+    body: JsonBody,
     state: web::Data<TicketsState>,
 ) -> Result<HttpResponse, TicketError> {
     caller.authorize(Scope::Support)?;
@@ -752,13 +753,13 @@ struct PriorityBody {
     responses(
         (status = 200, description = "The ticket after the change", body = TicketView),
         (status = 400, description = "A field is missing or wrong (`invalid_request`, `field` names it)", body = ErrorBody),(status = 404, description = "No such ticket (`not_found`)", body = ErrorBody),(status = 409, description = "A move the state machine does not allow (`illegal_transition`, with `state` and `allowed`) or a stale `expected_version` (`version_conflict`, with `current_version`)", body = ErrorBody),
-        KeyChecks,
+        KeyChecks, BodyChecks,
         (status = 503, description = "ClickHouse cannot answer: retry", body = ErrorBody),
     ))]
 async fn change_priority(
     caller: Caller,
     path: web::Path<String>,
-    body: web::Bytes,
+    body: JsonBody,
     state: web::Data<TicketsState>,
 ) -> Result<HttpResponse, TicketError> {
     caller.authorize(Scope::Support)?;
