@@ -148,10 +148,22 @@ async fn schemathesis_finds_no_server_error_and_no_answer_off_the_schema() {
         output.status.success(),
         "schemathesis found answers that break the document (seed {seed}):\n{text}"
     );
-    assert!(
-        text.contains("Tested: 38") || text.contains("38 selected / 38 total"),
-        "every operation is tested:\n{text}"
-    );
+    // Every operation but the document's own route, which schemathesis reads
+    // the document from rather than tests.
+    let doc: serde_json::Value = app
+        .get("/v1/openapi.json", None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let operations: usize = doc["paths"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|item| item.as_object().unwrap().len())
+        .sum();
+    let tested = format!("Tested: {}", operations - 1);
+    assert!(text.contains(&tested), "{tested} expected:\n{text}");
 }
 
 /// A silence `duration` past what a u64 of milliseconds holds used to overflow

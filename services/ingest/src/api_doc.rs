@@ -13,6 +13,14 @@ use utoipa::{OpenApi, ToSchema};
 
 use hypercare_http::openapi::SecuritySchemes;
 
+/// A string or an integer (ids), or for times an RFC 3339 string or epoch milliseconds.
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum TextOrInteger {
+    Text(String),
+    Integer(i64),
+}
+
 /// One business event (docs/ingest.md, `POST /v1/events`). Any other field
 /// rejects the record (`unknown_field`).
 #[derive(Serialize, ToSchema)]
@@ -24,19 +32,15 @@ pub struct EventInput {
     /// The idempotency key (UUID); generated when absent.
     pub event_id: Option<String>,
     /// When it happened: RFC 3339, or epoch milliseconds; default the time of receipt.
-    #[schema(value_type = Option<Object>)]
-    pub timestamp: Option<serde_json::Value>,
+    pub timestamp: Option<TextOrInteger>,
     /// The client's clock when it sent the request (corrects clock skew).
-    #[schema(value_type = Option<Object>)]
-    pub sent_at: Option<serde_json::Value>,
+    pub sent_at: Option<TextOrInteger>,
     pub source: Option<String>,
     pub release: Option<String>,
     /// A string or an integer.
-    #[schema(value_type = Option<Object>)]
-    pub user_id: Option<serde_json::Value>,
+    pub user_id: Option<TextOrInteger>,
     /// A string or an integer.
-    #[schema(value_type = Option<Object>)]
-    pub session_id: Option<serde_json::Value>,
+    pub session_id: Option<TextOrInteger>,
     pub value: Option<f64>,
     /// A flat object of strings, numbers and bools, up to 100 entries.
     #[schema(value_type = Option<Object>)]
@@ -56,8 +60,7 @@ pub struct MetricPointInput {
     #[schema(value_type = Option<Object>)]
     pub labels: Option<BTreeMap<String, serde_json::Value>>,
     /// RFC 3339, or epoch milliseconds; default the time of receipt.
-    #[schema(value_type = Option<Object>)]
-    pub timestamp: Option<serde_json::Value>,
+    pub timestamp: Option<TextOrInteger>,
     /// Gauge and counter.
     pub value: Option<f64>,
     /// Histogram: increasing bucket bounds.
