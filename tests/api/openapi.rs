@@ -39,6 +39,16 @@ async fn the_document_is_served_without_a_key() {
         doc["components"]["securitySchemes"]["api_key"]["name"],
         "X-API-Key"
     );
+    // The configured ticket vocabulary is in the document.
+    let settings = hypercare_tickets::TicketSettings::default();
+    assert_eq!(
+        doc["components"]["schemas"]["NewTicket"]["properties"]["category"]["enum"],
+        serde_json::json!(settings.categories)
+    );
+    assert_eq!(
+        doc["components"]["schemas"]["PriorityBody"]["properties"]["urgency"]["enum"],
+        serde_json::json!(settings.urgencies)
+    );
 }
 
 /// `from` at the last date chrono can hold used to panic on `from + 14 days`.

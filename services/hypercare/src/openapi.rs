@@ -7,9 +7,7 @@
 //! documentation fails it; the schemathesis run in the end-to-end tests checks
 //! the live answers against the schemas.
 
-use std::sync::OnceLock;
-
-use actix_web::HttpResponse;
+use actix_web::{HttpResponse, web};
 use utoipa::OpenApi;
 
 use hypercare_http::openapi::SecuritySchemes;
@@ -44,18 +42,24 @@ pub fn document() -> utoipa::openapi::OpenApi {
     doc
 }
 
+/// The document this deployment serves: [`document`] with the values its
+/// configuration allows (ticket categories, impacts, urgencies).
+pub fn document_for(settings: &crate::Settings) -> utoipa::openapi::OpenApi {
+    let mut doc = document();
+    hypercare_tickets::describe_settings(&mut doc, &settings.tickets);
+    doc
+}
+
+/// The served document, serialized once at start-up.
+pub struct OpenApiJson(pub String);
+
 /// This document (OpenAPI 3.1), for clients and API testing tools.
 #[utoipa::path(get, path = "/v1/openapi.json", tag = "service",
     responses((status = 200, description = "The OpenAPI document", content_type = "application/json", body = Object)))]
-pub async fn openapi_json() -> HttpResponse {
-    static JSON: OnceLock<String> = OnceLock::new();
-    let json = JSON.get_or_init(|| {
-        // Serializing a document of plain strings and maps cannot fail.
-        document().to_json().unwrap_or_default()
-    });
+pub async fn openapi_json(json: web::Data<OpenApiJson>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("application/json")
-        .body(json.as_str())
+        .body(json.0.clone())
 }
 
 #[cfg(test)]

@@ -143,6 +143,12 @@ impl Application {
             store: store.client.clone(),
         });
 
+        let openapi = web::Data::new(crate::openapi::OpenApiJson(
+            crate::openapi::document_for(&settings)
+                .to_json()
+                .context("writing the OpenAPI document")?,
+        ));
+
         let listener = TcpListener::bind(&settings.server.listen)
             .with_context(|| format!("binding server.listen {}", settings.server.listen))?;
         let port = listener.local_addr()?.port();
@@ -162,6 +168,7 @@ impl Application {
                 .app_data(tickets.clone())
                 .app_data(kpis.clone())
                 .app_data(alerts.clone())
+                .app_data(openapi.clone())
                 .app_data(web::QueryConfig::default().error_handler(|err, _| {
                     let message = err.to_string();
                     actix_web::error::InternalError::from_response(

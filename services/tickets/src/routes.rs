@@ -146,6 +146,30 @@ impl TicketsState {
     tags((name = "tickets", description = "Feedback tickets: intake, states, SLA, history, stats")))]
 pub struct ApiDoc;
 
+/// Puts this deployment's ticket vocabulary (categories, impacts, urgencies
+/// from `[tickets]`) into the document as enums, so that clients and API
+/// testing tools see what the intake accepts.
+pub fn describe_settings(doc: &mut utoipa::openapi::OpenApi, settings: &TicketSettings) {
+    use utoipa::openapi::RefOr;
+    use utoipa::openapi::schema::Schema;
+    let Some(components) = doc.components.as_mut() else {
+        return;
+    };
+    for (schema, field, values) in [
+        ("NewTicket", "category", &settings.categories),
+        ("NewTicket", "impact", &settings.impacts),
+        ("NewTicket", "urgency", &settings.urgencies),
+        ("PriorityBody", "impact", &settings.impacts),
+        ("PriorityBody", "urgency", &settings.urgencies),
+    ] {
+        if let Some(RefOr::T(Schema::Object(object))) = components.schemas.get_mut(schema)
+            && let Some(RefOr::T(Schema::Object(property))) = object.properties.get_mut(field)
+        {
+            property.enum_values = Some(values.iter().map(|v| v.as_str().into()).collect());
+        }
+    }
+}
+
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/v1/tickets", web::post().to(create))
         .route("/v1/tickets", web::get().to(list))
