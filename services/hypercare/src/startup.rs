@@ -177,6 +177,8 @@ impl Application {
                     )
                     .into()
                 }))
+                // `web::Json` (silences) would answer plain text; the API answers JSON,
+                // and takes no more than the other small JSON bodies.
                 .app_data(
                     web::JsonConfig::default()
                         .limit(hypercare_http::body::JsonBody::LIMIT)
