@@ -14,6 +14,7 @@ mod limits;
 mod loadtest;
 mod metrics;
 mod observability;
+mod openapi;
 mod otlp;
 mod remote_write;
 mod segment;

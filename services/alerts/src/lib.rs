@@ -27,6 +27,7 @@
 //!
 //! See docs/alerts.md for the rule format, the tier policies and the semantics.
 
+pub mod api_doc;
 pub mod cli;
 pub mod config;
 pub mod engine;

@@ -79,7 +79,7 @@ pub fn redact_url(url: &str) -> String {
 }
 
 /// One delivery attempt's record.
-#[derive(Debug, Clone, clickhouse::Row, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, clickhouse::Row, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct DeliveryRow {
     pub at_ms: u64,
     pub group_key: String,

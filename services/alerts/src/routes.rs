@@ -9,6 +9,8 @@ use actix_web::{HttpResponse, ResponseError, web};
 use serde::{Deserialize, Serialize};
 
 use hypercare_http::auth::{AuthError, Caller, Scope};
+use hypercare_http::error::ErrorBody;
+use hypercare_http::openapi::KeyChecks;
 
 use crate::config::Inhibition;
 use crate::engine::{ActionError, Engine, muted};
@@ -112,8 +114,9 @@ fn rfc3339(ms: u64) -> Option<String> {
     (ms > 0).then(|| crate::notify::rfc3339_ms(ms))
 }
 
-#[derive(Debug, Serialize)]
-struct AlertView {
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = Alert)]
+pub(crate) struct AlertView {
     id: String,
     rule: String,
     tier: String,
@@ -187,13 +190,23 @@ async fn open_alerts(state: &AlertState) -> Result<(Vec<AlertRow>, Vec<Silence>)
     })
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ListQuery {
     tier: Option<String>,
     state: Option<String>,
 }
 
 /// Active alerts, most severe first, and whether a rollback is recommended.
+/// Active alerts, most severe first, and whether a rollback is recommended (scope `read`).
+#[utoipa::path(get, path = "/v1/alerts", operation_id = "list_alerts", tag = "alerts", security(("bearer" = []), ("basic" = []), ("api_key" = [])),
+    params(ListQuery),
+    responses(
+        (status = 200, description = "The alerts and the rollback recommendation", body = crate::api_doc::AlertBoard),
+        (status = 400, description = "A field is missing or wrong (`invalid`, `field` names it)", body = ErrorBody),
+        KeyChecks,
+        (status = 503, description = "ClickHouse cannot answer, or this replica does not evaluate alerts (`not_evaluator`)", body = ErrorBody),
+    ))]
 async fn list(
     caller: Caller,
     query: web::Query<ListQuery>,
@@ -243,6 +256,15 @@ const ONE_ALERT_SQL: &str = "SELECT alert_id, version, fingerprint, rule, tier, 
      acked_ms, acked_by, resolved_ms, resolved_by, escalation_level, change, at_ms \
      FROM alert_events WHERE alert_id = ? ORDER BY version";
 
+/// An alert and its changes (scope `read`).
+#[utoipa::path(get, path = "/v1/alerts/{id}", operation_id = "show_alert", tag = "alerts", security(("bearer" = []), ("basic" = []), ("api_key" = [])),
+    params(("id" = String, Path, description = "The alert id")),
+    responses(
+        (status = 200, description = "The alert", body = crate::api_doc::AlertWithHistory),
+        (status = 404, description = "No such alert or silence (`not_found`)", body = ErrorBody),
+        KeyChecks,
+        (status = 503, description = "ClickHouse cannot answer, or this replica does not evaluate alerts (`not_evaluator`)", body = ErrorBody),
+    ))]
 async fn show(
     caller: Caller,
     path: web::Path<String>,
@@ -271,8 +293,9 @@ async fn show(
     })))
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 struct ActionBody {
+    /// Who acts; default the key's name.
     by: Option<String>,
 }
 
@@ -283,6 +306,17 @@ fn actor(caller: &Caller, body: &Option<web::Json<ActionBody>>) -> String {
         .unwrap_or_else(|| caller.name().to_owned())
 }
 
+/// Acknowledges a firing alert (scope `admin`).
+#[utoipa::path(post, path = "/v1/alerts/{id}/ack", operation_id = "ack_alert", tag = "alerts", security(("bearer" = []), ("basic" = []), ("api_key" = [])),
+    params(("id" = String, Path, description = "The alert id")),
+    request_body(content((ActionBody = "application/json"))),
+    responses(
+        (status = 200, description = "The alert after the ack", body = AlertView),
+        (status = 404, description = "No such alert or silence (`not_found`)", body = ErrorBody),
+        (status = 409, description = "The alert is not in a state that allows this (`wrong_state`)", body = ErrorBody),
+        KeyChecks,
+        (status = 503, description = "ClickHouse cannot answer, or this replica does not evaluate alerts (`not_evaluator`)", body = ErrorBody),
+    ))]
 async fn ack(
     caller: Caller,
     path: web::Path<String>,
@@ -296,6 +330,17 @@ async fn ack(
     Ok(HttpResponse::Ok().json(view(&row, &open, &silences, &state, now_ms())))
 }
 
+/// Resolves an alert by hand (scope `admin`).
+#[utoipa::path(post, path = "/v1/alerts/{id}/resolve", operation_id = "resolve_alert", tag = "alerts", security(("bearer" = []), ("basic" = []), ("api_key" = [])),
+    params(("id" = String, Path, description = "The alert id")),
+    request_body(content((ActionBody = "application/json"))),
+    responses(
+        (status = 200, description = "The alert after the change", body = AlertView),
+        (status = 404, description = "No such alert or silence (`not_found`)", body = ErrorBody),
+        (status = 409, description = "The alert is not in a state that allows this (`wrong_state`)", body = ErrorBody),
+        KeyChecks,
+        (status = 503, description = "ClickHouse cannot answer, or this replica does not evaluate alerts (`not_evaluator`)", body = ErrorBody),
+    ))]
 async fn resolve(
     caller: Caller,
     path: web::Path<String>,
@@ -309,14 +354,23 @@ async fn resolve(
     Ok(HttpResponse::Ok().json(view(&row, &open, &silences, &state, now_ms())))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct HistoryQuery {
+    /// RFC 3339; default 24 h ago.
+    #[param(format = DateTime)]
     from: Option<String>,
+    /// RFC 3339; default now.
+    #[param(format = DateTime)]
     to: Option<String>,
     /// A local day, with `tz` (default UTC), instead of from/to.
+    #[param(format = Date)]
     date: Option<String>,
     tz: Option<String>,
 }
+
+/// 9999-12-31T23:59:59.999Z, the last time RFC 3339 can write.
+const LAST_RFC3339_MS: u64 = 253_402_300_799_999;
 
 fn parse_time(field: &str, text: &str) -> Result<u64, AlertError> {
     chrono::DateTime::parse_from_rfc3339(text)
@@ -326,6 +380,15 @@ fn parse_time(field: &str, text: &str) -> Result<u64, AlertError> {
 
 /// Alerts that fired in a span, with time to acknowledge and to resolve, and
 /// MTTA / MTTR per tier.
+/// Alerts that fired in a span with time to acknowledge and resolve, MTTA / MTTR per tier (scope `read`).
+#[utoipa::path(get, path = "/v1/alerts/history", operation_id = "alert_history", tag = "alerts", security(("bearer" = []), ("basic" = []), ("api_key" = [])),
+    params(HistoryQuery),
+    responses(
+        (status = 200, description = "The alerts and per-tier times", body = crate::api_doc::AlertHistory),
+        (status = 400, description = "A field is missing or wrong (`invalid`, `field` names it)", body = ErrorBody),
+        KeyChecks,
+        (status = 503, description = "ClickHouse cannot answer, or this replica does not evaluate alerts (`not_evaluator`)", body = ErrorBody),
+    ))]
 async fn history(
     caller: Caller,
     query: web::Query<HistoryQuery>,
@@ -404,12 +467,24 @@ async fn history(
     })))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct NotificationsQuery {
+    /// RFC 3339; default the beginning.
+    #[param(format = DateTime)]
     since: Option<String>,
     limit: Option<u64>,
 }
 
+/// Notification deliveries, newest first (scope `read`).
+#[utoipa::path(get, path = "/v1/alerts/notifications", tag = "alerts", security(("bearer" = []), ("basic" = []), ("api_key" = [])),
+    params(NotificationsQuery),
+    responses(
+        (status = 200, description = "The deliveries", body = crate::api_doc::Deliveries),
+        (status = 400, description = "A field is missing or wrong (`invalid`, `field` names it)", body = ErrorBody),
+        KeyChecks,
+        (status = 503, description = "ClickHouse cannot answer, or this replica does not evaluate alerts (`not_evaluator`)", body = ErrorBody),
+    ))]
 async fn notifications(
     caller: Caller,
     query: web::Query<NotificationsQuery>,
@@ -432,7 +507,7 @@ async fn notifications(
 }
 
 /// Matchers as Alertmanager's API takes them, or as `name="value"` strings.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(untagged)]
 enum MatcherInput {
     Text(String),
@@ -450,13 +525,15 @@ fn yes() -> bool {
     true
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct SilenceInput {
     matchers: Vec<MatcherInput>,
     #[serde(rename = "startsAt", default)]
+    #[schema(format = DateTime)]
     starts_at: Option<String>,
     #[serde(rename = "endsAt", default)]
+    #[schema(format = DateTime)]
     ends_at: Option<String>,
     /// Instead of endsAt: `2h`, `30m`.
     #[serde(default)]
@@ -479,6 +556,16 @@ fn silence_json(s: &Silence, now: u64) -> serde_json::Value {
     })
 }
 
+/// Silences alerts whose labels match (scope `admin`), as Alertmanager's API takes it.
+#[utoipa::path(post, path = "/v1/silences", tag = "alerts", security(("bearer" = []), ("basic" = []), ("api_key" = [])),
+    request_body(content((SilenceInput = "application/json"))),
+    responses(
+        (status = 201, description = "The new silence's id", body = crate::api_doc::SilenceCreated),
+        (status = 413, description = "The body is over the JSON limit (`payload_too_large`)", body = ErrorBody),
+        (status = 400, description = "A field is missing or wrong (`invalid`, `field` names it)", body = ErrorBody),
+        KeyChecks,
+        (status = 503, description = "ClickHouse cannot answer, or this replica does not evaluate alerts (`not_evaluator`)", body = ErrorBody),
+    ))]
 async fn create_silence(
     caller: Caller,
     body: web::Json<SilenceInput>,
@@ -531,7 +618,12 @@ async fn create_silence(
         (None, Some(d)) => {
             let d = humantime::parse_duration(d)
                 .map_err(|e| invalid("duration", format!("is not a duration like 2h: {e}")))?;
-            starts + d.as_millis() as u64
+            // Checked: `18446744073709551615s` overflowed the sum and panicked.
+            u64::try_from(d.as_millis())
+                .ok()
+                .and_then(|ms| starts.checked_add(ms))
+                .filter(|&end| end <= LAST_RFC3339_MS)
+                .ok_or_else(|| invalid("duration", "is too long: a silence ends by year 9999"))?
         }
         _ => return Err(invalid("endsAt", "give either endsAt or duration")),
     };
@@ -559,6 +651,13 @@ async fn create_silence(
     Ok(HttpResponse::Created().json(serde_json::json!({ "silenceID": id })))
 }
 
+/// Every silence (scope `read`).
+#[utoipa::path(get, path = "/v1/silences", tag = "alerts", security(("bearer" = []), ("basic" = []), ("api_key" = [])),
+    responses(
+        (status = 200, description = "The silences", body = Vec<crate::api_doc::SilenceView>),
+        KeyChecks,
+        (status = 503, description = "ClickHouse cannot answer, or this replica does not evaluate alerts (`not_evaluator`)", body = ErrorBody),
+    ))]
 async fn list_silences(
     caller: Caller,
     state: web::Data<AlertState>,
@@ -582,6 +681,15 @@ async fn find_silence(state: &AlertState, id: &str) -> Result<Silence, AlertErro
         .ok_or_else(|| AlertError::NotFound(format!("no silence `{id}`")))
 }
 
+/// One silence (scope `read`).
+#[utoipa::path(get, path = "/v1/silences/{id}", tag = "alerts", security(("bearer" = []), ("basic" = []), ("api_key" = [])),
+    params(("id" = String, Path, description = "The silence id")),
+    responses(
+        (status = 200, description = "The silence", body = crate::api_doc::SilenceView),
+        (status = 404, description = "No such alert or silence (`not_found`)", body = ErrorBody),
+        KeyChecks,
+        (status = 503, description = "ClickHouse cannot answer, or this replica does not evaluate alerts (`not_evaluator`)", body = ErrorBody),
+    ))]
 async fn show_silence(
     caller: Caller,
     path: web::Path<String>,
@@ -593,6 +701,15 @@ async fn show_silence(
 }
 
 /// Expires a silence now (it is kept, as in Alertmanager).
+/// Expires a silence now; it is kept, as in Alertmanager (scope `admin`).
+#[utoipa::path(delete, path = "/v1/silences/{id}", tag = "alerts", security(("bearer" = []), ("basic" = []), ("api_key" = [])),
+    params(("id" = String, Path, description = "The silence id")),
+    responses(
+        (status = 200, description = "The silence, expired", body = crate::api_doc::SilenceView),
+        (status = 404, description = "No such alert or silence (`not_found`)", body = ErrorBody),
+        KeyChecks,
+        (status = 503, description = "ClickHouse cannot answer, or this replica does not evaluate alerts (`not_evaluator`)", body = ErrorBody),
+    ))]
 async fn expire_silence(
     caller: Caller,
     path: web::Path<String>,

@@ -32,7 +32,7 @@ pub struct CounterPoint {
     pub at_ms: u64,
 }
 
-#[derive(Debug, Clone, clickhouse::Row, Deserialize, Serialize, PartialEq)]
+#[derive(Debug, Clone, clickhouse::Row, Deserialize, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct Baseline {
     pub run_id: String,
     pub started_at: u32,
@@ -64,7 +64,7 @@ pub fn peak_rate(points: &[CounterPoint]) -> Option<(f64, u32)> {
         .max_by(|x, y| x.0.total_cmp(&y.0))
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct ScalingPlan {
     pub forecast_peak_rps: f64,
     pub per_replica_rps: f64,
@@ -75,7 +75,7 @@ pub struct ScalingPlan {
     pub spare_percent: f64,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct Headroom {
     pub service: String,
     pub window_minutes: u32,

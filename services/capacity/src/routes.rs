@@ -9,6 +9,7 @@ use serde::Deserialize;
 
 use hypercare_http::auth::{AuthError, Caller, Scope};
 use hypercare_http::error::ErrorBody;
+use hypercare_http::openapi::{KeyChecks, SecuritySchemes};
 
 use crate::CapacitySettings;
 
@@ -17,14 +18,23 @@ pub struct CapacityState {
     pub store: clickhouse::Client,
 }
 
+/// The capacity routes in the OpenAPI document.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(get_headroom), modifiers(&SecuritySchemes),
+    tags((name = "capacity", description = "Headroom against the load test baseline")))]
+pub struct ApiDoc;
+
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/v1/capacity/headroom", web::get().to(get_headroom));
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct HeadroomQuery {
+    /// The `service` label of its metrics (required).
     service: Option<String>,
+    /// The window the live peak is taken over; default `capacity.window_minutes`.
     window_minutes: Option<u32>,
     /// Replicas running now; default the baseline's.
     replicas: Option<u32>,
@@ -71,6 +81,16 @@ impl ResponseError for CapacityError {
     }
 }
 
+/// Live peak against the load test baseline, with a scaling plan.
+#[utoipa::path(get, path = "/v1/capacity/headroom", tag = "capacity", security(("bearer" = []), ("basic" = []), ("api_key" = [])),
+    params(HeadroomQuery),
+    responses(
+        (status = 200, description = "Headroom and scaling plan", body = crate::headroom::Headroom),
+        (status = 400, description = "A parameter is missing or wrong (`invalid_query`, `field` names it)", body = ErrorBody),
+        (status = 404, description = "No load test baseline for this service (`no_baseline`)", body = ErrorBody),
+        KeyChecks,
+        (status = 503, description = "ClickHouse cannot answer: retry", body = ErrorBody),
+    ))]
 #[tracing::instrument(name = "capacity.headroom", skip_all, fields(key = %caller.name()))]
 async fn get_headroom(
     caller: Caller,

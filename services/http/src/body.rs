@@ -158,6 +158,14 @@ pub async fn read_body(
     payload: web::Payload,
     limit: BodyLimit,
 ) -> Result<Bytes, BodyError> {
+    read_decoded(req, payload.into_inner(), limit).await
+}
+
+async fn read_decoded(
+    req: &HttpRequest,
+    payload: actix_web::dev::Payload,
+    limit: BodyLimit,
+) -> Result<Bytes, BodyError> {
     let headers = req.headers();
     let coding = match headers.get(header::CONTENT_ENCODING) {
         None => Coding::Identity,
@@ -186,6 +194,45 @@ fn in_flight(req: &HttpRequest) -> Held {
             .map(|budget| budget.get_ref().clone()),
         permit: None,
         bytes: 0,
+    }
+}
+
+/// The body of a small JSON request (tickets, KPI definitions, launches), up to
+/// [`JsonBody::LIMIT`] bytes after gzip decoding. Unlike `web::Bytes`, whose
+/// errors are plain text, it answers over the limit with the JSON error body
+/// (413 `payload_too_large`), and checks `Content-Length` before reading.
+#[derive(Debug)]
+pub struct JsonBody(pub Bytes);
+
+impl JsonBody {
+    /// As much as `web::Bytes` took by default.
+    pub const LIMIT: usize = 256 * 1024;
+
+    const READ: BodyLimit = BodyLimit {
+        max_bytes: Self::LIMIT,
+        read_timeout: Duration::from_secs(30),
+    };
+}
+
+impl std::ops::Deref for JsonBody {
+    type Target = Bytes;
+
+    fn deref(&self) -> &Bytes {
+        &self.0
+    }
+}
+
+impl actix_web::FromRequest for JsonBody {
+    type Error = BodyError;
+    type Future = futures_util::future::LocalBoxFuture<'static, Result<Self, BodyError>>;
+
+    fn from_request(
+        req: &actix_web::HttpRequest,
+        payload: &mut actix_web::dev::Payload,
+    ) -> Self::Future {
+        let req = req.clone();
+        let payload = payload.take();
+        Box::pin(async move { read_decoded(&req, payload, Self::READ).await.map(JsonBody) })
     }
 }
 

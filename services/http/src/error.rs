@@ -7,10 +7,13 @@ use actix_web::HttpResponse;
 use actix_web::http::StatusCode;
 use serde::Serialize;
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ErrorBody {
+    /// A stable machine-readable code, e.g. `invalid_query`.
     pub error: &'static str,
+    /// What to fix, for the person reading it.
     pub message: String,
+    /// The offending input, when there is one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
 }

@@ -49,7 +49,7 @@ impl HealthReporter {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct ComponentStatus {
     alive: bool,
     ready: bool,
@@ -57,8 +57,11 @@ struct ComponentStatus {
     last_report_secs_ago: f64,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = HealthStatus)]
 struct Status {
+    /// `ok`, `degraded` (alive, not ready) or `failing` (a component is stuck).
+    #[schema(pattern = "^(ok|degraded|failing)$")]
     status: &'static str,
     components: BTreeMap<&'static str, ComponentStatus>,
 }
@@ -120,6 +123,11 @@ impl Health {
     }
 }
 
+/// The documented health routes.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(healthz, readyz))]
+pub struct ApiDoc;
+
 fn answer(ok: bool, status: Status) -> HttpResponse {
     if ok {
         HttpResponse::Ok().json(status)
@@ -129,12 +137,22 @@ fn answer(ok: bool, status: Status) -> HttpResponse {
 }
 
 /// `GET /healthz`: is the process alive (every component reported in time)?
+#[utoipa::path(get, path = "/healthz", tag = "service",
+    responses(
+        (status = 200, description = "Every component reported in time", body = Status),
+        (status = 503, description = "A component is stuck or dead: restart the process", body = Status),
+    ))]
 pub async fn healthz(health: web::Data<Health>) -> HttpResponse {
     let (alive, _, status) = health.status();
     answer(alive, status)
 }
 
 /// `GET /readyz`: can it serve now (alive, and every component ready)?
+#[utoipa::path(get, path = "/readyz", tag = "service",
+    responses(
+        (status = 200, description = "Alive and every component ready", body = Status),
+        (status = 503, description = "Not ready (e.g. ClickHouse unreachable): take it out of the load balancer", body = Status),
+    ))]
 pub async fn readyz(health: web::Data<Health>) -> HttpResponse {
     let (_, ready, status) = health.status();
     answer(ready, status)

@@ -5,12 +5,14 @@
 //! - [`error`]: the JSON error body every 4xx/5xx carries;
 //! - [`observe`]: the request middleware (request id, one log line, HTTP metrics);
 //! - [`body`]: reading a request body with a size limit and gzip decoding;
-//! - [`health`]: liveness and readiness from per-component reports.
+//! - [`health`]: liveness and readiness from per-component reports;
+//! - [`openapi`]: the OpenAPI parts every route's documentation shares.
 
 pub mod auth;
 pub mod body;
 pub mod error;
 pub mod health;
 pub mod observe;
+pub mod openapi;
 
 pub use error::{ErrorBody, error_response};

@@ -143,6 +143,12 @@ impl Application {
             store: store.client.clone(),
         });
 
+        let openapi = web::Data::new(crate::openapi::OpenApiJson(
+            crate::openapi::document_for(&settings)
+                .to_json()
+                .context("writing the OpenAPI document")?,
+        ));
+
         let listener = TcpListener::bind(&settings.server.listen)
             .with_context(|| format!("binding server.listen {}", settings.server.listen))?;
         let port = listener.local_addr()?.port();
@@ -166,6 +172,7 @@ impl Application {
                 .app_data(tickets.clone())
                 .app_data(kpis.clone())
                 .app_data(alerts.clone())
+                .app_data(openapi.clone())
                 .app_data(web::QueryConfig::default().error_handler(|err, _| {
                     let message = err.to_string();
                     actix_web::error::InternalError::from_response(
@@ -174,14 +181,26 @@ impl Application {
                     )
                     .into()
                 }))
-                .route("/healthz", web::get().to(health::healthz))
-                .route("/readyz", web::get().to(health::readyz))
-                .route("/metrics", web::get().to(prometheus_metrics))
-                .configure(hypercare_ingest::configure)
-                .configure(hypercare_capacity::configure)
-                .configure(hypercare_tickets::configure)
-                .configure(hypercare_kpis::configure)
-                .configure(hypercare_alerts::configure)
+                // `web::Json` (silences) would answer plain text; the API answers JSON,
+                // and takes no more than the other small JSON bodies.
+                .app_data(
+                    web::JsonConfig::default()
+                        .limit(hypercare_http::body::JsonBody::LIMIT)
+                        .error_handler(|err, _| {
+                            let status = actix_web::ResponseError::status_code(&err);
+                            let code = match status {
+                                StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
+                                _ => "invalid_body",
+                            };
+                            let message = format!("the body is not valid: {err}");
+                            actix_web::error::InternalError::from_response(
+                                err,
+                                error_response(status, code, message),
+                            )
+                            .into()
+                        }),
+                )
+                .configure(routes)
                 .default_service(web::to(not_found))
         })
         .listen(listener)?
@@ -251,6 +270,23 @@ impl Application {
         tracing::info!("Hypercare stopped.");
         served.context("HTTP server task")?.context("HTTP server")
     }
+}
+
+/// Every route the service mounts; each one is in the OpenAPI document
+/// ([`crate::openapi`], whose test compares the two).
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/healthz", web::get().to(health::healthz))
+        .route("/readyz", web::get().to(health::readyz))
+        .route("/metrics", web::get().to(prometheus_metrics))
+        .route(
+            "/v1/openapi.json",
+            web::get().to(crate::openapi::openapi_json),
+        );
+    hypercare_ingest::configure(cfg);
+    hypercare_capacity::configure(cfg);
+    hypercare_tickets::configure(cfg);
+    hypercare_kpis::configure(cfg);
+    hypercare_alerts::configure(cfg);
 }
 
 /// Connects to the configured ClickHouse, or starts the local default (and
@@ -326,7 +362,10 @@ fn spawn_clickhouse_probe(store: Store, health: &Health) -> JoinHandle<()> {
     })
 }
 
-async fn prometheus_metrics(registry: web::Data<Registry>) -> HttpResponse {
+/// The service's own Prometheus metrics.
+#[utoipa::path(get, path = "/metrics", tag = "service",
+    responses((status = 200, description = "Prometheus text exposition format", content_type = "text/plain", body = String)))]
+pub(crate) async fn prometheus_metrics(registry: web::Data<Registry>) -> HttpResponse {
     let mut buffer = Vec::new();
     let encoder = TextEncoder::new();
     match encoder.encode(&registry.gather(), &mut buffer) {

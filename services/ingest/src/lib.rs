@@ -13,6 +13,7 @@
 //! A 202 means the accepted records are stored in ClickHouse. Retried batches are
 //! made harmless by the tables and the reads (see `migrations/` and [`summary`]).
 
+pub mod api_doc;
 pub mod budget;
 pub mod config;
 pub mod event;

@@ -54,7 +54,7 @@ struct SeriesRow {
 }
 
 /// The answer of `GET /v1/metrics/quantile`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Quantile {
     pub name: String,
     pub q: f64,

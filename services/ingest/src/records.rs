@@ -197,7 +197,7 @@ impl<'de> Deserialize<'de> for Key<'de> {
 }
 
 /// A record that was not stored, and why: the `rejected` entries of a response.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Rejection {
     /// Position of the record in the request, from 0 (the line, from 0, in NDJSON).
     pub index: usize,

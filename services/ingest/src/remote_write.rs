@@ -154,6 +154,25 @@ impl ResponseError for RemoteWriteError {
     }
 }
 
+/// Prometheus remote write 1.0: a snappy-compressed protobuf `WriteRequest`.
+/// Error bodies are plain text, as Prometheus logs them.
+#[utoipa::path(post, path = "/v1/prometheus/write", tag = "ingest", security(("bearer" = []), ("basic" = []), ("api_key" = [])),
+    params(
+        ("Content-Encoding" = String, Header, description = "`snappy`"),
+        ("X-Prometheus-Remote-Write-Version" = Option<String>, Header, description = "`0.1.0`"),
+    ),
+    request_body(description = "Snappy (block format) of a protobuf prometheus.WriteRequest",
+        content((hypercare_http::openapi::Binary = "application/x-protobuf"))),
+    responses(
+        (status = 204, description = "Every sample is stored"),
+        (status = 400, description = "Not snappy, not a WriteRequest, or some samples refused (the others are stored)", body = String, content_type = "text/plain"),
+        (status = 401, description = "No key or an unknown one", body = hypercare_http::ErrorBody),
+        (status = 403, description = "The key lacks the `ingest` scope", body = hypercare_http::ErrorBody),
+        (status = 413, description = "Over the body or sample limit", body = String, content_type = "text/plain"),
+        (status = 415, description = "Not protobuf, or not snappy", body = String, content_type = "text/plain"),
+        (status = 429, description = "Over the key's rate limit", body = hypercare_http::ErrorBody),
+        (status = 503, description = "Queue full or not confirmed stored: retry after `Retry-After`", body = String, content_type = "text/plain"),
+    ))]
 #[tracing::instrument(name = "ingest.prometheus_write", skip_all, fields(key = %caller.name()))]
 pub(crate) async fn post_write(
     req: HttpRequest,
@@ -168,7 +187,7 @@ pub(crate) async fn post_write(
     let body = read_body_as_sent(&req, payload, limits.body(limits.max_body_bytes)).await?;
     // Charged by what it decompresses to, like the bodies of the other routes.
     caller.take_bytes(snap::raw::decompress_len(&body).unwrap_or(body.len()))?;
-    let request = decode(&body, &limits, state.metrics.capacity())?;
+    let request = decode(&body, &limits, state.metrics.max_request_bytes())?;
     drop(body);
 
     let ctx = RequestContext {

@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 use hypercare_http::auth::{AuthError, Caller, Scope};
 use hypercare_http::body::{BodyError, read_body};
 use hypercare_http::error::ErrorBody;
+use hypercare_http::openapi::{BodyChecks, KeyChecks};
 
 use crate::budget::{Budget, EncodedLimit, OverBudget};
 use crate::config::Limits;
@@ -78,6 +79,16 @@ impl Signal {
     }
 }
 
+/// Business events: one JSON object, an array, or NDJSON; gzip accepted.
+#[utoipa::path(post, path = "/v1/events", tag = "ingest", security(("bearer" = []), ("basic" = []), ("api_key" = [])),
+    request_body(description = "One event, an array of events, or NDJSON (one per line)",
+        content((crate::api_doc::EventsBody = "application/json"), (String = "application/x-ndjson"))),
+    responses(
+        (status = 202, description = "The accepted records are stored; bad ones are listed", body = crate::api_doc::AcceptedBody),
+        (status = 400, description = "Not JSON, or no record is valid (`no_valid_records`, all listed)", body = crate::api_doc::IngestRefusal),
+        KeyChecks, BodyChecks,
+        (status = 503, description = "Queue full or rows not confirmed stored: retry after `Retry-After`", body = ErrorBody),
+    ))]
 #[tracing::instrument(name = "ingest.events", skip_all, fields(key = %caller.name()))]
 async fn post_events(
     req: HttpRequest,
@@ -88,6 +99,16 @@ async fn post_events(
     ingest(req, payload, caller, state, Signal::Events).await
 }
 
+/// Metric points: `gauge`, `counter`, `histogram` (explicit buckets).
+#[utoipa::path(post, path = "/v1/metrics", tag = "ingest", security(("bearer" = []), ("basic" = []), ("api_key" = [])),
+    request_body(description = "One point, an array of points, or NDJSON (one per line)",
+        content((crate::api_doc::MetricsBody = "application/json"), (String = "application/x-ndjson"))),
+    responses(
+        (status = 202, description = "The accepted points are stored; bad ones are listed", body = crate::api_doc::AcceptedBody),
+        (status = 400, description = "Not JSON, or no point is valid (`no_valid_records`, all listed)", body = crate::api_doc::IngestRefusal),
+        KeyChecks, BodyChecks,
+        (status = 503, description = "Queue full or rows not confirmed stored: retry after `Retry-After`", body = ErrorBody),
+    ))]
 #[tracing::instrument(name = "ingest.metrics", skip_all, fields(key = %caller.name()))]
 async fn post_metrics(
     req: HttpRequest,
@@ -122,7 +143,7 @@ async fn ingest(
         Signal::Events => &state.events,
         Signal::Metrics => &state.metrics,
     };
-    let budget = Budget::for_request(&limits, body.len(), writer.capacity());
+    let budget = Budget::for_request(&limits, body.len(), writer.max_request_bytes());
     let ctx = RequestContext {
         limits: &limits,
         received_ms,
@@ -155,6 +176,20 @@ async fn ingest(
 }
 
 /// `GET /v1/metrics/quantile?name=&q=&from=&to=&label.<key>=<value>...`
+#[utoipa::path(get, path = "/v1/metrics/quantile", tag = "ingest", security(("bearer" = []), ("basic" = []), ("api_key" = [])),
+    params(
+        ("name" = String, Query, description = "The histogram metric"),
+        ("q" = Option<f64>, Query, description = "The quantile, 0..1; default 0.95"),
+        ("from" = Option<String>, Query, format = DateTime, description = "RFC 3339; default an hour ago"),
+        ("to" = Option<String>, Query, format = DateTime, description = "RFC 3339; default now"),
+    ),
+    description = "A percentile of a histogram metric over its series; `label.<key>=<value>` parameters pick series.",
+    responses(
+        (status = 200, description = "The estimate", body = crate::quantile::Quantile),
+        (status = 400, description = "A parameter is missing or wrong (`invalid_query`, `field` names it)", body = ErrorBody),
+        KeyChecks,
+        (status = 503, description = "ClickHouse cannot answer: retry", body = ErrorBody),
+    ))]
 #[tracing::instrument(name = "ingest.quantile", skip_all, fields(key = %caller.name()))]
 async fn get_quantile(
     caller: Caller,
@@ -240,6 +275,18 @@ struct SummaryQuery {
     to: Option<String>,
 }
 
+/// Distinct events and users per event name in a time range (default the last 24 h).
+#[utoipa::path(get, path = "/v1/events/summary", tag = "ingest", security(("bearer" = []), ("basic" = []), ("api_key" = [])),
+    params(
+        ("from" = Option<String>, Query, format = DateTime, description = "RFC 3339; default 24 h ago"),
+        ("to" = Option<String>, Query, format = DateTime, description = "RFC 3339; default now"),
+    ),
+    responses(
+        (status = 200, description = "Per event name", body = crate::summary::Summary),
+        (status = 400, description = "A parameter is wrong (`invalid_query`, `field` names it)", body = ErrorBody),
+        KeyChecks,
+        (status = 503, description = "ClickHouse cannot answer: retry", body = ErrorBody),
+    ))]
 #[tracing::instrument(name = "ingest.summary", skip_all, fields(key = %caller.name()))]
 async fn get_summary(
     caller: Caller,

@@ -111,6 +111,20 @@ struct Success<'a> {
     rejected: &'a [Rejection],
 }
 
+/// Segment's tracking API; the write key may come as the Basic user, in a header,
+/// or in the body's `writeKey`.
+#[utoipa::path(post, path = "/v1/segment/v1/{call}", tag = "ingest",
+    security((), ("bearer" = []), ("basic" = []), ("api_key" = [])),
+    params(("call" = String, Path, description = "`track`, `identify`, `page`, `screen`, `group`, `alias` or `batch`",
+        pattern = "^(track|identify|page|screen|group|alias|batch)$")),
+    request_body(content((crate::api_doc::SegmentBody = "application/json"))),
+    responses(
+        (status = 200, description = "The accepted calls are stored; bad ones are listed", body = crate::api_doc::SegmentSuccess),
+        (status = 400, description = "Not JSON, or no call is valid (all listed)", body = crate::api_doc::IngestRefusal),
+        (status = 404, description = "Not a Segment call", body = hypercare_http::ErrorBody),
+        hypercare_http::openapi::KeyChecks, hypercare_http::openapi::BodyChecks,
+        (status = 503, description = "Queue full or not confirmed stored: retry after `Retry-After`", body = hypercare_http::ErrorBody),
+    ))]
 #[tracing::instrument(name = "ingest.segment", skip_all, fields(call = %call.as_str()))]
 pub(crate) async fn post_call(
     req: HttpRequest,
@@ -184,7 +198,7 @@ pub(crate) async fn post_call(
         caller.name(),
         limits.max_segment_batch_events,
     )?;
-    Budget::for_request(&limits, body_len, state.events.capacity())
+    Budget::for_request(&limits, body_len, state.events.max_request_bytes())
         .check_encoded(batch.data.len())
         .map_err(BodyRefused::OverBudget)?;
     state.counters.record(SIGNAL, &batch);

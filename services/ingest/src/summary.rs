@@ -23,7 +23,7 @@ struct SummaryRow {
     last_seen: u32,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct EventCount {
     pub event: String,
     /// Distinct events (by event id).
@@ -34,7 +34,8 @@ pub struct EventCount {
     pub last_seen: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = EventSummary)]
 pub struct Summary {
     pub from: String,
     pub to: String,

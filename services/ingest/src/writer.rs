@@ -198,7 +198,7 @@ impl Writer {
     /// Encoded bytes one request may queue at most: its key's share of the
     /// queue. A chunk larger than this could never be queued, so requests check
     /// it first and answer 413, not 503.
-    pub fn capacity(&self) -> usize {
+    pub fn max_request_bytes(&self) -> usize {
         self.key_share
     }
 

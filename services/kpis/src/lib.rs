@@ -15,6 +15,7 @@
 //! `events`, exactly, through hourly rollups where they are up to date (see
 //! [`query`] and [`rollup`]); days are cut in the launch's time zone.
 
+pub mod api_doc;
 pub mod cli;
 pub mod definition;
 pub mod query;

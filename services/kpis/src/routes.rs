@@ -10,6 +10,9 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::RwLock;
 
 use hypercare_http::auth::{AuthError, Caller, Scope};
+use hypercare_http::body::JsonBody;
+use hypercare_http::error::ErrorBody;
+use hypercare_http::openapi::{BodyChecks, KeyChecks};
 use hypercare_storage::catalog::Statement;
 
 use crate::definition::{Grain, Kpi, Status};
@@ -284,7 +287,7 @@ fn local_date(secs: u64, tz: Tz) -> NaiveDate {
         .unwrap_or_default()
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct BoardEntry {
     pub id: String,
     pub title: String,
@@ -305,6 +308,14 @@ pub struct BoardEntry {
     pub trend_is_good: Option<bool>,
 }
 
+/// The KPI board: every KPI today against its target and the launch baseline (scope `read`).
+#[utoipa::path(get, path = "/v1/kpis", operation_id = "kpi_board", tag = "kpis", security(("bearer" = []), ("basic" = []), ("api_key" = [])),
+    responses(
+        (status = 200, description = "The board", body = Board),
+        KeyChecks,
+        (status = 503, description = "ClickHouse cannot answer: retry", body = ErrorBody),
+        (status = 504, description = "The query took too long (`query_too_slow`)", body = ErrorBody),
+    ))]
 async fn board(caller: Caller, state: web::Data<KpiState>) -> Result<HttpResponse, KpiError> {
     caller.authorize(Scope::Read)?;
     let board = state.board().await?;
@@ -317,7 +328,7 @@ async fn board(caller: Caller, state: web::Data<KpiState>) -> Result<HttpRespons
 }
 
 /// The board: every KPI today against its target and the launch baseline.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Board {
     pub launch: Option<String>,
     pub tz: String,
@@ -452,6 +463,16 @@ impl KpiState {
     }
 }
 
+/// A KPI definition and its versions (scope `read`).
+#[utoipa::path(get, path = "/v1/kpis/{id}", operation_id = "show_kpi", tag = "kpis", security(("bearer" = []), ("basic" = []), ("api_key" = [])),
+    params(("id" = String, Path, description = "The KPI id")),
+    responses(
+        (status = 200, description = "The definition and its history", body = crate::api_doc::KpiDefinitions),
+        (status = 404, description = "No such KPI or launch (`not_found`)", body = ErrorBody),
+        KeyChecks,
+        (status = 503, description = "ClickHouse cannot answer: retry", body = ErrorBody),
+        (status = 504, description = "The query took too long (`query_too_slow`)", body = ErrorBody),
+    ))]
 async fn show(
     caller: Caller,
     path: web::Path<String>,
@@ -483,10 +504,21 @@ async fn show(
     })))
 }
 
+/// Stores a KPI definition as a new version (scope `admin`); `id` defaults to the path's.
+#[utoipa::path(put, path = "/v1/kpis/{id}", operation_id = "put_kpi", tag = "kpis", security(("bearer" = []), ("basic" = []), ("api_key" = [])),
+    params(("id" = String, Path, description = "The KPI id")),
+    request_body(content((Kpi = "application/json"))),
+    responses(
+        (status = 200, description = "The version now current", body = crate::api_doc::KpiSaved),
+        (status = 400, description = "A field is missing or wrong (`invalid_request`, `field` names it)", body = ErrorBody),
+        KeyChecks, BodyChecks,
+        (status = 503, description = "ClickHouse cannot answer: retry", body = ErrorBody),
+        (status = 504, description = "The query took too long (`query_too_slow`)", body = ErrorBody),
+    ))]
 async fn put(
     caller: Caller,
     path: web::Path<String>,
-    body: web::Bytes,
+    body: JsonBody,
     state: web::Data<KpiState>,
 ) -> Result<HttpResponse, KpiError> {
     caller.authorize(Scope::Admin)?;
@@ -515,12 +547,15 @@ async fn put(
     Ok(HttpResponse::Ok().json(serde_json::json!({"id": path.as_str(), "version": version})))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct SeriesQuery {
     /// RFC 3339; default 14 days before `to`.
+    #[param(format = DateTime)]
     from: Option<String>,
     /// RFC 3339; default now.
+    #[param(format = DateTime)]
     to: Option<String>,
     /// `hour` or `day`; default the KPI's grain.
     grain: Option<Grain>,
@@ -528,6 +563,16 @@ struct SeriesQuery {
     tz: Option<String>,
 }
 
+/// A KPI per hour or day with gaps filled (scope `read`).
+#[utoipa::path(get, path = "/v1/kpis/{id}/series", operation_id = "kpi_series", tag = "kpis", security(("bearer" = []), ("basic" = []), ("api_key" = [])),
+    params(("id" = String, Path, description = "The KPI id"), SeriesQuery),
+    responses(
+        (status = 200, description = "One point per bucket", body = crate::api_doc::KpiSeries),
+        (status = 400, description = "A field is missing or wrong (`invalid_request`, `field` names it)", body = ErrorBody),(status = 404, description = "No such KPI or launch (`not_found`)", body = ErrorBody),
+        KeyChecks,
+        (status = 503, description = "ClickHouse cannot answer: retry", body = ErrorBody),
+        (status = 504, description = "The query took too long (`query_too_slow`)", body = ErrorBody),
+    ))]
 async fn series(
     caller: Caller,
     path: web::Path<String>,
@@ -590,12 +635,13 @@ async fn series(
     })))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct NewLaunch {
     name: String,
     release: String,
     /// Go-live, RFC 3339 with its offset (e.g. `2026-11-20T09:00:00+01:00`).
+    #[schema(format = DateTime)]
     d0: String,
     tz: String,
     #[serde(default = "fourteen")]
@@ -614,17 +660,29 @@ fn seven() -> u16 {
     7
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = LaunchStage)]
 struct Stage {
     name: String,
     percent: f64,
+    #[schema(format = DateTime)]
     starts_at: String,
 }
 
+/// Records a launch: D0, time zone, window, baseline, stages (scope `admin`).
+#[utoipa::path(post, path = "/v1/launches", tag = "kpis", security(("bearer" = []), ("basic" = []), ("api_key" = [])),
+    request_body(content((NewLaunch = "application/json"))),
+    responses(
+        (status = 201, description = "The launch", body = crate::api_doc::Launch),
+        (status = 400, description = "A field is missing or wrong (`invalid_request`, `field` names it)", body = ErrorBody),
+        KeyChecks, BodyChecks,
+        (status = 503, description = "ClickHouse cannot answer: retry", body = ErrorBody),
+        (status = 504, description = "The query took too long (`query_too_slow`)", body = ErrorBody),
+    ))]
 async fn create_launch(
     caller: Caller,
-    body: web::Bytes,
+    body: JsonBody,
     state: web::Data<KpiState>,
 ) -> Result<HttpResponse, KpiError> {
     caller.authorize(Scope::Admin)?;
@@ -700,6 +758,14 @@ async fn find_launch(state: &KpiState, id: &str) -> Result<LaunchRow, KpiError> 
     row.ok_or_else(|| KpiError::NotFound(format!("launch `{id}`")))
 }
 
+/// Every launch, newest first (scope `read`).
+#[utoipa::path(get, path = "/v1/launches", tag = "kpis", security(("bearer" = []), ("basic" = []), ("api_key" = [])),
+    responses(
+        (status = 200, description = "The launches", body = Vec<crate::api_doc::Launch>),
+        KeyChecks,
+        (status = 503, description = "ClickHouse cannot answer: retry", body = ErrorBody),
+        (status = 504, description = "The query took too long (`query_too_slow`)", body = ErrorBody),
+    ))]
 async fn list_launches(
     caller: Caller,
     state: web::Data<KpiState>,
@@ -715,6 +781,16 @@ async fn list_launches(
     Ok(HttpResponse::Ok().json(rows.iter().map(launch_json).collect::<Vec<_>>()))
 }
 
+/// One launch (scope `read`).
+#[utoipa::path(get, path = "/v1/launches/{id}", tag = "kpis", security(("bearer" = []), ("basic" = []), ("api_key" = [])),
+    params(("id" = String, Path, description = "The launch id, or `current`")),
+    responses(
+        (status = 200, description = "The launch", body = crate::api_doc::Launch),
+        (status = 404, description = "No such KPI or launch (`not_found`)", body = ErrorBody),
+        KeyChecks,
+        (status = 503, description = "ClickHouse cannot answer: retry", body = ErrorBody),
+        (status = 504, description = "The query took too long (`query_too_slow`)", body = ErrorBody),
+    ))]
 async fn show_launch(
     caller: Caller,
     path: web::Path<String>,
@@ -724,7 +800,16 @@ async fn show_launch(
     Ok(HttpResponse::Ok().json(launch_json(&find_launch(&state, &path).await?)))
 }
 
-/// Each day D0..D+window of a launch, with every KPI's value and status that day.
+/// Each day D0..D+window of a launch, with every KPI's value and status that day (scope `read`).
+#[utoipa::path(get, path = "/v1/launches/{id}/days", operation_id = "launch_days", tag = "kpis", security(("bearer" = []), ("basic" = []), ("api_key" = [])),
+    params(("id" = String, Path, description = "The launch id, or `current`")),
+    responses(
+        (status = 200, description = "One entry per day", body = crate::api_doc::LaunchDays),
+        (status = 404, description = "No such KPI or launch (`not_found`)", body = ErrorBody),
+        KeyChecks,
+        (status = 503, description = "ClickHouse cannot answer: retry", body = ErrorBody),
+        (status = 504, description = "The query took too long (`query_too_slow`)", body = ErrorBody),
+    ))]
 async fn days(
     caller: Caller,
     path: web::Path<String>,

@@ -28,4 +28,4 @@ pub mod stats;
 pub mod store;
 
 pub use config::TicketSettings;
-pub use routes::{TicketsState, configure};
+pub use routes::{TicketsState, configure, describe_settings};

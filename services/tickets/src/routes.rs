@@ -10,6 +10,9 @@ use prometheus::{IntGaugeVec, Opts, Registry};
 use serde::{Deserialize, Serialize};
 
 use hypercare_http::auth::{AuthError, Caller, Scope};
+use hypercare_http::body::JsonBody;
+use hypercare_http::error::ErrorBody;
+use hypercare_http::openapi::{BodyChecks, KeyChecks, SecuritySchemes};
 use hypercare_telemetry::metric_name;
 
 use crate::clock::{SharedClock, SystemClock};
@@ -136,6 +139,37 @@ impl TicketsState {
     }
 }
 
+/// The ticket routes in the OpenAPI document.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(create, list, stats, show, transition, assign, comment, change_priority),
+    modifiers(&SecuritySchemes),
+    tags((name = "tickets", description = "Feedback tickets: intake, states, SLA, history, stats")))]
+pub struct ApiDoc;
+
+/// Puts this deployment's ticket vocabulary (categories, impacts, urgencies
+/// from `[tickets]`) into the document as enums, so that clients and API
+/// testing tools see what the intake accepts.
+pub fn describe_settings(doc: &mut utoipa::openapi::OpenApi, settings: &TicketSettings) {
+    use utoipa::openapi::RefOr;
+    use utoipa::openapi::schema::Schema;
+    let Some(components) = doc.components.as_mut() else {
+        return;
+    };
+    for (schema, field, values) in [
+        ("NewTicket", "category", &settings.categories),
+        ("NewTicket", "impact", &settings.impacts),
+        ("NewTicket", "urgency", &settings.urgencies),
+        ("PriorityBody", "impact", &settings.impacts),
+        ("PriorityBody", "urgency", &settings.urgencies),
+    ] {
+        if let Some(RefOr::T(Schema::Object(object))) = components.schemas.get_mut(schema)
+            && let Some(RefOr::T(Schema::Object(property))) = object.properties.get_mut(field)
+        {
+            property.enum_values = Some(values.iter().map(|v| v.as_str().into()).collect());
+        }
+    }
+}
+
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/v1/tickets", web::post().to(create))
         .route("/v1/tickets", web::get().to(list))
@@ -236,7 +270,8 @@ fn authorize_read(caller: &Caller) -> Result<(), TicketError> {
 }
 
 /// A ticket as the API shows it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = Ticket)]
 pub struct TicketView {
     pub id: String,
     pub key: String,
@@ -294,7 +329,8 @@ impl TicketView {
 }
 
 /// One entry of a ticket's history.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = TicketChange)]
 struct Change {
     version: u32,
     change: String,
@@ -320,7 +356,7 @@ fn text_field(field: &str, value: Option<String>, max: usize) -> Result<String, 
     Ok(value)
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct NewTicket {
     title: Option<String>,
@@ -343,7 +379,8 @@ struct NewTicket {
     links: Vec<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = TicketCreated)]
 struct Created {
     ticket: TicketView,
     /// Open tickets of the same category that read alike: maybe the same problem.
@@ -413,9 +450,18 @@ fn priority_of(
     }
 }
 
+/// Opens a ticket (scope `support`); priority from the impact x urgency matrix.
+#[utoipa::path(post, path = "/v1/tickets", operation_id = "create_ticket", tag = "tickets", security(("bearer" = []), ("basic" = []), ("api_key" = [])),
+    request_body(content((NewTicket = "application/json"))),
+    responses(
+        (status = 201, description = "Created, with open tickets that read alike", body = Created),
+        (status = 400, description = "A field is missing or wrong (`invalid_request`, `field` names it)", body = ErrorBody),
+        KeyChecks, BodyChecks,
+        (status = 503, description = "ClickHouse cannot answer: retry", body = ErrorBody),
+    ))]
 async fn create(
     caller: Caller,
-    body: web::Bytes,
+    body: JsonBody,
     state: web::Data<TicketsState>,
 ) -> Result<HttpResponse, TicketError> {
     caller.authorize(Scope::Support)?;
@@ -557,7 +603,7 @@ async fn change_ticket(
     Ok(next)
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct TransitionBody {
     to: String,
@@ -566,10 +612,20 @@ struct TransitionBody {
     resolution: Option<String>,
 }
 
+/// Moves a ticket to another state (scope `support`).
+#[utoipa::path(post, path = "/v1/tickets/{id}/transition", tag = "tickets", security(("bearer" = []), ("basic" = []), ("api_key" = [])),
+    params(("id" = String, Path, description = "The ticket's id or key (e.g. `HC-12`)")),
+    request_body(content((TransitionBody = "application/json"))),
+    responses(
+        (status = 200, description = "The ticket after the move", body = TicketView),
+        (status = 400, description = "A field is missing or wrong (`invalid_request`, `field` names it)", body = ErrorBody),(status = 404, description = "No such ticket (`not_found`)", body = ErrorBody),(status = 409, description = "A move the state machine does not allow (`illegal_transition`, with `state` and `allowed`) or a stale `expected_version` (`version_conflict`, with `current_version`)", body = ErrorBody),
+        KeyChecks, BodyChecks,
+        (status = 503, description = "ClickHouse cannot answer: retry", body = ErrorBody),
+    ))]
 async fn transition(
     caller: Caller,
     path: web::Path<String>,
-    body: web::Bytes,
+    body: JsonBody,
     state: web::Data<TicketsState>,
 ) -> Result<HttpResponse, TicketError> {
     caller.authorize(Scope::Support)?;
@@ -619,17 +675,27 @@ async fn transition(
     Ok(HttpResponse::Ok().json(TicketView::new(&row, &state.settings, state.now_ms())))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct AssignBody {
     assignee: String,
     expected_version: Option<u32>,
 }
 
+/// Assigns a ticket (scope `support`).
+#[utoipa::path(post, path = "/v1/tickets/{id}/assign", tag = "tickets", security(("bearer" = []), ("basic" = []), ("api_key" = [])),
+    params(("id" = String, Path, description = "The ticket's id or key (e.g. `HC-12`)")),
+    request_body(content((AssignBody = "application/json"))),
+    responses(
+        (status = 200, description = "The ticket after the change", body = TicketView),
+        (status = 400, description = "A field is missing or wrong (`invalid_request`, `field` names it)", body = ErrorBody),(status = 404, description = "No such ticket (`not_found`)", body = ErrorBody),(status = 409, description = "A move the state machine does not allow (`illegal_transition`, with `state` and `allowed`) or a stale `expected_version` (`version_conflict`, with `current_version`)", body = ErrorBody),
+        KeyChecks, BodyChecks,
+        (status = 503, description = "ClickHouse cannot answer: retry", body = ErrorBody),
+    ))]
 async fn assign(
     caller: Caller,
     path: web::Path<String>,
-    body: web::Bytes,
+    body: JsonBody,
     state: web::Data<TicketsState>,
 ) -> Result<HttpResponse, TicketError> {
     caller.authorize(Scope::Support)?;
@@ -645,7 +711,7 @@ async fn assign(
     Ok(HttpResponse::Ok().json(TicketView::new(&row, &state.settings, state.now_ms())))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct CommentBody {
     body: String,
@@ -654,10 +720,20 @@ struct CommentBody {
     expected_version: Option<u32>,
 }
 
+/// Adds a comment (scope `support`); a public one counts as the first response.
+#[utoipa::path(post, path = "/v1/tickets/{id}/comments", tag = "tickets", security(("bearer" = []), ("basic" = []), ("api_key" = [])),
+    params(("id" = String, Path, description = "The ticket's id or key (e.g. `HC-12`)")),
+    request_body(content((CommentBody = "application/json"))),
+    responses(
+        (status = 201, description = "The ticket after the comment", body = TicketView),
+        (status = 400, description = "A field is missing or wrong (`invalid_request`, `field` names it)", body = ErrorBody),(status = 404, description = "No such ticket (`not_found`)", body = ErrorBody),(status = 409, description = "A move the state machine does not allow (`illegal_transition`, with `state` and `allowed`) or a stale `expected_version` (`version_conflict`, with `current_version`)", body = ErrorBody),
+        KeyChecks, BodyChecks,
+        (status = 503, description = "ClickHouse cannot answer: retry", body = ErrorBody),
+    ))]
 async fn comment(
     caller: Caller,
     path: web::Path<String>,
-    body: web::Bytes,
+    body: JsonBody,
     state: web::Data<TicketsState>,
 ) -> Result<HttpResponse, TicketError> {
     caller.authorize(Scope::Support)?;
@@ -684,7 +760,7 @@ async fn comment(
     Ok(HttpResponse::Created().json(TicketView::new(&row, &state.settings, state.now_ms())))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct PriorityBody {
     impact: Option<String>,
@@ -694,10 +770,20 @@ struct PriorityBody {
     expected_version: Option<u32>,
 }
 
+/// Changes impact, urgency or priority (scope `support`).
+#[utoipa::path(post, path = "/v1/tickets/{id}/priority", tag = "tickets", security(("bearer" = []), ("basic" = []), ("api_key" = [])),
+    params(("id" = String, Path, description = "The ticket's id or key (e.g. `HC-12`)")),
+    request_body(content((PriorityBody = "application/json"))),
+    responses(
+        (status = 200, description = "The ticket after the change", body = TicketView),
+        (status = 400, description = "A field is missing or wrong (`invalid_request`, `field` names it)", body = ErrorBody),(status = 404, description = "No such ticket (`not_found`)", body = ErrorBody),(status = 409, description = "A move the state machine does not allow (`illegal_transition`, with `state` and `allowed`) or a stale `expected_version` (`version_conflict`, with `current_version`)", body = ErrorBody),
+        KeyChecks, BodyChecks,
+        (status = 503, description = "ClickHouse cannot answer: retry", body = ErrorBody),
+    ))]
 async fn change_priority(
     caller: Caller,
     path: web::Path<String>,
-    body: web::Bytes,
+    body: JsonBody,
     state: web::Data<TicketsState>,
 ) -> Result<HttpResponse, TicketError> {
     caller.authorize(Scope::Support)?;
@@ -735,12 +821,22 @@ async fn change_priority(
     Ok(HttpResponse::Ok().json(TicketView::new(&row, settings, state.now_ms())))
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = TicketWithHistory)]
 struct Shown {
     ticket: TicketView,
     history: Vec<Change>,
 }
 
+/// A ticket with its history (scope `support` or `read`).
+#[utoipa::path(get, path = "/v1/tickets/{id}", operation_id = "show_ticket", tag = "tickets", security(("bearer" = []), ("basic" = []), ("api_key" = [])),
+    params(("id" = String, Path, description = "The ticket's id or key (e.g. `HC-12`)")),
+    responses(
+        (status = 200, description = "The ticket and every change", body = Shown),
+        (status = 404, description = "No such ticket (`not_found`)", body = ErrorBody),
+        KeyChecks,
+        (status = 503, description = "ClickHouse cannot answer: retry", body = ErrorBody),
+    ))]
 async fn show(
     caller: Caller,
     path: web::Path<String>,
@@ -771,8 +867,9 @@ async fn show(
     }))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct ListQuery {
     state: Option<String>,
     priority: Option<String>,
@@ -790,7 +887,8 @@ struct ListQuery {
     offset: Option<u64>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = TicketPage)]
 struct Page {
     total: u64,
     offset: u64,
@@ -798,6 +896,15 @@ struct Page {
     tickets: Vec<TicketView>,
 }
 
+/// Tickets filtered, searched and sorted (scope `support` or `read`).
+#[utoipa::path(get, path = "/v1/tickets", operation_id = "list_tickets", tag = "tickets", security(("bearer" = []), ("basic" = []), ("api_key" = [])),
+    params(ListQuery),
+    responses(
+        (status = 200, description = "A page of tickets", body = Page),
+        (status = 400, description = "A field is missing or wrong (`invalid_request`, `field` names it)", body = ErrorBody),
+        KeyChecks,
+        (status = 503, description = "ClickHouse cannot answer: retry", body = ErrorBody),
+    ))]
 async fn list(
     caller: Caller,
     query: web::Query<ListQuery>,
@@ -855,17 +962,40 @@ async fn list(
     }))
 }
 
-#[derive(Debug, Deserialize)]
+/// The answer of `GET /v1/tickets/stats`.
+#[derive(utoipa::ToSchema)]
+#[schema(as = TicketStats)]
+#[allow(dead_code)] // Only describes the JSON the handler writes.
+struct StatsAnswer {
+    from: String,
+    to: String,
+    tz: String,
+    days: Vec<crate::stats::DayStats>,
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct StatsQuery {
     /// First day, `YYYY-MM-DD` (for a launch: D0).
+    #[param(format = Date)]
     from: String,
     /// Last day, inclusive; default `from` + 14 days (D+14).
+    #[param(format = Date)]
     to: Option<String>,
     /// IANA time zone the days are cut in; default UTC.
     tz: Option<String>,
 }
 
+/// Per day: opened, resolved, closed, backlog, SLA breaches (scope `support` or `read`).
+#[utoipa::path(get, path = "/v1/tickets/stats", operation_id = "ticket_stats", tag = "tickets", security(("bearer" = []), ("basic" = []), ("api_key" = [])),
+    params(StatsQuery),
+    responses(
+        (status = 200, description = "One entry per day", body = StatsAnswer),
+        (status = 400, description = "A field is missing or wrong (`invalid_request`, `field` names it)", body = ErrorBody),
+        KeyChecks,
+        (status = 503, description = "ClickHouse cannot answer: retry", body = ErrorBody),
+    ))]
 async fn stats(
     caller: Caller,
     query: web::Query<StatsQuery>,
@@ -879,7 +1009,10 @@ async fn stats(
     let from = date("from", &query.from)?;
     let to = match &query.to {
         Some(text) => date("to", text)?,
-        None => from + chrono::Days::new(14),
+        // Checked: `from` may be the last day chrono can represent.
+        None => from
+            .checked_add_days(chrono::Days::new(14))
+            .ok_or_else(|| invalid("from", "is too far in the future"))?,
     };
     if to < from || (to - from).num_days() > 366 {
         return Err(invalid(

@@ -25,7 +25,7 @@ fn words(text: &str) -> HashSet<String> {
         .collect()
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct Similar {
     pub id: String,
     pub key: String,

@@ -12,7 +12,7 @@ use serde::Serialize;
 use crate::config::TicketSettings;
 use crate::model::TicketRow;
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct SlaClock {
     pub target_minutes: u64,
     /// Minutes from creation to the event, or to now while it has not happened.
@@ -26,7 +26,7 @@ pub struct SlaClock {
     pub at_risk: bool,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct Sla {
     pub first_response: SlaClock,
     pub resolution: SlaClock,

@@ -10,7 +10,7 @@ use serde::Serialize;
 use crate::config::TicketSettings;
 use crate::model::TicketRow;
 
-#[derive(Debug, Clone, Serialize, PartialEq, Default)]
+#[derive(Debug, Clone, Serialize, PartialEq, Default, utoipa::ToSchema)]
 pub struct DayStats {
     pub date: String,
     /// Created that day.

@@ -283,6 +283,22 @@ fn partial_success_json(count_key: &str, rejected: i64, message: String) -> Vec<
     body.to_string().into_bytes()
 }
 
+/// OTLP/HTTP metrics (an `ExportMetricsServiceRequest`), protobuf or JSON, plain or gzip.
+/// Answers are in the request's encoding; error bodies are a `google.rpc.Status`.
+#[utoipa::path(post, path = "/v1/otlp/v1/metrics", operation_id = "post_otlp_metrics", tag = "ingest", security(("bearer" = []), ("basic" = []), ("api_key" = [])),
+    request_body(description = "An OTLP `ExportMetricsServiceRequest`",
+        content((hypercare_http::openapi::Binary = "application/x-protobuf"), (Object = "application/json"))),
+    responses(
+        (status = 200, description = "Stored; `partialSuccess` counts what was refused",
+            content((crate::api_doc::OtlpExportResponse = "application/json"), (hypercare_http::openapi::Binary = "application/x-protobuf"))),
+        (status = 400, description = "The body cannot be decoded", content((crate::api_doc::OtlpStatus = "application/json"), (hypercare_http::openapi::Binary = "application/x-protobuf"))),
+        (status = 401, description = "No key or an unknown one", content((crate::api_doc::OtlpStatus = "application/json"), (hypercare_http::openapi::Binary = "application/x-protobuf"))),
+        (status = 403, description = "The key lacks the `ingest` scope", content((crate::api_doc::OtlpStatus = "application/json"), (hypercare_http::openapi::Binary = "application/x-protobuf"))),
+        (status = 413, description = "Over the body or record limit", content((crate::api_doc::OtlpStatus = "application/json"), (hypercare_http::openapi::Binary = "application/x-protobuf"))),
+        (status = 415, description = "Neither protobuf nor JSON", content((crate::api_doc::OtlpStatus = "application/json"), (hypercare_http::openapi::Binary = "application/x-protobuf"))),
+        (status = 429, description = "Over the key's rate limit: retry after `Retry-After`", content((crate::api_doc::OtlpStatus = "application/json"), (hypercare_http::openapi::Binary = "application/x-protobuf"))),
+        (status = 503, description = "Queue full or not confirmed stored: retry after `Retry-After`", content((crate::api_doc::OtlpStatus = "application/json"), (hypercare_http::openapi::Binary = "application/x-protobuf"))),
+    ))]
 #[tracing::instrument(name = "ingest.otlp.metrics", skip_all)]
 async fn post_metrics(
     req: HttpRequest,
@@ -295,6 +311,22 @@ async fn post_metrics(
         .unwrap_or_else(Failure::response)
 }
 
+/// OTLP/HTTP logs (an `ExportLogsServiceRequest`), protobuf or JSON, plain or gzip.
+/// Answers are in the request's encoding; error bodies are a `google.rpc.Status`.
+#[utoipa::path(post, path = "/v1/otlp/v1/logs", operation_id = "post_otlp_logs", tag = "ingest", security(("bearer" = []), ("basic" = []), ("api_key" = [])),
+    request_body(description = "An OTLP `ExportLogsServiceRequest`",
+        content((hypercare_http::openapi::Binary = "application/x-protobuf"), (Object = "application/json"))),
+    responses(
+        (status = 200, description = "Stored; `partialSuccess` counts what was refused",
+            content((crate::api_doc::OtlpExportResponse = "application/json"), (hypercare_http::openapi::Binary = "application/x-protobuf"))),
+        (status = 400, description = "The body cannot be decoded", content((crate::api_doc::OtlpStatus = "application/json"), (hypercare_http::openapi::Binary = "application/x-protobuf"))),
+        (status = 401, description = "No key or an unknown one", content((crate::api_doc::OtlpStatus = "application/json"), (hypercare_http::openapi::Binary = "application/x-protobuf"))),
+        (status = 403, description = "The key lacks the `ingest` scope", content((crate::api_doc::OtlpStatus = "application/json"), (hypercare_http::openapi::Binary = "application/x-protobuf"))),
+        (status = 413, description = "Over the body or record limit", content((crate::api_doc::OtlpStatus = "application/json"), (hypercare_http::openapi::Binary = "application/x-protobuf"))),
+        (status = 415, description = "Neither protobuf nor JSON", content((crate::api_doc::OtlpStatus = "application/json"), (hypercare_http::openapi::Binary = "application/x-protobuf"))),
+        (status = 429, description = "Over the key's rate limit: retry after `Retry-After`", content((crate::api_doc::OtlpStatus = "application/json"), (hypercare_http::openapi::Binary = "application/x-protobuf"))),
+        (status = 503, description = "Queue full or not confirmed stored: retry after `Retry-After`", content((crate::api_doc::OtlpStatus = "application/json"), (hypercare_http::openapi::Binary = "application/x-protobuf"))),
+    ))]
 #[tracing::instrument(name = "ingest.otlp.logs", skip_all)]
 async fn post_logs(
     req: HttpRequest,
@@ -327,7 +359,7 @@ async fn export<S: Signal>(
     caller
         .take_bytes(body.len())
         .map_err(|e| Failure::from_auth(e, encoding))?;
-    let budget = Budget::for_request(&limits, body.len(), S::writer(&state).capacity());
+    let budget = Budget::for_request(&limits, body.len(), S::writer(&state).max_request_bytes());
     let over = |e: OverBudget| Failure::new(StatusCode::PAYLOAD_TOO_LARGE, e.to_string(), encoding);
     // Sized before anything is decoded: what decoding allocates grows with the
     // number of messages, not with the bytes of the body.
