@@ -124,6 +124,10 @@ pub struct Condition {
     pub above: Option<Threshold>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub below: Option<Threshold>,
+    /// KPI conditions: also evaluate outside the current launch's window
+    /// (before D0 and after D+N); by default they hold only inside it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub outside_window: bool,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
@@ -327,6 +331,12 @@ impl Rule {
                 );
             }
             _ => {}
+        }
+        if c.outside_window && c.kpi.is_none() {
+            return err(
+                "condition.outside_window",
+                "is about a launch's window: use it with `kpi`",
+            );
         }
         if c.compare == Compare::BaselinePct && c.kpi.is_none() {
             return err(
