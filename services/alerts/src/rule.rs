@@ -526,6 +526,14 @@ mod tests {
         one("{kpi: leads, compare: change_pct, change_over: 1h, below: -30}").unwrap();
         one("{silence: {window: 15m, per_source: true}}").unwrap();
         one("{capacity: {window: 1h}, below: 30}").unwrap();
+        let rules =
+            one("{kpi: leads, compare: baseline_pct, below: -40, outside_window: true}").unwrap();
+        assert!(rules[0].condition.outside_window);
+        assert!(
+            !one("{kpi: leads, below: 1}").unwrap()[0]
+                .condition
+                .outside_window
+        );
     }
 
     #[test]
@@ -543,6 +551,8 @@ mod tests {
         assert_eq!(e.field, "condition.change_over");
         let e = one("{metric: {select: x, fn: quantile}, above: 1}").unwrap_err();
         assert_eq!(e.field, "condition.metric.quantile");
+        let e = one("{capacity: {window: 1h}, below: 30, outside_window: true}").unwrap_err();
+        assert_eq!(e.field, "condition.outside_window");
         let e = parse(
             "f.yaml",
             "groups:\n  - name: g\n    rules:\n      - name: bad\n        tier: P9\n",
