@@ -542,6 +542,17 @@ async fn series_fill_gaps_and_the_board_compares_with_the_baseline() {
         (orders["delta_vs_baseline_pct"].as_f64().unwrap() - delta).abs() < 0.01,
         "{orders}"
     );
+    for bad in ["/v1/kpis?date=2026-13-01", "/v1/kpis?date=yesterday"] {
+        let response = app.get(bad, Some(READ_KEY)).await;
+        assert_eq!(response.status(), 400, "{bad}");
+        assert_eq!(
+            response.json::<Value>().await.unwrap()["field"],
+            "date",
+            "{bad}"
+        );
+    }
+    let unknown = app.get("/v1/kpis?day=2026-11-20", Some(READ_KEY)).await;
+    assert_eq!(unknown.status(), 400);
     let future = app.get("/v1/kpis?date=2099-01-01", Some(READ_KEY)).await;
     assert_eq!(future.status(), 400);
     assert_eq!(future.json::<Value>().await.unwrap()["field"], "date");
@@ -926,6 +937,39 @@ async fn the_morning_board_compares_with_the_baseline_up_to_the_same_hour_and_ru
     assert!(55.0 < 70.0 && 55.0 >= 100.0 * share);
     assert_eq!(leads_now["status"], "ok", "{leads_now}");
     assert!(whole_baseline > 2.0 * pace_baseline);
+
+    // The launch's days: D-7..D-1 marked baseline, today as the board judges it
+    // (not complete), the days to come without data.
+    let days = json_get(&app, "/v1/launches/current/days").await;
+    let days = days["days"].as_array().unwrap();
+    assert_eq!(days.len(), 7 + 15);
+    assert_eq!(
+        (days[0]["day"].as_str(), days[0]["baseline"].as_bool()),
+        (Some("D-7"), Some(true))
+    );
+    assert_eq!(
+        days[0]["kpis"]["leads_per_day"]["value"].as_f64(),
+        Some(whole(9))
+    );
+    let today = days.iter().find(|d| d["date"] == "2026-11-20").unwrap();
+    assert_eq!(
+        (today["day"].as_str(), today["complete"].as_bool()),
+        (Some("D+4"), Some(false))
+    );
+    assert_eq!(today["kpis"]["leads_per_day"]["value"], 55.0);
+    assert_eq!(
+        today["kpis"]["leads_per_day"]["status"],
+        leads_now["status"]
+    );
+    let yesterday = days.iter().find(|d| d["date"] == "2026-11-19").unwrap();
+    assert_eq!(yesterday["complete"], true);
+    assert_eq!(
+        yesterday["kpis"]["leads_per_day"]["value"].as_f64(),
+        Some(whole(19))
+    );
+    let to_come = days.iter().find(|d| d["date"] == "2026-11-25").unwrap();
+    assert_eq!(to_come["kpis"]["leads_per_day"]["status"], "no_data");
+    assert_eq!(to_come["kpis"]["leads_per_day"]["value"], Value::Null);
 
     // The shipped rules hold nothing on an ordinary morning.
     a_few_ticks().await;

@@ -554,6 +554,9 @@ mod tests {
         kpi.aggregation = Aggregation::Sum;
         kpi.decimals = None;
         assert_eq!(kpi.decimals(), 2);
+        kpi.decimals = Some(7);
+        assert_eq!(kpi.validate().unwrap_err().0, "decimals");
+        kpi.decimals = None;
         assert_eq!(round_to(70546.10000000002, 2), 70546.1);
         assert_eq!(round_to(70546.09999999999, 2), 70546.1);
         kpi.aggregation = Aggregation::Count;
