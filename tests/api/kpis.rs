@@ -894,7 +894,8 @@ async fn the_morning_board_compares_with_the_baseline_up_to_the_same_hour_and_ru
     // Act: the board at 10:30.
     let board = json_get(&app, "/v1/kpis").await;
 
-    // Assert: today up to 10:30 against each baseline day up to 10:30, computed here.
+    // Assert: today up to the last whole hour (10:00) against each baseline day
+    // up to 10:00, computed here.
     let before = |day: u32, cut: (u32, u32)| {
         leads
             .iter()
@@ -902,10 +903,10 @@ async fn the_morning_board_compares_with_the_baseline_up_to_the_same_hour_and_ru
             .count() as f64
     };
     let whole = |day: u32| leads.iter().filter(|(_, d)| *d == day).count() as f64;
-    let pace_baseline = (9..=15).map(|d| before(d, (10, 30))).sum::<f64>() / 7.0;
+    let pace_baseline = (9..=15).map(|d| before(d, (10, 0))).sum::<f64>() / 7.0;
     let whole_baseline = (9..=15).map(whole).sum::<f64>() / 7.0;
     assert_eq!(board["date"], "2026-11-20");
-    assert_eq!(board["comparison"], "pace_to_10:30");
+    assert_eq!(board["comparison"], "pace_to_10:00");
     assert_eq!(board["in_window"], true);
     let leads_now = board["kpis"]
         .as_array()
@@ -914,27 +915,27 @@ async fn the_morning_board_compares_with_the_baseline_up_to_the_same_hour_and_ru
         .find(|k| k["id"] == "leads_per_day")
         .unwrap()
         .clone();
-    assert_eq!(leads_now["comparison"], "pace_to_10:30");
+    assert_eq!(leads_now["comparison"], "pace_to_10:00");
     assert_eq!(
         leads_now["value"].as_f64(),
-        Some(before(20, (10, 30))),
+        Some(before(20, (10, 0))),
         "{leads_now}"
     );
     assert_eq!(
-        leads_now["value"], 55.0,
-        "the 10:45 leads are not counted yet"
+        leads_now["value"], 50.0,
+        "the leads of 10:10 and 10:45 are in an hour not over yet"
     );
     assert!((leads_now["baseline"].as_f64().unwrap() - pace_baseline).abs() < 1e-6);
     assert_eq!(leads_now["delta_vs_baseline_pct"], 0.0, "{leads_now}");
-    // Yesterday up to 10:30 too: the same count, so flat.
+    // Yesterday up to 10:00 too: the same count, so flat.
     assert_eq!(leads_now["trend"], "flat");
     // Levels scaled to the share of a day the baseline had made by 10:30.
     let share = pace_baseline / whole_baseline;
     assert!((leads_now["pace"]["share_of_day"].as_f64().unwrap() - share).abs() < 1e-4);
     assert!((leads_now["pace"]["critical"].as_f64().unwrap() - 70.0 * share).abs() < 0.01);
-    // 55 leads against the whole day's critical level (70) would be critical;
+    // 50 leads against the whole day's critical level (70) would be critical;
     // at pace (target 100 x share) they are on target.
-    assert!(55.0 < 70.0 && 55.0 >= 100.0 * share);
+    assert!(50.0 < 70.0 && 50.0 >= 100.0 * share);
     assert_eq!(leads_now["status"], "ok", "{leads_now}");
     assert!(whole_baseline > 2.0 * pace_baseline);
 
@@ -956,7 +957,7 @@ async fn the_morning_board_compares_with_the_baseline_up_to_the_same_hour_and_ru
         (today["day"].as_str(), today["complete"].as_bool()),
         (Some("D+4"), Some(false))
     );
-    assert_eq!(today["kpis"]["leads_per_day"]["value"], 55.0);
+    assert_eq!(today["kpis"]["leads_per_day"]["value"], 50.0);
     assert_eq!(
         today["kpis"]["leads_per_day"]["status"],
         leads_now["status"]
@@ -976,7 +977,7 @@ async fn the_morning_board_compares_with_the_baseline_up_to_the_same_hour_and_ru
     let open = open_alerts(&app).await;
     assert!(open.is_empty(), "{open:?}");
 
-    // A real drop: two leads by 10:30 on the 21st, -96 % against the baseline
+    // A real drop: two leads by 10:00 on the 21st, -96 % against the baseline
     // at the same hour. The shipped rollback rule fires.
     clock.set_ms(at_madrid(2026, 11, 21, 10, 30) as u64);
     let firing = ("leads_below_baseline".to_owned(), "firing".to_owned());
@@ -993,7 +994,7 @@ async fn the_morning_board_compares_with_the_baseline_up_to_the_same_hour_and_ru
         .find(|k| k["id"] == "leads_per_day")
         .unwrap()
         .clone();
-    let drop = (before(21, (10, 30)) - pace_baseline) / pace_baseline * 100.0;
+    let drop = (before(21, (10, 0)) - pace_baseline) / pace_baseline * 100.0;
     assert!((leads_now["delta_vs_baseline_pct"].as_f64().unwrap() - drop).abs() < 0.01);
 
     // Two weeks after the window, no event today: the board shows the window's

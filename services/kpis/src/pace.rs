@@ -6,8 +6,8 @@
 //! - The board shows today while the window runs (and before it), the window's
 //!   last day once it has ended, or the day asked for ([`reference`]).
 //! - A complete day is compared with complete baseline days (`complete_day`).
-//!   Today is compared *at pace* (`pace_to_HH:MM`): today up to now against each
-//!   baseline day up to the same local time.
+//!   Today is compared *at pace* (`pace_to_HH:00`): today up to the last whole
+//!   local hour against each baseline day up to the same local time.
 //! - Counts and sums grow through the day, so on a day that is not over their
 //!   thresholds (agreed per whole day) are scaled by the share of a day's
 //!   volume the baseline had reached by that time ([`share_of_day`]), never
@@ -102,8 +102,12 @@ pub fn reference(
         (None, Some(w)) if today > w.last => w.last,
         (None, _) => today,
     };
+    // Pace is measured at the last whole local hour: every day's part is then
+    // made of whole hours, which the rollups serve and the bucket cache keeps
+    // for the hour; a part hour of each past day would be read from `events`
+    // (sorted by day) on every call, ten times the board's cost.
     let comparison = if date == today {
-        Comparison::Pace(local.time())
+        Comparison::Pace(NaiveTime::from_hms_opt(local.time().hour(), 0, 0).unwrap_or_default())
     } else {
         Comparison::CompleteDay
     };
@@ -168,7 +172,8 @@ mod tests {
         let window = Window::new(date(2026, 11, 16), 14, 7);
         let r = reference(now, madrid(), Some(&window), None).unwrap();
         assert_eq!(r.date, date(2026, 11, 20));
-        assert_eq!(r.comparison.label(), "pace_to_10:30");
+        // The last whole hour: every day's part is whole rolled-up hours.
+        assert_eq!(r.comparison.label(), "pace_to_10:00");
         // A baseline day up to 10:30 local.
         let (from, to) = day_range(
             date(2026, 11, 10),

@@ -444,12 +444,8 @@ impl KpiState {
             .collect();
         let with_data = query::days_with_data(&state.store, &data_days).await?;
         let (day_from, day_to) = pace::day_range(date, tz, None);
-        let elapsed = match cut {
-            Some(_) => {
-                (now.clamp(day_from, day_to) - day_from) as f64 / (day_to - day_from).max(1) as f64
-            }
-            None => 1.0,
-        };
+        let elapsed = (pace::day_range(date, tz, cut).1 - day_from) as f64
+            / (day_to - day_from).max(1) as f64;
 
         let definitions = state.definitions.read().await.clone();
         // The KPIs' queries run side by side: ClickHouse answers them in parallel.
