@@ -594,5 +594,7 @@ async fn a_cumulative_histogram_counts_only_what_the_window_added() {
         .unwrap();
     // The last hour added 8 observations, all in (1, 2].
     assert_eq!(answer["counts"], json!([0, 8, 0]), "{answer}");
-    assert_eq!(answer["value"], 1.5);
+    // The percentile rule's rank 1 + 0.5 x 7 = 4.5 among 8 spread evenly in
+    // (1, 2] (1.125, 1.25, ..., 2): between 1.5 and 1.625.
+    assert_eq!(answer["value"], 1.5625);
 }
