@@ -143,6 +143,8 @@ const KPIS: &[(&str, &str)] = &[
 ];
 
 /// What each KPI should be on each Paris day, computed here from the events.
+/// A day without any event is `no_data` (no value) for every KPI. Answers are
+/// rounded: sums and averages to 2 decimals (the default), the others to 6.
 fn expected(events: &[Event], kpi: &str, date: NaiveDate, tz: Tz) -> Option<f64> {
     let mut seen = HashSet::new();
     let day: Vec<&Event> = events
@@ -150,6 +152,33 @@ fn expected(events: &[Event], kpi: &str, date: NaiveDate, tz: Tz) -> Option<f64>
         .filter(|e| seen.insert(e.id.clone()))
         .filter(|e| tz.timestamp_millis_opt(e.ts_ms).unwrap().date_naive() == date)
         .collect();
+    if day.is_empty() {
+        return None;
+    }
+    let decimals = if ["revenue", "basket"].contains(&kpi) {
+        2
+    } else {
+        6
+    };
+    let factor = 10f64.powi(decimals);
+    expected_unrounded(&day, kpi).map(|v| (v * factor).round() / factor)
+}
+
+/// The percentile rule, written here from its definition (numpy's `linear`):
+/// h = (n - 1) p, between the values at ranks floor(h) and floor(h) + 1.
+fn linear_percentile(sorted: &[f64], p: f64) -> Option<f64> {
+    if sorted.is_empty() {
+        return None;
+    }
+    let h = (sorted.len() - 1) as f64 * p;
+    let (lo, hi) = (
+        h.floor() as usize,
+        (h.floor() as usize + 1).min(sorted.len() - 1),
+    );
+    Some(sorted[lo] + (h - h.floor()) * (sorted[hi] - sorted[lo]))
+}
+
+fn expected_unrounded(day: &[&Event], kpi: &str) -> Option<f64> {
     let of = |name: &str| {
         day.iter()
             .filter(move |e| e.name == name)
@@ -173,10 +202,7 @@ fn expected(events: &[Event], kpi: &str, date: NaiveDate, tz: Tz) -> Option<f64>
                 .filter_map(|e| e.latency)
                 .collect();
             latencies.sort_by(f64::total_cmp);
-            // ClickHouse's quantileExact(p): the element at position floor(n * p).
-            (!latencies.is_empty()).then(|| {
-                latencies[((latencies.len() as f64 * 0.5) as usize).min(latencies.len() - 1)]
-            })
+            linear_percentile(&latencies, 0.5)
         }
     }
 }
@@ -213,7 +239,27 @@ async fn json_get(app: &TestApp, path: &str) -> Value {
 async fn check_days(app: &TestApp, launch_id: &str, events: &[Event]) -> Vec<Value> {
     let paris: Tz = "Europe/Paris".parse().unwrap();
     let days = json_get(app, &format!("/v1/launches/{launch_id}/days")).await;
-    let days = days["days"].as_array().unwrap().clone();
+    let all = days["days"].as_array().unwrap().clone();
+    // The baseline days D-4..D-1 first, marked, then the window.
+    let baseline: Vec<&Value> = all.iter().filter(|d| d["baseline"] == true).collect();
+    assert_eq!(baseline.len(), 4, "{days}");
+    for (i, day) in baseline.iter().enumerate() {
+        assert_eq!(day["day"], format!("D-{}", 4 - i));
+        let date = NaiveDate::parse_from_str(day["date"].as_str().unwrap(), "%Y-%m-%d").unwrap();
+        assert_eq!(
+            date,
+            NaiveDate::from_ymd_opt(2026, 11, 12 + i as u32).unwrap()
+        );
+        for (id, _) in KPIS {
+            let got = day["kpis"][id]["value"].as_f64();
+            assert_eq!(got, expected(events, id, date, paris), "{id} on {date}");
+        }
+    }
+    let days: Vec<Value> = all
+        .iter()
+        .filter(|d| d["baseline"] == false)
+        .cloned()
+        .collect();
     assert_eq!(days.len(), 6, "D+0..D+5");
     for (n, day) in days.iter().enumerate() {
         assert_eq!(day["day"], format!("D+{n}"));
@@ -225,10 +271,8 @@ async fn check_days(app: &TestApp, launch_id: &str, events: &[Event]) -> Vec<Val
         for (id, _) in KPIS {
             let got = day["kpis"][id]["value"].as_f64();
             let want = expected(events, id, date, paris);
-            match (got, want) {
-                (Some(g), Some(w)) => assert!((g - w).abs() < 1e-9, "{id} on {date}: {g} vs {w}"),
-                _ => assert_eq!(got, want, "{id} on {date}"),
-            }
+            // Rounded answers: exactly the numbers computed here.
+            assert_eq!(got, want, "{id} on {date}");
         }
     }
     days
@@ -448,26 +492,70 @@ async fn series_fill_gaps_and_the_board_compares_with_the_baseline() {
     let kpis = board["kpis"].as_array().unwrap();
     assert_eq!(kpis.len(), KPIS.len());
     let orders = kpis.iter().find(|k| k["id"] == "orders").unwrap();
-    // Baseline: the 7 days before D0 (2026-11-09..15), averaged over the days with data
-    // (counts are 0 on days without events).
-    let baseline: f64 = (9..16)
-        .map(|d| {
+    // The window (D0..D+14) has ended: the board shows its last day, whole.
+    assert_eq!(board["date"], "2026-11-30");
+    assert_eq!(board["comparison"], "complete_day");
+    assert_eq!(board["in_window"], false);
+    // Baseline: the 7 days before D0 (2026-11-09..15), averaged over the days
+    // with data (the events start on the 12th: days without any event are no data).
+    let known: Vec<f64> = (9..16)
+        .filter_map(|d| {
             expected(
                 &events,
                 "orders",
                 NaiveDate::from_ymd_opt(2026, 11, d).unwrap(),
                 paris,
             )
-            .unwrap()
         })
-        .sum::<f64>()
-        / 7.0;
+        .collect();
+    assert_eq!(known.len(), 4);
+    let baseline = known.iter().sum::<f64>() / known.len() as f64;
     assert!(
-        (orders["baseline"].as_f64().unwrap() - baseline).abs() < 1e-9,
+        (orders["baseline"].as_f64().unwrap() - baseline).abs() < 1e-6,
         "{orders}"
     );
     assert_eq!(orders["target"], 8.0);
-    assert!(["ok", "warning", "critical"].contains(&orders["status"].as_str().unwrap()));
+    // 2026-11-30 had no events at all: no data, not a critical 0.
+    assert_eq!(orders["value"], Value::Null, "{orders}");
+    assert_eq!(orders["status"], "no_data");
+    // A day asked for: 2026-11-20, whole, against the baseline.
+    let board = json_get(&app, "/v1/kpis?date=2026-11-20").await;
+    let orders = board["kpis"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["id"] == "orders")
+        .unwrap()
+        .clone();
+    let want = expected(
+        &events,
+        "orders",
+        NaiveDate::from_ymd_opt(2026, 11, 20).unwrap(),
+        paris,
+    );
+    assert_eq!(orders["value"].as_f64(), want, "{orders}");
+    assert_eq!(board["comparison"], "complete_day");
+    let delta = (want.unwrap() - orders["baseline"].as_f64().unwrap())
+        / orders["baseline"].as_f64().unwrap()
+        * 100.0;
+    assert!(
+        (orders["delta_vs_baseline_pct"].as_f64().unwrap() - delta).abs() < 0.01,
+        "{orders}"
+    );
+    for bad in ["/v1/kpis?date=2026-13-01", "/v1/kpis?date=yesterday"] {
+        let response = app.get(bad, Some(READ_KEY)).await;
+        assert_eq!(response.status(), 400, "{bad}");
+        assert_eq!(
+            response.json::<Value>().await.unwrap()["field"],
+            "date",
+            "{bad}"
+        );
+    }
+    let unknown = app.get("/v1/kpis?day=2026-11-20", Some(READ_KEY)).await;
+    assert_eq!(unknown.status(), 400);
+    let future = app.get("/v1/kpis?date=2099-01-01", Some(READ_KEY)).await;
+    assert_eq!(future.status(), 400);
+    assert_eq!(future.json::<Value>().await.unwrap()["field"], "date");
 }
 
 #[tokio::test]
@@ -617,5 +705,671 @@ async fn recent_hours_are_read_from_the_hour_sorted_copy_exactly() {
                 "{kpi} hour {i}: {series}"
             );
         }
+    }
+}
+
+/// Events of one name, with optional value and properties.
+fn event(id: u64, name: &str, ts_ms: i64, value: Option<f64>, properties: Value) -> Value {
+    let mut record = json!({"event": name, "event_id": format!("00000000-0000-4000-a000-{id:012}"),
+                            "timestamp": ts_ms, "user_id": format!("u{}", id % 5)});
+    if let Some(v) = value {
+        record["value"] = v.into();
+    }
+    if properties.is_object() {
+        record["properties"] = properties;
+    }
+    record
+}
+
+async fn send_records(app: &TestApp, records: &[Value]) {
+    for chunk in records.chunks(1000) {
+        let body = chunk
+            .iter()
+            .map(Value::to_string)
+            .collect::<Vec<_>>()
+            .join("\n");
+        let response = app
+            .post("/v1/events", INGEST_KEY, "application/x-ndjson", body)
+            .await;
+        assert_eq!(response.status(), 202, "{}", response.text().await.unwrap());
+    }
+}
+
+fn madrid() -> Tz {
+    "Europe/Madrid".parse().unwrap()
+}
+
+/// Epoch ms of a local time in Madrid.
+fn at_madrid(y: i32, m: u32, d: u32, h: u32, min: u32) -> i64 {
+    madrid()
+        .with_ymd_and_hms(y, m, d, h, min, 0)
+        .single()
+        .unwrap()
+        .timestamp_millis()
+}
+
+async fn declare_madrid_launch(app: &TestApp) {
+    let response = app
+        .http
+        .post(format!("{}/v1/launches", app.address))
+        .bearer_auth(ADMIN_KEY)
+        .json(
+            &json!({"name": "Madrid", "release": "3.0", "d0": "2026-11-16T09:00:00+01:00",
+                      "tz": "Europe/Madrid", "window_days": 14, "baseline_days": 7}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+}
+
+/// Leads over 2026-11-09..21 in Madrid: five at :10 of every local hour, plus
+/// `d` more at 15:20 on day `d` of November (so whole days differ from their
+/// mornings); on the 21st only two leads by 10:30 (a real drop); five leads at
+/// 10:45 on the 20th, after the board's "now".
+fn leads() -> Vec<(i64, u32)> {
+    let mut out = Vec::new();
+    for day in 9..=21u32 {
+        if day == 21 {
+            out.push((at_madrid(2026, 11, day, 3, 10), day));
+            out.push((at_madrid(2026, 11, day, 8, 10), day));
+            continue;
+        }
+        for hour in 0..24 {
+            for _ in 0..5 {
+                out.push((at_madrid(2026, 11, day, hour, 10), day));
+            }
+        }
+        for _ in 0..day {
+            out.push((at_madrid(2026, 11, day, 15, 20), day));
+        }
+        if day == 20 {
+            for _ in 0..5 {
+                out.push((at_madrid(2026, 11, day, 10, 45), day));
+            }
+        }
+    }
+    out
+}
+
+/// KPI rules as shipped in alert-rules/launch.yaml, with `for: 0s` so that a
+/// condition that holds shows at once, plus the same baseline rule evaluated
+/// outside the window.
+fn shipped_kpi_rules() -> String {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let kpis: Vec<String> =
+        hypercare_kpis::definition::load_file(&root.join("config/kpis.example.yaml"))
+            .unwrap()
+            .into_iter()
+            .map(|k| k.id)
+            .collect();
+    let shipped = hypercare_alerts::rule::load(&[root.join("alert-rules")], Some(&kpis)).unwrap();
+    let mut yaml = String::from("groups:\n  - name: shipped-kpi-rules\n    rules:\n");
+    let mut n = 0;
+    for rule in shipped.iter().filter(|r| r.condition.kpi.is_some()) {
+        n += 1;
+        let condition = serde_json::to_string(&rule.condition).unwrap();
+        yaml.push_str(&format!(
+            "      - {{name: {}, tier: {:?}, for: 0s, rollback_trigger: {}, annotations: {{summary: s}}, condition: {condition}}}\n",
+            rule.name, rule.tier, rule.rollback_trigger
+        ));
+    }
+    assert!(n >= 4, "the shipped KPI rules: {yaml}");
+    let mut outside = shipped
+        .iter()
+        .find(|r| r.name == "leads_below_baseline")
+        .unwrap()
+        .condition
+        .clone();
+    outside.outside_window = true;
+    yaml.push_str(&format!(
+        "      - {{name: leads_below_baseline_any_day, tier: P1, for: 0s, annotations: {{summary: s}}, condition: {}}}\n",
+        serde_json::to_string(&outside).unwrap()
+    ));
+    yaml
+}
+
+async fn open_alerts(app: &TestApp) -> Vec<(String, String)> {
+    let answer = json_get(app, "/v1/alerts").await;
+    answer["alerts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            (
+                a["rule"].as_str().unwrap().to_owned(),
+                a["state"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// Waits for a few evaluations of the rules (every 100 ms, each reading the board).
+async fn a_few_ticks() {
+    tokio::time::sleep(std::time::Duration::from_millis(2000)).await;
+}
+
+/// Polls the open alerts until `done` holds (at most 20 s).
+async fn wait_for_alerts(
+    app: &TestApp,
+    done: impl Fn(&[(String, String)]) -> bool,
+) -> Vec<(String, String)> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let open = open_alerts(app).await;
+        if done(&open) || std::time::Instant::now() > deadline {
+            return open;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn the_morning_board_compares_with_the_baseline_up_to_the_same_hour_and_rules_follow() {
+    // Arrange: the example KPIs, the shipped KPI rules, a launch in Madrid, and
+    // a clock at 10:30 on D+4.
+    let clock =
+        hypercare_kpis::clock::ManualClock::starting_at(at_madrid(2026, 11, 20, 10, 30) as u64);
+    let rules = tempfile::tempdir().unwrap();
+    std::fs::write(rules.path().join("kpi.yaml"), shipped_kpi_rules()).unwrap();
+    let rules_dir = rules.path().to_owned();
+    let shared = clock.clone();
+    let app = spawn_app_with(move |s| {
+        s.kpis.file =
+            Some(concat!(env!("CARGO_MANIFEST_DIR"), "/../config/kpis.example.yaml").into());
+        s.kpis.clock = Some(shared);
+        s.alerts.rules = vec![rules_dir];
+        s.alerts.interval = std::time::Duration::from_millis(100);
+    })
+    .await;
+    let leads = leads();
+    let records: Vec<Value> = leads
+        .iter()
+        .enumerate()
+        .map(|(i, (ts, _))| event(i as u64, "lead_created", *ts, None, Value::Null))
+        .collect();
+    send_records(&app, &records).await;
+    declare_madrid_launch(&app).await;
+
+    // Act: the board at 10:30.
+    let board = json_get(&app, "/v1/kpis").await;
+
+    // Assert: today up to the last whole hour (10:00) against each baseline day
+    // up to 10:00, computed here.
+    let before = |day: u32, cut: (u32, u32)| {
+        leads
+            .iter()
+            .filter(|(ts, d)| *d == day && *ts < at_madrid(2026, 11, day, cut.0, cut.1))
+            .count() as f64
+    };
+    let whole = |day: u32| leads.iter().filter(|(_, d)| *d == day).count() as f64;
+    let pace_baseline = (9..=15).map(|d| before(d, (10, 0))).sum::<f64>() / 7.0;
+    let whole_baseline = (9..=15).map(whole).sum::<f64>() / 7.0;
+    assert_eq!(board["date"], "2026-11-20");
+    assert_eq!(board["comparison"], "pace_to_10:00");
+    assert_eq!(board["in_window"], true);
+    let leads_now = board["kpis"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["id"] == "leads_per_day")
+        .unwrap()
+        .clone();
+    assert_eq!(leads_now["comparison"], "pace_to_10:00");
+    assert_eq!(
+        leads_now["value"].as_f64(),
+        Some(before(20, (10, 0))),
+        "{leads_now}"
+    );
+    assert_eq!(
+        leads_now["value"], 50.0,
+        "the leads of 10:10 and 10:45 are in an hour not over yet"
+    );
+    assert!((leads_now["baseline"].as_f64().unwrap() - pace_baseline).abs() < 1e-6);
+    assert_eq!(leads_now["delta_vs_baseline_pct"], 0.0, "{leads_now}");
+    // Yesterday up to 10:00 too: the same count, so flat.
+    assert_eq!(leads_now["trend"], "flat");
+    // Levels scaled to the share of a day the baseline had made by 10:30.
+    let share = pace_baseline / whole_baseline;
+    assert!((leads_now["pace"]["share_of_day"].as_f64().unwrap() - share).abs() < 1e-4);
+    assert!((leads_now["pace"]["critical"].as_f64().unwrap() - 70.0 * share).abs() < 0.01);
+    // 50 leads against the whole day's critical level (70) would be critical;
+    // at pace (target 100 x share) they are on target.
+    assert!(50.0 < 70.0 && 50.0 >= 100.0 * share);
+    assert_eq!(leads_now["status"], "ok", "{leads_now}");
+    assert!(whole_baseline > 2.0 * pace_baseline);
+
+    // The launch's days: D-7..D-1 marked baseline, today as the board judges it
+    // (not complete), the days to come without data.
+    let days = json_get(&app, "/v1/launches/current/days").await;
+    let days = days["days"].as_array().unwrap();
+    assert_eq!(days.len(), 7 + 15);
+    assert_eq!(
+        (days[0]["day"].as_str(), days[0]["baseline"].as_bool()),
+        (Some("D-7"), Some(true))
+    );
+    assert_eq!(
+        days[0]["kpis"]["leads_per_day"]["value"].as_f64(),
+        Some(whole(9))
+    );
+    let today = days.iter().find(|d| d["date"] == "2026-11-20").unwrap();
+    assert_eq!(
+        (today["day"].as_str(), today["complete"].as_bool()),
+        (Some("D+4"), Some(false))
+    );
+    assert_eq!(today["kpis"]["leads_per_day"]["value"], 50.0);
+    assert_eq!(
+        today["kpis"]["leads_per_day"]["status"],
+        leads_now["status"]
+    );
+    let yesterday = days.iter().find(|d| d["date"] == "2026-11-19").unwrap();
+    assert_eq!(yesterday["complete"], true);
+    assert_eq!(
+        yesterday["kpis"]["leads_per_day"]["value"].as_f64(),
+        Some(whole(19))
+    );
+    let to_come = days.iter().find(|d| d["date"] == "2026-11-25").unwrap();
+    assert_eq!(to_come["kpis"]["leads_per_day"]["status"], "no_data");
+    assert_eq!(to_come["kpis"]["leads_per_day"]["value"], Value::Null);
+
+    // The shipped rules hold nothing on an ordinary morning.
+    a_few_ticks().await;
+    let open = open_alerts(&app).await;
+    assert!(open.is_empty(), "{open:?}");
+
+    // A real drop: two leads by 10:00 on the 21st, -96 % against the baseline
+    // at the same hour. The shipped rollback rule fires.
+    clock.set_ms(at_madrid(2026, 11, 21, 10, 30) as u64);
+    let firing = ("leads_below_baseline".to_owned(), "firing".to_owned());
+    let open = wait_for_alerts(&app, |open| open.contains(&firing)).await;
+    assert!(
+        open.contains(&("leads_below_baseline".to_owned(), "firing".to_owned())),
+        "{open:?}"
+    );
+    let board = json_get(&app, "/v1/kpis").await;
+    let leads_now = board["kpis"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["id"] == "leads_per_day")
+        .unwrap()
+        .clone();
+    let drop = (before(21, (10, 0)) - pace_baseline) / pace_baseline * 100.0;
+    assert!((leads_now["delta_vs_baseline_pct"].as_f64().unwrap() - drop).abs() < 0.01);
+
+    // Two weeks after the window, no event today: the board shows the window's
+    // last day, whole; KPI rules stop, and no rule fires on a day without data.
+    clock.set_ms(at_madrid(2026, 12, 14, 10, 0) as u64);
+    let board = json_get(&app, "/v1/kpis").await;
+    assert_eq!(board["date"], "2026-11-30");
+    assert_eq!(board["comparison"], "complete_day");
+    assert_eq!(board["in_window"], false);
+    let last_day = board["kpis"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["id"] == "leads_per_day")
+        .unwrap()
+        .clone();
+    // No event at all on 2026-11-30: no data, not "0 leads, critical, -100 %".
+    assert_eq!(last_day["status"], "no_data", "{last_day}");
+    assert_eq!(last_day["value"], Value::Null);
+    assert_eq!(last_day["delta_vs_baseline_pct"], Value::Null);
+    // The firing alert resolves; the rule evaluated outside the window finds
+    // no data today and holds nothing either.
+    let open = wait_for_alerts(&app, |open| open.is_empty()).await;
+    assert!(open.is_empty(), "after the window: {open:?}");
+    a_few_ticks().await;
+    let open = open_alerts(&app).await;
+    assert!(open.is_empty(), "after the window: {open:?}");
+}
+
+#[tokio::test]
+async fn percentiles_follow_the_linear_rule_on_small_samples_with_and_without_rollups() {
+    let app = spawn_app_with(|s| s.kpis.rollups.interval_secs = 1).await;
+    for (id, p) in [("p95", 0.95), ("p50", 0.5), ("p10", 0.1)] {
+        let body = json!({"title": id, "aggregation": "percentile", "p": p, "property": "latency_ms",
+                          "filter": {"event": "search_performed"}, "direction": "lower_is_better",
+                          "target": 10, "warning": 15, "critical": 20});
+        let response = app
+            .http
+            .put(format!("{}/v1/kpis/{id}", app.address))
+            .bearer_auth(ADMIN_KEY)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+    }
+    // 1..20 ms on 2026-11-18 (UTC), in shuffled order, sent twice; 7 values on the 19th.
+    let day = chrono::Utc
+        .with_ymd_and_hms(2026, 11, 18, 0, 0, 0)
+        .unwrap()
+        .timestamp_millis();
+    let mut records = Vec::new();
+    for (i, ms) in [
+        7, 3, 20, 1, 15, 9, 12, 2, 18, 5, 11, 4, 19, 6, 14, 8, 17, 10, 16, 13,
+    ]
+    .iter()
+    .enumerate()
+    {
+        records.push(event(
+            i as u64,
+            "search_performed",
+            day + i as i64 * 3_000_000,
+            None,
+            json!({"latency_ms": ms}),
+        ));
+    }
+    let small = [120.0, 80.0, 100.0, 95.0, 300.0, 101.0, 99.0];
+    for (i, ms) in small.iter().enumerate() {
+        records.push(event(
+            100 + i as u64,
+            "search_performed",
+            day + 86_400_000 + i as i64 * 60_000,
+            None,
+            json!({"latency_ms": ms}),
+        ));
+    }
+    send_records(&app, &records).await;
+    send_records(&app, &records).await;
+
+    let mut sorted_small = small.to_vec();
+    sorted_small.sort_by(f64::total_cmp);
+    let ms: Vec<f64> = (1..=20).map(f64::from).collect();
+    let round6 = |x: f64| (x * 1e6).round() / 1e6;
+    let check = |series: Value, p: f64| {
+        let points = series["points"].as_array().unwrap().clone();
+        assert_eq!(
+            points[0]["value"].as_f64(),
+            linear_percentile(&ms, p).map(round6),
+            "{series}"
+        );
+        assert_eq!(
+            points[1]["value"].as_f64(),
+            linear_percentile(&sorted_small, p).map(round6),
+            "{series}"
+        );
+    };
+    let path = |id: &str| {
+        format!(
+            "/v1/kpis/{id}/series?from=2026-11-18T00:00:00Z&to=2026-11-20T00:00:00Z&grain=day&tz=UTC"
+        )
+    };
+    // The examples of docs/kpis.md: p95 of 1..20 ms is 19.05 (nearest rank: 19,
+    // quantileExact: 20), the median 10.5, p10 2.9.
+    let p95 = json_get(&app, &path("p95")).await;
+    assert_eq!(p95["points"][0]["value"], 19.05);
+    assert_eq!(
+        json_get(&app, &path("p50")).await["points"][0]["value"],
+        10.5
+    );
+    assert_eq!(
+        json_get(&app, &path("p10")).await["points"][0]["value"],
+        2.9
+    );
+    for (id, p) in [("p95", 0.95), ("p50", 0.5), ("p10", 0.1)] {
+        check(json_get(&app, &path(id)).await, p);
+    }
+    // The same from the hourly rollups (values of many hours merged).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let p95_kpi: Kpi = serde_json::from_value(json!({"id": "p95", "title": "p95", "aggregation": "percentile", "p": 0.95, "property": "latency_ms",
+        "filter": {"event": "search_performed"}, "direction": "lower_is_better", "target": 10, "warning": 15, "critical": 20})).unwrap();
+    let from = (day / 1000) as u64;
+    while !rollup::stale_hours(&app.db, &p95_kpi, from, from + 2 * 86_400)
+        .await
+        .unwrap()
+        .is_empty()
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "rollups not computed in 60 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    for (id, p) in [("p95", 0.95), ("p50", 0.5), ("p10", 0.1)] {
+        check(json_get(&app, &path(id)).await, p);
+    }
+}
+
+#[tokio::test]
+async fn money_sums_are_exact_and_identical_in_series_days_board_and_rollups() {
+    let clock =
+        hypercare_kpis::clock::ManualClock::starting_at(at_madrid(2026, 11, 25, 12, 0) as u64);
+    let shared = clock.clone();
+    let app = spawn_app_with(move |s| {
+        s.kpis.rollups.interval_secs = 1;
+        s.kpis.clock = Some(shared);
+    })
+    .await;
+    let response = app.http.put(format!("{}/v1/kpis/revenue", app.address)).bearer_auth(ADMIN_KEY)
+        .json(&json!({"title": "Revenue", "unit": "EUR", "aggregation": "sum", "filter": {"event": "order_placed"},
+                      "direction": "higher_is_better", "target": 1000, "warning": 800, "critical": 500}))
+        .send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    // Amounts whose float sums change with the order of addition (0.1 + 0.2 ...).
+    let amounts = [
+        0.1, 0.2, 0.3, 19.99, 70_000.7, 0.07, 1234.56, 0.01, 99.99, 5.05, 0.15, 3.3,
+    ];
+    let mut records = Vec::new();
+    let mut cents: BTreeMap<u32, i64> = BTreeMap::new();
+    let mut n = 0;
+    for day in 14..=24u32 {
+        for (i, amount) in amounts.iter().enumerate() {
+            let hour = (i as u32 * 2 + day) % 24;
+            records.push(event(
+                n,
+                "order_placed",
+                at_madrid(2026, 11, day, hour, 5),
+                Some(*amount),
+                Value::Null,
+            ));
+            n += 1;
+            // Integer cents, computed here.
+            *cents.entry(day).or_default() += (amount * 100.0_f64).round() as i64;
+        }
+    }
+    send_records(&app, &records).await;
+    declare_madrid_launch(&app).await;
+    let euros = |c: i64| c as f64 / 100.0;
+
+    let read_all = || async {
+        let days = json_get(&app, "/v1/launches/current/days").await;
+        let series = json_get(&app, "/v1/kpis/revenue/series?from=2026-11-09T00:00:00%2B01:00&to=2026-11-25T00:00:00%2B01:00&grain=day&tz=Europe/Madrid").await;
+        let mut out = BTreeMap::new();
+        for day in 14..=24u32 {
+            let date = format!("2026-11-{day}");
+            let from_days = days["days"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|d| d["date"] == date.as_str())
+                .unwrap()["kpis"]["revenue"]["value"]
+                .clone();
+            let from_series = series["points"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|p| p["start"].as_str().unwrap().starts_with(&date))
+                .unwrap()["value"]
+                .clone();
+            let board = json_get(&app, &format!("/v1/kpis?date={date}")).await;
+            let from_board = board["kpis"][0]["value"].clone();
+            // The JSON numbers themselves, not close floats.
+            assert_eq!(from_days.to_string(), from_series.to_string(), "{date}");
+            assert_eq!(from_days.to_string(), from_board.to_string(), "{date}");
+            assert_eq!(from_days.as_f64(), Some(euros(cents[&day])), "{date}");
+            out.insert(day, from_days.to_string());
+        }
+        // The baseline: the mean of the baseline days, to the cent.
+        let board = json_get(&app, "/v1/kpis?date=2026-11-20").await;
+        let want = (14..=15).map(|d| cents[&d]).sum::<i64>() as f64 / 2.0 / 100.0;
+        assert_eq!(
+            board["kpis"][0]["baseline"].as_f64(),
+            Some((want * 100.0).round() / 100.0)
+        );
+        out
+    };
+    let before = read_all().await;
+    assert_eq!(before[&14], "71364.42", "{before:?}");
+    // After the rollups: the same answers, to the last digit.
+    let kpi: Kpi = serde_json::from_value(json!({"id": "revenue", "title": "Revenue", "unit": "EUR", "aggregation": "sum", "filter": {"event": "order_placed"},
+                      "direction": "higher_is_better", "target": 1000, "warning": 800, "critical": 500})).unwrap();
+    let from = (at_madrid(2026, 11, 14, 0, 0) / 1000) as u64 / 3600 * 3600;
+    let to = (at_madrid(2026, 11, 25, 0, 0) / 1000) as u64;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !rollup::stale_hours(&app.db, &kpi, from, to)
+        .await
+        .unwrap()
+        .is_empty()
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "rollups not computed in 60 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let after = read_all().await;
+    assert_eq!(before, after);
+}
+
+#[tokio::test]
+async fn property_filters_match_numbers_booleans_and_comparisons_and_name_bad_fields() {
+    let app = spawn_app().await;
+    let put = |id: &'static str, filter: Value| {
+        let app = &app;
+        async move {
+            let response = app.http.put(format!("{}/v1/kpis/{id}", app.address)).bearer_auth(ADMIN_KEY)
+                .json(&json!({"title": id, "aggregation": "count", "filter": filter,
+                              "direction": "higher_is_better", "target": 1, "warning": 1, "critical": 1}))
+                .send().await.unwrap();
+            (
+                response.status().as_u16(),
+                response.json::<Value>().await.unwrap(),
+            )
+        }
+    };
+    let filters = [
+        (
+            "big",
+            json!({"event": "order_placed", "properties": {"items": {">=": 3}}}),
+        ),
+        (
+            "mid",
+            json!({"event": "order_placed", "properties": {"items": {">": 1, "<=": 4}}}),
+        ),
+        (
+            "vip",
+            json!({"event": "order_placed", "properties": {"vip": true}}),
+        ),
+        (
+            "not_two",
+            json!({"event": "order_placed", "properties": {"items": {"!=": 2}}}),
+        ),
+        (
+            "some",
+            json!({"event": "order_placed", "properties": {"items": {"in": [1, 5]}, "country": {"in": ["ES", "FR"]}}}),
+        ),
+        (
+            "exact",
+            json!({"event": "order_placed", "properties": {"items": 2, "vip": false, "country": "ES"}}),
+        ),
+    ];
+    for (id, filter) in &filters {
+        let (status, answer) = put(id, filter.clone()).await;
+        assert_eq!(status, 200, "{id}: {answer}");
+    }
+    // 60 orders on 2026-11-18 (UTC): items 0..5, vip every third, country ES/FR/PT;
+    // the last ten without `items`.
+    let day = chrono::Utc
+        .with_ymd_and_hms(2026, 11, 18, 8, 0, 0)
+        .unwrap()
+        .timestamp_millis();
+    let orders: Vec<(Option<f64>, bool, &str)> = (0..60)
+        .map(|i| {
+            (
+                (i < 50).then_some((i % 6) as f64),
+                i % 3 == 0,
+                ["ES", "FR", "PT", "ES"][i % 4],
+            )
+        })
+        .collect();
+    let records: Vec<Value> = orders
+        .iter()
+        .enumerate()
+        .map(|(i, (items, vip, country))| {
+            let mut properties = json!({"vip": vip, "country": country});
+            if let Some(n) = items {
+                properties["items"] = (*n).into();
+            }
+            event(
+                i as u64,
+                "order_placed",
+                day + i as i64 * 1000,
+                None,
+                properties,
+            )
+        })
+        .collect();
+    send_records(&app, &records).await;
+    let count = |f: &dyn Fn(Option<f64>, bool, &str) -> bool| {
+        orders.iter().filter(|(n, v, c)| f(*n, *v, c)).count() as f64
+    };
+    let want = [
+        ("big", count(&|n, _, _| n.is_some_and(|n| n >= 3.0))),
+        (
+            "mid",
+            count(&|n, _, _| n.is_some_and(|n| n > 1.0 && n <= 4.0)),
+        ),
+        ("vip", count(&|_, v, _| v)),
+        ("not_two", count(&|n, _, _| n.is_some_and(|n| n != 2.0))),
+        (
+            "some",
+            count(&|n, _, c| n.is_some_and(|n| n == 1.0 || n == 5.0) && (c == "ES" || c == "FR")),
+        ),
+        ("exact", count(&|n, v, c| n == Some(2.0) && !v && c == "ES")),
+    ];
+    for (id, want) in want {
+        let series = json_get(&app, &format!("/v1/kpis/{id}/series?from=2026-11-18T00:00:00Z&to=2026-11-19T00:00:00Z&grain=day&tz=UTC")).await;
+        assert_eq!(
+            series["points"][0]["value"].as_f64(),
+            Some(want),
+            "{id}: {series}"
+        );
+        assert!(
+            want > 0.0 && want < 60.0,
+            "{id} must select some orders, not all"
+        );
+    }
+
+    // Bad filters: 400 naming the field and the operator.
+    for (filter, field) in [
+        (
+            json!({"properties": {"items": {">=": "three"}}}),
+            "filter.properties.items.>=",
+        ),
+        (
+            json!({"properties": {"items": {"like": 3}}}),
+            "filter.properties.items.like",
+        ),
+        (
+            json!({"properties": {"items": {"in": []}}}),
+            "filter.properties.items.in",
+        ),
+        (
+            json!({"properties": {"items": [1, 2]}}),
+            "filter.properties.items",
+        ),
+        (
+            json!({"properties": {"items": {"in": [1, "a"]}}}),
+            "filter.properties.items.in",
+        ),
+    ] {
+        let (status, answer) = put("bad", filter.clone()).await;
+        assert_eq!(
+            (status, answer["field"].as_str()),
+            (400, Some(field)),
+            "{filter}: {answer}"
+        );
     }
 }

@@ -537,9 +537,11 @@ async fn otlp_and_api_histograms_answer_the_same_percentile_query() {
         assert_eq!(otlp["counts"], json!([1, 2, 1, 1]));
         assert_eq!(otlp["series"], 1);
     }
-    // 5 observations, rank 2.5 falls in (100, 200] holding the 2nd and 3rd:
-    // 100 + 100 * (2.5 - 1) / 2 = 175. Rank 4.5 is in (500, +Inf): the last bound.
-    assert_eq!(quantile("web", 0.5).await["value"], 175.0);
+    // 5 observations, the percentile rule's rank 1 + q (n - 1): for q = 0.5, rank 3
+    // falls in (100, 200] holding the 2nd and 3rd: 100 + 100 * (3 - 1) / 2 = 200
+    // (the exact values' median is 150, at a bucket's upper bound 200). Rank
+    // 1 + 0.9 * 4 = 4.6 is in (500, +Inf): the last bound.
+    assert_eq!(quantile("web", 0.5).await["value"], 200.0);
     assert_eq!(quantile("web", 0.9).await["value"], 500.0);
 
     // Without a label filter the two series add up.
@@ -592,5 +594,7 @@ async fn a_cumulative_histogram_counts_only_what_the_window_added() {
         .unwrap();
     // The last hour added 8 observations, all in (1, 2].
     assert_eq!(answer["counts"], json!([0, 8, 0]), "{answer}");
-    assert_eq!(answer["value"], 1.5);
+    // The percentile rule's rank 1 + 0.5 x 7 = 4.5 among 8 spread evenly in
+    // (1, 2] (1.125, 1.25, ..., 2): between 1.5 and 1.625.
+    assert_eq!(answer["value"], 1.5625);
 }

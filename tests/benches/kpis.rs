@@ -164,7 +164,7 @@ async fn evaluate_200_rules(
         ));
     }
     let rules = hypercare_alerts::rule::parse("bench.yaml", &yaml, None)?;
-    let state = Arc::new(hypercare_kpis::KpiState::load(app.db.clone(), Vec::new()).await?);
+    let state = Arc::new(hypercare_kpis::KpiState::load(app.db.clone(), Vec::new(), None).await?);
     let engine = hypercare_alerts::engine::Engine::new(
         hypercare_alerts::AlertSettings::default(),
         rules,

@@ -188,9 +188,15 @@ impl Engine {
         let now = now_ms();
         let silences = store::silences(&self.store).await?;
         let board = if self.rules.iter().any(|r| r.condition.kpi.is_some()) {
-            self.kpis.board().await.map(|b| b.kpis).unwrap_or_default()
+            match self.kpis.board_now().await {
+                Ok(board) => Some(board),
+                Err(error) => {
+                    tracing::warn!(%error, "Could not read the KPI board; KPI rules keep their state.");
+                    None
+                }
+            }
         } else {
-            Vec::new()
+            None
         };
         let mut results = Vec::with_capacity(self.rules.len());
         for rule in &self.rules {
@@ -198,7 +204,7 @@ impl Engine {
                 &self.store,
                 &self.kpis,
                 &self.capacity,
-                &board,
+                board.as_ref(),
                 rule,
                 now / 1000,
             )

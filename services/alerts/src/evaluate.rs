@@ -18,7 +18,7 @@ use serde::Deserialize;
 use std::collections::BTreeMap;
 
 use hypercare_ingest::quantile::{bucket_counts_in_window, estimate};
-use hypercare_kpis::routes::KpiNow;
+use hypercare_kpis::routes::{Board, KpiNow};
 
 use crate::matcher::{Matcher, Op, Selector};
 use crate::rule::{Compare, KpiLevel, MetricFn, MetricSource, Rule, SilenceSource, Threshold};
@@ -350,12 +350,105 @@ pub async fn silence_values(
     Ok(out)
 }
 
+/// A KPI condition, compared like for like (see `hypercare_kpis::pace`):
+/// - only inside the current launch's window, unless the rule says
+///   `outside_window: true`;
+/// - a day without any event gives no sample (`no_data` is never a trigger);
+/// - `baseline_pct` compares today so far with the baseline days up to the same
+///   time (the board's baseline);
+/// - `value` on a count or a sum, while the day is not over, compares with the
+///   threshold scaled to the share of a day's volume reached by now (the
+///   board's pace levels), never with a whole day's level.
+async fn kpi_sample(
+    kpis: &hypercare_kpis::KpiState,
+    board: &Board,
+    rule: &Rule,
+    id: &str,
+    now: u64,
+) -> anyhow::Result<Option<Sample>> {
+    let c = &rule.condition;
+    let holds = |value: f64, levels: Option<&KpiNow>| {
+        let level = |t: Threshold| match (t, levels) {
+            (Threshold::Value(v), _) => Some(v),
+            (Threshold::Level(KpiLevel::Target), Some(k)) => Some(k.target),
+            (Threshold::Level(KpiLevel::Warning), Some(k)) => Some(k.warning),
+            (Threshold::Level(KpiLevel::Critical), Some(k)) => Some(k.critical),
+            _ => None,
+        };
+        match (c.above.and_then(level), c.below.and_then(level)) {
+            (Some(t), _) => value > t,
+            (_, Some(t)) => value < t,
+            _ => false,
+        }
+    };
+    let change = |now: f64, then: f64| (then != 0.0).then(|| (now - then) / then.abs() * 100.0);
+    if board.in_window == Some(false) && !c.outside_window {
+        return Ok(None);
+    }
+    let Some(current) = board.kpis.iter().find(|k| k.id == id) else {
+        return Ok(None);
+    };
+    let Some(value) = current.value else {
+        return Ok(None);
+    };
+    let (compared, levels) = match c.compare {
+        Compare::Value => match current.pace {
+            // At pace: the value against scaled levels, or a number scaled alike.
+            Some(pace) => {
+                let scaled = KpiNow {
+                    target: pace.target,
+                    warning: pace.warning,
+                    critical: pace.critical,
+                    ..current.clone()
+                };
+                let share = pace.share_of_day;
+                let unscaled = |t: Option<Threshold>| match t {
+                    Some(Threshold::Value(v)) => Some(Threshold::Value(v * share)),
+                    other => other,
+                };
+                let mut scaled_rule = c.clone();
+                scaled_rule.above = unscaled(c.above);
+                scaled_rule.below = unscaled(c.below);
+                let holds_scaled = match (scaled_rule.above, scaled_rule.below) {
+                    (Some(Threshold::Value(t)), _) => value > t,
+                    (_, Some(Threshold::Value(t))) => value < t,
+                    _ => holds(value, Some(&scaled)),
+                };
+                return Ok(Some(Sample {
+                    labels: BTreeMap::from([("kpi".to_owned(), id.to_owned())]),
+                    value,
+                    holds: holds_scaled,
+                }));
+            }
+            None => (Some(value), Some(current)),
+        },
+        Compare::BaselinePct => (
+            current.baseline.and_then(|b| change(value, b)),
+            Some(current),
+        ),
+        Compare::ChangePct => {
+            let over = c.change_over.map_or(0, |d| d.as_secs());
+            (
+                kpis.value_at(id, now.saturating_sub(over))
+                    .await?
+                    .and_then(|then| change(value, then)),
+                Some(current),
+            )
+        }
+    };
+    Ok(compared.map(|v| Sample {
+        labels: BTreeMap::from([("kpi".to_owned(), id.to_owned())]),
+        value: v,
+        holds: holds(v, levels),
+    }))
+}
+
 /// Evaluates `rule` at `now`.
 pub async fn evaluate(
     client: &Client,
     kpis: &hypercare_kpis::KpiState,
     capacity: &hypercare_capacity::CapacitySettings,
-    board: &[KpiNow],
+    board: Option<&Board>,
     rule: &Rule,
     now: u64,
 ) -> anyhow::Result<Vec<Sample>> {
@@ -411,30 +504,13 @@ pub async fn evaluate(
     };
     let change = |now: f64, then: f64| (then != 0.0).then(|| (now - then) / then.abs() * 100.0);
     if let Some(id) = &c.kpi {
-        let Some(current) = board.iter().find(|k| &k.id == id) else {
-            return Ok(Vec::new());
+        let Some(board) = board else {
+            anyhow::bail!("the KPI board could not be read");
         };
-        let Some(value) = current.value else {
-            return Ok(Vec::new());
-        };
-        let compared = match c.compare {
-            Compare::Value => Some(value),
-            Compare::BaselinePct => current.baseline.and_then(|b| change(value, b)),
-            Compare::ChangePct => {
-                let over = c.change_over.map_or(0, |d| d.as_secs());
-                kpis.value_at(id, now.saturating_sub(over))
-                    .await?
-                    .and_then(|then| change(value, then))
-            }
-        };
-        return Ok(compared
-            .map(|v| Sample {
-                labels: BTreeMap::from([("kpi".to_owned(), id.clone())]),
-                value: v,
-                holds: holds(v, Some(current)),
-            })
-            .into_iter()
-            .collect());
+        if let Some(sample) = kpi_sample(kpis, board, rule, id, now).await? {
+            return Ok(vec![sample]);
+        }
+        return Ok(Vec::new());
     }
     let Some(metric) = &c.metric else {
         return Ok(Vec::new());

@@ -124,6 +124,10 @@ pub struct Condition {
     pub above: Option<Threshold>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub below: Option<Threshold>,
+    /// KPI conditions: also evaluate outside the current launch's window
+    /// (before D0 and after D+N); by default they hold only inside it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub outside_window: bool,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
@@ -328,6 +332,12 @@ impl Rule {
             }
             _ => {}
         }
+        if c.outside_window && c.kpi.is_none() {
+            return err(
+                "condition.outside_window",
+                "is about a launch's window: use it with `kpi`",
+            );
+        }
         if c.compare == Compare::BaselinePct && c.kpi.is_none() {
             return err(
                 "condition.compare",
@@ -516,6 +526,14 @@ mod tests {
         one("{kpi: leads, compare: change_pct, change_over: 1h, below: -30}").unwrap();
         one("{silence: {window: 15m, per_source: true}}").unwrap();
         one("{capacity: {window: 1h}, below: 30}").unwrap();
+        let rules =
+            one("{kpi: leads, compare: baseline_pct, below: -40, outside_window: true}").unwrap();
+        assert!(rules[0].condition.outside_window);
+        assert!(
+            !one("{kpi: leads, below: 1}").unwrap()[0]
+                .condition
+                .outside_window
+        );
     }
 
     #[test]
@@ -533,6 +551,8 @@ mod tests {
         assert_eq!(e.field, "condition.change_over");
         let e = one("{metric: {select: x, fn: quantile}, above: 1}").unwrap_err();
         assert_eq!(e.field, "condition.metric.quantile");
+        let e = one("{capacity: {window: 1h}, below: 30, outside_window: true}").unwrap_err();
+        assert_eq!(e.field, "condition.outside_window");
         let e = parse(
             "f.yaml",
             "groups:\n  - name: g\n    rules:\n      - name: bad\n        tier: P9\n",

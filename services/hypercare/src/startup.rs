@@ -117,6 +117,7 @@ impl Application {
             hypercare_kpis::KpiState::load(
                 store.client.clone(),
                 settings.kpis.load().map_err(anyhow::Error::msg)?,
+                settings.kpis.clock.clone(),
             )
             .await
             .context("loading the KPI definitions")?,

@@ -8,7 +8,9 @@
 //! [`LOOKBACK_SECS`] back; with none, or after a reset, the last point alone).
 //! Copies of a point (retried batches) are folded before anything is summed.
 //! Series are then added bucket by bucket, and the quantile is interpolated
-//! linearly inside its bucket, as Prometheus' `histogram_quantile` does.
+//! linearly inside its bucket by Hypercare's one percentile rule (docs/kpis.md):
+//! rank 1 + q (n - 1), the rank KPIs interpolate exact values at, with a
+//! bucket's observations taken as spread evenly up to its upper bound.
 
 use hypercare_storage::ReadOnly;
 use hypercare_storage::catalog::Statement;
@@ -170,15 +172,20 @@ pub fn bucket_counts_in_window(
     }
 }
 
-/// Linear interpolation inside the bucket holding the q-th observation. The first
-/// bucket starts at 0 when its bound is positive; a rank in the last (+Inf)
-/// bucket answers the last finite bound, as `histogram_quantile` does.
+/// Linear interpolation inside the bucket holding rank 1 + q (n - 1): the
+/// percentile rule of exact values (numpy's `linear`, `hypercare_kpis`'s
+/// `percentile`) applied to a bucket's observations taken as evenly spread, the
+/// k-th of c at lower + (upper - lower) k / c. So observations at the bounds of
+/// one-wide buckets (1..20 ms) give the exact answer (p95 = 19.05 ms), where
+/// `histogram_quantile`'s rank q n gives 19. The first bucket starts at 0 when
+/// its bound is positive; a rank in the last (+Inf) bucket answers the last
+/// finite bound, as `histogram_quantile` does.
 pub fn estimate(bounds: &[f64], counts: &[u64], q: f64) -> Option<f64> {
     let total: u64 = counts.iter().sum();
     if total == 0 || counts.len() != bounds.len() + 1 {
         return None;
     }
-    let rank = q * total as f64;
+    let rank = 1.0 + q.clamp(0.0, 1.0) * (total - 1) as f64;
     let mut seen = 0u64;
     for (i, &count) in counts.iter().enumerate() {
         if count > 0 && (seen + count) as f64 >= rank {
@@ -220,15 +227,30 @@ mod tests {
     use super::*;
 
     #[test]
-    fn interpolates_inside_the_bucket_like_histogram_quantile() {
-        // 100 observations: 50 in (0,1], 50 in (1,2].
+    fn interpolates_inside_the_bucket_at_the_rank_of_the_percentile_rule() {
+        // 101 observations: 50 in (0,1], 51 in (1,2]. Rank 1 + q 100.
         let bounds = [1.0, 2.0];
-        let counts = [50, 50, 0];
-        assert_eq!(estimate(&bounds, &counts, 0.5), Some(1.0));
-        assert_eq!(estimate(&bounds, &counts, 0.75), Some(1.5));
-        assert_eq!(estimate(&bounds, &counts, 0.25), Some(0.5));
+        let counts = [50, 51, 0];
+        // Rank 51: the first of (1, 2]'s 51 observations.
+        assert_eq!(estimate(&bounds, &counts, 0.5), Some(1.0 + 1.0 / 51.0));
+        // Rank 26: the 26th of (0, 1]'s 50.
+        assert_eq!(estimate(&bounds, &counts, 0.25), Some(26.0 / 50.0));
+        assert_eq!(estimate(&bounds, &counts, 1.0), Some(2.0));
         // Above the last bound: the last finite bound.
         assert_eq!(estimate(&bounds, &[0, 0, 10], 0.9), Some(2.0));
         assert_eq!(estimate(&bounds, &[0, 0, 0], 0.9), None);
+    }
+
+    #[test]
+    fn one_observation_per_unit_bucket_gives_the_exact_percentile() {
+        // 1..20 ms, each at the upper bound of its own bucket: p95 = 19.05 as
+        // exact values give (h = 19 x 0.95 = 18.05 between 19 and 20).
+        let bounds: Vec<f64> = (1..=20).map(f64::from).collect();
+        let mut counts = vec![1u64; 20];
+        counts.push(0);
+        let p95 = estimate(&bounds, &counts, 0.95).unwrap();
+        assert!((p95 - 19.05).abs() < 1e-9, "{p95}");
+        let p50 = estimate(&bounds, &counts, 0.5).unwrap();
+        assert!((p50 - 10.5).abs() < 1e-9, "{p50}");
     }
 }

@@ -82,9 +82,13 @@ pub struct LaunchDays {
 
 #[derive(ToSchema)]
 pub struct LaunchDay {
-    /// `D+0`, `D+1`, ...
+    /// `D-7` .. `D-1` for baseline days, then `D+0`, `D+1`, ...
     pub day: String,
     pub date: String,
+    /// A baseline day (before D0), which the comparisons are made of.
+    pub baseline: bool,
+    /// The local day has ended; today is judged at pace, as on the board.
+    pub complete: bool,
     pub kpis: BTreeMap<String, KpiDayValue>,
 }
 

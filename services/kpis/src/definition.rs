@@ -56,6 +56,11 @@ pub struct Kpi {
     /// Multiplies the value (100 turns a ratio into a percentage).
     #[serde(default = "one")]
     pub scale: f64,
+    /// Digits after the point of every answer (0..=6); default 2 for `sum` and
+    /// `avg`, which add their values as whole units of that precision (cents),
+    /// so that a sum is exact and the same in every answer; 6 for the others.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decimals: Option<u8>,
     #[serde(default)]
     pub grain: Grain,
     pub direction: Direction,
@@ -108,9 +113,148 @@ pub struct Filter {
     pub source: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub release: Option<String>,
-    /// String properties that must equal these values.
+    /// Properties and what they must match: a string, a number or a boolean
+    /// (equal), or comparisons `{">=": 100, "<": 500}`, `{"!=": x}`,
+    /// `{"in": [a, b]}`. Kept as written and checked by [`PropertyMatch::parse`],
+    /// so that an error names the property and the operator.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub properties: BTreeMap<String, String>,
+    pub properties: BTreeMap<String, serde_json::Value>,
+}
+
+/// A property's condition, checked.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PropertyMatch {
+    /// All of these must hold (one element for a plain value).
+    All(Vec<(Op, Operand)>),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    Eq,
+    Ne,
+    Gt,
+    Ge,
+    Lt,
+    Le,
+    In,
+}
+
+impl Op {
+    pub fn sql(self) -> &'static str {
+        match self {
+            Op::Eq => "=",
+            Op::Ne => "!=",
+            Op::Gt => ">",
+            Op::Ge => ">=",
+            Op::Lt => "<",
+            Op::Le => "<=",
+            Op::In => "IN",
+        }
+    }
+}
+
+/// What a property is compared with; its type picks the column (string,
+/// numeric or boolean properties are stored apart).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Operand {
+    Str(String),
+    Num(f64),
+    Bool(bool),
+    Strs(Vec<String>),
+    Nums(Vec<f64>),
+    Bools(Vec<bool>),
+}
+
+impl PropertyMatch {
+    /// Checks one property's condition; the error is (operator or "", reason).
+    pub fn parse(value: &serde_json::Value) -> Result<Self, (String, String)> {
+        use serde_json::Value;
+        let scalar = |v: &Value| -> Option<Operand> {
+            match v {
+                Value::String(s) => Some(Operand::Str(s.clone())),
+                Value::Bool(b) => Some(Operand::Bool(*b)),
+                Value::Number(n) => n.as_f64().filter(|x| x.is_finite()).map(Operand::Num),
+                _ => None,
+            }
+        };
+        let fail = |op: &str, reason: &str| Err((op.to_owned(), reason.to_owned()));
+        if let Some(operand) = scalar(value) {
+            return Ok(PropertyMatch::All(vec![(Op::Eq, operand)]));
+        }
+        let Value::Object(ops) = value else {
+            return fail(
+                "",
+                "must be a string, a number, a boolean or comparisons such as {\">=\": 100}",
+            );
+        };
+        if ops.is_empty() {
+            return fail("", "needs at least one comparison");
+        }
+        let mut all = Vec::new();
+        for (name, operand) in ops {
+            let op = match name.as_str() {
+                "=" | "==" => Op::Eq,
+                "!=" => Op::Ne,
+                ">" => Op::Gt,
+                ">=" => Op::Ge,
+                "<" => Op::Lt,
+                "<=" => Op::Le,
+                "in" => Op::In,
+                _ => return fail(name, "is not one of =, !=, >, >=, <, <=, in"),
+            };
+            let operand = match op {
+                Op::In => {
+                    let Value::Array(items) = operand else {
+                        return fail(name, "needs a list of values");
+                    };
+                    if items.is_empty() || items.len() > 1000 {
+                        return fail(name, "needs between 1 and 1000 values");
+                    }
+                    let items: Option<Vec<Operand>> = items.iter().map(scalar).collect();
+                    let Some(items) = items else {
+                        return fail(name, "values must be strings, numbers or booleans");
+                    };
+                    let strs: Option<Vec<String>> = items
+                        .iter()
+                        .map(|o| match o {
+                            Operand::Str(s) => Some(s.clone()),
+                            _ => None,
+                        })
+                        .collect();
+                    let nums: Option<Vec<f64>> = items
+                        .iter()
+                        .map(|o| match o {
+                            Operand::Num(x) => Some(*x),
+                            _ => None,
+                        })
+                        .collect();
+                    let bools: Option<Vec<bool>> = items
+                        .iter()
+                        .map(|o| match o {
+                            Operand::Bool(b) => Some(*b),
+                            _ => None,
+                        })
+                        .collect();
+                    match (strs, nums, bools) {
+                        (Some(s), _, _) => Operand::Strs(s),
+                        (_, Some(n), _) => Operand::Nums(n),
+                        (_, _, Some(b)) => Operand::Bools(b),
+                        _ => return fail(name, "values must all be of one type"),
+                    }
+                }
+                _ => match scalar(operand) {
+                    Some(o) => o,
+                    None => return fail(name, "needs a string, a number or a boolean"),
+                },
+            };
+            let ordered = matches!(op, Op::Gt | Op::Ge | Op::Lt | Op::Le);
+            if ordered && !matches!(operand, Operand::Num(_)) {
+                return fail(name, "compares numbers only");
+            }
+            all.push((op, operand));
+        }
+        Ok(PropertyMatch::All(all))
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -139,7 +283,53 @@ pub enum Status {
     NoData,
 }
 
+/// The one percentile rule of Hypercare: linear interpolation between the two
+/// closest ranks (numpy's default `linear`, R type 7, Excel `PERCENTILE.INC`,
+/// Prometheus' `quantile_over_time`). Over sorted `values` (x_0..x_{n-1}),
+/// h = (n - 1) p and the answer is x_⌊h⌋ + (h - ⌊h⌋)(x_⌊h⌋+1 - x_⌊h⌋).
+/// For 1..20 ms, p95: h = 18.05, so 19 + 0.05 × (20 - 19) = 19.05 ms.
+/// `query::percentile_sql` is the same formula in SQL.
+pub fn percentile(sorted: &[f64], p: f64) -> Option<f64> {
+    let last = sorted.len().checked_sub(1)?;
+    let h = last as f64 * p.clamp(0.0, 1.0);
+    let low = (h.floor() as usize).min(last);
+    let high = (low + 1).min(last);
+    Some(sorted[low] + (h - h.floor()) * (sorted[high] - sorted[low]))
+}
+
+/// `x` rounded to `decimals` digits after the point (half away from zero).
+pub fn round_to(x: f64, decimals: u8) -> f64 {
+    let factor = 10f64.powi(i32::from(decimals));
+    let rounded = (x * factor).round() / factor;
+    // -0.0 prints as "-0.0": a sum of nothing is 0.
+    if rounded == 0.0 { 0.0 } else { rounded }
+}
+
+/// The most digits a KPI may declare: sums of up to 2^53 units stay exact, so
+/// 6 digits leave room for amounts up to 9 × 10^9 in total.
+pub const MAX_DECIMALS: u8 = 6;
+
 impl Kpi {
+    /// Digits after the point of this KPI's answers: as declared, else 2 for
+    /// `sum` and `avg` (money), else 6 (enough for rates and latencies, and no
+    /// last-bit noise of floating point in the answers).
+    pub fn decimals(&self) -> u8 {
+        match (self.decimals, self.aggregation) {
+            (Some(d), _) => d.min(MAX_DECIMALS),
+            (None, Aggregation::Sum | Aggregation::Avg) => 2,
+            (None, _) => 6,
+        }
+    }
+
+    /// Whether the KPI grows through the day (a count, a sum), so that a part
+    /// of a day is compared with the same part of other days, never with whole days.
+    pub fn accumulates(&self) -> bool {
+        matches!(
+            self.aggregation,
+            Aggregation::Count | Aggregation::Sum | Aggregation::UniqueUsers
+        )
+    }
+
     /// Says which field is wrong and why (the caller adds the file and KPI id).
     pub fn validate(&self) -> Result<(), (String, String)> {
         let err = |field: &str, reason: &str| Err((field.to_owned(), reason.to_owned()));
@@ -168,6 +358,25 @@ impl Kpi {
             }
             (_, Some(_)) => return err("p", "is only for `percentile`"),
             _ => {}
+        }
+        if self.decimals.is_some_and(|d| d > MAX_DECIMALS) {
+            return err("decimals", "must be between 0 and 6");
+        }
+        for (name, filter) in [
+            ("filter", Some(&self.filter)),
+            ("numerator", self.numerator.as_ref()),
+            ("denominator", self.denominator.as_ref()),
+        ] {
+            for (property, value) in filter.map(|f| &f.properties).into_iter().flatten() {
+                if let Err((op, reason)) = PropertyMatch::parse(value) {
+                    let field = if op.is_empty() {
+                        format!("{name}.properties.{property}")
+                    } else {
+                        format!("{name}.properties.{property}.{op}")
+                    };
+                    return Err((field, reason));
+                }
+            }
         }
         if self.property.is_some()
             && !matches!(
@@ -206,20 +415,37 @@ impl Kpi {
 
     /// Where a value stands against the thresholds.
     pub fn status(&self, value: Option<f64>) -> Status {
+        self.status_at_share(value, 1.0)
+    }
+
+    /// Where a value of part of a day stands against the thresholds scaled to
+    /// that part (`share` of a day's volume, see [`crate::pace`]); only counts
+    /// and sums are scaled, rates and percentiles hold at any hour.
+    pub fn status_at_share(&self, value: Option<f64>, share: f64) -> Status {
         let Some(v) = value else {
             return Status::NoData;
         };
+        let (warning, critical) = self.levels_at_share(share).1;
         let worse = |a: f64, b: f64| match self.direction {
             Direction::HigherIsBetter => a < b,
             Direction::LowerIsBetter => a > b,
         };
-        if worse(v, self.critical) {
+        if worse(v, critical) {
             Status::Critical
-        } else if worse(v, self.warning) {
+        } else if worse(v, warning) {
             Status::Warning
         } else {
             Status::Ok
         }
+    }
+}
+
+impl Kpi {
+    /// (target, (warning, critical)) for `share` of a day: scaled for counts
+    /// and sums, as they are for the other aggregations.
+    pub fn levels_at_share(&self, share: f64) -> (f64, (f64, f64)) {
+        let k = if self.accumulates() { share } else { 1.0 };
+        (self.target * k, (self.warning * k, self.critical * k))
     }
 }
 
@@ -270,6 +496,78 @@ mod tests {
             "{}",
             parse(text).unwrap_err()
         );
+    }
+
+    #[test]
+    fn the_percentile_rule_interpolates_between_the_closest_ranks() {
+        let ms: Vec<f64> = (1..=20).map(f64::from).collect();
+        // h = 19 x 0.95 = 18.05: 19 + 0.05 x (20 - 19). Nearest rank would say
+        // 19, ClickHouse's quantileExact (index floor(n p)) 20.
+        assert!((percentile(&ms, 0.95).unwrap() - 19.05).abs() < 1e-12);
+        assert_eq!(percentile(&ms, 0.5), Some(10.5));
+        assert_eq!(percentile(&[7.0], 0.99), Some(7.0));
+        assert_eq!(percentile(&[], 0.5), None);
+        assert_eq!(percentile(&[1.0, 2.0, 3.0, 4.0], 0.25), Some(1.75));
+    }
+
+    #[test]
+    fn property_filters_are_checked_naming_the_property_and_operator() {
+        let kpi = |properties: &str| {
+            format!(
+                "kpis:\n  - {{id: a, title: A, aggregation: count, filter: {{properties: {properties}}}, direction: higher_is_better, target: 1, warning: 1, critical: 1}}\n"
+            )
+        };
+        assert!(
+            parse(&kpi(
+                r#"{plan: pro, amount: {">=": 100}, vip: true, tier: {in: [1, 2]}}"#
+            ))
+            .is_ok()
+        );
+        assert_eq!(
+            parse(&kpi(r#"{amount: {">=": "a lot"}}"#)).unwrap_err(),
+            "KPI `a`: `filter.properties.amount.>=` compares numbers only"
+        );
+        assert_eq!(
+            parse(&kpi(r#"{amount: {"~": 1}}"#)).unwrap_err(),
+            "KPI `a`: `filter.properties.amount.~` is not one of =, !=, >, >=, <, <=, in"
+        );
+        assert_eq!(
+            parse(&kpi(r#"{tier: {in: [1, x]}}"#)).unwrap_err(),
+            "KPI `a`: `filter.properties.tier.in` values must all be of one type"
+        );
+        assert!(
+            parse(&kpi("{tags: [1, 2]}"))
+                .unwrap_err()
+                .starts_with("KPI `a`: `filter.properties.tags` must be")
+        );
+        assert_eq!(
+            PropertyMatch::parse(&serde_json::json!({">": 1, "<=": 5})),
+            Ok(PropertyMatch::All(vec![
+                (Op::Le, Operand::Num(5.0)),
+                (Op::Gt, Operand::Num(1.0))
+            ]))
+        );
+    }
+
+    #[test]
+    fn sums_default_to_two_decimals_and_counts_scale_at_pace() {
+        let mut kpi = parse(EXAMPLE).unwrap().remove(0);
+        kpi.aggregation = Aggregation::Sum;
+        kpi.decimals = None;
+        assert_eq!(kpi.decimals(), 2);
+        kpi.decimals = Some(7);
+        assert_eq!(kpi.validate().unwrap_err().0, "decimals");
+        kpi.decimals = None;
+        assert_eq!(round_to(70546.10000000002, 2), 70546.1);
+        assert_eq!(round_to(70546.09999999999, 2), 70546.1);
+        kpi.aggregation = Aggregation::Count;
+        kpi.direction = Direction::HigherIsBetter;
+        (kpi.target, kpi.warning, kpi.critical) = (100.0, 90.0, 70.0);
+        // 30 leads by 10:00 when the baseline had made 25 % of its day: ok.
+        assert_eq!(kpi.status_at_share(Some(30.0), 0.25), Status::Ok);
+        assert_eq!(kpi.status(Some(30.0)), Status::Critical);
+        kpi.aggregation = Aggregation::Ratio;
+        assert_eq!(kpi.status_at_share(Some(60.0), 0.25), Status::Critical);
     }
 
     #[test]

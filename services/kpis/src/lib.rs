@@ -3,8 +3,10 @@
 //! ```text
 //! POST /v1/launches                     declare a launch (admin); the last one is current
 //! GET  /v1/launches, /v1/launches/{id}   (read)
-//! GET  /v1/launches/{id}/days            each D+N day x each KPI: value and status
-//! GET  /v1/kpis                          the board: today vs target and baseline, trend
+//! GET  /v1/launches/{id}/days            baseline days D-N..D-1 and each D+N day x each KPI
+//! GET  /v1/kpis?date=                    the board: a day vs target and baseline, like for
+//!                                        like (today so far against the same hours of the
+//!                                        baseline days); after the window, its last day
 //! GET  /v1/kpis/{id}                     definition and its history of versions
 //! PUT  /v1/kpis/{id}                     define or change a KPI (admin)
 //! GET  /v1/kpis/{id}/series?from=&to=&grain=&tz=   values per hour or day, gaps filled
@@ -17,7 +19,9 @@
 
 pub mod api_doc;
 pub mod cli;
+pub mod clock;
 pub mod definition;
+pub mod pace;
 pub mod query;
 pub mod rollup;
 pub mod routes;
@@ -38,6 +42,10 @@ pub struct KpiSettings {
     pub file: Option<PathBuf>,
     /// `[kpis.rollups]`: hourly pre-aggregates that make boards fast on large volumes.
     pub rollups: rollup::RollupSettings,
+    /// Tests set a manual clock here ("now" of the board, days and series);
+    /// the service uses the system clock.
+    #[serde(skip)]
+    pub clock: Option<clock::SharedClock>,
 }
 
 impl KpiSettings {

@@ -12,7 +12,7 @@ use chrono::{NaiveDate, TimeZone};
 use chrono_tz::Tz;
 use clickhouse::Client;
 
-use crate::definition::{Aggregation, Filter, Grain, Kpi};
+use crate::definition::{Aggregation, Filter, Grain, Kpi, Operand, PropertyMatch, round_to};
 use crate::rollup;
 
 /// `[from, to)` in epoch seconds.
@@ -90,20 +90,83 @@ pub(crate) fn filter_sql(filter: &Filter) -> Sql {
         sql.bind(" AND release = ?", Bind::Str(release.clone()));
     }
     for (key, value) in &filter.properties {
-        sql.bind(
-            " AND prop_str_values[indexOf(prop_str_keys, ?)]",
-            Bind::Str(key.clone()),
-        )
-        .bind(" = ?", Bind::Str(value.clone()));
+        // Definitions are checked before they are stored; one that no longer
+        // parses matches nothing rather than everything.
+        let Ok(PropertyMatch::All(conditions)) = PropertyMatch::parse(value) else {
+            sql.push(" AND 0");
+            continue;
+        };
+        for (op, operand) in conditions {
+            let (keys, values) = match &operand {
+                Operand::Str(_) | Operand::Strs(_) => ("prop_str_keys", "prop_str_values"),
+                Operand::Num(_) | Operand::Nums(_) => ("prop_num_keys", "prop_num_values"),
+                Operand::Bool(_) | Operand::Bools(_) => ("prop_bool_keys", "prop_bool_values"),
+            };
+            // An event without the property matches no condition on it, `!=` included.
+            sql.bind(&format!(" AND has({keys}, ?)"), Bind::Str(key.clone()))
+                .bind(
+                    &format!(" AND {values}[indexOf({keys}, ?)] {} ", op.sql()),
+                    Bind::Str(key.clone()),
+                );
+            let list: Vec<Bind> = match operand {
+                Operand::Str(s) => vec![Bind::Str(s)],
+                Operand::Num(x) => vec![Bind::F64(x)],
+                Operand::Bool(b) => vec![Bind::U64(u64::from(b))],
+                Operand::Strs(v) => v.into_iter().map(Bind::Str).collect(),
+                Operand::Nums(v) => v.into_iter().map(Bind::F64).collect(),
+                Operand::Bools(v) => v.into_iter().map(|b| Bind::U64(u64::from(b))).collect(),
+            };
+            if op == crate::definition::Op::In {
+                sql.push("(");
+                for (i, bind) in list.into_iter().enumerate() {
+                    sql.bind(if i == 0 { "?" } else { ", ?" }, bind);
+                }
+                sql.push(")");
+            } else {
+                for bind in list {
+                    sql.bind("?", bind);
+                }
+            }
+        }
     }
     sql.push(")");
     sql
 }
 
-/// `SELECT bucket, a, b ... GROUP BY bucket` over `[from, to)` (epoch seconds),
-/// from `events` only: `a` is the value (the numerator for a ratio), `b` the
-/// ratio's denominator or the number of values.
-pub fn compile(kpi: &Kpi, grain: Grain, tz: &str, from: u64, to: u64) -> Sql {
+/// Digits of the whole units that `sum` and `avg` add values in (see
+/// [`Kpi::decimals`]); `None` for the other aggregations.
+pub(crate) fn units(kpi: &Kpi) -> Option<u8> {
+    match kpi.aggregation {
+        Aggregation::Sum | Aggregation::Avg => Some(kpi.decimals()),
+        _ => None,
+    }
+}
+
+/// `v` in whole units of `decimals` digits, rounded half up: each value is taken
+/// at the KPI's precision, so sums of units are exact integers in Float64 (up
+/// to 2^53) whatever the order of addition, with rollups or without.
+pub(crate) fn units_sql(decimals: u8) -> String {
+    format!("floor(v * {} + 0.5)", 10u64.pow(u32::from(decimals)))
+}
+
+/// The percentile rule ([`crate::definition::percentile`]) over `sorted`, a
+/// sorted Array(Float64) column: h = (n - 1) p, interpolated between the
+/// elements at ⌊h⌋ and ⌊h⌋ + 1 (1-based in SQL). Written with arrays rather
+/// than `quantileExactInclusive`, which ClickHouse 18.16 lacks.
+pub fn percentile_sql(p: f64, sorted: &str) -> String {
+    let h = format!("(greatest(toFloat64(length({sorted})) - 1, 0) * {p})");
+    let low = format!("(toUInt64(floor({h})) + 1)");
+    format!(
+        "if(empty({sorted}), nan, arrayElement({sorted}, {low}) + ({h} - floor({h})) * \
+         (arrayElement({sorted}, least({low} + 1, length({sorted}))) - arrayElement({sorted}, {low})))"
+    )
+}
+
+/// `SELECT bucket, a, b ... GROUP BY bucket` over `ranges` (`[from, to)` in
+/// epoch seconds), from `events` only: `a` is the value (the numerator for a
+/// ratio, the sum of units for `sum` and `avg`), `b` the ratio's denominator or
+/// the number of values.
+pub fn compile(kpi: &Kpi, grain: Grain, tz: &str, ranges: &[Range]) -> Sql {
     let bucket = match grain {
         Grain::Hour => "toStartOfHour",
         Grain::Day => "toStartOfDay",
@@ -145,28 +208,37 @@ pub fn compile(kpi: &Kpi, grain: Grain, tz: &str, from: u64, to: u64) -> Sql {
                 }
             }
             sql.push(" FROM events WHERE ")
-                .append(rollup::time_condition(&[(from, to)], all))
+                .append(rollup::time_condition(ranges, all))
                 .push(" AND ")
                 .append(condition);
+            sql.push(" GROUP BY bucket ORDER BY bucket");
         }
-        Aggregation::Sum | Aggregation::Avg | Aggregation::Percentile => {
-            let outer = match kpi.aggregation {
-                Aggregation::Sum => "sum(v)".to_owned(),
-                Aggregation::Avg => "avg(v)".to_owned(),
-                _ => format!("quantileExact({})(v)", kpi.p.unwrap_or(0.5)),
-            };
+        Aggregation::Sum | Aggregation::Avg => {
+            let units = units_sql(units(kpi).unwrap_or(2));
             sql.bind(
                 &format!("SELECT toUInt32({bucket}(ts, ?)) AS bucket, "),
                 Bind::Str(tz.to_owned()),
             )
             .push(&format!(
-                "toFloat64({outer}) AS a, toFloat64(count()) AS b FROM ("
+                "toFloat64(sum({units})) AS a, toFloat64(count()) AS b FROM ("
             ));
-            sql.append(rollup::event_values_sql(kpi, &[(from, to)], all))
-                .push(")");
+            sql.append(rollup::event_values_sql(kpi, ranges, all))
+                .push(") GROUP BY bucket ORDER BY bucket");
+        }
+        Aggregation::Percentile => {
+            sql.push(&format!(
+                "SELECT bucket, toFloat64({}) AS a, b FROM (",
+                percentile_sql(kpi.p.unwrap_or(0.5), "s")
+            ))
+            .bind(
+                &format!("SELECT toUInt32({bucket}(ts, ?)) AS bucket, "),
+                Bind::Str(tz.to_owned()),
+            )
+            .push("arraySort(groupArray(v)) AS s, toFloat64(count()) AS b FROM (")
+            .append(rollup::event_values_sql(kpi, ranges, all))
+            .push(") GROUP BY bucket) ORDER BY bucket");
         }
     }
-    sql.push(" GROUP BY bucket ORDER BY bucket");
     sql
 }
 
@@ -204,18 +276,23 @@ pub fn compile_with_rollups(
         Aggregation::Count => ("sum(events)", "0"),
         Aggregation::UniqueUsers => ("uniqExactArray(users)", "0"),
         Aggregation::Ratio => ("sum(events)", "sum(denominator)"),
-        Aggregation::Sum => ("sum(value_sum)", "sum(value_count)"),
-        Aggregation::Avg => ("sum(value_sum) / sum(value_count)", "sum(value_count)"),
-        Aggregation::Percentile => ("", "sum(value_count)"),
+        // Sums of whole units: [`fetch`] divides, for raw and rolled-up hours alike.
+        Aggregation::Sum | Aggregation::Avg => ("sum(value_sum)", "sum(value_count)"),
+        Aggregation::Percentile => ("arraySort(groupArrayArray(values))", "sum(value_count)"),
     };
-    let a = match kpi.aggregation {
-        Aggregation::Percentile => format!("quantileExactArray({})(values)", kpi.p.unwrap_or(0.5)),
-        _ => a.to_owned(),
-    };
+    let percentile = kpi.aggregation == Aggregation::Percentile;
     let mut sql = Sql::default();
+    if percentile {
+        sql.push(&format!(
+            "SELECT bucket, toFloat64({}) AS a, b FROM (",
+            percentile_sql(kpi.p.unwrap_or(0.5), "s")
+        ));
+    }
     sql.bind(
         &format!(
-            "SELECT toUInt32({bucket}(toDateTime(hour), ?)) AS bucket, toFloat64({a}) AS a, toFloat64({b}) AS b FROM ("
+            "SELECT toUInt32({bucket}(toDateTime(hour), ?)) AS bucket, {} AS {}, toFloat64({b}) AS b FROM (",
+            if percentile { a.to_owned() } else { format!("toFloat64({a})") },
+            if percentile { "s" } else { "a" },
         ),
         Bind::Str(tz.to_owned()),
     );
@@ -240,7 +317,8 @@ pub fn compile_with_rollups(
         }
     }
     // Recent hours (the usual case: today's last hours) come from
-    // `events_recent`, which is sorted by hour; older ones (late events) from `events`.
+    // `events_recent`, which is sorted by hour; older ones (late events) from
+    // `events`. The wall clock, not the KPI clock: the copy is fed by ClickHouse's `now()`.
     let now = u64::try_from(chrono::Utc::now().timestamp()).unwrap_or(0);
     let (recent, old): (Vec<Range>, Vec<Range>) = raw.iter().partition(|(from, _)| {
         rollup::EventsTable::for_range(*from, now) == rollup::EventsTable::Recent
@@ -258,7 +336,11 @@ pub fn compile_with_rollups(
         }
         sql.append(rollup::pieces_sql_from(kpi, &ranges, table));
     }
-    sql.push(") GROUP BY bucket ORDER BY bucket");
+    sql.push(") GROUP BY bucket");
+    if percentile {
+        sql.push(")");
+    }
+    sql.push(" ORDER BY bucket");
     sql
 }
 
@@ -335,22 +417,25 @@ impl BucketCache {
     }
 }
 
-/// The KPI's value per bucket start (epoch seconds); buckets without data are absent.
+/// The KPI's value per bucket start (epoch seconds) over `ranges` (`[from, to)`,
+/// sorted, disjoint): a bucket holds the parts of the ranges inside it, so a
+/// set of day prefixes (each day up to the same time) gives each day's value up
+/// to that time. Buckets without data are absent.
 pub async fn run(
     client: &Client,
     cache: &BucketCache,
     kpi: &Kpi,
     grain: Grain,
     tz: &str,
-    from: u64,
-    to: u64,
+    ranges: &[Range],
 ) -> Result<BTreeMap<u64, Option<f64>>, QueryError> {
-    if from >= to {
+    let ranges: Vec<Range> = ranges.iter().copied().filter(|(f, t)| f < t).collect();
+    let (Some(&(from, _)), Some(&(_, to))) = (ranges.first(), ranges.last()) else {
         return Ok(BTreeMap::new());
-    }
+    };
     let zone: Tz = tz.parse().unwrap_or(chrono_tz::UTC);
     if !whole_hour_offsets(zone, from, to) {
-        return fetch(client, kpi, &compile(kpi, grain, tz, from, to)).await;
+        return fetch(client, kpi, &compile(kpi, grain, tz, &ranges)).await;
     }
     let measure = rollup::measure_key(kpi);
     let trusted = rollup::trusted_hours(
@@ -360,23 +445,32 @@ pub async fn run(
         to / 3600 * 3600,
     )
     .await?;
-    let identity = format!("{measure}/{:?}/{}", kpi.p, kpi.scale);
+    let identity = format!("{measure}/{:?}/{}/{:?}", kpi.p, kpi.scale, kpi.decimals());
     let mut out = BTreeMap::new();
     let mut todo: Vec<(u64, u64)> = Vec::new();
     let mut cacheable: BTreeMap<u64, CacheKey> = BTreeMap::new();
-    let starts = buckets(grain, zone, from, to);
-    for (i, &start) in starts.iter().enumerate() {
-        let (lo, hi) = (
-            start.max(from),
-            starts.get(i + 1).copied().unwrap_or(to).min(to),
-        );
+    // A bucket made of several pieces (not the case of day prefixes) is not cached.
+    let mut pieces: BTreeMap<u64, usize> = BTreeMap::new();
+    let mut parts: Vec<(u64, u64, u64)> = Vec::new();
+    for &(from, to) in &ranges {
+        let starts = buckets(grain, zone, from, to);
+        for (i, &start) in starts.iter().enumerate() {
+            let (lo, hi) = (
+                start.max(from),
+                starts.get(i + 1).copied().unwrap_or(to).min(to),
+            );
+            *pieces.entry(start).or_default() += 1;
+            parts.push((start, lo, hi));
+        }
+    }
+    for (start, lo, hi) in parts {
         let hours: Vec<u64> = (lo..hi).step_by(3600).collect();
         let whole = lo % 3600 == 0 && hi % 3600 == 0 && !hours.is_empty();
         let computed = hours
             .iter()
             .map(|h| trusted.get(h).copied())
             .collect::<Option<Vec<u64>>>();
-        if let (true, Some(computed)) = (whole, computed) {
+        if let (true, Some(computed), Some(1)) = (whole, computed, pieces.get(&start)) {
             let key = CacheKey {
                 kpi: identity.clone(),
                 tz: tz.to_owned(),
@@ -413,6 +507,47 @@ pub async fn run(
     Ok(out)
 }
 
+/// The start of each local day in `days` (`[from, to)` ranges, one per day)
+/// that holds at least one event of any kind: a day without any is `no_data`,
+/// whatever its KPIs would say (no events at all is a pipeline matter, not a
+/// business one). One statement; each day stops at its first event.
+pub async fn days_with_data(
+    client: &Client,
+    days: &[(u64, Range)],
+) -> Result<BTreeSet<u64>, QueryError> {
+    if days.is_empty() {
+        return Ok(BTreeSet::new());
+    }
+    let sql = days_with_data_sql(days);
+    let query = bind_all(client.query(&sql.text), &sql.binds)
+        .with_setting("max_execution_time", MAX_EXECUTION_SECS);
+    let found: Vec<u32> = query.fetch_all().await.map_err(|e| {
+        if e.to_string().contains("Code: 159") {
+            QueryError::TooSlow
+        } else {
+            QueryError::ClickHouse(e)
+        }
+    })?;
+    Ok(found.into_iter().map(u64::from).collect())
+}
+
+/// `SELECT day` for each `(day, range)` with an event in the range.
+pub fn days_with_data_sql(days: &[(u64, Range)]) -> Sql {
+    let mut sql = Sql::default();
+    for (i, (day, range)) in days.iter().enumerate() {
+        if i > 0 {
+            sql.push(" UNION ALL ");
+        }
+        sql.bind(
+            "SELECT toUInt32(?) AS day FROM (SELECT 1 FROM events WHERE ",
+            Bind::U64(*day),
+        )
+        .append(rollup::time_condition(&[*range], rollup::EventsTable::All))
+        .push(" LIMIT 1)");
+    }
+    sql
+}
+
 async fn fetch(
     client: &Client,
     kpi: &Kpi,
@@ -430,17 +565,27 @@ async fn fetch(
     })?;
     Ok(rows
         .into_iter()
-        .map(|row| {
-            let value = match kpi.aggregation {
-                Aggregation::Ratio if row.b == 0.0 => None,
-                Aggregation::Ratio => Some(row.a / row.b * kpi.scale),
-                Aggregation::Avg | Aggregation::Percentile if row.b == 0.0 => None,
-                _ if row.a.is_nan() => None,
-                _ => Some(row.a * kpi.scale),
-            };
-            (u64::from(row.bucket), value)
-        })
+        .map(|row| (u64::from(row.bucket), value_of(kpi, row.a, row.b)))
         .collect())
+}
+
+/// A bucket's answer from its `a` and `b` (see [`compile`]): the only place a
+/// value is finished, so that every answer (series, days, board, alerts) is
+/// the same number, rounded to the KPI's precision.
+pub fn value_of(kpi: &Kpi, a: f64, b: f64) -> Option<f64> {
+    let unit = units(kpi).map_or(1.0, |d| 10f64.powi(i32::from(d)));
+    let value = match kpi.aggregation {
+        Aggregation::Ratio if b == 0.0 => None,
+        Aggregation::Ratio => Some(a / b * kpi.scale),
+        Aggregation::Avg | Aggregation::Percentile if b == 0.0 => None,
+        Aggregation::Avg => Some(a / b / unit * kpi.scale),
+        Aggregation::Sum => Some(a / unit * kpi.scale),
+        _ if a.is_nan() => None,
+        _ => Some(a * kpi.scale),
+    };
+    value
+        .filter(|v| v.is_finite())
+        .map(|v| round_to(v, kpi.decimals()))
 }
 
 /// Whether an empty bucket means 0 (counts and sums) or "no data" (averages,
@@ -517,13 +662,66 @@ mod tests {
     fn definitions_become_bound_parameters_not_sql() {
         let text = "kpis:\n  - {id: a, title: A, aggregation: count, filter: {event: \"x'; DROP TABLE events; --\", properties: {plan: pro}}, direction: higher_is_better, target: 1, warning: 1, critical: 1}\n";
         let kpi = parse(text).unwrap().remove(0);
-        let sql = compile(&kpi, Grain::Day, "Europe/Paris", 1, 2);
+        let sql = compile(&kpi, Grain::Day, "Europe/Paris", &[(1, 2)]);
         assert!(!sql.text.contains("DROP"), "{}", sql.text);
         assert!(
             sql.binds
                 .contains(&Bind::Str("x'; DROP TABLE events; --".into()))
         );
         assert_eq!(sql.text.matches('?').count(), sql.binds.len());
+    }
+
+    #[test]
+    fn numbers_booleans_and_comparisons_read_their_own_property_columns() {
+        let text = r#"kpis:
+  - id: a
+    title: A
+    aggregation: count
+    filter: {properties: {plan: pro, amount: {">=": 100, "<": 500}, first: true, tier: {in: [1, 2]}, country: {"!=": FR}}}
+    direction: higher_is_better
+    target: 1
+    warning: 1
+    critical: 1
+"#;
+        let kpi = parse(text).unwrap().remove(0);
+        let sql = compile(&kpi, Grain::Day, "UTC", &[(1, 2)]);
+        let inline = sql.inline();
+        assert!(
+            inline.contains("prop_num_values[indexOf(prop_num_keys, 'amount')] >= 100"),
+            "{inline}"
+        );
+        assert!(
+            inline.contains("prop_num_values[indexOf(prop_num_keys, 'amount')] < 500"),
+            "{inline}"
+        );
+        assert!(
+            inline.contains("prop_bool_values[indexOf(prop_bool_keys, 'first')] = 1"),
+            "{inline}"
+        );
+        assert!(
+            inline.contains("prop_num_values[indexOf(prop_num_keys, 'tier')] IN (1, 2)"),
+            "{inline}"
+        );
+        assert!(
+            inline.contains("prop_str_values[indexOf(prop_str_keys, 'country')] != 'FR'"),
+            "{inline}"
+        );
+        assert!(inline.contains("has(prop_str_keys, 'plan')"), "{inline}");
+        assert_eq!(sql.text.matches('?').count(), sql.binds.len());
+    }
+
+    #[test]
+    fn sums_are_finished_in_whole_units_and_rounded_to_the_precision() {
+        let text = "kpis:\n  - {id: a, title: A, aggregation: sum, direction: higher_is_better, target: 1, warning: 1, critical: 1}\n";
+        let mut kpi = parse(text).unwrap().remove(0);
+        // 7054610 cents, however they were added.
+        assert_eq!(value_of(&kpi, 7_054_610.0, 3.0), Some(70546.1));
+        kpi.aggregation = Aggregation::Avg;
+        assert_eq!(value_of(&kpi, 1000.0, 3.0), Some(3.33));
+        assert_eq!(value_of(&kpi, 0.0, 0.0), None);
+        kpi.decimals = Some(0);
+        kpi.aggregation = Aggregation::Sum;
+        assert_eq!(value_of(&kpi, 7.0, 1.0), Some(7.0));
     }
 
     #[test]

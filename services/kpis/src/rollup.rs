@@ -63,6 +63,9 @@ pub fn measure_key(kpi: &Kpi) -> String {
         numerator: &'a Option<Filter>,
         denominator: &'a Option<Filter>,
         property: &'a Option<String>,
+        /// `sum` and `avg` store sums of whole units of this many digits.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        units: Option<u8>,
     }
     let text = serde_json::to_string(&Measure {
         aggregation: kpi.aggregation,
@@ -70,6 +73,7 @@ pub fn measure_key(kpi: &Kpi) -> String {
         numerator: &kpi.numerator,
         denominator: &kpi.denominator,
         property: &kpi.property,
+        units: crate::query::units(kpi),
     })
     .unwrap_or_default();
     hex::encode(&Sha256::digest(text.as_bytes())[..16])
@@ -231,11 +235,15 @@ pub fn pieces_sql_from(kpi: &Kpi, ranges: &[(u64, u64)], table: EventsTable) -> 
                 .append(condition);
         }
         Aggregation::Sum | Aggregation::Avg | Aggregation::Percentile => {
-            sql.push(
+            let sum = match crate::query::units(kpi) {
+                Some(decimals) => crate::query::units_sql(decimals),
+                None => "v".to_owned(),
+            };
+            sql.push(&format!(
                 "SELECT toUInt32(toStartOfHour(ts)) AS hour, toUInt64(count()) AS events, \
-                 toUInt64(0) AS denominator, toFloat64(sum(v)) AS value_sum, \
+                 toUInt64(0) AS denominator, toFloat64(sum({sum})) AS value_sum, \
                  toUInt64(count()) AS value_count, emptyArrayString() AS users, ",
-            );
+            ));
             sql.push(if kpi.aggregation == Aggregation::Percentile {
                 "groupArray(v) AS values FROM ("
             } else {

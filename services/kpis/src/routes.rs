@@ -1,6 +1,6 @@
 //! The launches and KPI HTTP API (see the crate documentation).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError, web};
@@ -15,7 +15,9 @@ use hypercare_http::error::ErrorBody;
 use hypercare_http::openapi::{BodyChecks, KeyChecks};
 use hypercare_storage::catalog::Statement;
 
-use crate::definition::{Grain, Kpi, Status};
+use crate::clock::{SharedClock, SystemClock};
+use crate::definition::{Grain, Kpi, Status, round_to};
+use crate::pace::{self, Comparison, Window};
 use crate::query::{self, QueryError, buckets, day_start, empty_is_zero};
 use crate::rollup::{self, RollupSettings};
 
@@ -23,6 +25,8 @@ pub struct KpiState {
     pub store: clickhouse::Client,
     cache: query::BucketCache,
     definitions: RwLock<BTreeMap<String, (Kpi, u32)>>,
+    /// "Now" of the answers (a manual clock in tests).
+    clock: SharedClock,
 }
 
 #[derive(Debug, clickhouse::Row, Serialize, Deserialize)]
@@ -63,17 +67,27 @@ fn now_ms() -> u64 {
 impl KpiState {
     /// Loads the stored definitions and records the file's that are new or
     /// changed as new versions (source `file`).
-    pub async fn load(store: clickhouse::Client, from_file: Vec<Kpi>) -> anyhow::Result<Self> {
+    pub async fn load(
+        store: clickhouse::Client,
+        from_file: Vec<Kpi>,
+        clock: Option<SharedClock>,
+    ) -> anyhow::Result<Self> {
         let state = Self {
             store,
             cache: query::BucketCache::default(),
             definitions: RwLock::new(BTreeMap::new()),
+            clock: clock.unwrap_or_else(|| std::sync::Arc::new(SystemClock)),
         };
         state.reload().await?;
         for kpi in from_file {
             state.save(kpi, "file", "kpis.file").await?;
         }
         Ok(state)
+    }
+
+    /// Now, in epoch seconds, by the KPI clock.
+    pub fn now_secs(&self) -> u64 {
+        self.clock.now_ms() / 1000
     }
 
     async fn reload(&self) -> clickhouse::error::Result<()> {
@@ -226,48 +240,43 @@ fn parse_tz(field: &str, name: &str) -> Result<Tz, KpiError> {
 }
 
 /// A day's value of one KPI.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 struct DayValue {
     value: Option<f64>,
     status: Status,
 }
 
-/// Values of `kpi` per day from `first` to `last` (inclusive) in `tz`.
+/// The value of each local day of `ranges` (`(date, [from, to))`, in order):
+/// a day without any event at all (`with_data`) has none, whatever the KPI.
 async fn daily(
     state: &KpiState,
     kpi: &Kpi,
     tz: Tz,
-    first: NaiveDate,
-    last: NaiveDate,
-) -> Result<Vec<(NaiveDate, Option<f64>)>, KpiError> {
-    let from = day_start(first, tz);
-    let to = day_start(last.succ_opt().unwrap_or(last), tz);
+    ranges: &[(NaiveDate, (u64, u64))],
+    with_data: &BTreeSet<u64>,
+) -> Result<BTreeMap<NaiveDate, Option<f64>>, KpiError> {
+    let spans: Vec<(u64, u64)> = ranges.iter().map(|(_, r)| *r).collect();
     let values = query::run(
         &state.store,
         &state.cache,
         kpi,
         Grain::Day,
         tz.name(),
-        from,
-        to,
+        &spans,
     )
     .await?;
-    let mut out = Vec::new();
-    let mut date = first;
-    while date <= last {
-        let start = day_start(date, tz);
-        let value = match values.get(&start) {
-            Some(v) => *v,
-            None if empty_is_zero(kpi.aggregation) => Some(0.0),
-            None => None,
-        };
-        out.push((date, value));
-        match date.succ_opt() {
-            Some(next) => date = next,
-            None => break,
-        }
-    }
-    Ok(out)
+    Ok(ranges
+        .iter()
+        .map(|(date, (from, _))| {
+            let value = match values.get(from) {
+                _ if !with_data.contains(from) => None,
+                Some(v) => *v,
+                None if empty_is_zero(kpi.aggregation) => Some(0.0),
+                None => None,
+            };
+            (*date, value)
+        })
+        .collect())
 }
 
 async fn current_launch(state: &KpiState) -> Result<Option<LaunchRow>, KpiError> {
@@ -287,6 +296,14 @@ fn local_date(secs: u64, tz: Tz) -> NaiveDate {
         .unwrap_or_default()
 }
 
+fn window_of(launch: &LaunchRow, tz: Tz) -> Window {
+    Window::new(
+        local_date(launch.d0_secs, tz),
+        launch.window_days,
+        launch.baseline_days,
+    )
+}
+
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct BoardEntry {
     pub id: String,
@@ -294,45 +311,89 @@ pub struct BoardEntry {
     pub unit: String,
     pub owner: String,
     pub date: String,
+    /// `complete_day`, or `pace_to_HH:MM`: the day up to that local time
+    /// against the other days up to the same time.
+    pub comparison: String,
+    /// The day so far (at pace), or the whole day.
     pub value: Option<f64>,
     pub target: f64,
     pub warning: f64,
     pub critical: f64,
+    /// Against the levels, scaled to the share of the day for counts and sums
+    /// at pace; `no_data` when no event at all arrived that day.
     pub status: Status,
+    /// The mean of the baseline days that have data, compared like for like
+    /// (up to the same time at pace).
     pub baseline: Option<f64>,
     /// (value - baseline) / baseline, in percent.
     pub delta_vs_baseline_pct: Option<f64>,
-    /// Today against yesterday: `up`, `down`, `flat`, or `unknown`.
+    /// Against the day before, like for like: `up`, `down`, `flat`, or `unknown`.
     pub trend: &'static str,
     /// Whether the trend is good news given the KPI's direction.
     pub trend_is_good: Option<bool>,
+    /// At pace, for counts and sums: the levels the status was judged against.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pace: Option<PaceLevels>,
 }
 
-/// The KPI board: every KPI today against its target and the launch baseline (scope `read`).
+/// A count or a sum at pace: the share of a day's volume that the baseline
+/// had reached by this time, and the day's levels scaled by it.
+#[derive(Debug, Clone, Copy, Serialize, utoipa::ToSchema)]
+pub struct PaceLevels {
+    pub share_of_day: f64,
+    pub target: f64,
+    pub warning: f64,
+    pub critical: f64,
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+struct BoardQuery {
+    /// A local day (`YYYY-MM-DD`) instead of the default one.
+    date: Option<String>,
+}
+
+/// The KPI board: every KPI on one day (today by default; the window's last day
+/// once it has ended) against its target and the launch baseline (scope `read`).
 #[utoipa::path(get, path = "/v1/kpis", operation_id = "kpi_board", tag = "kpis", security(("bearer" = []), ("basic" = []), ("api_key" = [])),
+    params(BoardQuery),
     responses(
         (status = 200, description = "The board", body = Board),
+        (status = 400, description = "A bad `date` (`invalid_request`)", body = ErrorBody),
         KeyChecks,
         (status = 503, description = "ClickHouse cannot answer: retry", body = ErrorBody),
         (status = 504, description = "The query took too long (`query_too_slow`)", body = ErrorBody),
     ))]
-async fn board(caller: Caller, state: web::Data<KpiState>) -> Result<HttpResponse, KpiError> {
+async fn board(
+    caller: Caller,
+    query: web::Query<BoardQuery>,
+    state: web::Data<KpiState>,
+) -> Result<HttpResponse, KpiError> {
     caller.authorize(Scope::Read)?;
-    let board = state.board().await?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({
-        "launch": board.launch,
-        "tz": board.tz,
-        "date": board.date,
-        "kpis": board.kpis,
-    })))
+    let asked = match &query.date {
+        Some(text) => Some(
+            NaiveDate::parse_from_str(text, "%Y-%m-%d")
+                .map_err(|e| invalid("date", format!("is not a YYYY-MM-DD date ({e})")))?,
+        ),
+        None => None,
+    };
+    let board = state.board_on(asked, false).await?;
+    Ok(HttpResponse::Ok().json(board))
 }
 
-/// The board: every KPI today against its target and the launch baseline.
+/// The board: every KPI on one day against its target and the launch baseline.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Board {
     pub launch: Option<String>,
     pub tz: String,
     pub date: String,
+    /// `complete_day` or `pace_to_HH:MM` (see [`BoardEntry::comparison`]).
+    pub comparison: String,
+    /// Whether now is inside the current launch's window (D0..D+N); `None`
+    /// without a launch. KPI alert conditions hold only inside it.
+    pub in_window: Option<bool>,
+    /// The window's first and last days.
+    pub window: Option<(String, String)>,
     pub kpis: Vec<BoardEntry>,
 }
 
@@ -340,51 +401,120 @@ pub struct Board {
 pub type KpiNow = BoardEntry;
 
 impl KpiState {
+    /// The board by default: today at pace, the window's last day once it has ended.
     pub async fn board(&self) -> Result<Board, KpiError> {
+        self.board_on(None, false).await
+    }
+
+    /// Today at pace whatever the window, for the alert evaluator (which looks
+    /// at [`Board::in_window`] itself).
+    pub async fn board_now(&self) -> Result<Board, KpiError> {
+        self.board_on(None, true).await
+    }
+
+    async fn board_on(&self, asked: Option<NaiveDate>, today: bool) -> Result<Board, KpiError> {
         let state = self;
         let launch = current_launch(state).await?;
         let tz = match &launch {
             Some(l) => parse_tz("tz", &l.tz)?,
             None => chrono_tz::UTC,
         };
-        let today = local_date(now_ms() / 1000, tz);
-        let baseline_days = launch.as_ref().map(|l| {
-            let d0 = local_date(l.d0_secs, tz);
-            let first = d0 - chrono::Days::new(u64::from(l.baseline_days));
-            (first, d0.pred_opt().unwrap_or(d0))
-        });
-        let definitions = state.definitions.read().await.clone();
-        let mut entries = Vec::new();
-        let first = match baseline_days {
-            Some((first, _)) => first.min(today.pred_opt().unwrap_or(today)),
-            None => today.pred_opt().unwrap_or(today),
+        let window = launch.as_ref().map(|l| window_of(l, tz));
+        let now = self.now_secs();
+        let reference = pace::reference(now, tz, window.as_ref().filter(|_| !today), asked)
+            .map_err(|reason| invalid("date", reason))?;
+        let date = reference.date;
+        let cut = match reference.comparison {
+            Comparison::Pace(time) => Some(time),
+            Comparison::CompleteDay => None,
         };
+        let yesterday = date.pred_opt().unwrap_or(date);
+        let baseline_dates: Vec<NaiveDate> = window
+            .map(|w| w.baseline_dates())
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|d| *d < date)
+            .collect();
+        // Each day up to the same local time (whole days when complete).
+        let mut dates: Vec<NaiveDate> = baseline_dates.clone();
+        dates.extend([yesterday, date]);
+        dates.sort();
+        dates.dedup();
+        let prefixes: Vec<(NaiveDate, (u64, u64))> = dates
+            .iter()
+            .map(|d| (*d, pace::day_range(*d, tz, cut)))
+            .collect();
+        let whole: Vec<(NaiveDate, (u64, u64))> = baseline_dates
+            .iter()
+            .map(|d| (*d, pace::day_range(*d, tz, None)))
+            .collect();
+        // Whether a day has any event: the board's day so far, the others whole.
+        let data_days: Vec<(u64, (u64, u64))> = dates
+            .iter()
+            .map(|d| {
+                let range = pace::day_range(*d, tz, (*d == date).then_some(cut).flatten());
+                (range.0, range)
+            })
+            .collect();
+        let with_data = query::days_with_data(&state.store, &data_days).await?;
+        let (day_from, day_to) = pace::day_range(date, tz, None);
+        let elapsed = (pace::day_range(date, tz, cut).1 - day_from) as f64
+            / (day_to - day_from).max(1) as f64;
+
+        let definitions = state.definitions.read().await.clone();
         // The KPIs' queries run side by side: ClickHouse answers them in parallel.
-        let all_values = futures_util::future::join_all(
-            definitions
-                .values()
-                .map(|(kpi, _)| daily(state, kpi, tz, first, today)),
-        )
+        let all_values = futures_util::future::join_all(definitions.values().map(|(kpi, _)| {
+            let (prefixes, whole, with_data) = (&prefixes, &whole, &with_data);
+            async move {
+                let at_pace = daily(state, kpi, tz, prefixes, with_data).await?;
+                // Whole baseline days, for the share of the day that scales the
+                // levels of counts and sums at pace (cached once rolled up).
+                let full = if cut.is_some() && kpi.accumulates() && !whole.is_empty() {
+                    Some(daily(state, kpi, tz, whole, with_data).await?)
+                } else {
+                    None
+                };
+                Ok::<_, KpiError>((at_pace, full))
+            }
+        }))
         .await;
+        let mut entries = Vec::new();
         for ((kpi, _), values) in definitions.values().zip(all_values) {
-            let values = values?;
-            let value_on = |date: NaiveDate| {
-                values
-                    .iter()
-                    .find(|(d, _)| *d == date)
-                    .and_then(|(_, v)| *v)
+            let (values, full) = values?;
+            let on = |date: NaiveDate| values.get(&date).copied().flatten();
+            let value = on(date);
+            let previous = on(yesterday).filter(|_| yesterday < date);
+            let round = |x: f64| round_to(x, kpi.decimals());
+            let baseline = pace::mean(baseline_dates.iter().map(|d| on(*d))).map(round);
+            let pace_levels = match (&full, cut) {
+                (Some(full), Some(_)) => {
+                    let full_mean = pace::mean(
+                        baseline_dates
+                            .iter()
+                            .map(|d| full.get(d).copied().flatten()),
+                    );
+                    let share = pace::share_of_day(baseline, full_mean, elapsed);
+                    let (target, (warning, critical)) = kpi.levels_at_share(share);
+                    Some(PaceLevels {
+                        share_of_day: round_to(share, 4),
+                        target: round(target),
+                        warning: round(warning),
+                        critical: round(critical),
+                    })
+                }
+                (None, Some(_)) if kpi.accumulates() => {
+                    let share = pace::share_of_day(None, None, elapsed);
+                    let (target, (warning, critical)) = kpi.levels_at_share(share);
+                    Some(PaceLevels {
+                        share_of_day: round_to(share, 4),
+                        target: round(target),
+                        warning: round(warning),
+                        critical: round(critical),
+                    })
+                }
+                _ => None,
             };
-            let value = value_on(today);
-            let yesterday = value_on(today.pred_opt().unwrap_or(today));
-            let baseline = baseline_days.and_then(|(first, last)| {
-                let known: Vec<f64> = values
-                    .iter()
-                    .filter(|(d, _)| *d >= first && *d <= last)
-                    .filter_map(|(_, v)| *v)
-                    .collect();
-                (!known.is_empty()).then(|| known.iter().sum::<f64>() / known.len() as f64)
-            });
-            let (trend, trend_is_good) = match (value, yesterday) {
+            let (trend, trend_is_good) = match (value, previous) {
                 (Some(v), Some(y)) if (v - y).abs() < 1e-9 => ("flat", None),
                 (Some(v), Some(y)) => {
                     let up = v > y;
@@ -401,31 +531,38 @@ impl KpiState {
                 title: kpi.title.clone(),
                 unit: kpi.unit.clone(),
                 owner: kpi.owner.clone(),
-                date: today.to_string(),
+                date: date.to_string(),
+                comparison: reference.comparison.label(),
                 value,
                 target: kpi.target,
                 warning: kpi.warning,
                 critical: kpi.critical,
-                status: kpi.status(value),
+                status: kpi.status_at_share(value, pace_levels.map_or(1.0, |p| p.share_of_day)),
                 baseline,
                 delta_vs_baseline_pct: match (value, baseline) {
-                    (Some(v), Some(b)) if b != 0.0 => Some((v - b) / b * 100.0),
+                    (Some(v), Some(b)) if b != 0.0 => Some(round_to((v - b) / b * 100.0, 2)),
                     _ => None,
                 },
                 trend,
                 trend_is_good,
+                pace: pace_levels,
             });
         }
+        let today_local = local_date(now, tz);
         Ok(Board {
             launch: launch.as_ref().map(|l| l.launch_id.clone()),
             tz: tz.name().to_owned(),
-            date: today.to_string(),
+            date: date.to_string(),
+            comparison: reference.comparison.label(),
+            in_window: window.map(|w| w.contains(today_local)),
+            window: window.map(|w| (w.d0.to_string(), w.last.to_string())),
             kpis: entries,
         })
     }
 
-    /// The value of KPI `id` for its bucket (hour or day, in the current
-    /// launch's time zone) holding `at` (epoch seconds).
+    /// The value of KPI `id` over its bucket (hour or day, in the current
+    /// launch's time zone) holding `at` (epoch seconds), up to `at`: the same
+    /// part of the bucket as the board's value now, for `change_pct` rules.
     pub async fn value_at(&self, id: &str, at: u64) -> Result<Option<f64>, KpiError> {
         let Some((kpi, _)) = self.definitions.read().await.get(id).cloned() else {
             return Ok(None);
@@ -441,18 +578,13 @@ impl KpiState {
                 .unwrap_or(at),
             Grain::Day => day_start(local_date(at, tz), tz),
         };
-        let end = match kpi.grain {
-            Grain::Hour => start + 3600,
-            Grain::Day => day_start(local_date(at, tz).succ_opt().unwrap_or_default(), tz),
-        };
         let values = query::run(
             &self.store,
             &self.cache,
             &kpi,
             kpi.grain,
             tz.name(),
-            start,
-            end,
+            &[(start, at.max(start + 1))],
         )
         .await?;
         Ok(match values.get(&start) {
@@ -594,7 +726,7 @@ async fn series(
     };
     let to = match &query.to {
         Some(t) => time("to", t)?,
-        None => now_ms() / 1000,
+        None => state.now_secs(),
     };
     let from = match &query.from {
         Some(t) => time("from", t)?,
@@ -614,7 +746,15 @@ async fn series(
         },
     };
     let grain = query.grain.unwrap_or(kpi.grain);
-    let values = query::run(&state.store, &state.cache, &kpi, grain, tz.name(), from, to).await?;
+    let values = query::run(
+        &state.store,
+        &state.cache,
+        &kpi,
+        grain,
+        tz.name(),
+        &[(from, to)],
+    )
+    .await?;
     let points: Vec<serde_json::Value> = buckets(grain, tz, from, to)
         .into_iter()
         .map(|start| {
@@ -800,7 +940,9 @@ async fn show_launch(
     Ok(HttpResponse::Ok().json(launch_json(&find_launch(&state, &path).await?)))
 }
 
-/// Each day D0..D+window of a launch, with every KPI's value and status that day (scope `read`).
+/// The baseline days D-B..D-1 (marked `baseline`) and each day D0..D+N of a
+/// launch, with every KPI's value and status that day. Today is the board's
+/// (at pace, `complete: false`); days to come have no data.
 #[utoipa::path(get, path = "/v1/launches/{id}/days", operation_id = "launch_days", tag = "kpis", security(("bearer" = []), ("basic" = []), ("api_key" = [])),
     params(("id" = String, Path, description = "The launch id, or `current`")),
     responses(
@@ -818,38 +960,71 @@ async fn days(
     caller.authorize(Scope::Read)?;
     let launch = find_launch(&state, &path).await?;
     let tz = parse_tz("tz", &launch.tz)?;
-    let d0 = local_date(launch.d0_secs, tz);
-    let last = d0 + chrono::Days::new(u64::from(launch.window_days));
+    let window = window_of(&launch, tz);
+    let today = local_date(state.now_secs(), tz);
+    let mut dates = window.baseline_dates();
+    dates.extend(window.d0.iter_days().take_while(|d| *d <= window.last));
+    let ranges: Vec<(NaiveDate, (u64, u64))> = dates
+        .iter()
+        .map(|d| (*d, pace::day_range(*d, tz, None)))
+        .collect();
+    let past: Vec<(u64, (u64, u64))> = ranges
+        .iter()
+        .filter(|(d, _)| *d <= today)
+        .map(|(_, r)| (r.0, *r))
+        .collect();
+    let with_data = query::days_with_data(&state.store, &past).await?;
     let definitions = state.definitions.read().await.clone();
+    let all_values = futures_util::future::join_all(
+        definitions
+            .values()
+            .map(|(kpi, _)| daily(&state, kpi, tz, &ranges, &with_data)),
+    )
+    .await;
     let mut per_kpi = BTreeMap::new();
-    for (id, (kpi, _)) in &definitions {
-        per_kpi.insert(id.clone(), (kpi, daily(&state, kpi, tz, d0, last).await?));
+    for ((id, (kpi, _)), values) in definitions.iter().zip(all_values) {
+        per_kpi.insert(id.clone(), (kpi, values?));
     }
+    // Today is judged as the board judges it, like for like; only when this
+    // launch is the current one (the board reads the current launch).
+    let current = current_launch(&state).await?;
+    let today_board = match current {
+        Some(c) if c.launch_id == launch.launch_id && dates.contains(&today) => {
+            Some(state.board_on(Some(today), false).await?)
+        }
+        _ => None,
+    };
     let mut out = Vec::new();
-    let mut date = d0;
-    let mut n = 0;
-    while date <= last {
+    for date in dates {
+        let n = (date - window.d0).num_days();
         let kpis: BTreeMap<&String, DayValue> = per_kpi
             .iter()
             .map(|(id, (kpi, values))| {
-                let value = values
-                    .iter()
-                    .find(|(d, _)| *d == date)
-                    .and_then(|(_, v)| *v);
-                (
-                    id,
-                    DayValue {
+                let value = values.get(&date).copied().flatten();
+                let from_board = today_board
+                    .as_ref()
+                    .filter(|_| date == today)
+                    .and_then(|b| b.kpis.iter().find(|k| &k.id == id));
+                let day = match from_board {
+                    Some(entry) => DayValue {
+                        value: entry.value,
+                        status: entry.status,
+                    },
+                    None => DayValue {
                         value,
                         status: kpi.status(value),
                     },
-                )
+                };
+                (id, day)
             })
             .collect();
-        out.push(
-            serde_json::json!({"day": format!("D+{n}"), "date": date.to_string(), "kpis": kpis}),
-        );
-        date = date.succ_opt().unwrap_or(date);
-        n += 1;
+        out.push(serde_json::json!({
+            "day": if n < 0 { format!("D{n}") } else { format!("D+{n}") },
+            "date": date.to_string(),
+            "baseline": n < 0,
+            "complete": date < today,
+            "kpis": kpis,
+        }));
     }
     Ok(HttpResponse::Ok().json(serde_json::json!({
         "launch": launch_json(&launch), "days": out,
@@ -865,8 +1040,16 @@ pub fn catalog() -> Vec<Statement> {
         .flat_map(|kpi| {
             [Grain::Day, Grain::Hour].map(|grain| Statement {
                 origin: format!("kpis: {} per {grain:?}", kpi.id),
-                sql: query::compile(kpi, grain, "Europe/Paris", 1_795_000_000, 1_795_400_000)
-                    .inline(),
+                sql: query::compile(
+                    kpi,
+                    grain,
+                    "Europe/Paris",
+                    &[
+                        (1_795_000_000, 1_795_030_000),
+                        (1_795_086_400, 1_795_400_000),
+                    ],
+                )
+                .inline(),
             })
         })
         .collect();
@@ -934,6 +1117,14 @@ pub fn catalog() -> Vec<Statement> {
         sql: hypercare_storage::late::MARK_SQL
             .replacen('?', "[1795000000, 1795003600]", 1)
             .replacen('?', "1795400000000", 1),
+    });
+    statements.push(Statement {
+        origin: "kpis: days with data".into(),
+        sql: query::days_with_data_sql(&[
+            (1_795_000_000, (1_795_000_000, 1_795_086_400)),
+            (1_795_086_400, (1_795_086_400, 1_795_120_000)),
+        ])
+        .inline(),
     });
     statements.push(Statement {
         origin: "kpis: latest definitions".into(),
