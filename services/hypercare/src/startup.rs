@@ -132,7 +132,7 @@ impl Application {
             background.push(
                 kpis.clone()
                     .into_inner()
-                    .spawn_rollup_worker(settings.kpis.rollups.clone()),
+                    .spawn_rollup_worker(settings.kpis.rollups.clone(), store.background.clone()),
             );
         }
         let alerts = web::Data::new(build_alerts(&settings, &store, kpis.clone().into_inner())?);

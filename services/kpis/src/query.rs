@@ -6,6 +6,7 @@
 //! retried batch never changes a number, merged by ClickHouse or not. Queries run
 //! with a time and memory limit.
 
+use hypercare_storage::ReadOnly;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::{NaiveDate, TimeZone};
@@ -521,7 +522,7 @@ pub async fn days_with_data(
     let sql = days_with_data_sql(days);
     let query = bind_all(client.query(&sql.text), &sql.binds)
         .with_setting("max_execution_time", MAX_EXECUTION_SECS);
-    let found: Vec<u32> = query.fetch_all().await.map_err(|e| {
+    let found: Vec<u32> = query.read_only().fetch_all().await.map_err(|e| {
         if e.to_string().contains("Code: 159") {
             QueryError::TooSlow
         } else {
@@ -556,7 +557,7 @@ async fn fetch(
     let query = bind_all(client.query(&sql.text), &sql.binds)
         .with_setting("max_execution_time", MAX_EXECUTION_SECS)
         .with_setting("max_memory_usage", MAX_MEMORY_BYTES);
-    let rows: Vec<BucketRow> = query.fetch_all().await.map_err(|e| {
+    let rows: Vec<BucketRow> = query.read_only().fetch_all().await.map_err(|e| {
         if e.to_string().contains("Code: 159") {
             QueryError::TooSlow
         } else {

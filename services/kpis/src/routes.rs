@@ -1,5 +1,6 @@
 //! The launches and KPI HTTP API (see the crate documentation).
 
+use hypercare_storage::ReadOnly;
 use std::collections::{BTreeMap, BTreeSet};
 
 use actix_web::http::StatusCode;
@@ -91,7 +92,12 @@ impl KpiState {
     }
 
     async fn reload(&self) -> clickhouse::error::Result<()> {
-        let rows: Vec<DefinitionRow> = self.store.query(LATEST_DEFINITIONS).fetch_all().await?;
+        let rows: Vec<DefinitionRow> = self
+            .store
+            .query(LATEST_DEFINITIONS)
+            .read_only()
+            .fetch_all()
+            .await?;
         let mut definitions = self.definitions.write().await;
         definitions.clear();
         for row in rows {
@@ -136,9 +142,12 @@ impl KpiState {
 
 impl KpiState {
     /// Keeps the rollups of the current definitions up to date (see [`crate::rollup`]).
+    /// `store` runs the rollup statements: a client with the deadlines of
+    /// background work, longer than an API request's.
     pub fn spawn_rollup_worker(
         self: std::sync::Arc<Self>,
         settings: RollupSettings,
+        store: clickhouse::Client,
     ) -> tokio::task::JoinHandle<()> {
         tokio::spawn(async move {
             let every = std::time::Duration::from_secs(settings.interval_secs.max(1));
@@ -151,7 +160,7 @@ impl KpiState {
                     .map(|(kpi, _)| kpi.clone())
                     .collect();
                 let started = std::time::Instant::now();
-                match rollup::catch_up(&self.store, &kpis, settings.days).await {
+                match rollup::catch_up(&store, &kpis, settings.days).await {
                     Ok(0) => {}
                     Ok(hours) => tracing::info!(
                         hours,
@@ -285,6 +294,7 @@ async fn current_launch(state: &KpiState) -> Result<Option<LaunchRow>, KpiError>
         .query(&format!(
             "SELECT {LAUNCH_COLUMNS} FROM launches ORDER BY created_ms DESC LIMIT 1"
         ))
+        .read_only()
         .fetch_optional()
         .await?)
 }
@@ -615,7 +625,7 @@ async fn show(
         .store
         .query("SELECT kpi_id, version, definition, source, at_ms, actor FROM kpi_definitions WHERE kpi_id = ? ORDER BY version")
         .bind(path.as_str())
-        .fetch_all()
+        .read_only().fetch_all()
         .await?;
     let Some(last) = rows.last() else {
         return Err(KpiError::NotFound(format!("KPI `{path}`")));
@@ -892,6 +902,7 @@ async fn find_launch(state: &KpiState, id: &str) -> Result<LaunchRow, KpiError> 
                 "SELECT {LAUNCH_COLUMNS} FROM launches WHERE launch_id = ? LIMIT 1"
             ))
             .bind(id)
+            .read_only()
             .fetch_optional()
             .await?
     };
@@ -916,6 +927,7 @@ async fn list_launches(
         .query(&format!(
             "SELECT {LAUNCH_COLUMNS} FROM launches ORDER BY created_ms DESC"
         ))
+        .read_only()
         .fetch_all()
         .await?;
     Ok(HttpResponse::Ok().json(rows.iter().map(launch_json).collect::<Vec<_>>()))
