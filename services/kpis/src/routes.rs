@@ -357,6 +357,7 @@ pub struct PaceLevels {
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct BoardQuery {
     /// A local day (`YYYY-MM-DD`) instead of the default one.
