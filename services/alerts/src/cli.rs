@@ -48,7 +48,7 @@ pub fn run(
                     "  {:<4} {:<32} for {:<6} {}{}",
                     rule.tier.as_str(),
                     rule.name,
-                    humantime::format_duration(rule.for_).to_string(),
+                    crate::duration::format(rule.for_),
                     rule.annotations.get("summary").map_or("", String::as_str),
                     if rule.rollback_trigger {
                         "  [rollback trigger]"

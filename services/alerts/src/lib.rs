@@ -29,6 +29,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod duration;
 pub mod engine;
 pub mod evaluate;
 pub mod matcher;

@@ -79,7 +79,7 @@ pub struct Rule {
     pub name: String,
     pub tier: Tier,
     /// How long the condition must hold before the alert fires.
-    #[serde(rename = "for", default, with = "humantime_serde")]
+    #[serde(rename = "for", default, with = "crate::duration")]
     pub for_: Duration,
     pub condition: Condition,
     #[serde(default)]
@@ -116,7 +116,7 @@ pub struct Condition {
     /// `compare: change_pct`: against the value this long ago.
     #[serde(
         default,
-        with = "humantime_serde",
+        with = "crate::duration::option",
         skip_serializing_if = "Option::is_none"
     )]
     pub change_over: Option<Duration>,
@@ -167,7 +167,7 @@ pub struct MetricSource {
     /// `fn: quantile`: 0 < q < 1, from histograms.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quantile: Option<f64>,
-    #[serde(with = "humantime_serde", default = "five_minutes")]
+    #[serde(with = "crate::duration", default = "five_minutes")]
     pub window: Duration,
     /// One alert per value of these labels (a label or a resource attribute;
     /// `service` also reads the OpenTelemetry `service.name`).
@@ -198,13 +198,13 @@ pub enum MetricFn {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct SilenceSource {
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "crate::duration")]
     pub window: Duration,
     /// One alert per source that sent events in the last `lookback` but none in
     /// `window`; without it, any events at all count.
     #[serde(default)]
     pub per_source: bool,
-    #[serde(with = "humantime_serde", default = "one_day")]
+    #[serde(with = "crate::duration", default = "one_day")]
     pub lookback: Duration,
     /// Only events of this name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -215,7 +215,7 @@ pub struct SilenceSource {
 #[serde(deny_unknown_fields)]
 pub struct CapacitySource {
     /// The window the peak is looked for in.
-    #[serde(with = "humantime_serde", default = "one_hour")]
+    #[serde(with = "crate::duration", default = "one_hour")]
     pub window: Duration,
 }
 
