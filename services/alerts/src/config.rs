@@ -312,7 +312,10 @@ mod tests {
     fn an_ack_holds_until_its_timeout_and_then_restarts_escalation() {
         let mut policy = default_tiers().remove(&Tier::P0).unwrap();
         assert!(!policy.ack_holds(0, 5));
-        assert!(policy.ack_holds(1_000, u64::MAX), "no timeout: until resolved");
+        assert!(
+            policy.ack_holds(1_000, u64::MAX),
+            "no timeout: until resolved"
+        );
         assert_eq!(policy.escalation_clock_ms(500, 1_000), 500);
         policy.ack_timeout = Some(Duration::from_secs(60));
         assert!(policy.ack_holds(1_000, 60_999));
@@ -329,7 +332,10 @@ mod tests {
                 "repeat_interval": "1h30m", "ack_timeout": "1d"
             }))
         };
-        assert_eq!(policy("30s").unwrap().ack_timeout, Some(Duration::from_secs(86_400)));
+        assert_eq!(
+            policy("30s").unwrap().ack_timeout,
+            Some(Duration::from_secs(86_400))
+        );
         let error = policy("30 seconds").unwrap_err().to_string();
         assert!(error.contains("`30 seconds` is not a duration"), "{error}");
     }

@@ -40,7 +40,10 @@ pub fn parse(text: &str) -> Result<Duration, String> {
     let mut next_unit = 0;
     let mut total: u64 = 0;
     while at < bytes.len() {
-        let digits = bytes[at..].iter().take_while(|b| b.is_ascii_digit()).count();
+        let digits = bytes[at..]
+            .iter()
+            .take_while(|b| b.is_ascii_digit())
+            .count();
         if digits == 0 {
             return refuse();
         }
@@ -144,8 +147,25 @@ mod tests {
     #[test]
     fn anything_else_is_refused_with_the_reason() {
         for text in [
-            "", "5minutes", "1.5m", "5", "m", "5 m", " 5m", "-1m", "+1m", "1m1h", "1m1m", "1s1ms1s",
-            "1M", "1H", "5mins", "1hour", "1e3s", "1_000s", "99999999999999999999y",
+            "",
+            "5minutes",
+            "1.5m",
+            "5",
+            "m",
+            "5 m",
+            " 5m",
+            "-1m",
+            "+1m",
+            "1m1h",
+            "1m1m",
+            "1s1ms1s",
+            "1M",
+            "1H",
+            "5mins",
+            "1hour",
+            "1e3s",
+            "1_000s",
+            "99999999999999999999y",
         ] {
             let error = parse(text).unwrap_err();
             assert!(error.contains(&format!("`{text}`")), "{text}: {error}");

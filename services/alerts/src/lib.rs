@@ -27,6 +27,7 @@
 //!
 //! See docs/alerts.md for the rule format, the tier policies and the semantics.
 
+pub mod check;
 pub mod cli;
 pub mod config;
 pub mod duration;
