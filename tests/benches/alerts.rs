@@ -85,6 +85,7 @@ fn main() -> anyhow::Result<()> {
                     group_interval: Duration::from_millis(1),
                     repeat_interval: Duration::from_secs(3600),
                     escalation: Vec::new(),
+                    ack_timeout: None,
                     digest_at: None,
                 },
             )]);
