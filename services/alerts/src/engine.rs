@@ -23,6 +23,9 @@ use crate::now_ms;
 use crate::rule::{Rule, Tier};
 use crate::store::{self, AlertRow, Silence};
 
+/// The shortest pause between two evaluations when they run early.
+const MIN_GAP: std::time::Duration = std::time::Duration::from_millis(50);
+
 /// Set on the alerts of an escalation notification: the level reached (1 = the
 /// first `escalation` entry). Documented in docs/alerts.md.
 pub const ESCALATION_ANNOTATION: &str = "escalation_level";
@@ -179,12 +182,58 @@ impl Engine {
                 Err(error) => tracing::warn!(%error, "Could not read back open alerts."),
             }
             loop {
+                let started = std::time::Instant::now();
                 if let Err(error) = self.tick().await {
                     tracing::warn!(%error, "Alert evaluation failed; retrying at the next interval.");
                 }
-                tokio::time::sleep(self.settings.interval).await;
+                // Every `interval`, or as soon as something is due before: a
+                // pending alert reaching `for`, a group's wait or interval. Not
+                // sooner than MIN_GAP after a tick, so a storm of timers costs
+                // at most a few extra evaluations a second.
+                let mut wait = self.settings.interval.saturating_sub(started.elapsed());
+                let now = now_ms();
+                if let Some(due) = self.next_due_ms(now).await {
+                    wait = wait.min(std::time::Duration::from_millis(due - now));
+                }
+                tokio::time::sleep(wait.max(MIN_GAP)).await;
             }
         })
+    }
+
+    /// The earliest moment after `now` when a pending alert reaches its `for`,
+    /// a group is due to be sent, an ack runs out or an escalation is due.
+    async fn next_due_ms(&self, now: u64) -> Option<u64> {
+        let state = self.state.lock().await;
+        let flushes = state.groups.values().filter_map(|g| g.next_flush_ms);
+        let fires = state
+            .alerts
+            .values()
+            .filter(|t| t.row.state == "pending")
+            .filter_map(|t| {
+                let rule = self.rules.iter().find(|r| r.name == t.row.rule)?;
+                Some(t.row.started_ms + rule.for_.as_millis() as u64)
+            });
+        let timers = state
+            .alerts
+            .values()
+            .filter(|t| t.row.state == "firing")
+            .filter_map(|t| {
+                let policy = Tier::parse(&t.row.tier).and_then(|t| self.settings.tiers.get(&t))?;
+                let clock = policy.escalation_clock_ms(t.row.fired_ms, t.row.acked_ms);
+                let escalation = policy
+                    .escalation
+                    .get(usize::from(t.row.escalation_level))
+                    .map(|e| clock + e.after.as_millis() as u64);
+                let lapse = (t.row.acked_ms > 0)
+                    .then(|| policy.ack_expires_ms(t.row.acked_ms))
+                    .flatten();
+                escalation.into_iter().chain(lapse).min()
+            });
+        flushes
+            .chain(fires)
+            .chain(timers)
+            .filter(|at| *at > now)
+            .min()
     }
 
     /// One evaluation of every rule, then notifications.

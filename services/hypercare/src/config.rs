@@ -254,7 +254,10 @@ mod tests {
                         || line.contains(&format!("{{ {name} ="))
                         || line.contains(&format!(", {name} ="))
                 });
-                assert!(listed, "`{name}` ({probe:?}) is not in the example's [alerts]");
+                assert!(
+                    listed,
+                    "`{name}` ({probe:?}) is not in the example's [alerts]"
+                );
             }
         }
     }
