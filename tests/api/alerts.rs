@@ -444,6 +444,22 @@ async fn a_silence_mutes_and_its_expiry_unmutes() {
         (400, Some("comment")),
         "{body}"
     );
+    // Durations as Prometheus (and amtool) write them; the rest is refused.
+    for bad in ["1.5h", "2hours", "1 h"] {
+        let (status, body) = create(json!({"matchers": ["service=api"], "duration": bad, "createdBy": "amy", "comment": "x"})).await;
+        assert_eq!(
+            (status, body["field"].as_str()),
+            (400, Some("duration")),
+            "{body}"
+        );
+        assert!(
+            body["message"]
+                .as_str()
+                .unwrap()
+                .contains("is not a duration"),
+            "{body}"
+        );
+    }
     let (status, body) = create(json!({"matchers": [{"name": "service", "value": "(", "isRegex": true}], "duration": "1h", "createdBy": "amy", "comment": "x"})).await;
     assert_eq!(
         (status, body["field"].as_str()),

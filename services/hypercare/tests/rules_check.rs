@@ -8,7 +8,7 @@ use std::process::{Command, Stdio};
 /// A fresh folder with `files` (name, text) in it.
 fn folder(test: &str, files: &[(&str, String)]) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("hypercare-rules-{test}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::remove_dir_all(&dir).ok();
     std::fs::create_dir_all(&dir).unwrap();
     for (name, text) in files {
         std::fs::write(dir.join(name), text).unwrap();
@@ -84,7 +84,7 @@ fn rules_check_prints_every_problem_of_every_file_and_exits_1() {
         !stdout.contains("\"level\"") && !stdout.contains("`for` "),
         "{stdout}"
     );
-    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::remove_dir_all(&dir).ok();
 }
 
 #[test]
@@ -117,5 +117,5 @@ fn rules_check_does_not_panic_when_its_reader_leaves() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert_eq!(output.status.code(), Some(1), "{stderr}");
-    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::remove_dir_all(&dir).ok();
 }
