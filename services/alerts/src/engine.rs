@@ -181,28 +181,40 @@ impl Engine {
                 Ok(n) => tracing::info!(alerts = n, "Open alerts read back."),
                 Err(error) => tracing::warn!(%error, "Could not read back open alerts."),
             }
+            // Rules are evaluated every `interval`, and early when a pending
+            // alert reaches its `for`. Notification timers (a group's wait or
+            // interval, an ack running out, an escalation) only send what the
+            // last evaluation found, at once: no evaluation, no waiting for one.
+            // At least MIN_GAP apart, so a storm of timers stays cheap.
+            let mut next_evaluation = tokio::time::Instant::now();
             loop {
-                let started = std::time::Instant::now();
-                if let Err(error) = self.tick().await {
-                    tracing::warn!(%error, "Alert evaluation failed; retrying at the next interval.");
+                let woke = tokio::time::Instant::now();
+                if woke >= next_evaluation {
+                    next_evaluation = woke + self.settings.interval;
+                    if let Err(error) = self.tick().await {
+                        tracing::warn!(%error, "Alert evaluation failed; retrying at the next interval.");
+                    }
+                } else if let Err(error) = self.flush().await {
+                    tracing::warn!(%error, "Alert notification failed; retrying at the next interval.");
                 }
-                // Every `interval`, or as soon as something is due before: a
-                // pending alert reaching `for`, a group's wait or interval. Not
-                // sooner than MIN_GAP after a tick, so a storm of timers costs
-                // at most a few extra evaluations a second.
-                let mut wait = self.settings.interval.saturating_sub(started.elapsed());
                 let now = now_ms();
-                if let Some(due) = self.next_due_ms(now).await {
-                    wait = wait.min(std::time::Duration::from_millis(due - now));
+                let (evaluate_at, flush_at) = self.next_due_ms(now).await;
+                let after = |at: u64| {
+                    tokio::time::Instant::now() + std::time::Duration::from_millis(at - now)
+                };
+                if let Some(at) = evaluate_at {
+                    next_evaluation = next_evaluation.min(after(at));
                 }
-                tokio::time::sleep(wait.max(MIN_GAP)).await;
+                let wake = flush_at.map_or(next_evaluation, |at| next_evaluation.min(after(at)));
+                tokio::time::sleep_until(wake.max(tokio::time::Instant::now() + MIN_GAP)).await;
             }
         })
     }
 
-    /// The earliest moment after `now` when a pending alert reaches its `for`,
-    /// a group is due to be sent, an ack runs out or an escalation is due.
-    async fn next_due_ms(&self, now: u64) -> Option<u64> {
+    /// After `now`: the earliest moment a pending alert reaches its `for` (an
+    /// evaluation is due), and the earliest a group is due to be sent, an ack
+    /// runs out or an escalation is due (notifications are due).
+    async fn next_due_ms(&self, now: u64) -> (Option<u64>, Option<u64>) {
         let state = self.state.lock().await;
         let flushes = state.groups.values().filter_map(|g| g.next_flush_ms);
         let fires = state
@@ -229,11 +241,21 @@ impl Engine {
                     .flatten();
                 escalation.into_iter().chain(lapse).min()
             });
-        flushes
-            .chain(fires)
-            .chain(timers)
-            .filter(|at| *at > now)
-            .min()
+        (
+            fires.filter(|at| *at > now).min(),
+            flushes.chain(timers).filter(|at| *at > now).min(),
+        )
+    }
+
+    /// Notifications that are due, from what the last evaluation found.
+    pub async fn flush(&self) -> anyhow::Result<()> {
+        let now = now_ms();
+        let mut state = self.state.lock().await;
+        let mut changes = Vec::new();
+        self.notify(&mut state, now, &mut changes);
+        store::append(&self.store, &changes).await?;
+        state.last_tick_ms = now;
+        Ok(())
     }
 
     /// One evaluation of every rule, then notifications.
