@@ -15,11 +15,13 @@ use serde_json::{Value, json};
 
 use hypercare_tests::{ADMIN_KEY, READ_KEY, TestApp, spawn_app_with};
 
-/// A webhook receiver: records every POST by path; answers 500 to the first
-/// `fail_first` requests.
+/// A webhook receiver: records every POST by path (and its headers); answers
+/// 500 to the first `fail_first` requests.
 #[derive(Clone, Default)]
 struct Pager {
     received: Arc<Mutex<Vec<(String, Value)>>>,
+    /// (User-Agent, Content-Type) of every request, failed ones included.
+    headers: Arc<Mutex<Vec<(String, String)>>>,
     fail_first: Arc<AtomicUsize>,
     port: u16,
 }
@@ -39,6 +41,18 @@ impl Pager {
                     move |req: actix_web::HttpRequest, body: web::Bytes| {
                         let state = state.clone();
                         async move {
+                            let header = |name: &str| {
+                                req.headers()
+                                    .get(name)
+                                    .and_then(|v| v.to_str().ok())
+                                    .unwrap_or("")
+                                    .to_owned()
+                            };
+                            state
+                                .headers
+                                .lock()
+                                .unwrap()
+                                .push((header("user-agent"), header("content-type")));
                             if state
                                 .fail_first
                                 .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
@@ -102,6 +116,7 @@ fn policy(receivers: &[&str], group_wait_ms: u64, repeat_ms: u64) -> TierPolicy 
         group_interval: Duration::from_millis(500),
         repeat_interval: Duration::from_millis(repeat_ms),
         escalation: Vec::new(),
+        ack_timeout: None,
         digest_at: None,
     }
 }
@@ -429,6 +444,22 @@ async fn a_silence_mutes_and_its_expiry_unmutes() {
         (400, Some("comment")),
         "{body}"
     );
+    // Durations as Prometheus (and amtool) write them; the rest is refused.
+    for bad in ["1.5h", "2hours", "1 h"] {
+        let (status, body) = create(json!({"matchers": ["service=api"], "duration": bad, "createdBy": "amy", "comment": "x"})).await;
+        assert_eq!(
+            (status, body["field"].as_str()),
+            (400, Some("duration")),
+            "{body}"
+        );
+        assert!(
+            body["message"]
+                .as_str()
+                .unwrap()
+                .contains("is not a duration"),
+            "{body}"
+        );
+    }
     let (status, body) = create(json!({"matchers": [{"name": "service", "value": "(", "isRegex": true}], "duration": "1h", "createdBy": "amy", "comment": "x"})).await;
     assert_eq!(
         (status, body["field"].as_str()),
@@ -493,10 +524,30 @@ async fn an_unacked_p0_escalates_on_time_and_an_ack_stops_it() {
     .await;
     gauge(&app, "queue", &[(json!({"service": "api"}), 500.0)]).await;
     let started = Instant::now();
-    pager.wait_for("oncall", 1, Duration::from_secs(5)).await;
+    let oncall = pager.wait_for("oncall", 1, Duration::from_secs(5)).await;
     let lead = pager.wait_for("lead", 1, Duration::from_secs(5)).await;
     let lead_after = started.elapsed();
     assert_eq!(lead.len(), 1);
+    // The group's own notification, to the next receiver: receivers that
+    // de-duplicate by groupKey see the same incident, marked as escalated.
+    assert_eq!(lead[0]["groupKey"], oncall[0]["groupKey"], "{lead:?}");
+    assert_eq!(lead[0]["groupLabels"], oncall[0]["groupLabels"]);
+    assert_eq!(lead[0]["receiver"], "lead");
+    assert_eq!(lead[0]["status"], "firing");
+    assert_eq!(
+        lead[0]["alerts"][0]["fingerprint"],
+        oncall[0]["alerts"][0]["fingerprint"]
+    );
+    assert_eq!(lead[0]["alerts"][0]["annotations"]["escalation_level"], "1");
+    assert_eq!(
+        lead[0]["alerts"][0]["labels"],
+        oncall[0]["alerts"][0]["labels"]
+    );
+    assert!(
+        oncall[0]["alerts"][0]["annotations"]
+            .get("escalation_level")
+            .is_none()
+    );
     assert!(
         lead_after >= Duration::from_millis(1400),
         "not before 1.5 s: {lead_after:?}"
@@ -507,6 +558,8 @@ async fn an_unacked_p0_escalates_on_time_and_an_ack_stops_it() {
     );
     let head = pager.wait_for("head", 1, Duration::from_secs(5)).await;
     assert_eq!(head.len(), 1);
+    assert_eq!(head[0]["groupKey"], oncall[0]["groupKey"]);
+    assert_eq!(head[0]["alerts"][0]["annotations"]["escalation_level"], "2");
     assert!(started.elapsed() >= Duration::from_millis(2900));
     assert_eq!(alerts(&app).await["alerts"][0]["escalation_level"], 2);
 
@@ -556,19 +609,6 @@ async fn an_unacked_p0_escalates_on_time_and_an_ack_stops_it() {
         .await
         .unwrap();
     assert_eq!(resolved.status(), 200);
-    let again = app
-        .http
-        .post(format!("{}/v1/alerts/{id}/ack", app.address))
-        .bearer_auth(ADMIN_KEY)
-        .send()
-        .await
-        .unwrap();
-    // 409 while the resolved notification is pending, 404 once it is sent.
-    assert!(
-        matches!(again.status().as_u16(), 404 | 409),
-        "a resolved alert cannot be acknowledged: {}",
-        again.status()
-    );
     let deadline = Instant::now() + Duration::from_secs(5);
     while !pager.to("oncall").iter().any(|n| {
         n["status"] == "resolved"
@@ -585,6 +625,29 @@ async fn an_unacked_p0_escalates_on_time_and_an_ack_stops_it() {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    // Once sent, the evaluator forgets it; an ack still says what it is.
+    let again = app
+        .http
+        .post(format!("{}/v1/alerts/{id}/ack", app.address))
+        .bearer_auth(ADMIN_KEY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 409);
+    let again: Value = again.json().await.unwrap();
+    assert_eq!(
+        (again["error"].as_str(), again["state"].as_str()),
+        (Some("wrong_state"), Some("resolved")),
+        "{again}"
+    );
+    let unknown = app
+        .http
+        .post(format!("{}/v1/alerts/nosuchalert/ack", app.address))
+        .bearer_auth(ADMIN_KEY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unknown.status(), 404);
     let history: Value = app
         .get("/v1/alerts/history", Some(READ_KEY))
         .await
@@ -611,6 +674,136 @@ async fn an_unacked_p0_escalates_on_time_and_an_ack_stops_it() {
             .all(|a| a["labels"]["service"] != "web"),
         "{open}"
     );
+}
+
+async fn first_alert_id(app: &TestApp) -> String {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        if let Some(id) = alerts(app).await["alerts"][0]["id"].as_str() {
+            return id.to_owned();
+        }
+        assert!(Instant::now() < deadline, "no alert");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn reasons(app: &TestApp) -> Vec<String> {
+    let deliveries: Value = app
+        .get("/v1/alerts/notifications", Some(READ_KEY))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let mut rows: Vec<(u64, String)> = deliveries["deliveries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            (
+                d["at_ms"].as_u64().unwrap(),
+                d["reason"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    rows.sort();
+    rows.into_iter().map(|(_, r)| r).collect()
+}
+
+#[tokio::test]
+async fn an_acknowledged_alert_stops_repeating_until_its_ack_times_out() {
+    let pager = Pager::start(0).await;
+    let (app, _rules) = app_with_rules(ONE_RULE, &pager, |s| {
+        if let Some(p0) = s.alerts.tiers.get_mut(&Tier::P0) {
+            p0.repeat_interval = Duration::from_millis(700);
+            p0.ack_timeout = Some(Duration::from_millis(2500));
+        }
+    })
+    .await;
+    gauge(&app, "queue", &[(json!({"service": "api"}), 500.0)]).await;
+    pager.wait_for("oncall", 1, Duration::from_secs(5)).await;
+    let id = first_alert_id(&app).await;
+    let acked = app
+        .http
+        .post(format!("{}/v1/alerts/{id}/ack", app.address))
+        .bearer_auth(ADMIN_KEY)
+        .json(&json!({"by": "amy"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(acked.status(), 200);
+    let acked_at = Instant::now();
+    let before = pager.to("oncall").len();
+
+    // Three repeat intervals: an unacknowledged alert would have been re-sent.
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    assert_eq!(pager.to("oncall").len(), before, "acknowledged: no repeat");
+    assert_eq!(alerts(&app).await["alerts"][0]["state"], "acknowledged");
+
+    // The ack times out after 2.5 s: notified again at once, then repeats resume.
+    let got = pager
+        .wait_for("oncall", before + 1, Duration::from_secs(3))
+        .await;
+    assert_eq!(got.len(), before + 1, "notified when the ack timed out");
+    assert!(
+        acked_at.elapsed() >= Duration::from_millis(2400),
+        "{:?}",
+        acked_at.elapsed()
+    );
+    assert_eq!(got[before]["status"], "firing");
+    assert_eq!(alerts(&app).await["alerts"][0]["state"], "firing");
+    let got = pager
+        .wait_for("oncall", before + 2, Duration::from_secs(3))
+        .await;
+    assert_eq!(got.len(), before + 2, "repeats once the ack ran out");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let reasons = reasons(&app).await;
+    let expired = reasons.iter().position(|r| r == "ack_expired");
+    assert!(expired.is_some(), "{reasons:?}");
+    assert!(
+        reasons[expired.unwrap_or(0)..].contains(&"repeat".to_owned()),
+        "{reasons:?}"
+    );
+    let changes: Value = app
+        .get(&format!("/v1/alerts/{id}"), Some(READ_KEY))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let changes: Vec<&str> = changes["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["change"].as_str().unwrap())
+        .collect();
+    assert_eq!(changes, ["fired", "acked", "ack_expired"]);
+
+    // Acknowledged again: quiet again.
+    let acked = app
+        .http
+        .post(format!("{}/v1/alerts/{id}/ack", app.address))
+        .bearer_auth(ADMIN_KEY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(acked.status(), 200);
+    let before = pager.to("oncall").len();
+    tokio::time::sleep(Duration::from_millis(1600)).await;
+    assert_eq!(
+        pager.to("oncall").len(),
+        before,
+        "acknowledged again: no repeat"
+    );
+
+    // Every request says who sends it.
+    let version = format!("Hypercare/{}", env!("CARGO_PKG_VERSION"));
+    let headers = pager.headers.lock().unwrap().clone();
+    assert!(!headers.is_empty());
+    for (agent, content_type) in headers {
+        assert_eq!(
+            (agent.as_str(), content_type.as_str()),
+            (version.as_str(), "application/json")
+        );
+    }
 }
 
 #[tokio::test]

@@ -1,13 +1,14 @@
 //! `hypercare rules check`: validate rule files without starting the service.
 
+use std::io::Write;
 use std::path::PathBuf;
 
 use clap::Subcommand;
 
 #[derive(Debug, Subcommand)]
 pub enum RulesCommand {
-    /// Validate alert rule files (or folders of them); exit 1 naming the file,
-    /// the rule and the field of the first error.
+    /// Validate alert rule files (or folders of them); print every problem of
+    /// every file on stdout as `file:line: rule `name`: field: reason`, exit 1.
     Check {
         /// Files or folders; default: the configured [alerts] rules.
         paths: Vec<PathBuf>,
@@ -18,46 +19,71 @@ pub enum RulesCommand {
 }
 
 /// Runs the command; `configured` are the rule paths of the configuration.
+/// Returns the exit code: 0 when every file passes, 1 otherwise.
 pub fn run(
     command: RulesCommand,
     configured: &[PathBuf],
     kpi_file: Option<&PathBuf>,
-) -> anyhow::Result<()> {
-    match command {
-        RulesCommand::Check { paths, kpis } => {
-            let paths = if paths.is_empty() {
-                configured.to_vec()
-            } else {
-                paths
-            };
-            let kpi_ids = match kpis.as_ref().or(kpi_file) {
-                Some(file) => Some(
-                    hypercare_kpis::definition::load_file(file)
-                        .map_err(anyhow::Error::msg)?
-                        .into_iter()
-                        .map(|k| k.id)
-                        .collect::<Vec<_>>(),
-                ),
-                None => None,
-            };
-            let rules = crate::rule::load(&paths, kpi_ids.as_deref())?;
-            let files = crate::rule::files(&paths)?;
-            println!("{} rules in {} files: OK", rules.len(), files.len());
-            for rule in &rules {
-                println!(
-                    "  {:<4} {:<32} for {:<6} {}{}",
-                    rule.tier.as_str(),
-                    rule.name,
-                    humantime::format_duration(rule.for_).to_string(),
-                    rule.annotations.get("summary").map_or("", String::as_str),
-                    if rule.rollback_trigger {
-                        "  [rollback trigger]"
-                    } else {
-                        ""
-                    }
-                );
-            }
-            Ok(())
-        }
+) -> anyhow::Result<u8> {
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    match report(command, configured, kpi_file, &mut out) {
+        Ok(code) => Ok(code),
+        // `hypercare rules check | head`: the reader left; nothing to say to it.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(1),
+        Err(e) => Err(e.into()),
     }
+}
+
+/// Writes the outcome to `out` (problems, or the rules that passed).
+pub fn report(
+    command: RulesCommand,
+    configured: &[PathBuf],
+    kpi_file: Option<&PathBuf>,
+    out: &mut impl Write,
+) -> std::io::Result<u8> {
+    let RulesCommand::Check { paths, kpis } = command;
+    let paths = if paths.is_empty() {
+        configured.to_vec()
+    } else {
+        paths
+    };
+    let kpi_ids = match kpis.as_ref().or(kpi_file) {
+        Some(file) => match hypercare_kpis::definition::load_file(file) {
+            Ok(kpis) => Some(kpis.into_iter().map(|k| k.id).collect::<Vec<_>>()),
+            Err(e) => {
+                writeln!(out, "{}: kpis: {e}", file.display())?;
+                return Ok(1);
+            }
+        },
+        None => None,
+    };
+    let (rules, problems) = crate::check::check(&paths, kpi_ids.as_deref());
+    let files = crate::rule::files(&paths).map_or(0, |f| f.len());
+    if !problems.is_empty() {
+        for problem in &problems {
+            writeln!(out, "{problem}")?;
+        }
+        out.flush()?;
+        eprintln!("{} problems in {files} files.", problems.len());
+        return Ok(1);
+    }
+    writeln!(out, "{} rules in {files} files: OK", rules.len())?;
+    for rule in &rules {
+        writeln!(
+            out,
+            "  {:<4} {:<32} for {:<6} {}{}",
+            rule.tier.as_str(),
+            rule.name,
+            crate::duration::format(rule.for_),
+            rule.annotations.get("summary").map_or("", String::as_str),
+            if rule.rollback_trigger {
+                "  [rollback trigger]"
+            } else {
+                ""
+            }
+        )?;
+    }
+    out.flush()?;
+    Ok(0)
 }

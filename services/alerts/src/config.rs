@@ -1,5 +1,6 @@
 //! The `[alerts]` section: rule files, tier policies P0..P3, receivers, grouping
-//! and inhibition. Durations are written like `30s`, `5m`, `4h`.
+//! and inhibition. Durations are written as Prometheus writes them: `30s`, `5m`,
+//! `1h30m` (see [`crate::duration`]).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -20,7 +21,7 @@ pub struct AlertSettings {
     /// replica of a deployment must (the others serve the alert API read-only).
     pub evaluate: bool,
     /// Seconds between two evaluations of every rule.
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "crate::duration")]
     pub interval: Duration,
     /// Where people reach Hypercare; used in notifications' `externalURL`.
     pub external_url: String,
@@ -35,7 +36,7 @@ pub struct AlertSettings {
     /// Webhook delivery attempts before a notification is recorded as failed.
     pub delivery_attempts: u32,
     /// Delay before the first retry; doubled at each attempt.
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "crate::duration")]
     pub retry_backoff: Duration,
 }
 
@@ -70,6 +71,7 @@ fn default_tiers() -> BTreeMap<Tier, TierPolicy> {
         group_interval: minutes(1),
         repeat_interval: minutes(repeat),
         escalation,
+        ack_timeout: None,
         digest_at: None,
     };
     BTreeMap::from([
@@ -120,7 +122,7 @@ pub struct Receiver {
     /// in `truncatedAlerts`.
     #[serde(default)]
     pub max_alerts: usize,
-    #[serde(with = "humantime_serde", default = "ten_seconds")]
+    #[serde(with = "crate::duration", default = "ten_seconds")]
     pub timeout: Duration,
     /// Sent as `Authorization: Bearer ...`; put it in the environment
     /// (`HYPERCARE_ALERTS__RECEIVERS__<NAME>__BEARER_TOKEN`), not in the file.
@@ -155,27 +157,58 @@ pub struct TierPolicy {
     /// Notified as soon as the group is due.
     pub receivers: Vec<String>,
     /// Time to acknowledge; past it an alert shows `ack_overdue`.
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "crate::duration")]
     pub ack_sla: Duration,
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "crate::duration")]
     pub group_wait: Duration,
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "crate::duration")]
     pub group_interval: Duration,
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "crate::duration")]
     pub repeat_interval: Duration,
     /// Who else is notified when an alert stays unacknowledged.
     #[serde(default)]
     pub escalation: Vec<Escalation>,
+    /// How long an acknowledgement holds. An acknowledged alert is not re-sent
+    /// at `repeat_interval` nor escalated; past this (counted from the ack) it
+    /// notifies again at once, repeats and escalates as if never acknowledged,
+    /// until acknowledged again. None: an ack holds until the alert resolves.
+    #[serde(default, with = "crate::duration::option")]
+    pub ack_timeout: Option<Duration>,
     /// Quiet tier: one digest a day at this UTC time (`HH:MM`) instead of
     /// notifications as alerts fire.
     #[serde(default)]
     pub digest_at: Option<String>,
 }
 
+impl TierPolicy {
+    /// When the acknowledgement given at `acked_ms` stops holding (None: never;
+    /// `acked_ms` 0 is no ack, which never holds).
+    pub fn ack_expires_ms(&self, acked_ms: u64) -> Option<u64> {
+        self.ack_timeout
+            .map(|t| acked_ms.saturating_add(t.as_millis() as u64))
+    }
+
+    /// Whether an alert acknowledged at `acked_ms` (0: not acknowledged) counts
+    /// as acknowledged at `now`.
+    pub fn ack_holds(&self, acked_ms: u64, now: u64) -> bool {
+        acked_ms > 0 && self.ack_expires_ms(acked_ms).is_none_or(|end| now < end)
+    }
+
+    /// The instant escalation delays count from: when the alert fired, or when
+    /// its acknowledgement ran out (a lapsed ack starts the escalation over
+    /// rather than paging every level at once).
+    pub fn escalation_clock_ms(&self, fired_ms: u64, acked_ms: u64) -> u64 {
+        match self.ack_expires_ms(acked_ms) {
+            Some(end) if acked_ms > 0 => fired_ms.max(end),
+            _ => fired_ms,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Escalation {
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "crate::duration")]
     pub after: Duration,
     pub receivers: Vec<String>,
 }
@@ -269,4 +302,41 @@ pub fn digest_minute(text: &str) -> Option<u32> {
     let (h, m) = text.split_once(':')?;
     let (h, m): (u32, u32) = (h.parse().ok()?, m.parse().ok()?);
     (h < 24 && m < 60).then_some(h * 60 + m)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_ack_holds_until_its_timeout_and_then_restarts_escalation() {
+        let mut policy = default_tiers().remove(&Tier::P0).unwrap();
+        assert!(!policy.ack_holds(0, 5));
+        assert!(
+            policy.ack_holds(1_000, u64::MAX),
+            "no timeout: until resolved"
+        );
+        assert_eq!(policy.escalation_clock_ms(500, 1_000), 500);
+        policy.ack_timeout = Some(Duration::from_secs(60));
+        assert!(policy.ack_holds(1_000, 60_999));
+        assert!(!policy.ack_holds(1_000, 61_000));
+        assert_eq!(policy.escalation_clock_ms(500, 1_000), 61_000);
+        assert_eq!(policy.escalation_clock_ms(500, 0), 500);
+    }
+
+    #[test]
+    fn config_durations_follow_prometheus() {
+        let policy = |d: &str| {
+            serde_json::from_value::<TierPolicy>(serde_json::json!({
+                "receivers": [], "ack_sla": "5m", "group_wait": d, "group_interval": "1m",
+                "repeat_interval": "1h30m", "ack_timeout": "1d"
+            }))
+        };
+        assert_eq!(
+            policy("30s").unwrap().ack_timeout,
+            Some(Duration::from_secs(86_400))
+        );
+        let error = policy("30 seconds").unwrap_err().to_string();
+        assert!(error.contains("`30 seconds` is not a duration"), "{error}");
+    }
 }

@@ -23,6 +23,13 @@ use crate::now_ms;
 use crate::rule::{Rule, Tier};
 use crate::store::{self, AlertRow, Silence};
 
+/// The shortest pause between two evaluations when they run early.
+const MIN_GAP: std::time::Duration = std::time::Duration::from_millis(50);
+
+/// Set on the alerts of an escalation notification: the level reached (1 = the
+/// first `escalation` entry). Documented in docs/alerts.md.
+pub const ESCALATION_ANNOTATION: &str = "escalation_level";
+
 /// An alert the evaluator keeps.
 #[derive(Debug, Clone)]
 struct Tracked {
@@ -134,7 +141,7 @@ impl Engine {
     ) -> Result<Self, String> {
         let inhibitions = settings.validate()?;
         let delivery = Arc::new(Delivery {
-            http: reqwest::Client::new(),
+            http: crate::notify::http_client(),
             store: store.clone(),
             attempts: settings.delivery_attempts,
             backoff: settings.retry_backoff,
@@ -174,13 +181,81 @@ impl Engine {
                 Ok(n) => tracing::info!(alerts = n, "Open alerts read back."),
                 Err(error) => tracing::warn!(%error, "Could not read back open alerts."),
             }
+            // Rules are evaluated every `interval`, and early when a pending
+            // alert reaches its `for`. Notification timers (a group's wait or
+            // interval, an ack running out, an escalation) only send what the
+            // last evaluation found, at once: no evaluation, no waiting for one.
+            // At least MIN_GAP apart, so a storm of timers stays cheap.
+            let mut next_evaluation = tokio::time::Instant::now();
             loop {
-                if let Err(error) = self.tick().await {
-                    tracing::warn!(%error, "Alert evaluation failed; retrying at the next interval.");
+                let woke = tokio::time::Instant::now();
+                if woke >= next_evaluation {
+                    next_evaluation = woke + self.settings.interval;
+                    if let Err(error) = self.tick().await {
+                        tracing::warn!(%error, "Alert evaluation failed; retrying at the next interval.");
+                    }
+                } else if let Err(error) = self.flush().await {
+                    tracing::warn!(%error, "Alert notification failed; retrying at the next interval.");
                 }
-                tokio::time::sleep(self.settings.interval).await;
+                let now = now_ms();
+                let (evaluate_at, flush_at) = self.next_due_ms(now).await;
+                let after = |at: u64| {
+                    tokio::time::Instant::now() + std::time::Duration::from_millis(at - now)
+                };
+                if let Some(at) = evaluate_at {
+                    next_evaluation = next_evaluation.min(after(at));
+                }
+                let wake = flush_at.map_or(next_evaluation, |at| next_evaluation.min(after(at)));
+                tokio::time::sleep_until(wake.max(tokio::time::Instant::now() + MIN_GAP)).await;
             }
         })
+    }
+
+    /// After `now`: the earliest moment a pending alert reaches its `for` (an
+    /// evaluation is due), and the earliest a group is due to be sent, an ack
+    /// runs out or an escalation is due (notifications are due).
+    async fn next_due_ms(&self, now: u64) -> (Option<u64>, Option<u64>) {
+        let state = self.state.lock().await;
+        let flushes = state.groups.values().filter_map(|g| g.next_flush_ms);
+        let fires = state
+            .alerts
+            .values()
+            .filter(|t| t.row.state == "pending")
+            .filter_map(|t| {
+                let rule = self.rules.iter().find(|r| r.name == t.row.rule)?;
+                Some(t.row.started_ms + rule.for_.as_millis() as u64)
+            });
+        let timers = state
+            .alerts
+            .values()
+            .filter(|t| t.row.state == "firing")
+            .filter_map(|t| {
+                let policy = Tier::parse(&t.row.tier).and_then(|t| self.settings.tiers.get(&t))?;
+                let clock = policy.escalation_clock_ms(t.row.fired_ms, t.row.acked_ms);
+                let escalation = policy
+                    .escalation
+                    .get(usize::from(t.row.escalation_level))
+                    .map(|e| clock + e.after.as_millis() as u64);
+                let lapse = (t.row.acked_ms > 0)
+                    .then(|| policy.ack_expires_ms(t.row.acked_ms))
+                    .flatten();
+                escalation.into_iter().chain(lapse).min()
+            });
+        (
+            fires.filter(|at| *at > now).min(),
+            flushes.chain(timers).filter(|at| *at > now).min(),
+        )
+    }
+
+    /// Notifications that are due, from what the last evaluation found.
+    pub async fn flush(&self) -> anyhow::Result<()> {
+        let now = now_ms();
+        let mut state = self.state.lock().await;
+        let mut changes = Vec::new();
+        self.notify(&mut state, now, &mut changes);
+        store::append(&self.store, &changes).await?;
+        state.last_tick_ms = now;
+        Ok(())
     }
 
     /// One evaluation of every rule, then notifications.
@@ -487,7 +562,41 @@ impl Engine {
         }
     }
 
+    /// Acknowledgements that ran out since the last tick: each is recorded
+    /// (`ack_expired`) and returned, so that its group is told again at once.
+    fn lapse_acks(
+        &self,
+        state: &mut State,
+        now: u64,
+        changes: &mut Vec<AlertRow>,
+    ) -> BTreeSet<String> {
+        let since = state.last_tick_ms;
+        let mut lapsed = BTreeSet::new();
+        // After a restart (no previous tick) every open group is re-sent anyway.
+        if since == 0 {
+            return lapsed;
+        }
+        for (fp, tracked) in &mut state.alerts {
+            let row = &mut tracked.row;
+            let Some(end) = Tier::parse(&row.tier)
+                .and_then(|t| self.settings.tiers.get(&t))
+                .and_then(|p| p.ack_expires_ms(row.acked_ms))
+            else {
+                continue;
+            };
+            if row.state == "firing" && row.acked_ms > 0 && since < end && end <= now {
+                row.version += 1;
+                row.change = "ack_expired".into();
+                row.at_ms = now;
+                changes.push(row.clone());
+                lapsed.insert(fp.clone());
+            }
+        }
+        lapsed
+    }
+
     fn notify(&self, state: &mut State, now: u64, changes: &mut Vec<AlertRow>) {
+        let lapsed = self.lapse_acks(state, now, changes);
         // Which alerts each group should show now.
         let mut firing: BTreeMap<String, FiringGroup> = BTreeMap::new();
         let mut resolved: BTreeMap<String, Vec<String>> = BTreeMap::new();
@@ -551,14 +660,26 @@ impl Engine {
                 })
                 .unwrap_or_default();
             let changed = now_firing != group.notified;
+            // An acknowledged alert stops repeating until its ack lapses (as on
+            // PagerDuty and Opsgenie); a group of only acknowledged alerts is quiet.
+            let unacked = now_firing.iter().any(|fp| {
+                state
+                    .alerts
+                    .get(fp)
+                    .is_some_and(|t| !policy.ack_holds(t.row.acked_ms, now))
+            });
+            let ack_lapsed = now_firing.iter().any(|fp| lapsed.contains(fp));
             let mut reason = "notify";
             if let Some(last) = group.last_flush_ms {
                 if changed && group.next_flush_ms.is_none() {
                     group.next_flush_ms =
                         Some(now.max(last + policy.group_interval.as_millis() as u64));
                 }
-                if !changed
-                    && !now_firing.is_empty()
+                if !changed && ack_lapsed {
+                    group.next_flush_ms = Some(now);
+                    reason = "ack_expired";
+                } else if !changed
+                    && unacked
                     && now >= last + policy.repeat_interval.as_millis() as u64
                 {
                     group.next_flush_ms = Some(now);
@@ -607,35 +728,45 @@ impl Engine {
         self.digest(state, now);
     }
 
+    /// Unacknowledged firing alerts past an escalation delay: their group's
+    /// notification (same groupKey and groupLabels, every firing alert of the
+    /// group) goes to the next level's receivers, the escalated alerts carrying
+    /// the annotation `escalation_level`.
     fn escalate(&self, state: &mut State, now: u64, changes: &mut Vec<AlertRow>) {
         let due: Vec<(String, usize)> = state
             .alerts
             .iter()
-            .filter(|(_, t)| t.row.state == "firing" && t.row.acked_ms == 0)
+            .filter(|(_, t)| t.row.state == "firing")
             .filter_map(|(fp, t)| {
                 let tier = Tier::parse(&t.row.tier)?;
                 let policy = self.settings.tiers.get(&tier)?;
+                if policy.ack_holds(t.row.acked_ms, now) {
+                    return None;
+                }
                 let labels = t.row.labels();
                 if Self::silenced(state, &labels, now) || self.inhibited(state, fp, &labels, now) {
                     return None;
                 }
+                let clock = policy.escalation_clock_ms(t.row.fired_ms, t.row.acked_ms);
                 let level = policy
                     .escalation
                     .iter()
-                    .take_while(|e| {
-                        now.saturating_sub(t.row.fired_ms) >= e.after.as_millis() as u64
-                    })
+                    .take_while(|e| now.saturating_sub(clock) >= e.after.as_millis() as u64)
                     .count();
                 (level > usize::from(t.row.escalation_level)).then(|| (fp.clone(), level))
             })
             .collect();
+        // By group and receivers: one notification per group and level reached.
+        type Batch = (BTreeMap<String, String>, BTreeMap<String, usize>);
+        let mut batches: BTreeMap<(String, Vec<String>), Batch> = BTreeMap::new();
         for (fp, level) in due {
             let Some(tracked) = state.alerts.get_mut(&fp) else {
                 continue;
             };
-            let Some(policy) =
-                Tier::parse(&tracked.row.tier).and_then(|t| self.settings.tiers.get(&t))
-            else {
+            let Some(tier) = Tier::parse(&tracked.row.tier) else {
+                continue;
+            };
+            let Some(policy) = self.settings.tiers.get(&tier) else {
                 continue;
             };
             let receivers: Vec<String> = policy.escalation
@@ -648,19 +779,40 @@ impl Engine {
             tracked.row.change = "escalated".into();
             tracked.row.at_ms = now;
             changes.push(tracked.row.clone());
-            let row = tracked.row.clone();
-            let key = format!(
-                "{{}}/escalation/{level}:{{fingerprint={:?}}}",
-                row.fingerprint
-            );
-            let labels = BTreeMap::from([("escalation".to_owned(), level.to_string())]);
-            self.send(
-                &receivers,
-                &key,
-                &labels,
-                &[self.webhook_alert(&row, true)],
-                "escalation",
-            );
+            let (key, group_labels) = self.group_key(tier, &tracked.row.labels());
+            batches
+                .entry((key, receivers))
+                .or_insert_with(|| (group_labels, BTreeMap::new()))
+                .1
+                .insert(fp, level);
+        }
+        for ((key, receivers), (group_labels, escalated)) in batches {
+            let alerts: Vec<WebhookAlert> = state
+                .alerts
+                .iter()
+                .filter(|(fp, t)| {
+                    if escalated.contains_key(*fp) {
+                        return true;
+                    }
+                    let labels = t.row.labels();
+                    t.row.state == "firing"
+                        && !t.resolved_unsent
+                        && Tier::parse(&t.row.tier)
+                            .is_some_and(|tier| self.group_key(tier, &labels).0 == key)
+                        && !Self::silenced(state, &labels, now)
+                        && !self.inhibited(state, fp, &labels, now)
+                })
+                .map(|(fp, t)| {
+                    let mut alert = self.webhook_alert(&t.row, true);
+                    if let Some(level) = escalated.get(fp) {
+                        alert
+                            .annotations
+                            .insert(ESCALATION_ANNOTATION.into(), level.to_string());
+                    }
+                    alert
+                })
+                .collect();
+            self.send(&receivers, &key, &group_labels, &alerts, "escalation");
         }
     }
 
@@ -695,7 +847,9 @@ impl Engine {
         }
     }
 
-    /// Acknowledges a firing alert: escalation stops; notifications go on.
+    /// Acknowledges a firing alert: escalation and repeats stop until it
+    /// resolves or the tier's `ack_timeout` runs out; acknowledging again after
+    /// that renews the ack.
     pub async fn ack(&self, id: &str, by: &str) -> Result<AlertRow, ActionError> {
         let mut state = self.state.lock().await;
         let tracked = state
@@ -712,7 +866,10 @@ impl Engine {
         }
         let now = now_ms();
         let mut row = tracked.row.clone();
-        if row.acked_ms == 0 {
+        let holds = Tier::parse(&row.tier)
+            .and_then(|t| self.settings.tiers.get(&t))
+            .map_or(row.acked_ms > 0, |p| p.ack_holds(row.acked_ms, now));
+        if !holds {
             row.acked_ms = now;
             row.acked_by = by.to_owned();
             row.version += 1;

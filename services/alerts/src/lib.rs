@@ -16,7 +16,7 @@
 //! ```text
 //! GET    /v1/alerts                      open alerts + rollback recommendation (read)
 //! GET    /v1/alerts/{id}                 one alert with its changes (read)
-//! POST   /v1/alerts/{id}/ack             acknowledge: stops escalation (admin)
+//! POST   /v1/alerts/{id}/ack             acknowledge: stops repeats and escalation (admin)
 //! POST   /v1/alerts/{id}/resolve         resolve by hand (admin)
 //! GET    /v1/alerts/history?date=&tz=    time to ack / resolve, MTTA / MTTR per tier (read)
 //! GET    /v1/alerts/notifications        webhook deliveries, failed ones included (read)
@@ -28,8 +28,10 @@
 //! See docs/alerts.md for the rule format, the tier policies and the semantics.
 
 pub mod api_doc;
+pub mod check;
 pub mod cli;
 pub mod config;
+pub mod duration;
 pub mod engine;
 pub mod evaluate;
 pub mod matcher;

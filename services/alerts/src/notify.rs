@@ -95,6 +95,20 @@ pub struct DeliveryRow {
     pub alert_ids: Vec<String>,
 }
 
+/// `User-Agent: Hypercare/<version>`, as Alertmanager sends `Alertmanager/<version>`:
+/// receivers can tell who calls in their logs.
+pub const USER_AGENT: &str = concat!("Hypercare/", env!("CARGO_PKG_VERSION"));
+
+/// The HTTP client of webhook deliveries. Every request carries `User-Agent`
+/// and `Content-Type: application/json`, plus `Authorization: Bearer` when the
+/// receiver has a token.
+pub fn http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .user_agent(USER_AGENT)
+        .build()
+        .unwrap_or_default()
+}
+
 /// What to deliver and how often to try.
 pub struct Delivery {
     pub http: reqwest::Client,

@@ -95,11 +95,16 @@ impl ResponseError for AlertError {
             AlertError::Invalid { field, .. } => Some(field.clone()),
             _ => None,
         };
-        HttpResponse::build(self.status_code()).json(serde_json::json!({
+        let mut body = serde_json::json!({
             "error": code,
             "message": self.to_string(),
             "field": field,
-        }))
+        });
+        // A conflict says what the alert is, so the client need not ask again.
+        if let AlertError::Action(ActionError::WrongState { state, .. }) = self {
+            body["state"] = state.as_str().into();
+        }
+        HttpResponse::build(self.status_code()).json(body)
     }
 }
 
@@ -151,8 +156,10 @@ fn view(
     let ack_sla = Tier::parse(&row.tier)
         .and_then(|t| state.settings.tiers.get(&t))
         .map(|p| p.ack_sla.as_millis() as u64);
+    let policy = Tier::parse(&row.tier).and_then(|t| state.settings.tiers.get(&t));
+    let acked = policy.map_or(row.acked_ms > 0, |p| p.ack_holds(row.acked_ms, now));
     let shown_state = match row.state.as_str() {
-        "firing" if row.acked_ms > 0 => "acknowledged",
+        "firing" if acked => "acknowledged",
         other => other,
     };
     AlertView {
@@ -293,6 +300,30 @@ async fn show(
     })))
 }
 
+/// An alert the evaluator no longer keeps: resolved (409 with its state) if
+/// `alert_events` knows it, else unknown (404).
+async fn closed(
+    state: &AlertState,
+    id: String,
+    action: &'static str,
+) -> Result<ActionError, AlertError> {
+    let versions: Vec<AlertRow> = state
+        .store
+        .query(ONE_ALERT_SQL)
+        .bind(id.as_str())
+        .read_only()
+        .fetch_all()
+        .await?;
+    Ok(match versions.last() {
+        Some(latest) => ActionError::WrongState {
+            id,
+            state: latest.state.clone(),
+            action,
+        },
+        None => ActionError::NotFound(id),
+    })
+}
+
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 struct ActionBody {
     /// Who acts; default the key's name.
@@ -325,7 +356,10 @@ async fn ack(
 ) -> Result<HttpResponse, AlertError> {
     caller.authorize(Scope::Admin)?;
     let engine = state.engine.as_ref().ok_or(AlertError::NotEvaluator)?;
-    let row = engine.ack(&path, &actor(&caller, &body)).await?;
+    let row = match engine.ack(&path, &actor(&caller, &body)).await {
+        Err(ActionError::NotFound(id)) => Err(closed(&state, id, "acknowledged").await?),
+        other => other,
+    }?;
     let (open, silences) = engine.open().await;
     Ok(HttpResponse::Ok().json(view(&row, &open, &silences, &state, now_ms())))
 }
@@ -349,7 +383,10 @@ async fn resolve(
 ) -> Result<HttpResponse, AlertError> {
     caller.authorize(Scope::Admin)?;
     let engine = state.engine.as_ref().ok_or(AlertError::NotEvaluator)?;
-    let row = engine.resolve(&path, &actor(&caller, &body)).await?;
+    let row = match engine.resolve(&path, &actor(&caller, &body)).await {
+        Err(ActionError::NotFound(id)) => Err(closed(&state, id, "resolved").await?),
+        other => other,
+    }?;
     let (open, silences) = engine.open().await;
     Ok(HttpResponse::Ok().json(view(&row, &open, &silences, &state, now_ms())))
 }
@@ -616,8 +653,7 @@ async fn create_silence(
     let ends = match (&input.ends_at, &input.duration) {
         (Some(e), None) => parse_time("endsAt", e)?,
         (None, Some(d)) => {
-            let d = humantime::parse_duration(d)
-                .map_err(|e| invalid("duration", format!("is not a duration like 2h: {e}")))?;
+            let d = crate::duration::parse(d).map_err(|reason| invalid("duration", reason))?;
             // Checked: `18446744073709551615s` overflowed the sum and panicked.
             u64::try_from(d.as_millis())
                 .ok()

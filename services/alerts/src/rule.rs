@@ -28,7 +28,7 @@
 //! the field.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -79,7 +79,7 @@ pub struct Rule {
     pub name: String,
     pub tier: Tier,
     /// How long the condition must hold before the alert fires.
-    #[serde(rename = "for", default, with = "humantime_serde")]
+    #[serde(rename = "for", default, with = "crate::duration")]
     pub for_: Duration,
     pub condition: Condition,
     #[serde(default)]
@@ -116,7 +116,7 @@ pub struct Condition {
     /// `compare: change_pct`: against the value this long ago.
     #[serde(
         default,
-        with = "humantime_serde",
+        with = "crate::duration::option",
         skip_serializing_if = "Option::is_none"
     )]
     pub change_over: Option<Duration>,
@@ -171,7 +171,7 @@ pub struct MetricSource {
     /// `fn: quantile`: 0 < q < 1, from histograms.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quantile: Option<f64>,
-    #[serde(with = "humantime_serde", default = "five_minutes")]
+    #[serde(with = "crate::duration", default = "five_minutes")]
     pub window: Duration,
     /// One alert per value of these labels (a label or a resource attribute;
     /// `service` also reads the OpenTelemetry `service.name`).
@@ -202,13 +202,13 @@ pub enum MetricFn {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct SilenceSource {
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "crate::duration")]
     pub window: Duration,
     /// One alert per source that sent events in the last `lookback` but none in
     /// `window`; without it, any events at all count.
     #[serde(default)]
     pub per_source: bool,
-    #[serde(with = "humantime_serde", default = "one_day")]
+    #[serde(with = "crate::duration", default = "one_day")]
     pub lookback: Duration,
     /// Only events of this name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -219,7 +219,7 @@ pub struct SilenceSource {
 #[serde(deny_unknown_fields)]
 pub struct CapacitySource {
     /// The window the peak is looked for in.
-    #[serde(with = "humantime_serde", default = "one_hour")]
+    #[serde(with = "crate::duration", default = "one_hour")]
     pub window: Duration,
 }
 
@@ -232,9 +232,10 @@ fn one_day() -> Duration {
 }
 
 #[derive(Debug, thiserror::Error, PartialEq)]
-#[error("{file}: rule `{rule}`: `{field}` {reason}")]
+#[error("{file}:{line}: rule `{rule}`: {field}: {reason}")]
 pub struct RuleError {
     pub file: String,
+    pub line: usize,
     pub rule: String,
     pub field: String,
     pub reason: String,
@@ -250,17 +251,29 @@ fn name_ok(name: &str) -> bool {
 
 impl Rule {
     /// Checks what serde cannot; `kpis` are the known KPI ids (None: not checked).
+    /// The first problem (see [`Rule::problems`] for all of them).
     pub fn validate(&self, kpis: Option<&[String]>) -> Result<(), (String, String)> {
-        let err = |field: &str, reason: &str| Err((field.to_owned(), reason.to_owned()));
+        match self.problems(kpis).into_iter().next() {
+            Some(problem) => Err(problem),
+            None => Ok(()),
+        }
+    }
+
+    /// Every problem serde cannot see, as (field, reason), in field order.
+    pub fn problems(&self, kpis: Option<&[String]>) -> Vec<(String, String)> {
+        let mut problems = Vec::new();
+        let mut err = |field: &str, reason: &str| {
+            problems.push((field.to_owned(), reason.to_owned()));
+        };
         if !name_ok(&self.name) {
-            return err("name", "must be 1-100 characters of [A-Za-z0-9_-]");
+            err("name", "must be 1-100 characters of [A-Za-z0-9_-]");
         }
         if self
             .annotations
             .get("summary")
             .is_none_or(|s| s.trim().is_empty())
         {
-            return err(
+            err(
                 "annotations.summary",
                 "is required: it is the first line a responder reads",
             );
@@ -268,11 +281,11 @@ impl Rule {
         if let Some(url) = self.annotations.get("runbook_url")
             && !(url.starts_with("https://") || url.starts_with("http://"))
         {
-            return err("annotations.runbook_url", "must be an http(s) URL");
+            err("annotations.runbook_url", "must be an http(s) URL");
         }
         for key in self.labels.keys() {
             if ["alertname", "tier", "severity"].contains(&key.as_str()) {
-                return err(
+                err(
                     &format!("labels.{key}"),
                     "is set by Hypercare (alertname from name, tier from tier)",
                 );
@@ -289,26 +302,26 @@ impl Rule {
         .filter(|s| **s)
         .count();
         if sources != 1 {
-            return err(
+            err(
                 "condition",
                 "needs exactly one source: `kpi`, `metric`, `silence` or `capacity`",
             );
         }
         if c.silence.is_some() {
             if c.above.is_some() || c.below.is_some() || c.compare != Compare::Value {
-                return err(
+                err(
                     "condition.silence",
                     "holds when no events arrive; it takes no `above`, `below` or `compare`",
                 );
             }
         } else if c.above.is_some() == c.below.is_some() {
-            return err("condition", "needs exactly one of `above` or `below`");
+            err("condition", "needs exactly one of `above` or `below`");
         }
         for (field, t) in [("condition.above", c.above), ("condition.below", c.below)] {
             if let Some(Threshold::Level(_)) = t
                 && (c.kpi.is_none() || c.compare != Compare::Value)
             {
-                return err(
+                err(
                     field,
                     "`target`, `warning` and `critical` name a KPI's own levels: use them with `kpi` and `compare: value`",
                 );
@@ -316,16 +329,16 @@ impl Rule {
         }
         match (c.compare, c.change_over) {
             (Compare::ChangePct, None) => {
-                return err(
+                err(
                     "condition.change_over",
                     "is required with `compare: change_pct`",
                 );
             }
             (Compare::ChangePct, Some(d)) if d.is_zero() => {
-                return err("condition.change_over", "must be longer than 0");
+                err("condition.change_over", "must be longer than 0");
             }
             (Compare::Value | Compare::BaselinePct, Some(_)) => {
-                return err(
+                err(
                     "condition.change_over",
                     "is only read with `compare: change_pct`",
                 );
@@ -333,13 +346,13 @@ impl Rule {
             _ => {}
         }
         if c.outside_window && c.kpi.is_none() {
-            return err(
+            err(
                 "condition.outside_window",
                 "is about a launch's window: use it with `kpi`",
             );
         }
         if c.compare == Compare::BaselinePct && c.kpi.is_none() {
-            return err(
+            err(
                 "condition.compare",
                 "`baseline_pct` compares a KPI with its launch baseline; use `kpi`",
             );
@@ -347,33 +360,33 @@ impl Rule {
         if let (Some(id), Some(known)) = (&c.kpi, kpis)
             && !known.contains(id)
         {
-            return err(
+            err(
                 "condition.kpi",
                 &format!("names no known KPI (known: {})", known.join(", ")),
             );
         }
         if let Some(m) = &c.metric {
             if let Err(reason) = Selector::parse(&m.select) {
-                return err("condition.metric.select", &reason);
+                err("condition.metric.select", &reason);
             }
             if let Some(over) = &m.over
                 && let Err(reason) = Selector::parse(over)
             {
-                return err("condition.metric.over", &reason);
+                err("condition.metric.over", &reason);
             }
             if m.window.as_secs() < 1 {
-                return err("condition.metric.window", "must be at least 1s");
+                err("condition.metric.window", "must be at least 1s");
             }
             match (m.function, m.quantile) {
                 (MetricFn::Quantile, Some(q)) if q > 0.0 && q < 1.0 => {}
                 (MetricFn::Quantile, _) => {
-                    return err(
+                    err(
                         "condition.metric.quantile",
                         "must be between 0 and 1 with `fn: quantile`",
                     );
                 }
                 (_, Some(_)) => {
-                    return err(
+                    err(
                         "condition.metric.quantile",
                         "is only read with `fn: quantile`",
                     );
@@ -381,7 +394,7 @@ impl Rule {
                 _ => {}
             }
             if m.over.is_some() && !matches!(m.function, MetricFn::Rate | MetricFn::Increase) {
-                return err(
+                err(
                     "condition.metric.over",
                     "makes a ratio of counters: use `fn: rate` or `increase`",
                 );
@@ -390,71 +403,41 @@ impl Rule {
         if let Some(capacity) = &c.capacity
             && !(60..=14 * 86_400).contains(&capacity.window.as_secs())
         {
-            return err("condition.capacity.window", "must be between 1m and 14d");
+            err("condition.capacity.window", "must be between 1m and 14d");
         }
         if let Some(s) = &c.silence
             && (s.window.as_secs() < 60 || s.lookback <= s.window)
         {
-            return err(
+            err(
                 "condition.silence.window",
                 "must be at least 1m and shorter than `lookback`",
             );
         }
-        Ok(())
+        problems
     }
 }
 
-/// Parses and checks one file's text.
+/// Parses and checks one file's text; the first problem (see
+/// [`crate::check::check_text`] for every problem).
 pub fn parse(file: &str, text: &str, kpis: Option<&[String]>) -> Result<Vec<Rule>, RuleError> {
-    let parsed: RuleFile = serde_norway::from_str(text).map_err(|e| {
-        // serde reports a path like `groups[0].rules[2].tier: unknown variant ...`.
-        let message = e.to_string();
-        RuleError {
-            file: file.to_owned(),
-            rule: rule_named_near(text, e.location().map(|l| l.line()))
-                .unwrap_or_else(|| "?".into()),
-            field: message
-                .split(':')
-                .next()
-                .filter(|p| p.contains('.') || p.contains('['))
-                .unwrap_or("yaml")
-                .to_owned(),
-            reason: message,
-        }
-    })?;
-    let mut rules = Vec::new();
-    let mut seen = std::collections::BTreeSet::new();
-    for group in parsed.groups {
-        for mut rule in group.rules {
-            rule.validate(kpis).map_err(|(field, reason)| RuleError {
-                file: file.to_owned(),
-                rule: rule.name.clone(),
-                field,
-                reason,
-            })?;
-            if !seen.insert(rule.name.clone()) {
-                return Err(RuleError {
-                    file: file.to_owned(),
-                    rule: rule.name.clone(),
-                    field: "name".into(),
-                    reason: "is used twice in this file".into(),
-                });
-            }
-            rule.group = group.name.clone();
-            rules.push(rule);
-        }
+    match crate::check::check_text(file, text, kpis) {
+        (rules, problems) if problems.is_empty() => Ok(rules),
+        (_, problems) => Err(first(problems)),
     }
-    Ok(rules)
 }
 
-/// The `- name:` closest above `line` (1-based), for errors serde reports by line.
-fn rule_named_near(text: &str, line: Option<usize>) -> Option<String> {
-    let line = line?;
-    text.lines()
-        .take(line)
-        .filter_map(|l| l.trim_start().strip_prefix("- name:"))
-        .last()
-        .map(|n| n.trim().trim_matches('"').to_owned())
+fn first(problems: Vec<crate::check::Problem>) -> RuleError {
+    let problem = problems
+        .into_iter()
+        .next()
+        .unwrap_or_else(|| unreachable!());
+    RuleError {
+        file: problem.file,
+        line: problem.line,
+        rule: problem.rule.unwrap_or_else(|| "-".into()),
+        field: problem.field,
+        reason: problem.reason,
+    }
 }
 
 /// Every `*.yaml` / `*.yml` rule file under `paths` (files or folders; folders
@@ -479,31 +462,13 @@ pub fn files(paths: &[PathBuf]) -> std::io::Result<Vec<PathBuf>> {
     Ok(out)
 }
 
-/// Loads every rule of `paths`; rule names must be unique across files.
+/// Loads every rule of `paths`; rule names must be unique across files. The
+/// first problem (see [`crate::check::check`] for every problem).
 pub fn load(paths: &[PathBuf], kpis: Option<&[String]>) -> Result<Vec<Rule>, RuleError> {
-    let io = |file: &Path, e: std::io::Error| RuleError {
-        file: file.display().to_string(),
-        rule: "-".into(),
-        field: "file".into(),
-        reason: e.to_string(),
-    };
-    let mut rules: Vec<Rule> = Vec::new();
-    for file in files(paths).map_err(|e| io(Path::new("alert rules"), e))? {
-        let text = std::fs::read_to_string(&file).map_err(|e| io(&file, e))?;
-        let name = file.display().to_string();
-        for rule in parse(&name, &text, kpis)? {
-            if rules.iter().any(|r| r.name == rule.name) {
-                return Err(RuleError {
-                    file: name,
-                    rule: rule.name,
-                    field: "name".into(),
-                    reason: "is already used by a rule of another file".into(),
-                });
-            }
-            rules.push(rule);
-        }
+    match crate::check::check(paths, kpis) {
+        (rules, problems) if problems.is_empty() => Ok(rules),
+        (_, problems) => Err(first(problems)),
     }
-    Ok(rules)
 }
 
 #[cfg(test)]

@@ -71,7 +71,16 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
         }
         Command::Kpi(command) => hypercare_kpis::cli::run(command, settings.kpis.file.clone()),
         Command::Rules(command) => {
-            hypercare_alerts::cli::run(command, &settings.alerts.rules, settings.kpis.file.as_ref())
+            let code = hypercare_alerts::cli::run(
+                command,
+                &settings.alerts.rules,
+                settings.kpis.file.as_ref(),
+            )?;
+            // Problems are on stdout already: no error log line on top.
+            if code != 0 {
+                std::process::exit(i32::from(code));
+            }
+            Ok(())
         }
         Command::Ticket(args) => {
             // Without --key, the local development key, as a first run makes it.

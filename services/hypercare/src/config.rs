@@ -221,6 +221,59 @@ mod tests {
     }
 
     #[test]
+    fn the_example_lists_every_alerts_option_with_its_default() {
+        let path =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/hypercare.example.toml");
+        let text = std::fs::read_to_string(&path).unwrap();
+        let example: Settings = Figment::new().merge(Toml::string(&text)).extract().unwrap();
+        assert_eq!(
+            format!("{:#?}", example.alerts),
+            format!("{:#?}", AlertSettings::default()),
+            "the example's [alerts] values are the defaults"
+        );
+        // The option names come from serde itself: an unknown key is refused with
+        // the list of the known ones, so a new option cannot be forgotten here.
+        let section = &text[text.find("[alerts]").unwrap()..];
+        for probe in [
+            "[alerts]\nzz_probe = 1\n",
+            "[alerts.receivers.x]\nzz_probe = 1\n",
+            "[alerts.tiers.P0]\nzz_probe = 1\n",
+            "[alerts.tiers.P0]\nescalation = [{ zz_probe = 1 }]\n",
+            "[[alerts.inhibit_rules]]\nzz_probe = 1\n",
+        ] {
+            let error = Figment::new()
+                .merge(Toml::string(probe))
+                .extract::<Settings>()
+                .unwrap_err()
+                .to_string();
+            let expected = &error[error.find("expected").unwrap()..];
+            let names: Vec<&str> = expected
+                .split('`')
+                .filter(|n| {
+                    !n.is_empty()
+                        && n.chars()
+                            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+                })
+                .collect();
+            assert!(names.len() >= 2, "{probe}: {error}");
+            for name in names {
+                let listed = section.lines().any(|line| {
+                    let line = line.trim_start().trim_start_matches('#').trim_start();
+                    line.starts_with(&format!("{name} ="))
+                        || line.starts_with(&format!("[alerts.{name}"))
+                        || line.starts_with(&format!("[[alerts.{name}]]"))
+                        || line.contains(&format!("{{ {name} ="))
+                        || line.contains(&format!(", {name} ="))
+                });
+                assert!(
+                    listed,
+                    "`{name}` ({probe:?}) is not in the example's [alerts]"
+                );
+            }
+        }
+    }
+
+    #[test]
     fn unknown_keys_are_refused() {
         let err = Figment::new()
             .merge(Toml::string("[ingest.limits]\nmax_body_byte = 5\n"))

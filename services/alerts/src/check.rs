@@ -1,0 +1,577 @@
+//! Every problem of every rule file at once, as promtool reports them.
+//!
+//! ```text
+//! file text ─ YAML ─ groups ─ each rule on its own ─ serde (unknown fields,
+//!   types, durations) ─ Rule::problems (what serde cannot see) ─ names unique
+//! ```
+//!
+//! serde stops at the first error, so a rule is deserialized again after each
+//! one, without the field that failed, until it passes or misses a required
+//! field; problems of the rule's own checks that are about a removed field are
+//! left out (they would only repeat it). Each problem carries the line of the
+//! field (or of the rule) in the file, found in the text: the YAML value tree
+//! has no positions.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use serde_norway::{Mapping, Value};
+
+use crate::rule::Rule;
+
+/// One problem: `file:line: rule `name`: field: reason`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Problem {
+    pub file: String,
+    /// 1-based; 0 when the file could not be read.
+    pub line: usize,
+    /// The rule's name; None for problems of the file or of a group.
+    pub rule: Option<String>,
+    /// The field's path within the rule (`condition.metric.window`), or within
+    /// the file (`groups[1].name`) for problems outside rules.
+    pub field: String,
+    pub reason: String,
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}: ", self.file, self.line)?;
+        if let Some(rule) = &self.rule {
+            write!(f, "rule `{rule}`: ")?;
+        }
+        write!(f, "{}: {}", self.field, self.reason)
+    }
+}
+
+/// The rules of `paths` that passed, and every problem found. Rule names must
+/// be unique across files; a file that cannot be read is one problem.
+pub fn check(paths: &[PathBuf], kpis: Option<&[String]>) -> (Vec<Rule>, Vec<Problem>) {
+    let mut rules: Vec<Rule> = Vec::new();
+    let mut problems = Vec::new();
+    let io = |file: &Path, e: std::io::Error| Problem {
+        file: file.display().to_string(),
+        line: 0,
+        rule: None,
+        field: "file".into(),
+        reason: e.to_string(),
+    };
+    let files = match crate::rule::files(paths) {
+        Ok(files) => files,
+        Err(e) => return (rules, vec![io(Path::new("alert rules"), e)]),
+    };
+    for file in files {
+        let text = match std::fs::read_to_string(&file) {
+            Ok(text) => text,
+            Err(e) => {
+                problems.push(io(&file, e));
+                continue;
+            }
+        };
+        let name = file.display().to_string();
+        let (found, mut found_problems) = check_text(&name, &text, kpis);
+        problems.append(&mut found_problems);
+        for rule in found {
+            if rules.iter().any(|r| r.name == rule.name) {
+                problems.push(Problem {
+                    file: name.clone(),
+                    line: rule_lines(&text).get(&rule.name).copied().unwrap_or(1),
+                    rule: Some(rule.name.clone()),
+                    field: "name".into(),
+                    reason: "is already used by a rule of another file".into(),
+                });
+            } else {
+                rules.push(rule);
+            }
+        }
+    }
+    (rules, problems)
+}
+
+/// The first line of each rule, by name (the first rule of a name wins).
+fn rule_lines(text: &str) -> std::collections::BTreeMap<String, usize> {
+    let mut lines = std::collections::BTreeMap::new();
+    for (i, line) in text.lines().enumerate() {
+        if let Some(name) = key_value(line, "name") {
+            lines.entry(name).or_insert(i + 1);
+        }
+    }
+    lines
+}
+
+/// The value of `key: value` on `line` (block or flow style), unquoted.
+fn key_value(line: &str, key: &str) -> Option<String> {
+    let at = find_key(line, key)?;
+    let rest = line[at + key.len()..].trim_start().strip_prefix(':')?;
+    let value: String = rest
+        .trim_start()
+        .chars()
+        .take_while(|c| !matches!(c, ',' | '}' | '#'))
+        .collect();
+    Some(value.trim().trim_matches(['"', '\'']).to_owned())
+}
+
+/// Where `key:` starts on `line` as a key (not inside another word).
+fn find_key(line: &str, key: &str) -> Option<usize> {
+    let mut from = 0;
+    while let Some(found) = line[from..].find(key) {
+        let at = from + found;
+        let before = line[..at].chars().next_back();
+        let after = line[at + key.len()..].trim_start();
+        if before.is_none_or(|c| matches!(c, ' ' | '{' | ',' | '-' | '"' | '\''))
+            && after
+                .trim_start_matches(['"', '\''])
+                .trim_start()
+                .starts_with(':')
+        {
+            return Some(at);
+        }
+        from = at + key.len();
+    }
+    None
+}
+
+/// Checks one file's text: its rules that passed, and every problem.
+pub fn check_text(file: &str, text: &str, kpis: Option<&[String]>) -> (Vec<Rule>, Vec<Problem>) {
+    let mut problems = Vec::new();
+    let problem = |line: usize, rule: Option<&str>, field: &str, reason: String| Problem {
+        file: file.to_owned(),
+        line,
+        rule: rule.map(str::to_owned),
+        field: field.to_owned(),
+        reason,
+    };
+    let root: Value = match serde_norway::from_str(text) {
+        Ok(root) => root,
+        Err(e) => {
+            let line = e.location().map_or(1, |l| l.line());
+            return (
+                Vec::new(),
+                vec![problem(line, None, "yaml", strip_location(&e))],
+            );
+        }
+    };
+    let lines: Vec<&str> = text.lines().collect();
+    let Some(root) = root.as_mapping() else {
+        return (
+            Vec::new(),
+            vec![problem(
+                1,
+                None,
+                "groups",
+                "the file must be a map with `groups`".into(),
+            )],
+        );
+    };
+    for key in root.keys() {
+        if key.as_str() != Some("groups") {
+            let name = key_text(key);
+            let line = line_of(&lines, 0, lines.len(), &[name.as_str()]);
+            problems.push(problem(
+                line,
+                None,
+                &name,
+                "unknown field (expected `groups`)".into(),
+            ));
+        }
+    }
+    let Some(groups) = root.get("groups").and_then(Value::as_sequence) else {
+        let line = line_of(&lines, 0, lines.len(), &["groups"]);
+        problems.push(problem(
+            line,
+            None,
+            "groups",
+            "is required: a list of rule groups".into(),
+        ));
+        return (Vec::new(), problems);
+    };
+    // Rules are found in the text in order: each search starts after the last.
+    let mut cursor = 0;
+    let mut rules = Vec::new();
+    let mut seen = BTreeSet::new();
+    for (g, group) in groups.iter().enumerate() {
+        let group_line = line_of(&lines, cursor, lines.len(), &["name"]);
+        let field = |f: &str| format!("groups[{g}].{f}");
+        let Some(group) = group.as_mapping() else {
+            problems.push(problem(
+                group_line,
+                None,
+                &format!("groups[{g}]"),
+                "must be a map with `name` and `rules`".into(),
+            ));
+            continue;
+        };
+        for key in group.keys() {
+            let name = key_text(key);
+            if name != "name" && name != "rules" {
+                let line = line_of(&lines, cursor, lines.len(), &[name.as_str()]);
+                problems.push(problem(
+                    line,
+                    None,
+                    &field(&name),
+                    "unknown field (expected `name`, `rules`)".into(),
+                ));
+            }
+        }
+        let group_name = group
+            .get("name")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        if group_name.is_empty() {
+            problems.push(problem(
+                group_line,
+                None,
+                &field("name"),
+                "is required: a group's name".into(),
+            ));
+        }
+        cursor = group_line.min(lines.len());
+        let Some(group_rules) = group.get("rules").and_then(Value::as_sequence) else {
+            problems.push(problem(
+                group_line,
+                None,
+                &field("rules"),
+                "is required: a list of rules".into(),
+            ));
+            continue;
+        };
+        for value in group_rules {
+            // The rule's block: from its `name:` (after the group's) to the next rule's.
+            let start = line_of(&lines, cursor, lines.len(), &["name"]).max(cursor + 1);
+            let end = next_item_line(&lines, start);
+            cursor = start;
+            let name = value
+                .get("name")
+                .and_then(Value::as_str)
+                .map_or_else(|| "?".to_owned(), str::to_owned);
+            let (rule, found) = check_rule(value.clone(), kpis);
+            let mut found: Vec<Problem> = found
+                .into_iter()
+                .map(|(field, reason)| {
+                    let path: Vec<&str> = field.split('.').collect();
+                    let line = line_of(&lines, start.saturating_sub(1), end, &path);
+                    problem(line, Some(&name), &field, reason)
+                })
+                .collect();
+            // In the order of the file (serde reports unknown fields first).
+            found.sort_by_key(|p| p.line);
+            problems.append(&mut found);
+            if let Some(mut rule) = rule {
+                if !seen.insert(rule.name.clone()) {
+                    problems.push(problem(
+                        start,
+                        Some(&name),
+                        "name",
+                        "is used twice in this file".into(),
+                    ));
+                    continue;
+                }
+                rule.group = group_name.to_owned();
+                rules.push(rule);
+            }
+        }
+    }
+    (rules, problems)
+}
+
+fn key_text(key: &Value) -> String {
+    key.as_str()
+        .map_or_else(|| format!("{key:?}"), str::to_owned)
+}
+
+/// The line (1-based) after `start` (0-based index) and before `end` where
+/// the keys of `path` appear in turn; as near as found, else `start + 1`.
+fn line_of(lines: &[&str], start: usize, end: usize, path: &[&str]) -> usize {
+    let mut at = start;
+    let mut found = start + 1;
+    for key in path {
+        let key = key.split('[').next().unwrap_or(key);
+        match (at..end.min(lines.len())).find(|i| find_key(lines[*i], key).is_some()) {
+            Some(i) => {
+                found = i + 1;
+                at = i;
+            }
+            None => break,
+        }
+    }
+    found
+}
+
+/// The line (0-based index, exclusive end) where the list item after the one
+/// starting at line `start` (1-based) begins, at the same indentation.
+fn next_item_line(lines: &[&str], start: usize) -> usize {
+    let Some(first) = lines.get(start.saturating_sub(1)) else {
+        return lines.len();
+    };
+    let indent = first
+        .find('-')
+        .unwrap_or(first.len() - first.trim_start().len());
+    (start..lines.len())
+        .find(|i| {
+            let line = lines[*i];
+            let own = line.len() - line.trim_start().len();
+            !line.trim().is_empty() && !line.trim_start().starts_with('#') && own <= indent
+        })
+        .unwrap_or(lines.len())
+}
+
+fn strip_location(e: &serde_norway::Error) -> String {
+    let message = e.to_string();
+    match message.rfind(" at line ") {
+        Some(at) => message[..at].to_owned(),
+        None => message,
+    }
+}
+
+/// One serde error: the path serde names (may be a parent of the field) and
+/// the message.
+fn deserialize(value: &Value) -> Result<Rule, (Vec<String>, String)> {
+    // Through text, so that serde_norway tracks the path of the error.
+    let text = serde_norway::to_string(value).map_err(|e| (Vec::new(), e.to_string()))?;
+    serde_norway::from_str::<Rule>(&text).map_err(|e| {
+        let message = strip_location(&e);
+        match message.split_once(": ") {
+            Some((path, rest))
+                if !path.contains(' ') && !path.starts_with('`') && !path.is_empty() =>
+            {
+                (
+                    path.split('.').map(str::to_owned).collect(),
+                    rest.to_owned(),
+                )
+            }
+            _ => (Vec::new(), message),
+        }
+    })
+}
+
+fn get_mut<'a>(value: &'a mut Value, path: &[String]) -> Option<&'a mut Value> {
+    path.iter()
+        .try_fold(value, |v, key| v.get_mut(key.as_str()))
+}
+
+fn remove(value: &mut Value, path: &[String]) -> bool {
+    let Some((last, parent)) = path.split_last() else {
+        return false;
+    };
+    get_mut(value, parent)
+        .and_then(Value::as_mapping_mut)
+        .is_some_and(|m: &mut Mapping| m.shift_remove(last.as_str()).is_some())
+}
+
+/// serde names the map that holds a bad value rather than the value: find the
+/// child whose removal makes the same error go away (required children, whose
+/// removal only trades it for "missing field", cannot tell).
+fn narrow(value: &Value, mut path: Vec<String>, message: &str) -> Vec<String> {
+    loop {
+        let Some(children) = get_mut(&mut value.clone(), &path)
+            .and_then(|v| v.as_mapping().cloned())
+            .map(|m| {
+                m.keys()
+                    .filter_map(|k| k.as_str().map(str::to_owned))
+                    .collect::<Vec<_>>()
+            })
+        else {
+            return path;
+        };
+        let culprit = children.into_iter().find(|child| {
+            let mut without = value.clone();
+            let mut child_path = path.clone();
+            child_path.push(child.clone());
+            remove(&mut without, &child_path);
+            match deserialize(&without) {
+                Ok(_) => true,
+                Err((_, m)) => m != message && m != format!("missing field `{child}`"),
+            }
+        });
+        match culprit {
+            Some(child) => path.push(child),
+            None => return path,
+        }
+    }
+}
+
+/// One rule: the rule if serde could read it (bad fields removed), and every
+/// (field, reason).
+fn check_rule(mut value: Value, kpis: Option<&[String]>) -> (Option<Rule>, Vec<(String, String)>) {
+    let mut problems: Vec<(String, String)> = Vec::new();
+    let mut removed: Vec<String> = Vec::new();
+    if !value.is_mapping() {
+        return (None, vec![("rule".into(), "must be a map".into())]);
+    }
+    // Each round removes one field, so this ends; the bound is for safety.
+    for _ in 0..64 {
+        let (path, message) = match deserialize(&value) {
+            Ok(rule) => {
+                let mut valid = true;
+                for (field, reason) in rule.problems(kpis) {
+                    let related = removed.iter().any(|r| {
+                        r == &field
+                            || r.starts_with(&format!("{field}."))
+                            || field.starts_with(&format!("{r}."))
+                    });
+                    if !related {
+                        problems.push((field, reason));
+                    }
+                    valid = false;
+                }
+                let ok = valid && removed.is_empty();
+                return (ok.then_some(rule), problems);
+            }
+            Err(error) => error,
+        };
+        let join = |path: &[String], last: &str| {
+            path.iter()
+                .map(String::as_str)
+                .chain([last])
+                .collect::<Vec<_>>()
+                .join(".")
+        };
+        if let Some(rest) = message.strip_prefix("unknown field `") {
+            let (field, expected) = rest.split_once('`').unwrap_or((rest, ""));
+            let expected = expected.trim_start_matches(", ");
+            let mut full = path.clone();
+            full.push(field.to_owned());
+            problems.push((
+                join(&path, field),
+                format!(
+                    "unknown field ({})",
+                    if expected.is_empty() {
+                        "expected none"
+                    } else {
+                        expected
+                    }
+                ),
+            ));
+            removed.push(full.join("."));
+            if !remove(&mut value, &full) {
+                break;
+            }
+            continue;
+        }
+        if let Some(rest) = message.strip_prefix("missing field `") {
+            let field = join(&path, rest.split('`').next().unwrap_or(rest));
+            // Missing because its bad value was taken out: already reported.
+            if !removed.contains(&field) {
+                problems.push((field, "is required".into()));
+            }
+            break;
+        }
+        let path = narrow(&value, path, &message);
+        problems.push((
+            if path.is_empty() {
+                "rule".into()
+            } else {
+                path.join(".")
+            },
+            message,
+        ));
+        removed.push(path.join("."));
+        if path.is_empty() || !remove(&mut value, &path) {
+            break;
+        }
+    }
+    (None, problems)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FILE: &str = "groups:
+  - name: g
+    rules:
+      - name: good
+        tier: P1
+        annotations: {summary: s}
+        condition: {kpi: leads, below: 3}
+      - name: three_mistakes
+        tier: P9
+        for: 5minutes
+        annotations: {summary: s}
+        condition:
+          metric: {select: x, windw: 5m}
+          above: 1
+      - name: semantic
+        tier: P2
+        for: 1.5m
+        annotations: {summary: ''}
+        condition: {kpi: nope, above: 1, below: 2}
+";
+
+    #[test]
+    fn every_problem_of_every_rule_is_reported_with_its_line() {
+        let (rules, problems) = check_text("f.yaml", FILE, Some(&["leads".to_owned()]));
+        assert_eq!(
+            rules.iter().map(|r| r.name.as_str()).collect::<Vec<_>>(),
+            ["good"]
+        );
+        let shown: Vec<String> = problems.iter().map(ToString::to_string).collect();
+        let fields: Vec<(usize, &str, &str)> = problems
+            .iter()
+            .map(|p| (p.line, p.rule.as_deref().unwrap_or(""), p.field.as_str()))
+            .collect();
+        assert_eq!(
+            fields,
+            [
+                (9, "three_mistakes", "tier"),
+                (10, "three_mistakes", "for"),
+                (13, "three_mistakes", "condition.metric.windw"),
+                (17, "semantic", "for"),
+                (18, "semantic", "annotations.summary"),
+                (19, "semantic", "condition"),
+                (19, "semantic", "condition.kpi"),
+            ],
+            "{shown:#?}"
+        );
+        assert!(
+            shown[0].starts_with("f.yaml:9: rule `three_mistakes`: tier: unknown variant `P9`"),
+            "{}",
+            shown[0]
+        );
+        assert!(
+            shown[1].contains("for: `5minutes` is not a duration"),
+            "{}",
+            shown[1]
+        );
+        assert!(
+            shown[2].contains("condition.metric.windw: unknown field (expected one of `select`"),
+            "{}",
+            shown[2]
+        );
+        assert!(
+            shown[3].contains("for: `1.5m` is not a duration"),
+            "{}",
+            shown[3]
+        );
+    }
+
+    #[test]
+    fn problems_outside_rules_and_broken_yaml_are_reported() {
+        let (_, problems) = check_text("f.yaml", "groups:\n  - name: g\n    rulez: []\n", None);
+        let fields: Vec<&str> = problems.iter().map(|p| p.field.as_str()).collect();
+        assert_eq!(fields, ["groups[0].rulez", "groups[0].rules"]);
+        assert_eq!(problems[0].line, 3);
+        let (_, problems) = check_text("f.yaml", "groups:\n  - name: [\n", None);
+        assert_eq!(problems.len(), 1);
+        assert_eq!(problems[0].field, "yaml");
+        let (_, problems) = check_text(
+            "f.yaml",
+            "groups:\n  - name: g\n    rules:\n      - name: a\n        condition: {kpi: k, above: 1}\n",
+            None,
+        );
+        assert_eq!(
+            problems[0].to_string(),
+            "f.yaml:4: rule `a`: tier: is required"
+        );
+    }
+
+    #[test]
+    fn a_bad_threshold_is_blamed_on_its_own_field() {
+        let text = "groups:\n  - name: g\n    rules:\n      - name: a\n        tier: P1\n        annotations: {summary: s}\n        condition:\n          kpi: k\n          above: [1]\n";
+        let (_, problems) = check_text("f.yaml", text, None);
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert_eq!(
+            (problems[0].line, problems[0].field.as_str()),
+            (9, "condition.above")
+        );
+    }
+}
