@@ -65,10 +65,19 @@ pub fn report(
             writeln!(out, "{problem}")?;
         }
         out.flush()?;
-        eprintln!("{} problems in {files} files.", problems.len());
+        eprintln!(
+            "{} in {}.",
+            counted(problems.len(), "problem"),
+            counted(files, "file")
+        );
         return Ok(1);
     }
-    writeln!(out, "{} rules in {files} files: OK", rules.len())?;
+    writeln!(
+        out,
+        "{} in {}: OK",
+        counted(rules.len(), "rule"),
+        counted(files, "file")
+    )?;
     for rule in &rules {
         writeln!(
             out,
@@ -86,4 +95,13 @@ pub fn report(
     }
     out.flush()?;
     Ok(0)
+}
+
+/// `1 rule`, `3 rules`.
+fn counted(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
 }
