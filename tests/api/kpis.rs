@@ -1373,3 +1373,55 @@ async fn property_filters_match_numbers_booleans_and_comparisons_and_name_bad_fi
         );
     }
 }
+
+#[tokio::test]
+async fn another_key_cannot_replace_an_event_the_first_copy_received_wins() {
+    let app = spawn_app().await;
+    let body = json!({"title": "Revenue", "aggregation": "sum", "filter": {"event": "order_paid"}, "direction": "higher_is_better",
+                      "target": 10, "warning": 5, "critical": 1});
+    let response = app
+        .http
+        .put(format!("{}/v1/kpis/revenue", app.address))
+        .bearer_auth(ADMIN_KEY)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200, "{}", response.text().await.unwrap());
+    let day = chrono::Utc
+        .with_ymd_and_hms(2026, 11, 18, 10, 0, 0)
+        .unwrap()
+        .timestamp_millis();
+    let paid = |id: u64, value: f64| event(id, "order_paid", day, Some(value), Value::Null);
+    send_records(&app, &[paid(1, 10.0), paid(2, 5.0)]).await;
+    // `received_at` has whole seconds: the other key's copy arrives in a later one.
+    tokio::time::sleep(std::time::Duration::from_millis(1_100)).await;
+    let forged = paid(1, 1000.0).to_string();
+    let response = app
+        .post("/v1/events", ADMIN_KEY, "application/x-ndjson", forged)
+        .await;
+    assert_eq!(response.status(), 202);
+    // The owner retries its own event, as clients do.
+    send_records(&app, &[paid(1, 10.0)]).await;
+    // Merge everything now, as ClickHouse would in its own time.
+    app.db
+        .query("OPTIMIZE TABLE events FINAL")
+        .execute()
+        .await
+        .unwrap();
+
+    let series = json_get(
+        &app,
+        "/v1/kpis/revenue/series?from=2026-11-18T00:00:00Z&to=2026-11-19T00:00:00Z&grain=day&tz=UTC",
+    )
+    .await;
+    assert_eq!(series["points"][0]["value"], 15.0, "{series}");
+    // The forged copy is kept beside the event, and ignored; the retry is folded.
+    assert_eq!(
+        app.sql_u64(
+            "SELECT count() FROM events WHERE event_id = toUUID('00000000-0000-4000-a000-000000000001')"
+        )
+        .await,
+        2
+    );
+}

@@ -155,7 +155,9 @@ pub(crate) fn time_condition(ranges: &[(u64, u64)], table: EventsTable) -> Sql {
 
 /// `event_id, ts, v`: one row per matching event with a value (`value`, or the
 /// KPI's numeric property) in `ranges`, copies of an event (retried batches)
-/// folded into one, so that sums, averages and percentiles count it once.
+/// folded into one, so that sums, averages and percentiles count it once. The
+/// first copy received is the event: a copy sent later under the same id by
+/// another key does not change it (migration 0500).
 pub(crate) fn event_values_sql(kpi: &Kpi, ranges: &[(u64, u64)], table: EventsTable) -> Sql {
     let mut sql = Sql::default();
     let from_table = format!(" FROM {} WHERE ", table.name());
@@ -163,7 +165,7 @@ pub(crate) fn event_values_sql(kpi: &Kpi, ranges: &[(u64, u64)], table: EventsTa
         None => {
             // `value` is Nullable: events without one are left out, and the
             // column made plain so that aggregates are plain Float64.
-            sql.push("SELECT event_id, any(timestamp) AS ts, any(assumeNotNull(value)) AS v")
+            sql.push("SELECT event_id, argMin(timestamp, received_at) AS ts, argMin(assumeNotNull(value), received_at) AS v")
                 .push(&from_table)
                 .append(time_condition(ranges, table))
                 .push(" AND isNotNull(value) AND ")
@@ -171,7 +173,7 @@ pub(crate) fn event_values_sql(kpi: &Kpi, ranges: &[(u64, u64)], table: EventsTa
         }
         Some(property) => {
             sql.bind(
-                "SELECT event_id, any(timestamp) AS ts, any(prop_num_values[indexOf(prop_num_keys, ?)]) AS v",
+                "SELECT event_id, argMin(timestamp, received_at) AS ts, argMin(prop_num_values[indexOf(prop_num_keys, ?)], received_at) AS v",
                 Bind::Str(property.clone()),
             )
             .push(&from_table)

@@ -133,6 +133,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "loadtest_steps",
         sql: include_str!("../migrations/0401_loadtest_steps.sql"),
     },
+    Migration {
+        version: 500,
+        name: "events_first_write_wins",
+        sql: include_str!("../migrations/0500_events_first_write_wins.sql"),
+    },
 ];
 
 const CREATE_LEDGER: &str = "CREATE TABLE IF NOT EXISTS schema_migrations \
