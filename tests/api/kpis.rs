@@ -227,6 +227,17 @@ async fn define_all(app: &TestApp) {
     }
 }
 
+/// One KPI's entry of a board answer.
+fn board_kpi(board: &Value, id: &str) -> Value {
+    board["kpis"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["id"] == id)
+        .unwrap_or_else(|| panic!("no KPI {id} on {board}"))
+        .clone()
+}
+
 async fn json_get(app: &TestApp, path: &str) -> Value {
     let response = app.get(path, Some(READ_KEY)).await;
     let status = response.status();
@@ -520,13 +531,7 @@ async fn series_fill_gaps_and_the_board_compares_with_the_baseline() {
     assert_eq!(orders["status"], "no_data");
     // A day asked for: 2026-11-20, whole, against the baseline.
     let board = json_get(&app, "/v1/kpis?date=2026-11-20").await;
-    let orders = board["kpis"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|k| k["id"] == "orders")
-        .unwrap()
-        .clone();
+    let orders = board_kpi(&board, "orders");
     let want = expected(
         &events,
         "orders",
@@ -908,13 +913,7 @@ async fn the_morning_board_compares_with_the_baseline_up_to_the_same_hour_and_ru
     assert_eq!(board["date"], "2026-11-20");
     assert_eq!(board["comparison"], "pace_to_10:00");
     assert_eq!(board["in_window"], true);
-    let leads_now = board["kpis"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|k| k["id"] == "leads_per_day")
-        .unwrap()
-        .clone();
+    let leads_now = board_kpi(&board, "leads_per_day");
     assert_eq!(leads_now["comparison"], "pace_to_10:00");
     assert_eq!(
         leads_now["value"].as_f64(),
@@ -987,13 +986,7 @@ async fn the_morning_board_compares_with_the_baseline_up_to_the_same_hour_and_ru
         "{open:?}"
     );
     let board = json_get(&app, "/v1/kpis").await;
-    let leads_now = board["kpis"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|k| k["id"] == "leads_per_day")
-        .unwrap()
-        .clone();
+    let leads_now = board_kpi(&board, "leads_per_day");
     let drop = (before(21, (10, 0)) - pace_baseline) / pace_baseline * 100.0;
     assert!((leads_now["delta_vs_baseline_pct"].as_f64().unwrap() - drop).abs() < 0.01);
 
@@ -1004,13 +997,7 @@ async fn the_morning_board_compares_with_the_baseline_up_to_the_same_hour_and_ru
     assert_eq!(board["date"], "2026-11-30");
     assert_eq!(board["comparison"], "complete_day");
     assert_eq!(board["in_window"], false);
-    let last_day = board["kpis"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|k| k["id"] == "leads_per_day")
-        .unwrap()
-        .clone();
+    let last_day = board_kpi(&board, "leads_per_day");
     // No event at all on 2026-11-30: no data, not "0 leads, critical, -100 %".
     assert_eq!(last_day["status"], "no_data", "{last_day}");
     assert_eq!(last_day["value"], Value::Null);

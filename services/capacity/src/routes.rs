@@ -9,7 +9,7 @@ use serde::Deserialize;
 
 use hypercare_http::auth::{AuthError, Caller, Scope};
 use hypercare_http::error::ErrorBody;
-use hypercare_http::openapi::{KeyChecks, SecuritySchemes};
+use hypercare_http::openapi::{KeyChecks, SecuritySchemes, StoreChecks};
 
 use crate::CapacitySettings;
 
@@ -89,7 +89,7 @@ impl ResponseError for CapacityError {
         (status = 400, description = "A parameter is missing or wrong (`invalid_query`, `field` names it)", body = ErrorBody),
         (status = 404, description = "No load test baseline for this service (`no_baseline`)", body = ErrorBody),
         KeyChecks,
-        (status = 503, description = "ClickHouse cannot answer: retry", body = ErrorBody),
+        StoreChecks,
     ))]
 #[tracing::instrument(name = "capacity.headroom", skip_all, fields(key = %caller.name()))]
 async fn get_headroom(

@@ -67,6 +67,26 @@ pub enum KeyChecks {
     RateLimited(#[to_schema] ErrorBody),
 }
 
+/// The answer of a route that reads ClickHouse when it cannot (a store down or
+/// past its deadline).
+#[derive(IntoResponses)]
+pub enum StoreChecks {
+    /// ClickHouse cannot answer: retry.
+    #[response(status = 503)]
+    Unavailable(#[to_schema] ErrorBody),
+}
+
+/// [`StoreChecks`], and the query stopped at its deadline (KPI reads).
+#[derive(IntoResponses)]
+pub enum QueryChecks {
+    /// ClickHouse cannot answer: retry.
+    #[response(status = 503)]
+    Unavailable(#[to_schema] ErrorBody),
+    /// The query took too long (`query_too_slow`).
+    #[response(status = 504)]
+    TooSlow(#[to_schema] ErrorBody),
+}
+
 /// The answers of reading a body (see [`crate::body::BodyError`]).
 #[derive(IntoResponses)]
 pub enum BodyChecks {

@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use hypercare_http::auth::{AuthError, Caller, Scope};
 use hypercare_http::body::{BodyError, read_body};
 use hypercare_http::error::ErrorBody;
-use hypercare_http::openapi::{BodyChecks, KeyChecks};
+use hypercare_http::openapi::{BodyChecks, KeyChecks, StoreChecks};
 
 use crate::budget::{Budget, EncodedLimit, OverBudget};
 use crate::config::Limits;
@@ -188,7 +188,7 @@ async fn ingest(
         (status = 200, description = "The estimate", body = crate::quantile::Quantile),
         (status = 400, description = "A parameter is missing or wrong (`invalid_query`, `field` names it)", body = ErrorBody),
         KeyChecks,
-        (status = 503, description = "ClickHouse cannot answer: retry", body = ErrorBody),
+        StoreChecks,
     ))]
 #[tracing::instrument(name = "ingest.quantile", skip_all, fields(key = %caller.name()))]
 async fn get_quantile(
@@ -285,7 +285,7 @@ struct SummaryQuery {
         (status = 200, description = "Per event name", body = crate::summary::Summary),
         (status = 400, description = "A parameter is wrong (`invalid_query`, `field` names it)", body = ErrorBody),
         KeyChecks,
-        (status = 503, description = "ClickHouse cannot answer: retry", body = ErrorBody),
+        StoreChecks,
     ))]
 #[tracing::instrument(name = "ingest.summary", skip_all, fields(key = %caller.name()))]
 async fn get_summary(

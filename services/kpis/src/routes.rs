@@ -13,7 +13,7 @@ use tokio::sync::RwLock;
 use hypercare_http::auth::{AuthError, Caller, Scope};
 use hypercare_http::body::JsonBody;
 use hypercare_http::error::ErrorBody;
-use hypercare_http::openapi::{BodyChecks, KeyChecks};
+use hypercare_http::openapi::{BodyChecks, KeyChecks, QueryChecks};
 use hypercare_storage::catalog::Statement;
 
 use crate::clock::{SharedClock, SystemClock};
@@ -372,8 +372,7 @@ struct BoardQuery {
         (status = 200, description = "The board", body = Board),
         (status = 400, description = "A bad `date` (`invalid_request`)", body = ErrorBody),
         KeyChecks,
-        (status = 503, description = "ClickHouse cannot answer: retry", body = ErrorBody),
-        (status = 504, description = "The query took too long (`query_too_slow`)", body = ErrorBody),
+        QueryChecks,
     ))]
 async fn board(
     caller: Caller,
@@ -613,8 +612,7 @@ impl KpiState {
         (status = 200, description = "The definition and its history", body = crate::api_doc::KpiDefinitions),
         (status = 404, description = "No such KPI or launch (`not_found`)", body = ErrorBody),
         KeyChecks,
-        (status = 503, description = "ClickHouse cannot answer: retry", body = ErrorBody),
-        (status = 504, description = "The query took too long (`query_too_slow`)", body = ErrorBody),
+        QueryChecks,
     ))]
 async fn show(
     caller: Caller,
@@ -655,8 +653,7 @@ async fn show(
         (status = 200, description = "The version now current", body = crate::api_doc::KpiSaved),
         (status = 400, description = "A field is missing or wrong (`invalid_request`, `field` names it)", body = ErrorBody),
         KeyChecks, BodyChecks,
-        (status = 503, description = "ClickHouse cannot answer: retry", body = ErrorBody),
-        (status = 504, description = "The query took too long (`query_too_slow`)", body = ErrorBody),
+        QueryChecks,
     ))]
 async fn put(
     caller: Caller,
@@ -713,8 +710,7 @@ struct SeriesQuery {
         (status = 200, description = "One point per bucket", body = crate::api_doc::KpiSeries),
         (status = 400, description = "A field is missing or wrong (`invalid_request`, `field` names it)", body = ErrorBody),(status = 404, description = "No such KPI or launch (`not_found`)", body = ErrorBody),
         KeyChecks,
-        (status = 503, description = "ClickHouse cannot answer: retry", body = ErrorBody),
-        (status = 504, description = "The query took too long (`query_too_slow`)", body = ErrorBody),
+        QueryChecks,
     ))]
 async fn series(
     caller: Caller,
@@ -828,8 +824,7 @@ struct Stage {
         (status = 201, description = "The launch", body = crate::api_doc::Launch),
         (status = 400, description = "A field is missing or wrong (`invalid_request`, `field` names it)", body = ErrorBody),
         KeyChecks, BodyChecks,
-        (status = 503, description = "ClickHouse cannot answer: retry", body = ErrorBody),
-        (status = 504, description = "The query took too long (`query_too_slow`)", body = ErrorBody),
+        QueryChecks,
     ))]
 async fn create_launch(
     caller: Caller,
@@ -915,8 +910,7 @@ async fn find_launch(state: &KpiState, id: &str) -> Result<LaunchRow, KpiError> 
     responses(
         (status = 200, description = "The launches", body = Vec<crate::api_doc::Launch>),
         KeyChecks,
-        (status = 503, description = "ClickHouse cannot answer: retry", body = ErrorBody),
-        (status = 504, description = "The query took too long (`query_too_slow`)", body = ErrorBody),
+        QueryChecks,
     ))]
 async fn list_launches(
     caller: Caller,
@@ -941,8 +935,7 @@ async fn list_launches(
         (status = 200, description = "The launch", body = crate::api_doc::Launch),
         (status = 404, description = "No such KPI or launch (`not_found`)", body = ErrorBody),
         KeyChecks,
-        (status = 503, description = "ClickHouse cannot answer: retry", body = ErrorBody),
-        (status = 504, description = "The query took too long (`query_too_slow`)", body = ErrorBody),
+        QueryChecks,
     ))]
 async fn show_launch(
     caller: Caller,
@@ -962,8 +955,7 @@ async fn show_launch(
         (status = 200, description = "One entry per day", body = crate::api_doc::LaunchDays),
         (status = 404, description = "No such KPI or launch (`not_found`)", body = ErrorBody),
         KeyChecks,
-        (status = 503, description = "ClickHouse cannot answer: retry", body = ErrorBody),
-        (status = 504, description = "The query took too long (`query_too_slow`)", body = ErrorBody),
+        QueryChecks,
     ))]
 async fn days(
     caller: Caller,

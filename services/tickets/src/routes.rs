@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use hypercare_http::auth::{AuthError, Caller, Scope};
 use hypercare_http::body::JsonBody;
 use hypercare_http::error::ErrorBody;
-use hypercare_http::openapi::{BodyChecks, KeyChecks, SecuritySchemes};
+use hypercare_http::openapi::{BodyChecks, KeyChecks, SecuritySchemes, StoreChecks};
 use hypercare_telemetry::metric_name;
 
 use crate::clock::{SharedClock, SystemClock};
@@ -457,7 +457,7 @@ fn priority_of(
         (status = 201, description = "Created, with open tickets that read alike", body = Created),
         (status = 400, description = "A field is missing or wrong (`invalid_request`, `field` names it)", body = ErrorBody),
         KeyChecks, BodyChecks,
-        (status = 503, description = "ClickHouse cannot answer: retry", body = ErrorBody),
+        StoreChecks,
     ))]
 async fn create(
     caller: Caller,
@@ -620,7 +620,7 @@ struct TransitionBody {
         (status = 200, description = "The ticket after the move", body = TicketView),
         (status = 400, description = "A field is missing or wrong (`invalid_request`, `field` names it)", body = ErrorBody),(status = 404, description = "No such ticket (`not_found`)", body = ErrorBody),(status = 409, description = "A move the state machine does not allow (`illegal_transition`, with `state` and `allowed`) or a stale `expected_version` (`version_conflict`, with `current_version`)", body = ErrorBody),
         KeyChecks, BodyChecks,
-        (status = 503, description = "ClickHouse cannot answer: retry", body = ErrorBody),
+        StoreChecks,
     ))]
 async fn transition(
     caller: Caller,
@@ -690,7 +690,7 @@ struct AssignBody {
         (status = 200, description = "The ticket after the change", body = TicketView),
         (status = 400, description = "A field is missing or wrong (`invalid_request`, `field` names it)", body = ErrorBody),(status = 404, description = "No such ticket (`not_found`)", body = ErrorBody),(status = 409, description = "A move the state machine does not allow (`illegal_transition`, with `state` and `allowed`) or a stale `expected_version` (`version_conflict`, with `current_version`)", body = ErrorBody),
         KeyChecks, BodyChecks,
-        (status = 503, description = "ClickHouse cannot answer: retry", body = ErrorBody),
+        StoreChecks,
     ))]
 async fn assign(
     caller: Caller,
@@ -728,7 +728,7 @@ struct CommentBody {
         (status = 201, description = "The ticket after the comment", body = TicketView),
         (status = 400, description = "A field is missing or wrong (`invalid_request`, `field` names it)", body = ErrorBody),(status = 404, description = "No such ticket (`not_found`)", body = ErrorBody),(status = 409, description = "A move the state machine does not allow (`illegal_transition`, with `state` and `allowed`) or a stale `expected_version` (`version_conflict`, with `current_version`)", body = ErrorBody),
         KeyChecks, BodyChecks,
-        (status = 503, description = "ClickHouse cannot answer: retry", body = ErrorBody),
+        StoreChecks,
     ))]
 async fn comment(
     caller: Caller,
@@ -778,7 +778,7 @@ struct PriorityBody {
         (status = 200, description = "The ticket after the change", body = TicketView),
         (status = 400, description = "A field is missing or wrong (`invalid_request`, `field` names it)", body = ErrorBody),(status = 404, description = "No such ticket (`not_found`)", body = ErrorBody),(status = 409, description = "A move the state machine does not allow (`illegal_transition`, with `state` and `allowed`) or a stale `expected_version` (`version_conflict`, with `current_version`)", body = ErrorBody),
         KeyChecks, BodyChecks,
-        (status = 503, description = "ClickHouse cannot answer: retry", body = ErrorBody),
+        StoreChecks,
     ))]
 async fn change_priority(
     caller: Caller,
@@ -835,7 +835,7 @@ struct Shown {
         (status = 200, description = "The ticket and every change", body = Shown),
         (status = 404, description = "No such ticket (`not_found`)", body = ErrorBody),
         KeyChecks,
-        (status = 503, description = "ClickHouse cannot answer: retry", body = ErrorBody),
+        StoreChecks,
     ))]
 async fn show(
     caller: Caller,
@@ -903,7 +903,7 @@ struct Page {
         (status = 200, description = "A page of tickets", body = Page),
         (status = 400, description = "A field is missing or wrong (`invalid_request`, `field` names it)", body = ErrorBody),
         KeyChecks,
-        (status = 503, description = "ClickHouse cannot answer: retry", body = ErrorBody),
+        StoreChecks,
     ))]
 async fn list(
     caller: Caller,
@@ -994,7 +994,7 @@ struct StatsQuery {
         (status = 200, description = "One entry per day", body = StatsAnswer),
         (status = 400, description = "A field is missing or wrong (`invalid_request`, `field` names it)", body = ErrorBody),
         KeyChecks,
-        (status = 503, description = "ClickHouse cannot answer: retry", body = ErrorBody),
+        StoreChecks,
     ))]
 async fn stats(
     caller: Caller,
