@@ -236,5 +236,5 @@ async fn json_routes_answer_oversized_and_malformed_bodies_in_json() {
         .await;
     assert_eq!(response.status(), 400);
     let body: serde_json::Value = response.json().await.unwrap();
-    assert_eq!(body["error"], "invalid_body");
+    assert_eq!(body["error"], "invalid_request");
 }

@@ -8,10 +8,12 @@
 //! (a modern one, say). Logs show only when `TEST_LOG` is set.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use hypercare::Settings;
 use hypercare::startup::Application;
+pub use hypercare_runtime::{ManualClock, SharedClock, SystemClock};
 use hypercare_storage::LocalServerSettings;
 use hypercare_storage::local::LocalClickHouse;
 use secrecy::SecretString;
@@ -136,12 +138,20 @@ pub async fn spawn_app() -> TestApp {
     spawn_app_with(|_| {}).await
 }
 
-/// Starts an application with test settings changed by `customize`.
+/// Starts an application with test settings changed by `customize`, on the
+/// wall clock.
 pub async fn spawn_app_with(customize: impl FnOnce(&mut Settings)) -> TestApp {
+    spawn_app_on(Arc::new(SystemClock), customize).await
+}
+
+/// Starts an application whose one clock is `clock` (a [`ManualClock`] that the
+/// test moves: an SLA that runs out, a board read "at 10:30", an alert that
+/// repeats), with test settings changed by `customize`.
+pub async fn spawn_app_on(clock: SharedClock, customize: impl FnOnce(&mut Settings)) -> TestApp {
     let (mut settings, data_dir) = test_settings().await;
     customize(&mut settings);
     let database = settings.clickhouse.database.clone();
-    let app = Application::build(settings)
+    let app = Application::build_with_clock(settings, clock)
         .await
         .expect("building the application");
     let port = app.port();
@@ -211,6 +221,81 @@ impl TestApp {
         .await
     }
 
+    /// `method path` with an optional JSON body, authenticated with `key`;
+    /// answers the status and the JSON body (a body that is not JSON comes back
+    /// as a JSON string, so an assertion on it shows what was sent).
+    pub async fn json(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        key: &str,
+        body: Option<&serde_json::Value>,
+    ) -> (reqwest::StatusCode, serde_json::Value) {
+        let mut request = self
+            .http
+            .request(method, format!("{}{path}", self.address))
+            .bearer_auth(key);
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let response = request.send().await.expect("request failed");
+        let status = response.status();
+        let text = response.text().await.expect("reading the answer");
+        let value = serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text));
+        (status, value)
+    }
+
+    /// `GET path` with the admin key: (status, JSON body).
+    pub async fn get_json(&self, path: &str) -> (reqwest::StatusCode, serde_json::Value) {
+        self.json(reqwest::Method::GET, path, ADMIN_KEY, None).await
+    }
+
+    /// `GET path` with `key`: (status, JSON body).
+    pub async fn get_json_as(
+        &self,
+        path: &str,
+        key: &str,
+    ) -> (reqwest::StatusCode, serde_json::Value) {
+        self.json(reqwest::Method::GET, path, key, None).await
+    }
+
+    /// `POST path` with a JSON body and the admin key: (status, JSON body).
+    pub async fn post_json(
+        &self,
+        path: &str,
+        body: &serde_json::Value,
+    ) -> (reqwest::StatusCode, serde_json::Value) {
+        self.json(reqwest::Method::POST, path, ADMIN_KEY, Some(body))
+            .await
+    }
+
+    /// `POST path` with a JSON body and `key`: (status, JSON body).
+    pub async fn post_json_as(
+        &self,
+        path: &str,
+        key: &str,
+        body: &serde_json::Value,
+    ) -> (reqwest::StatusCode, serde_json::Value) {
+        self.json(reqwest::Method::POST, path, key, Some(body))
+            .await
+    }
+
+    /// `PUT path` with a JSON body and the admin key: (status, JSON body).
+    pub async fn put_json(
+        &self,
+        path: &str,
+        body: &serde_json::Value,
+    ) -> (reqwest::StatusCode, serde_json::Value) {
+        self.json(reqwest::Method::PUT, path, ADMIN_KEY, Some(body))
+            .await
+    }
+
+    /// `DELETE path` with the admin key: (status, JSON body).
+    pub async fn delete_json(&self, path: &str) -> (reqwest::StatusCode, serde_json::Value) {
+        self.json(reqwest::Method::DELETE, path, ADMIN_KEY, None)
+            .await
+    }
+
     pub async fn get(&self, path: &str, key: Option<&str>) -> reqwest::Response {
         let mut request = self.http.get(format!("{}{path}", self.address));
         if let Some(key) = key {
@@ -237,6 +322,27 @@ impl TestApp {
             Some(task) => task.await?,
             None => Ok(()),
         }
+    }
+}
+
+/// Asks `check` every 100 ms until it answers `Some`, for at most `timeout`
+/// (then fails naming `what`): for what the service does in the background
+/// (a rollup, a notification), instead of a fixed sleep.
+pub async fn eventually<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{what}: not within {timeout:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 

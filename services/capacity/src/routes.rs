@@ -74,7 +74,7 @@ impl ResponseError for CapacityError {
             CapacityError::Query(_) => ("query_failed", None),
         };
         HttpResponse::build(self.status_code()).json(ErrorBody {
-            error: code,
+            error: code.to_owned(),
             message: self.to_string(),
             field,
         })

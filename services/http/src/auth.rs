@@ -24,7 +24,7 @@ use std::sync::Arc;
 
 use actix_web::dev::Payload;
 use actix_web::http::StatusCode;
-use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::header;
 use actix_web::{FromRequest, HttpRequest, HttpResponse, ResponseError, web};
 use base64::Engine;
 use governor::clock::{Clock, DefaultClock};
@@ -33,7 +33,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
-use crate::error::ErrorBody;
+use crate::error::{ApiError, ErrorCode};
 
 /// What a key may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
@@ -391,43 +391,38 @@ pub enum AuthError {
     },
 }
 
-impl ResponseError for AuthError {
-    fn status_code(&self) -> StatusCode {
-        match self {
-            AuthError::Missing | AuthError::Unknown => StatusCode::UNAUTHORIZED,
-            AuthError::MissingScope { .. } => StatusCode::FORBIDDEN,
-            AuthError::RateLimited { .. } | AuthError::ByteRateLimited { .. } => {
-                StatusCode::TOO_MANY_REQUESTS
-            }
-        }
-    }
-
-    fn error_response(&self) -> HttpResponse {
-        let code = match self {
-            AuthError::Missing | AuthError::Unknown => "unauthorized",
-            AuthError::MissingScope { .. } => "forbidden",
-            AuthError::RateLimited { .. } | AuthError::ByteRateLimited { .. } => "rate_limited",
-        };
-        let mut response = HttpResponse::build(self.status_code());
-        match self {
+impl From<&AuthError> for ApiError {
+    fn from(error: &AuthError) -> Self {
+        let message = error.to_string();
+        match error {
             AuthError::Missing | AuthError::Unknown => {
-                response.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
+                ApiError::new(ErrorCode::Unauthorized, message)
             }
+            AuthError::MissingScope { .. } => ApiError::new(ErrorCode::Forbidden, message),
             AuthError::RateLimited {
                 retry_after_secs, ..
             }
             | AuthError::ByteRateLimited {
                 retry_after_secs, ..
-            } => {
-                response.insert_header((header::RETRY_AFTER, HeaderValue::from(*retry_after_secs)));
-            }
-            AuthError::MissingScope { .. } => {}
+            } => ApiError::new(ErrorCode::RateLimited, message).with_retry_after(*retry_after_secs),
         }
-        response.json(ErrorBody {
-            error: code,
-            message: self.to_string(),
-            field: None,
-        })
+    }
+}
+
+impl From<AuthError> for ApiError {
+    fn from(error: AuthError) -> Self {
+        ApiError::from(&error)
+    }
+}
+
+/// The extractor's own answer (a route that fails before its handler runs).
+impl ResponseError for AuthError {
+    fn status_code(&self) -> StatusCode {
+        ApiError::from(self).status_code()
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        ApiError::from(self).error_response()
     }
 }
 

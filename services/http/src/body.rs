@@ -27,7 +27,7 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use crate::error::error_response;
+use crate::error::{ApiError, ErrorCode};
 
 #[derive(Debug, thiserror::Error)]
 pub enum BodyError {
@@ -45,32 +45,33 @@ pub enum BodyError {
     Busy { capacity: usize },
 }
 
+impl From<&BodyError> for ApiError {
+    fn from(error: &BodyError) -> Self {
+        let code = match error {
+            BodyError::TooLarge { .. } => ErrorCode::PayloadTooLarge,
+            BodyError::UnsupportedEncoding(_) => ErrorCode::UnsupportedEncoding,
+            BodyError::Unreadable(_) => ErrorCode::UnreadableBody,
+            BodyError::Timeout { .. } => ErrorCode::BodyTimeout,
+            BodyError::Busy { .. } => ErrorCode::ServerBusy,
+        };
+        ApiError::new(code, error.to_string())
+    }
+}
+
+impl From<BodyError> for ApiError {
+    fn from(error: BodyError) -> Self {
+        ApiError::from(&error)
+    }
+}
+
+/// The extractor's own answer ([`JsonBody`] fails before its handler runs).
 impl ResponseError for BodyError {
     fn status_code(&self) -> StatusCode {
-        match self {
-            BodyError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            BodyError::UnsupportedEncoding(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            BodyError::Unreadable(_) => StatusCode::BAD_REQUEST,
-            BodyError::Timeout { .. } => StatusCode::REQUEST_TIMEOUT,
-            BodyError::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
-        }
+        ApiError::from(self).status_code()
     }
 
     fn error_response(&self) -> HttpResponse {
-        let code = match self {
-            BodyError::TooLarge { .. } => "payload_too_large",
-            BodyError::UnsupportedEncoding(_) => "unsupported_encoding",
-            BodyError::Unreadable(_) => "unreadable_body",
-            BodyError::Timeout { .. } => "body_timeout",
-            BodyError::Busy { .. } => "server_busy",
-        };
-        let mut response = error_response(self.status_code(), code, self.to_string());
-        if let BodyError::Busy { .. } = self {
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
-        }
-        response
+        ApiError::from(self).error_response()
     }
 }
 

@@ -29,7 +29,7 @@ use tracing::Instrument;
 
 use hypercare_telemetry::metric_name;
 
-use crate::error::error_response;
+use crate::error::{ErrorCode, error_response};
 
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -140,8 +140,7 @@ pub async fn observe(
             let what = panic_message(panic.as_ref());
             span.in_scope(|| tracing::error!(panic = %what, "A handler panicked; answered 500."));
             let mut body = error_response(
-                status,
-                "internal_error",
+                ErrorCode::InternalError,
                 "the service hit an internal error while answering; it was logged with this request's id",
             );
             if let Ok(value) = HeaderValue::from_str(&request_id) {

@@ -10,25 +10,26 @@
 
 use std::net::TcpListener;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::dev::Server;
-use actix_web::http::StatusCode;
 use actix_web::middleware::from_fn;
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
-use anyhow::Context;
+use anyhow::Context as _;
 use prometheus::{Encoder, Registry, TextEncoder};
 use secrecy::SecretString;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use hypercare_http::auth::{ApiKeySettings, ApiKeys, Scope};
-use hypercare_http::error::error_response;
+use hypercare_http::error::{ErrorCode, error_response};
 use hypercare_http::health::{self, Health};
 use hypercare_http::observe::{HttpMetrics, observe};
 use hypercare_ingest::metrics::IngestMetrics;
 use hypercare_ingest::writer::{Writer, WriterMetrics};
 use hypercare_ingest::{IngestState, event, metric, otlp};
+use hypercare_runtime::{Context, SharedClock, SystemClock, Tasks};
 use hypercare_storage::local::LocalClickHouse;
 use hypercare_storage::{Store, connect, migrate};
 
@@ -40,15 +41,27 @@ pub struct Application {
     server: Server,
     writers: Vec<JoinHandle<()>>,
     stop_writers: watch::Sender<bool>,
-    probe: JoinHandle<()>,
-    /// Periodic work that just stops with the service (gauge refreshers).
+    /// Legacy: periodic work aborted at shutdown (moving to `tasks`).
     background: Vec<JoinHandle<()>>,
+    /// Every capability's background work (workers, refreshers, deliveries).
+    tasks: Tasks,
+    shutdown_deadline: Duration,
     local_clickhouse: Option<LocalClickHouse>,
     store: Store,
 }
 
 impl Application {
-    pub async fn build(mut settings: Settings) -> anyhow::Result<Self> {
+    /// Builds the application on the wall clock.
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        Self::build_with_clock(settings, Arc::new(SystemClock)).await
+    }
+
+    /// Builds the application on `clock`, the one source of "now" of every
+    /// capability (tests hand a [`hypercare_runtime::ManualClock`]).
+    pub async fn build_with_clock(
+        mut settings: Settings,
+        clock: SharedClock,
+    ) -> anyhow::Result<Self> {
         settings.validate()?;
         if settings.auth.keys.is_empty() {
             let key = development_key(&settings.data_dir)?;
@@ -71,7 +84,17 @@ impl Application {
         let registry = Registry::new();
         let http_metrics = HttpMetrics::register(&registry)?;
         let health = Health::default();
-        let probe = spawn_clickhouse_probe(store.clone(), &health);
+        let ctx = Context {
+            store: store.clone(),
+            clock: clock.clone(),
+            registry: registry.clone(),
+            health: health.clone(),
+            tasks: Tasks::new(),
+        };
+        spawn_clickhouse_probe(&ctx);
+        // Until every capability takes the clock from the context.
+        settings.kpis.clock = Some(clock.clone());
+        settings.tickets.clock = Some(clock.clone());
 
         let (stop_writers, stopped) = watch::channel(false);
         let shutdown = |mut rx: watch::Receiver<bool>| async move {
@@ -128,6 +151,7 @@ impl Application {
             &registry,
         )?);
         let mut background = vec![tickets.clone().into_inner().spawn_gauge_refresher()];
+        let tasks = ctx.tasks.clone();
         if settings.kpis.rollups.enabled {
             background.push(
                 kpis.clone()
@@ -174,33 +198,7 @@ impl Application {
                 .app_data(kpis.clone())
                 .app_data(alerts.clone())
                 .app_data(openapi.clone())
-                .app_data(web::QueryConfig::default().error_handler(|err, _| {
-                    let message = err.to_string();
-                    actix_web::error::InternalError::from_response(
-                        err,
-                        error_response(StatusCode::BAD_REQUEST, "invalid_query", message),
-                    )
-                    .into()
-                }))
-                // `web::Json` (silences) would answer plain text; the API answers JSON,
-                // and takes no more than the other small JSON bodies.
-                .app_data(
-                    web::JsonConfig::default()
-                        .limit(hypercare_http::body::JsonBody::LIMIT)
-                        .error_handler(|err, _| {
-                            let status = actix_web::ResponseError::status_code(&err);
-                            let code = match status {
-                                StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
-                                _ => "invalid_body",
-                            };
-                            let message = format!("the body is not valid: {err}");
-                            actix_web::error::InternalError::from_response(
-                                err,
-                                error_response(status, code, message),
-                            )
-                            .into()
-                        }),
-                )
+                .configure(hypercare_http::error::extractor_errors)
                 .configure(routes)
                 .default_service(web::to(not_found))
         })
@@ -217,7 +215,8 @@ impl Application {
             server,
             writers: vec![events_task, metrics_task, logs_task],
             stop_writers,
-            probe,
+            tasks,
+            shutdown_deadline: Duration::from_secs(settings.server.shutdown_timeout_secs),
             background,
             local_clickhouse,
             store,
@@ -239,7 +238,8 @@ impl Application {
             server,
             writers,
             stop_writers,
-            probe,
+            tasks,
+            shutdown_deadline,
             background,
             mut local_clickhouse,
             ..
@@ -261,7 +261,7 @@ impl Application {
                 tracing::error!(%error, "A writer task failed.");
             }
         }
-        probe.abort();
+        tasks.shutdown(shutdown_deadline).await;
         for task in background {
             task.abort();
         }
@@ -339,28 +339,31 @@ fn development_key(data_dir: &Path) -> anyhow::Result<SecretString> {
     Ok(SecretString::from(key))
 }
 
-fn spawn_clickhouse_probe(store: Store, health: &Health) -> JoinHandle<()> {
-    let reporter = health.register("clickhouse", Duration::from_secs(15));
-    tokio::spawn(async move {
-        let mut was_up = true;
-        loop {
-            let up = store.ping(Duration::from_secs(2)).await;
-            if up {
-                reporter.report(true, format!("reachable (version {})", store.version));
-            } else {
-                reporter.report(false, "unreachable");
-            }
-            if up != was_up {
+fn spawn_clickhouse_probe(ctx: &Context) {
+    let reporter = ctx.health.register("clickhouse", Duration::from_secs(15));
+    let store = ctx.store.clone();
+    // Connected and migrated a moment ago.
+    reporter.report(true, format!("reachable (version {})", store.version));
+    let was_up = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    ctx.tasks
+        .every("clickhouse_probe", Duration::from_secs(2), move || {
+            let (store, reporter, was_up) = (store.clone(), reporter.clone(), was_up.clone());
+            async move {
+                let up = store.ping(Duration::from_secs(2)).await;
                 if up {
-                    tracing::info!("ClickHouse is reachable again.");
+                    reporter.report(true, format!("reachable (version {})", store.version));
                 } else {
-                    tracing::warn!("ClickHouse is unreachable: /readyz now fails.");
+                    reporter.report(false, "unreachable");
                 }
-                was_up = up;
+                if was_up.swap(up, std::sync::atomic::Ordering::Relaxed) != up {
+                    if up {
+                        tracing::info!("ClickHouse is reachable again.");
+                    } else {
+                        tracing::warn!("ClickHouse is unreachable: /readyz now fails.");
+                    }
+                }
             }
-            tokio::time::sleep(Duration::from_secs(2)).await;
-        }
-    })
+        });
 }
 
 /// The service's own Prometheus metrics.
@@ -373,14 +376,13 @@ pub(crate) async fn prometheus_metrics(registry: web::Data<Registry>) -> HttpRes
         Ok(()) => HttpResponse::Ok()
             .content_type(encoder.format_type())
             .body(buffer),
-        Err(e) => error_response(StatusCode::INTERNAL_SERVER_ERROR, "metrics", e.to_string()),
+        Err(e) => error_response(ErrorCode::InternalError, e.to_string()),
     }
 }
 
 async fn not_found(req: HttpRequest) -> HttpResponse {
     error_response(
-        StatusCode::NOT_FOUND,
-        "not_found",
+        ErrorCode::NotFound,
         format!("no route for {} {}", req.method(), req.path()),
     )
 }

@@ -405,7 +405,7 @@ impl ResponseError for IngestError {
             response.insert_header((header::RETRY_AFTER, HeaderValue::from_static("1")));
         }
         response.json(ErrorBody {
-            error: code,
+            error: code.to_owned(),
             message: self.to_string(),
             field,
         })

@@ -138,8 +138,7 @@ pub(crate) async fn post_call(
     let single = Call::parse(call.as_str());
     if !batch_call && single.is_none() {
         return Ok(hypercare_http::error::error_response(
-            actix_web::http::StatusCode::NOT_FOUND,
-            "not_found",
+            hypercare_http::ErrorCode::NotFound,
             format!(
                 "`{}` is not a Segment call: use track, identify, page, screen, group, alias or batch",
                 call.as_str()
