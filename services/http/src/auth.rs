@@ -143,6 +143,23 @@ impl ApiKey {
     }
 }
 
+/// An `[auth]` setting that cannot be used: where it is and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{at}: {reason}")]
+pub struct KeySettingsError {
+    pub at: String,
+    pub reason: String,
+}
+
+impl KeySettingsError {
+    fn new(at: impl Into<String>, reason: impl Into<String>) -> Self {
+        Self {
+            at: at.into(),
+            reason: reason.into(),
+        }
+    }
+}
+
 /// All keys, by the SHA-256 of the secret.
 #[derive(Debug, Default)]
 pub struct ApiKeys {
@@ -151,18 +168,24 @@ pub struct ApiKeys {
 
 impl ApiKeys {
     /// Builds the key set, or says which entry is wrong and why.
-    pub fn from_settings(settings: &AuthSettings) -> Result<Self, String> {
+    pub fn from_settings(settings: &AuthSettings) -> Result<Self, KeySettingsError> {
         let mut by_digest = HashMap::new();
         for (i, entry) in settings.keys.iter().enumerate() {
             let at = format!("auth.keys[{i}] (name `{}`)", entry.name);
             if entry.name.trim().is_empty() {
-                return Err(format!("auth.keys[{i}].name: must not be empty"));
+                return Err(KeySettingsError::new(
+                    format!("auth.keys[{i}].name"),
+                    "must not be empty",
+                ));
             }
             let digest = match (&entry.key, &entry.key_sha256) {
                 (Some(key), None) => {
                     let key = key.expose_secret();
                     if key.len() < 16 {
-                        return Err(format!("{at}.key: must be at least 16 characters"));
+                        return Err(KeySettingsError::new(
+                            format!("{at}.key"),
+                            "must be at least 16 characters",
+                        ));
                     }
                     digest(key)
                 }
@@ -171,23 +194,33 @@ impl ApiKeys {
                         .ok()
                         .filter(|b| b.len() == 32);
                     let Some(bytes) = bytes else {
-                        return Err(format!("{at}.key_sha256: must be 64 hex digits"));
+                        return Err(KeySettingsError::new(
+                            format!("{at}.key_sha256"),
+                            "must be 64 hex digits",
+                        ));
                     };
                     let mut out = [0u8; 32];
                     out.copy_from_slice(&bytes);
                     out
                 }
-                _ => return Err(format!("{at}: set exactly one of `key` and `key_sha256`")),
+                _ => {
+                    return Err(KeySettingsError::new(
+                        at,
+                        "set exactly one of `key` and `key_sha256`",
+                    ));
+                }
             };
             if entry.scopes.is_empty() {
-                return Err(format!(
-                    "{at}.scopes: give at least one of ingest, read, admin"
+                return Err(KeySettingsError::new(
+                    format!("{at}.scopes"),
+                    "give at least one of ingest, read, admin",
                 ));
             }
             let limit = entry.rate_limit.unwrap_or(settings.default_rate_limit);
-            let quota = quota(limit).map_err(|reason| format!("{at}.rate_limit: {reason}"))?;
-            let byte_quota =
-                byte_quota(limit).map_err(|reason| format!("{at}.rate_limit: {reason}"))?;
+            let quota = quota(limit)
+                .map_err(|reason| KeySettingsError::new(format!("{at}.rate_limit"), reason))?;
+            let byte_quota = byte_quota(limit)
+                .map_err(|reason| KeySettingsError::new(format!("{at}.rate_limit"), reason))?;
             let key = ApiKey {
                 name: entry.name.clone(),
                 scopes: entry.scopes.clone(),
@@ -196,12 +229,12 @@ impl ApiKeys {
                 byte_limiter: RateLimiter::direct(byte_quota),
             };
             if by_digest.insert(digest, Arc::new(key)).is_some() {
-                return Err(format!("{at}: the same key is declared twice"));
+                return Err(KeySettingsError::new(at, "the same key is declared twice"));
             }
         }
         quota(settings.default_rate_limit)
             .and_then(|_| byte_quota(settings.default_rate_limit))
-            .map_err(|reason| format!("auth.default_rate_limit: {reason}"))?;
+            .map_err(|reason| KeySettingsError::new("auth.default_rate_limit", reason))?;
         Ok(Self { by_digest })
     }
 
@@ -431,7 +464,7 @@ mod tests {
     use super::*;
     use actix_web::test::TestRequest;
 
-    fn keys(entries: Vec<ApiKeySettings>) -> Result<ApiKeys, String> {
+    fn keys(entries: Vec<ApiKeySettings>) -> Result<ApiKeys, KeySettingsError> {
         ApiKeys::from_settings(&AuthSettings {
             keys: entries,
             ..AuthSettings::default()
@@ -508,12 +541,10 @@ mod tests {
     #[test]
     fn bad_key_entries_are_refused_with_the_field_named() {
         let err = keys(vec![entry("short", "abc", vec![Scope::Ingest])]).unwrap_err();
-        assert!(
-            err.contains("auth.keys[0]") && err.contains(".key"),
-            "{err}"
-        );
+        assert_eq!(err.at, "auth.keys[0] (name `short`).key");
+        assert_eq!(err.reason, "must be at least 16 characters");
         let err = keys(vec![entry("none", "0123456789abcdef", vec![])]).unwrap_err();
-        assert!(err.contains(".scopes"), "{err}");
+        assert_eq!(err.at, "auth.keys[0] (name `none`).scopes");
     }
 
     #[test]

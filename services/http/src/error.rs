@@ -489,6 +489,66 @@ mod tests {
         assert_eq!(error.code(), ErrorCode::InvalidJson);
     }
 
+    #[actix_web::test]
+    async fn extractor_failures_answer_the_same_json_shape() {
+        use actix_web::{App, test};
+        #[derive(serde::Deserialize)]
+        struct Page {
+            #[allow(dead_code)]
+            limit: u32,
+        }
+        #[derive(serde::Deserialize)]
+        struct Silence {
+            #[allow(dead_code)]
+            minutes: u32,
+        }
+        async fn list(_: web::Query<Page>) -> HttpResponse {
+            HttpResponse::Ok().finish()
+        }
+        async fn one(_: web::Path<u32>) -> HttpResponse {
+            HttpResponse::Ok().finish()
+        }
+        async fn create(_: web::Json<Silence>) -> HttpResponse {
+            HttpResponse::Ok().finish()
+        }
+        let app = test::init_service(
+            App::new()
+                .configure(extractor_errors)
+                .route("/list", web::get().to(list))
+                .route("/one/{n}", web::get().to(one))
+                .route("/create", web::post().to(create)),
+        )
+        .await;
+        let cases = [
+            (
+                test::TestRequest::get().uri("/list?limit=many"),
+                "invalid_request",
+            ),
+            (test::TestRequest::get().uri("/one/x"), "invalid_request"),
+            (
+                test::TestRequest::post()
+                    .uri("/create")
+                    .insert_header(("content-type", "application/json"))
+                    .set_payload(r#"{"minutes": "ten"}"#),
+                "invalid_request",
+            ),
+            (
+                test::TestRequest::post()
+                    .uri("/create")
+                    .insert_header(("content-type", "application/json"))
+                    .set_payload("{"),
+                "invalid_json",
+            ),
+        ];
+        for (request, code) in cases {
+            let response = test::call_service(&app, request.to_request()).await;
+            assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+            let body: Value = test::read_body_json(response).await;
+            assert_eq!(body["error"], code, "{body}");
+            assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()));
+        }
+    }
+
     #[test]
     fn the_body_carries_field_extra_members_and_retry_after() {
         let error = ApiError::invalid("window", "must be a duration such as 10m").with("hint", 3);
@@ -504,5 +564,34 @@ mod tests {
             response.headers().get(header::WWW_AUTHENTICATE).unwrap(),
             "Bearer"
         );
+    }
+}
+
+#[cfg(test)]
+mod documented {
+    use super::ErrorCode;
+
+    /// `docs/api.md` lists every code with its status, and nothing else.
+    #[test]
+    fn docs_api_md_lists_exactly_the_codes_and_their_statuses() {
+        let page = include_str!("../../../docs/api.md");
+        let table = page
+            .split("## Error codes")
+            .nth(1)
+            .and_then(|rest| rest.split("\n## ").next())
+            .expect("docs/api.md has an `## Error codes` section");
+        let documented: Vec<(String, u16)> = table
+            .lines()
+            .filter_map(|line| {
+                let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+                let code = cells.get(1)?.strip_prefix('`')?.strip_suffix('`')?;
+                Some((code.to_owned(), cells.get(2)?.parse().ok()?))
+            })
+            .collect();
+        let expected: Vec<(String, u16)> = ErrorCode::ALL
+            .iter()
+            .map(|c| (c.as_str().to_owned(), c.status().as_u16()))
+            .collect();
+        assert_eq!(documented, expected);
     }
 }

@@ -151,8 +151,8 @@ impl Settings {
             )
         })?;
         self.ingest.validate().map_err(anyhow::Error::msg)?;
-        self.traces.validate().map_err(anyhow::Error::msg)?;
-        ApiKeys::from_settings(&self.auth).map_err(anyhow::Error::msg)?;
+        self.traces.validate()?;
+        ApiKeys::from_settings(&self.auth)?;
         let largest_body = self.ingest.limits.max_body_bytes;
         // A buffer's capacity may be twice what it holds.
         anyhow::ensure!(

@@ -73,8 +73,7 @@ impl Application {
                 rate_limit: None,
             });
         }
-        let keys =
-            web::Data::new(ApiKeys::from_settings(&settings.auth).map_err(anyhow::Error::msg)?);
+        let keys = web::Data::new(ApiKeys::from_settings(&settings.auth)?);
 
         let (store, local_clickhouse) = connect_store(&settings).await?;
         migrate::run(&store)
@@ -380,7 +379,16 @@ pub(crate) async fn prometheus_metrics(registry: web::Data<Registry>) -> HttpRes
     }
 }
 
+/// The answer when no route took the request. Resources inherit the app's
+/// default service, so a known path asked with another method lands here too,
+/// with its pattern matched: that is a 405, not a 404.
 async fn not_found(req: HttpRequest) -> HttpResponse {
+    if let Some(pattern) = req.match_pattern() {
+        return error_response(
+            ErrorCode::MethodNotAllowed,
+            format!("{pattern} does not take {}", req.method()),
+        );
+    }
     error_response(
         ErrorCode::NotFound,
         format!("no route for {} {}", req.method(), req.path()),

@@ -107,20 +107,26 @@ impl Default for TraceSettings {
     }
 }
 
+/// A `[traces]` setting that cannot be used, or an exporter that cannot be built.
+#[derive(Debug, thiserror::Error)]
+pub enum TraceSettingsError {
+    #[error("traces.sample_ratio: {0} is not between 0 and 1")]
+    SampleRatio(f64),
+    #[error("traces.otlp_endpoint `{0}`: expected an http:// or https:// URL")]
+    EndpointScheme(String),
+    #[error("traces.otlp_endpoint `{url}`: {reason}")]
+    Exporter { url: String, reason: String },
+}
+
 impl TraceSettings {
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), TraceSettingsError> {
         if !(0.0..=1.0).contains(&self.sample_ratio) {
-            return Err(format!(
-                "traces.sample_ratio: {} is not between 0 and 1",
-                self.sample_ratio
-            ));
+            return Err(TraceSettingsError::SampleRatio(self.sample_ratio));
         }
         if let Some(url) = &self.otlp_endpoint
             && !(url.starts_with("http://") || url.starts_with("https://"))
         {
-            return Err(format!(
-                "traces.otlp_endpoint `{url}`: expected an http:// or https:// URL"
-            ));
+            return Err(TraceSettingsError::EndpointScheme(url.clone()));
         }
         Ok(())
     }
@@ -162,7 +168,11 @@ impl Telemetry {
 /// configured. Call once, from `main` (tests call [`init_test_logs`] instead).
 /// The exporter sends from threads of its own (it uses a blocking HTTP client), so
 /// call this outside async code or from a multi-threaded runtime.
-pub fn init<W>(logs: &LogSettings, traces: &TraceSettings, writer: W) -> Result<Telemetry, String>
+pub fn init<W>(
+    logs: &LogSettings,
+    traces: &TraceSettings,
+    writer: W,
+) -> Result<Telemetry, TraceSettingsError>
 where
     W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
 {
@@ -209,7 +219,10 @@ where
     Ok(Telemetry { tracer_provider })
 }
 
-fn tracer_provider(settings: &TraceSettings, url: String) -> Result<SdkTracerProvider, String> {
+fn tracer_provider(
+    settings: &TraceSettings,
+    url: String,
+) -> Result<SdkTracerProvider, TraceSettingsError> {
     let protocol = match settings.protocol {
         TraceProtocol::Protobuf => Protocol::HttpBinary,
         TraceProtocol::Json => Protocol::HttpJson,
@@ -220,7 +233,10 @@ fn tracer_provider(settings: &TraceSettings, url: String) -> Result<SdkTracerPro
         .with_endpoint(url.clone())
         .with_headers(settings.headers.clone().into_iter().collect())
         .build()
-        .map_err(|e| format!("traces.otlp_endpoint `{url}`: {e}"))?;
+        .map_err(|e| TraceSettingsError::Exporter {
+            url: url.clone(),
+            reason: e.to_string(),
+        })?;
     Ok(SdkTracerProvider::builder()
         .with_batch_exporter(exporter)
         .with_sampler(Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(
