@@ -391,6 +391,49 @@ impl Decoder {
     }
 }
 
+/// Registers the JSON answers of actix's own extractors (`web::Json`,
+/// `web::Path`, `web::Query`), so that their failures answer like the rest.
+pub fn extractor_errors(cfg: &mut web::ServiceConfig) {
+    cfg.app_data(web::QueryConfig::default().error_handler(|err, _| {
+        let error = ApiError::new(ErrorCode::InvalidRequest, format!("the query string {err}"));
+        actix_web::error::InternalError::from_response(err, error.error_response()).into()
+    }))
+    .app_data(web::PathConfig::default().error_handler(|err, _| {
+        let error = ApiError::new(ErrorCode::InvalidRequest, format!("the path {err}"));
+        actix_web::error::InternalError::from_response(err, error.error_response()).into()
+    }))
+    .app_data(
+        web::JsonConfig::default()
+            .limit(JsonBody::LIMIT)
+            .error_handler(|err, _| {
+                let error = match &err {
+                    actix_web::error::JsonPayloadError::Overflow { limit }
+                    | actix_web::error::JsonPayloadError::OverflowKnownLength { limit, .. } => {
+                        ApiError::new(
+                            ErrorCode::PayloadTooLarge,
+                            format!("the body is larger than the limit of {limit} bytes"),
+                        )
+                    }
+                    actix_web::error::JsonPayloadError::ContentType => ApiError::new(
+                        ErrorCode::UnsupportedContentType,
+                        "send the body as application/json",
+                    ),
+                    actix_web::error::JsonPayloadError::Deserialize(e) if e.is_data() => {
+                        ApiError::new(
+                            ErrorCode::InvalidRequest,
+                            format!("the body is not valid: {e}"),
+                        )
+                    }
+                    other => ApiError::new(
+                        ErrorCode::InvalidJson,
+                        format!("the body is not valid JSON: {other}"),
+                    ),
+                };
+                actix_web::error::InternalError::from_response(err, error.error_response()).into()
+            }),
+    );
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -475,5 +518,65 @@ mod tests {
         drop(slow);
         assert_eq!(budget.held(), 30, "a finished read gives its bytes back");
         other.grow_to(90).unwrap();
+    }
+
+    #[actix_web::test]
+    async fn extractor_failures_answer_the_same_json_shape() {
+        use actix_web::{App, test};
+        #[derive(serde::Deserialize)]
+        struct Page {
+            #[allow(dead_code)]
+            limit: u32,
+        }
+        #[derive(serde::Deserialize)]
+        struct Silence {
+            #[allow(dead_code)]
+            minutes: u32,
+        }
+        async fn list(_: web::Query<Page>) -> HttpResponse {
+            HttpResponse::Ok().finish()
+        }
+        async fn one(_: web::Path<u32>) -> HttpResponse {
+            HttpResponse::Ok().finish()
+        }
+        async fn create(_: web::Json<Silence>) -> HttpResponse {
+            HttpResponse::Ok().finish()
+        }
+        let app = test::init_service(
+            App::new()
+                .configure(extractor_errors)
+                .route("/list", web::get().to(list))
+                .route("/one/{n}", web::get().to(one))
+                .route("/create", web::post().to(create)),
+        )
+        .await;
+        let cases = [
+            (
+                test::TestRequest::get().uri("/list?limit=many"),
+                "invalid_request",
+            ),
+            (test::TestRequest::get().uri("/one/x"), "invalid_request"),
+            (
+                test::TestRequest::post()
+                    .uri("/create")
+                    .insert_header(("content-type", "application/json"))
+                    .set_payload(r#"{"minutes": "ten"}"#),
+                "invalid_request",
+            ),
+            (
+                test::TestRequest::post()
+                    .uri("/create")
+                    .insert_header(("content-type", "application/json"))
+                    .set_payload("{"),
+                "invalid_json",
+            ),
+        ];
+        for (request, code) in cases {
+            let response = test::call_service(&app, request.to_request()).await;
+            assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+            let body: serde_json::Value = test::read_body_json(response).await;
+            assert_eq!(body["error"], code, "{body}");
+            assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()));
+        }
     }
 }

@@ -13,13 +13,14 @@
 //! Each capability keeps its own `thiserror` enum for its domain and converts it
 //! into [`ApiError`] once (`impl From<XError> for ApiError`); handlers return
 //! `Result<_, ApiError>` and use `?`. Extractor failures (JSON bodies, paths,
-//! query strings) are mapped by [`extractor_errors`], so they answer the same shape.
+//! query strings) are mapped by [`crate::body::extractor_errors`], so they
+//! answer the same shape.
 
 use std::fmt;
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
-use actix_web::{HttpResponse, ResponseError, web};
+use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
@@ -396,49 +397,6 @@ fn strip_position(message: &str) -> String {
     }
 }
 
-/// Registers the JSON answers of actix's own extractors (`web::Json`,
-/// `web::Path`, `web::Query`), so that their failures answer like the rest.
-pub fn extractor_errors(cfg: &mut web::ServiceConfig) {
-    cfg.app_data(web::QueryConfig::default().error_handler(|err, _| {
-        let error = ApiError::new(ErrorCode::InvalidRequest, format!("the query string {err}"));
-        actix_web::error::InternalError::from_response(err, error.error_response()).into()
-    }))
-    .app_data(web::PathConfig::default().error_handler(|err, _| {
-        let error = ApiError::new(ErrorCode::InvalidRequest, format!("the path {err}"));
-        actix_web::error::InternalError::from_response(err, error.error_response()).into()
-    }))
-    .app_data(
-        web::JsonConfig::default()
-            .limit(crate::body::JsonBody::LIMIT)
-            .error_handler(|err, _| {
-                let error = match &err {
-                    actix_web::error::JsonPayloadError::Overflow { limit }
-                    | actix_web::error::JsonPayloadError::OverflowKnownLength { limit, .. } => {
-                        ApiError::new(
-                            ErrorCode::PayloadTooLarge,
-                            format!("the body is larger than the limit of {limit} bytes"),
-                        )
-                    }
-                    actix_web::error::JsonPayloadError::ContentType => ApiError::new(
-                        ErrorCode::UnsupportedContentType,
-                        "send the body as application/json",
-                    ),
-                    actix_web::error::JsonPayloadError::Deserialize(e) if e.is_data() => {
-                        ApiError::new(
-                            ErrorCode::InvalidRequest,
-                            format!("the body is not valid: {e}"),
-                        )
-                    }
-                    other => ApiError::new(
-                        ErrorCode::InvalidJson,
-                        format!("the body is not valid JSON: {other}"),
-                    ),
-                };
-                actix_web::error::InternalError::from_response(err, error.error_response()).into()
-            }),
-    );
-}
-
 /// A response with the JSON error body, for the few places that answer
 /// without an error value (the fallback route, the panic guard).
 pub fn error_response(code: ErrorCode, message: impl Into<String>) -> HttpResponse {
@@ -487,66 +445,6 @@ mod tests {
         assert_eq!(error.code(), ErrorCode::EmptyBody);
         let error = parse_json::<Body>(br#"{"rules":[]} {}"#).unwrap_err();
         assert_eq!(error.code(), ErrorCode::InvalidJson);
-    }
-
-    #[actix_web::test]
-    async fn extractor_failures_answer_the_same_json_shape() {
-        use actix_web::{App, test};
-        #[derive(serde::Deserialize)]
-        struct Page {
-            #[allow(dead_code)]
-            limit: u32,
-        }
-        #[derive(serde::Deserialize)]
-        struct Silence {
-            #[allow(dead_code)]
-            minutes: u32,
-        }
-        async fn list(_: web::Query<Page>) -> HttpResponse {
-            HttpResponse::Ok().finish()
-        }
-        async fn one(_: web::Path<u32>) -> HttpResponse {
-            HttpResponse::Ok().finish()
-        }
-        async fn create(_: web::Json<Silence>) -> HttpResponse {
-            HttpResponse::Ok().finish()
-        }
-        let app = test::init_service(
-            App::new()
-                .configure(extractor_errors)
-                .route("/list", web::get().to(list))
-                .route("/one/{n}", web::get().to(one))
-                .route("/create", web::post().to(create)),
-        )
-        .await;
-        let cases = [
-            (
-                test::TestRequest::get().uri("/list?limit=many"),
-                "invalid_request",
-            ),
-            (test::TestRequest::get().uri("/one/x"), "invalid_request"),
-            (
-                test::TestRequest::post()
-                    .uri("/create")
-                    .insert_header(("content-type", "application/json"))
-                    .set_payload(r#"{"minutes": "ten"}"#),
-                "invalid_request",
-            ),
-            (
-                test::TestRequest::post()
-                    .uri("/create")
-                    .insert_header(("content-type", "application/json"))
-                    .set_payload("{"),
-                "invalid_json",
-            ),
-        ];
-        for (request, code) in cases {
-            let response = test::call_service(&app, request.to_request()).await;
-            assert_eq!(response.status(), StatusCode::BAD_REQUEST);
-            let body: Value = test::read_body_json(response).await;
-            assert_eq!(body["error"], code, "{body}");
-            assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()));
-        }
     }
 
     #[test]

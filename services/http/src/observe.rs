@@ -199,6 +199,23 @@ impl opentelemetry::propagation::Extractor for HeaderExtractor<'_> {
 #[derive(Debug, Clone)]
 pub struct RequestId(pub String);
 
+/// The service's own Prometheus metrics.
+#[utoipa::path(get, path = "/metrics", tag = "service",
+    responses((status = 200, description = "Prometheus text exposition format", content_type = "text/plain", body = String)))]
+pub async fn prometheus_metrics(
+    registry: actix_web::web::Data<prometheus::Registry>,
+) -> actix_web::HttpResponse {
+    use prometheus::Encoder as _;
+    let mut buffer = Vec::new();
+    let encoder = prometheus::TextEncoder::new();
+    match encoder.encode(&registry.gather(), &mut buffer) {
+        Ok(()) => actix_web::HttpResponse::Ok()
+            .content_type(encoder.format_type())
+            .body(buffer),
+        Err(e) => error_response(ErrorCode::InternalError, e.to_string()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

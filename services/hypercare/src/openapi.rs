@@ -20,7 +20,7 @@ use hypercare_http::openapi::SecuritySchemes;
             Errors are `{\"error\": \"<code>\", \"message\": \"<what to fix>\", \"field\": \"<input>\"}`. \
             Keys go in `Authorization: Bearer <key>`, `Authorization: Basic base64(<key>:)` or `X-API-Key`."
     ),
-    paths(openapi_json, crate::startup::prometheus_metrics),
+    paths(openapi_json, hypercare_http::observe::prometheus_metrics),
     modifiers(&SecuritySchemes),
     tags((name = "service", description = "The service itself: health, metrics, this document"))
 )]

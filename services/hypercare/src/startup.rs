@@ -17,7 +17,7 @@ use actix_web::dev::Server;
 use actix_web::middleware::from_fn;
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use anyhow::Context as _;
-use prometheus::{Encoder, Registry, TextEncoder};
+use prometheus::Registry;
 use secrecy::SecretString;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -197,7 +197,7 @@ impl Application {
                 .app_data(kpis.clone())
                 .app_data(alerts.clone())
                 .app_data(openapi.clone())
-                .configure(hypercare_http::error::extractor_errors)
+                .configure(hypercare_http::body::extractor_errors)
                 .configure(routes)
                 .default_service(web::to(not_found))
         })
@@ -277,7 +277,10 @@ impl Application {
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(health::healthz))
         .route("/readyz", web::get().to(health::readyz))
-        .route("/metrics", web::get().to(prometheus_metrics))
+        .route(
+            "/metrics",
+            web::get().to(hypercare_http::observe::prometheus_metrics),
+        )
         .route(
             "/v1/openapi.json",
             web::get().to(crate::openapi::openapi_json),
@@ -363,20 +366,6 @@ fn spawn_clickhouse_probe(ctx: &Context) {
                 }
             }
         });
-}
-
-/// The service's own Prometheus metrics.
-#[utoipa::path(get, path = "/metrics", tag = "service",
-    responses((status = 200, description = "Prometheus text exposition format", content_type = "text/plain", body = String)))]
-pub(crate) async fn prometheus_metrics(registry: web::Data<Registry>) -> HttpResponse {
-    let mut buffer = Vec::new();
-    let encoder = TextEncoder::new();
-    match encoder.encode(&registry.gather(), &mut buffer) {
-        Ok(()) => HttpResponse::Ok()
-            .content_type(encoder.format_type())
-            .body(buffer),
-        Err(e) => error_response(ErrorCode::InternalError, e.to_string()),
-    }
 }
 
 /// The answer when no route took the request. Resources inherit the app's
