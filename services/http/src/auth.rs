@@ -242,7 +242,8 @@ impl ApiKeys {
         self.by_digest.is_empty()
     }
 
-    fn find(&self, presented: &str) -> Option<Arc<ApiKey>> {
+    /// The key whose secret is `presented`, if any (the console's sign-in).
+    pub fn find(&self, presented: &str) -> Option<Arc<ApiKey>> {
         self.by_digest.get(&digest(presented)).cloned()
     }
 

@@ -29,7 +29,7 @@ use hypercare_http::observe::{HttpMetrics, observe};
 use hypercare_ingest::metrics::IngestMetrics;
 use hypercare_ingest::writer::{Writer, WriterMetrics};
 use hypercare_ingest::{IngestState, event, metric, otlp};
-use hypercare_runtime::{Context, SharedClock, SystemClock, Tasks};
+use hypercare_runtime::{Capability, Context, Mount, SharedClock, SystemClock, Tasks};
 use hypercare_storage::local::LocalClickHouse;
 use hypercare_storage::{Store, connect, migrate};
 
@@ -167,6 +167,10 @@ impl Application {
             store: store.client.clone(),
         });
 
+        let console = hypercare_console::Console::build(settings.console.clone(), &ctx).await?;
+        // Every capability built the one way, mounted by the server below.
+        let mounts: Arc<Vec<Arc<dyn Mount>>> = Arc::new(vec![Arc::new(console)]);
+
         let openapi = web::Data::new(crate::openapi::OpenApiJson(
             crate::openapi::document_for(&settings)
                 .to_json()
@@ -199,6 +203,11 @@ impl Application {
                 .app_data(openapi.clone())
                 .configure(hypercare_http::body::extractor_errors)
                 .configure(routes)
+                .configure(|cfg| {
+                    for mount in mounts.iter() {
+                        mount.configure(cfg);
+                    }
+                })
                 .default_service(web::to(not_found))
         })
         .listen(listener)?

@@ -1,0 +1,34 @@
+// Hypercare console: the little JavaScript pages use. Everything works
+// without it; it adds the CSRF header to htmx actions and draws charts.
+(function () {
+  "use strict";
+  var csrf = document.querySelector('meta[name="csrf-token"]');
+  document.addEventListener("htmx:configRequest", function (event) {
+    if (csrf) {
+      event.detail.headers["X-CSRF-Token"] = csrf.content;
+    }
+  });
+
+  // <script type="application/json" data-chart="id"> holds
+  // {"series": [{"label": ..., "stroke": ...}], "data": [[x...], [y...], ...]}
+  function drawCharts(root) {
+    if (typeof uPlot === "undefined") {
+      return;
+    }
+    root.querySelectorAll("script[data-chart]").forEach(function (node) {
+      var target = document.getElementById(node.dataset.chart);
+      if (!target || target.dataset.drawn) {
+        return;
+      }
+      var spec = JSON.parse(node.textContent);
+      var width = Math.max(280, target.clientWidth || 600);
+      var series = [{}].concat(spec.series.map(function (s) {
+        return { label: s.label, stroke: s.stroke, width: s.width || 2, dash: s.dash };
+      }));
+      new uPlot({ width: width, height: 300, series: series, scales: { x: { time: true } } }, spec.data, target);
+      target.dataset.drawn = "1";
+    });
+  }
+  document.addEventListener("DOMContentLoaded", function () { drawCharts(document); });
+  document.addEventListener("htmx:afterSwap", function (event) { drawCharts(event.target); });
+})();
