@@ -20,6 +20,7 @@ use secrecy::SecretString;
 use tokio::sync::OnceCell;
 
 pub mod bench;
+pub mod browser;
 pub mod proxy;
 
 pub use hypercare_http_keys::*;
