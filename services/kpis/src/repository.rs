@@ -17,6 +17,7 @@ use tokio::sync::RwLock;
 
 use crate::definition::Kpi;
 use crate::sql;
+use utoipa::ToSchema;
 
 /// Where a version came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -159,4 +160,57 @@ impl Definitions {
             .fetch_all()
             .await
     }
+}
+
+/// `GET /v1/kpis/{id}`: the current definition and every version.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct KpiDefinitions {
+    pub id: String,
+    pub version: u32,
+    #[schema(value_type = Kpi)]
+    pub definition: serde_json::Value,
+    pub history: Vec<KpiVersion>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct KpiVersion {
+    pub version: u32,
+    /// `file` or `api`.
+    pub source: String,
+    pub actor: String,
+    pub at: String,
+    #[schema(value_type = Kpi)]
+    pub definition: serde_json::Value,
+}
+
+impl KpiDefinitions {
+    /// From the stored versions, oldest first (at least one).
+    pub fn from_rows(rows: &[DefinitionRow]) -> Self {
+        let parse = |text: &str| serde_json::from_str(text).unwrap_or_default();
+        let last = rows.last();
+        Self {
+            id: last.map(|r| r.kpi_id.clone()).unwrap_or_default(),
+            version: last.map_or(0, |r| r.version),
+            definition: last.map(|r| parse(&r.definition)).unwrap_or_default(),
+            history: rows
+                .iter()
+                .map(|r| KpiVersion {
+                    version: r.version,
+                    source: r.source.clone(),
+                    actor: r.actor.clone(),
+                    at: chrono::DateTime::from_timestamp_millis(r.at_ms as i64)
+                        .unwrap_or_default()
+                        .to_rfc3339(),
+                    definition: parse(&r.definition),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// `PUT /v1/kpis/{id}`: the version now current.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct KpiSaved {
+    pub id: String,
+    pub version: u32,
 }

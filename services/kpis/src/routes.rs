@@ -93,7 +93,7 @@ async fn board(
 #[utoipa::path(get, path = "/v1/kpis/{id}", operation_id = "show_kpi", tag = "kpis", security(("bearer" = []), ("basic" = []), ("api_key" = [])),
     params(("id" = String, Path, description = "The KPI id")),
     responses(
-        (status = 200, description = "The definition and its history", body = crate::api_doc::KpiDefinitions),
+        (status = 200, description = "The definition and its history", body = crate::repository::KpiDefinitions),
         (status = 404, description = "No such KPI (`not_found`)", body = ErrorBody),
         KeyChecks,
         QueryChecks,
@@ -105,7 +105,7 @@ async fn show(
 ) -> Result<HttpResponse, ApiError> {
     caller.authorize(Scope::Read)?;
     let rows = state.history(&path).await?;
-    Ok(HttpResponse::Ok().json(crate::api_doc::KpiDefinitions::from_rows(&rows)))
+    Ok(HttpResponse::Ok().json(crate::repository::KpiDefinitions::from_rows(&rows)))
 }
 
 /// Stores a KPI definition as a new version (scope `admin`); `id` defaults to the path's.
@@ -113,7 +113,7 @@ async fn show(
     params(("id" = String, Path, description = "The KPI id")),
     request_body(content((Kpi = "application/json"))),
     responses(
-        (status = 200, description = "The version now current", body = crate::api_doc::KpiSaved),
+        (status = 200, description = "The version now current", body = crate::repository::KpiSaved),
         (status = 400, description = "A field is missing or wrong (`invalid_request`, `field` names it), or the body is not JSON (`invalid_json`)", body = ErrorBody),
         KeyChecks, BodyChecks,
         QueryChecks,
@@ -137,7 +137,7 @@ async fn put(
         ));
     }
     let version = state.define(kpi, caller.name()).await?;
-    Ok(HttpResponse::Ok().json(crate::api_doc::KpiSaved {
+    Ok(HttpResponse::Ok().json(crate::repository::KpiSaved {
         id: path.into_inner(),
         version,
     }))
