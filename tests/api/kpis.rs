@@ -10,9 +10,13 @@ use serde_json::{Value, json};
 
 use hypercare_kpis::definition::Kpi;
 use hypercare_kpis::rollup;
+use std::time::Duration;
+
 use hypercare_tests::{
-    ADMIN_KEY, INGEST_KEY, READ_KEY, TestApp, spawn_app, spawn_app_with, test_settings,
+    ADMIN_KEY, INGEST_KEY, ManualClock, READ_KEY, TestApp, eventually, spawn_app, spawn_app_on,
+    spawn_app_with, test_settings,
 };
+use reqwest::Method;
 
 #[derive(Debug, Clone)]
 struct Event {
@@ -209,21 +213,9 @@ fn expected_unrounded(day: &[&Event], kpi: &str) -> Option<f64> {
 
 async fn define_all(app: &TestApp) {
     for (id, body) in KPIS {
-        let response = app
-            .http
-            .put(format!("{}/v1/kpis/{id}", app.address))
-            .bearer_auth(ADMIN_KEY)
-            .header("content-type", "application/json")
-            .body(*body)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(
-            response.status(),
-            200,
-            "{id}: {}",
-            response.text().await.unwrap()
-        );
+        let body: Value = serde_json::from_str(body).unwrap();
+        let (status, answer) = app.put_json(&format!("/v1/kpis/{id}"), &body).await;
+        assert_eq!(status, 200, "{id}: {answer}");
     }
 }
 
@@ -238,18 +230,13 @@ fn board_kpi(board: &Value, id: &str) -> Value {
         .clone()
 }
 
-async fn json_get(app: &TestApp, path: &str) -> Value {
-    let response = app.get(path, Some(READ_KEY)).await;
-    let status = response.status();
-    let text = response.text().await.unwrap();
-    assert_eq!(status, 200, "{path}: {text}");
-    serde_json::from_str(&text).unwrap()
-}
-
 /// Checks every KPI on every D+N day of the launch against the events; returns the days.
 async fn check_days(app: &TestApp, launch_id: &str, events: &[Event]) -> Vec<Value> {
     let paris: Tz = "Europe/Paris".parse().unwrap();
-    let days = json_get(app, &format!("/v1/launches/{launch_id}/days")).await;
+    let (status, days) = app
+        .get_json_as(&format!("/v1/launches/{launch_id}/days"), READ_KEY)
+        .await;
+    assert_eq!(status, 200, "{days}");
     let all = days["days"].as_array().unwrap().clone();
     // The baseline days D-4..D-1 first, marked, then the window.
     let baseline: Vec<&Value> = all.iter().filter(|d| d["baseline"] == true).collect();
@@ -290,18 +277,15 @@ async fn check_days(app: &TestApp, launch_id: &str, events: &[Event]) -> Vec<Val
 }
 
 async fn declare_launch(app: &TestApp) -> String {
-    let launch = app
-        .http
-        .post(format!("{}/v1/launches", app.address))
-        .bearer_auth(ADMIN_KEY)
-        .json(&json!({"name": "Spring", "release": "2.4.0", "d0": "2026-11-16T09:00:00+01:00",
-                      "tz": "Europe/Paris", "window_days": 5, "baseline_days": 4,
-                      "stages": [{"name": "canary 1%", "percent": 1, "starts_at": "2026-11-16T09:00:00+01:00"}]}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(launch.status(), 201);
-    let launch: Value = launch.json().await.unwrap();
+    let (status, launch) = app
+        .post_json(
+            "/v1/launches",
+            &json!({"name": "Spring", "release": "2.4.0", "d0": "2026-11-16T09:00:00+01:00",
+                    "tz": "Europe/Paris", "window_days": 5, "baseline_days": 4,
+                    "stages": [{"name": "canary 1%", "percent": 1, "starts_at": "2026-11-16T09:00:00+01:00"}]}),
+        )
+        .await;
+    assert_eq!(status, 201, "{launch}");
     launch["id"].as_str().unwrap().to_owned()
 }
 
@@ -320,24 +304,26 @@ fn kpi_definitions() -> Vec<Kpi> {
 async fn wait_for_rollups(app: &TestApp, events: &[Event]) {
     let from = (events.iter().map(|e| e.ts_ms).min().unwrap() / 3_600_000 * 3600) as u64;
     let to = (events.iter().map(|e| e.ts_ms).max().unwrap() / 3_600_000 * 3600 + 3600) as u64;
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    loop {
-        let mut stale = 0;
-        for kpi in kpi_definitions() {
-            stale += rollup::stale_hours(&app.db, &kpi, from, to)
-                .await
-                .unwrap()
-                .len();
-        }
-        if stale == 0 {
-            return;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "{stale} KPI hours still not rolled up after 60 s"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    }
+    rolled_up(app, &kpi_definitions(), from, to).await;
+}
+
+/// Waits (at most 60 s) until every hour of `[from, to)` of each of `kpis` has
+/// a trusted rollup.
+async fn rolled_up(app: &TestApp, kpis: &[Kpi], from: u64, to: u64) {
+    eventually(
+        "every KPI hour rolled up",
+        Duration::from_secs(60),
+        || async {
+            for kpi in kpis {
+                let stale = rollup::stale_hours(&app.db, kpi, from, to).await.unwrap();
+                if !stale.is_empty() {
+                    return None;
+                }
+            }
+            Some(())
+        },
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -379,15 +365,17 @@ async fn rollups_give_the_same_answers_and_late_events_count_at_once() {
         .unwrap();
     insert.end().await.unwrap();
     let hour = chrono::DateTime::from_timestamp(i64::from(late_hour), 0).unwrap();
-    let series = json_get(
-        &app,
-        &format!(
-            "/v1/kpis/orders/series?from={}&to={}&grain=hour&tz=UTC",
-            hour.format("%Y-%m-%dT%H:%M:%SZ"),
-            (hour + chrono::Duration::hours(1)).format("%Y-%m-%dT%H:%M:%SZ")
-        ),
-    )
-    .await;
+    let (status, series) = app
+        .get_json_as(
+            &format!(
+                "/v1/kpis/orders/series?from={}&to={}&grain=hour&tz=UTC",
+                hour.format("%Y-%m-%dT%H:%M:%SZ"),
+                (hour + chrono::Duration::hours(1)).format("%Y-%m-%dT%H:%M:%SZ")
+            ),
+            READ_KEY,
+        )
+        .await;
+    assert_eq!(status, 200, "{series}");
     assert_eq!(series["points"][0]["value"], 1000.0, "{series}");
 
     // Late events (days after their time) and a retried batch: exact at once,
@@ -455,20 +443,19 @@ async fn series_fill_gaps_and_the_board_compares_with_the_baseline() {
     send_events(&app, &events).await;
 
     // Hourly orders over 2026-11-18 (UTC), a day without events: 24 zeros.
-    let series = json_get(&app, "/v1/kpis/orders/series?from=2026-11-18T00:00:00Z&to=2026-11-19T00:00:00Z&grain=hour&tz=UTC").await;
+    let (status, series) = app.get_json_as("/v1/kpis/orders/series?from=2026-11-18T00:00:00Z&to=2026-11-19T00:00:00Z&grain=hour&tz=UTC", READ_KEY).await;
+    assert_eq!(status, 200, "{series}");
     let points = series["points"].as_array().unwrap();
     assert_eq!(points.len(), 24);
     assert!(points.iter().all(|p| p["value"] == 0.0), "{series}");
     // Averages have no value where nothing happened, rather than a zero.
-    let basket = json_get(
-        &app,
-        "/v1/kpis/basket/series?from=2026-11-18T00:00:00Z&to=2026-11-19T00:00:00Z&grain=day&tz=UTC",
-    )
-    .await;
+    let (status, basket) = app.get_json_as("/v1/kpis/basket/series?from=2026-11-18T00:00:00Z&to=2026-11-19T00:00:00Z&grain=day&tz=UTC", READ_KEY).await;
+    assert_eq!(status, 200, "{basket}");
     assert_eq!(basket["points"][0]["value"], Value::Null);
     assert_eq!(basket["points"][0]["status"], "no_data");
     // Daily series in Paris add up to the events of those Paris days.
-    let daily = json_get(&app, "/v1/kpis/orders/series?from=2026-11-12T00:00:00%2B01:00&to=2026-11-22T00:00:00%2B01:00&grain=day&tz=Europe/Paris").await;
+    let (status, daily) = app.get_json_as("/v1/kpis/orders/series?from=2026-11-12T00:00:00%2B01:00&to=2026-11-22T00:00:00%2B01:00&grain=day&tz=Europe/Paris", READ_KEY).await;
+    assert_eq!(status, 200, "{daily}");
     let total: f64 = daily["points"]
         .as_array()
         .unwrap()
@@ -489,16 +476,15 @@ async fn series_fill_gaps_and_the_board_compares_with_the_baseline() {
         .sum();
     assert_eq!(total, want);
 
-    let response = app
-        .http
-        .post(format!("{}/v1/launches", app.address))
-        .bearer_auth(ADMIN_KEY)
-        .json(&json!({"name": "Spring", "release": "2.4.0", "d0": "2026-11-16T09:00:00+01:00", "tz": "Europe/Paris"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 201);
-    let board = json_get(&app, "/v1/kpis").await;
+    let (status, launch) = app
+        .post_json(
+            "/v1/launches",
+            &json!({"name": "Spring", "release": "2.4.0", "d0": "2026-11-16T09:00:00+01:00", "tz": "Europe/Paris"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{launch}");
+    let (status, board) = app.get_json_as("/v1/kpis", READ_KEY).await;
+    assert_eq!(status, 200, "{board}");
     assert_eq!(board["tz"], "Europe/Paris");
     let kpis = board["kpis"].as_array().unwrap();
     assert_eq!(kpis.len(), KPIS.len());
@@ -530,7 +516,8 @@ async fn series_fill_gaps_and_the_board_compares_with_the_baseline() {
     assert_eq!(orders["value"], Value::Null, "{orders}");
     assert_eq!(orders["status"], "no_data");
     // A day asked for: 2026-11-20, whole, against the baseline.
-    let board = json_get(&app, "/v1/kpis?date=2026-11-20").await;
+    let (status, board) = app.get_json_as("/v1/kpis?date=2026-11-20", READ_KEY).await;
+    assert_eq!(status, 200, "{board}");
     let orders = board_kpi(&board, "orders");
     let want = expected(
         &events,
@@ -547,20 +534,21 @@ async fn series_fill_gaps_and_the_board_compares_with_the_baseline() {
         (orders["delta_vs_baseline_pct"].as_f64().unwrap() - delta).abs() < 0.01,
         "{orders}"
     );
-    for bad in ["/v1/kpis?date=2026-13-01", "/v1/kpis?date=yesterday"] {
-        let response = app.get(bad, Some(READ_KEY)).await;
-        assert_eq!(response.status(), 400, "{bad}");
+    for bad in [
+        "/v1/kpis?date=2026-13-01",
+        "/v1/kpis?date=yesterday",
+        "/v1/kpis?date=2099-01-01",
+    ] {
+        let (status, answer) = app.get_json_as(bad, READ_KEY).await;
         assert_eq!(
-            response.json::<Value>().await.unwrap()["field"],
-            "date",
-            "{bad}"
+            (status.as_u16(), &answer["error"], &answer["field"]),
+            (400, &json!("invalid_request"), &json!("date")),
+            "{bad}: {answer}"
         );
     }
-    let unknown = app.get("/v1/kpis?day=2026-11-20", Some(READ_KEY)).await;
-    assert_eq!(unknown.status(), 400);
-    let future = app.get("/v1/kpis?date=2099-01-01", Some(READ_KEY)).await;
-    assert_eq!(future.status(), 400);
-    assert_eq!(future.json::<Value>().await.unwrap()["field"], "date");
+    let (status, unknown) = app.get_json_as("/v1/kpis?day=2026-11-20", READ_KEY).await;
+    assert_eq!(status, 400, "{unknown}");
+    assert_eq!(unknown["error"], "invalid_request");
 }
 
 #[tokio::test]
@@ -569,19 +557,9 @@ async fn definitions_are_checked_and_every_version_is_kept() {
     let put = |body: &'static str| {
         let app = &app;
         async move {
-            let response = app
-                .http
-                .put(format!("{}/v1/kpis/leads", app.address))
-                .bearer_auth(ADMIN_KEY)
-                .header("content-type", "application/json")
-                .body(body)
-                .send()
-                .await
-                .unwrap();
-            (
-                response.status().as_u16(),
-                response.json::<Value>().await.unwrap(),
-            )
+            let body: Value = serde_json::from_str(body).unwrap();
+            let (status, answer) = app.put_json("/v1/kpis/leads", &body).await;
+            (status.as_u16(), answer)
         }
     };
     let (status, answer) = put(r#"{"title": "Leads", "aggregation": "count", "filter": {"event": "lead"}, "direction": "higher_is_better", "target": 100, "warning": 90, "critical": 70}"#).await;
@@ -596,29 +574,57 @@ async fn definitions_are_checked_and_every_version_is_kept() {
     );
     let (status, answer) = put(r#"{"title": "Leads", "aggregation": "median", "direction": "higher_is_better", "target": 1, "warning": 1, "critical": 1}"#).await;
     assert_eq!(status, 400, "{answer}");
-    let shown = json_get(&app, "/v1/kpis/leads").await;
+    let (status, shown) = app.get_json_as("/v1/kpis/leads", READ_KEY).await;
+    assert_eq!(status, 200, "{shown}");
     assert_eq!(shown["version"], 2);
     assert_eq!(shown["definition"]["target"], 120.0);
     assert_eq!(shown["history"].as_array().unwrap().len(), 2);
     assert_eq!(shown["history"][0]["definition"]["target"], 100.0);
 
-    let forbidden = app
-        .http
-        .put(format!("{}/v1/kpis/leads", app.address))
-        .bearer_auth(READ_KEY)
-        .body("{}")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(forbidden.status(), 403);
-    let bad_tz = app.http.post(format!("{}/v1/launches", app.address)).bearer_auth(ADMIN_KEY)
-        .json(&json!({"name": "x", "release": "1", "d0": "2026-11-16T09:00:00Z", "tz": "Mars/Olympus"})).send().await.unwrap();
-    assert_eq!(bad_tz.status(), 400);
-    assert_eq!(bad_tz.json::<Value>().await.unwrap()["field"], "tz");
-    let bad_grain = app
-        .get("/v1/kpis/leads/series?grain=minute", Some(READ_KEY))
+    let (status, forbidden) = app
+        .json(Method::PUT, "/v1/kpis/leads", READ_KEY, Some(&json!({})))
         .await;
-    assert_eq!(bad_grain.status(), 400);
+    assert_eq!(status, 403, "{forbidden}");
+    assert_eq!(forbidden["error"], "forbidden");
+    let (status, bad_tz) = app
+        .post_json(
+            "/v1/launches",
+            &json!({"name": "x", "release": "1", "d0": "2026-11-16T09:00:00Z", "tz": "Mars/Olympus"}),
+        )
+        .await;
+    assert_eq!(status, 400, "{bad_tz}");
+    assert_eq!(bad_tz["field"], "tz");
+    // A missing member is named; a body that is not JSON says so.
+    let (status, no_d0) = app
+        .post_json(
+            "/v1/launches",
+            &json!({"name": "x", "release": "1", "tz": "UTC"}),
+        )
+        .await;
+    assert_eq!(
+        (status.as_u16(), &no_d0["error"], &no_d0["field"]),
+        (400, &json!("invalid_request"), &json!("d0")),
+        "{no_d0}"
+    );
+    let not_json = app
+        .post("/v1/launches", ADMIN_KEY, "application/json", "{name:")
+        .await;
+    assert_eq!(not_json.status(), 400);
+    assert_eq!(
+        not_json.json::<Value>().await.unwrap()["error"],
+        "invalid_json"
+    );
+    let (status, unknown) = app.get_json_as("/v1/kpis/nothing", READ_KEY).await;
+    assert_eq!(
+        (status.as_u16(), &unknown["error"]),
+        (404, &json!("not_found")),
+        "{unknown}"
+    );
+    let (status, bad_grain) = app
+        .get_json_as("/v1/kpis/leads/series?grain=minute", READ_KEY)
+        .await;
+    assert_eq!(status, 400, "{bad_grain}");
+    assert_eq!(bad_grain["error"], "invalid_request");
 }
 
 #[tokio::test]
@@ -639,7 +645,8 @@ async fn a_bad_kpi_file_stops_start_up_naming_file_kpi_and_field() {
     settings.kpis.file =
         Some(concat!(env!("CARGO_MANIFEST_DIR"), "/../config/kpis.example.yaml").into());
     let app = hypercare_tests::spawn_app_with(|s| s.kpis = settings.kpis.clone()).await;
-    let board = json_get(&app, "/v1/kpis").await;
+    let (status, board) = app.get_json_as("/v1/kpis", READ_KEY).await;
+    assert_eq!(status, 200, "{board}");
     let ids: BTreeMap<String, Value> = board["kpis"]
         .as_array()
         .unwrap()
@@ -678,15 +685,17 @@ async fn recent_hours_are_read_from_the_hour_sorted_copy_exactly() {
     let from = chrono::DateTime::from_timestamp_millis(hour(now_ms) - 3 * 3_600_000).unwrap();
     let to = chrono::DateTime::from_timestamp_millis(hour(now_ms) + 3_600_000).unwrap();
     for kpi in ["orders", "revenue", "buyers"] {
-        let series = json_get(
-            &app,
-            &format!(
-                "/v1/kpis/{kpi}/series?grain=hour&tz=UTC&from={}&to={}",
-                from.format("%Y-%m-%dT%H:%M:%SZ"),
-                to.format("%Y-%m-%dT%H:%M:%SZ")
-            ),
-        )
-        .await;
+        let (status, series) = app
+            .get_json_as(
+                &format!(
+                    "/v1/kpis/{kpi}/series?grain=hour&tz=UTC&from={}&to={}",
+                    from.format("%Y-%m-%dT%H:%M:%SZ"),
+                    to.format("%Y-%m-%dT%H:%M:%SZ")
+                ),
+                READ_KEY,
+            )
+            .await;
+        assert_eq!(status, 200, "{series}");
         let points = series["points"].as_array().unwrap();
         assert_eq!(points.len(), 4, "{series}");
         for (i, point) in points.iter().enumerate() {
@@ -754,18 +763,14 @@ fn at_madrid(y: i32, m: u32, d: u32, h: u32, min: u32) -> i64 {
 }
 
 async fn declare_madrid_launch(app: &TestApp) {
-    let response = app
-        .http
-        .post(format!("{}/v1/launches", app.address))
-        .bearer_auth(ADMIN_KEY)
-        .json(
+    let (status, launch) = app
+        .post_json(
+            "/v1/launches",
             &json!({"name": "Madrid", "release": "3.0", "d0": "2026-11-16T09:00:00+01:00",
-                      "tz": "Europe/Madrid", "window_days": 14, "baseline_days": 7}),
+                    "tz": "Europe/Madrid", "window_days": 14, "baseline_days": 7}),
         )
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 201);
+        .await;
+    assert_eq!(status, 201, "{launch}");
 }
 
 /// Leads over 2026-11-09..21 in Madrid: five at :10 of every local hour, plus
@@ -835,7 +840,8 @@ fn shipped_kpi_rules() -> String {
 }
 
 async fn open_alerts(app: &TestApp) -> Vec<(String, String)> {
-    let answer = json_get(app, "/v1/alerts").await;
+    let (status, answer) = app.get_json_as("/v1/alerts", READ_KEY).await;
+    assert_eq!(status, 200, "{answer}");
     answer["alerts"]
         .as_array()
         .unwrap()
@@ -849,9 +855,12 @@ async fn open_alerts(app: &TestApp) -> Vec<(String, String)> {
         .collect()
 }
 
-/// Waits for a few evaluations of the rules (every 100 ms, each reading the board).
+/// Lets the rules be evaluated about twenty times (every 100 ms, each reading
+/// the board), to show that none fires. An absence has no event to wait for:
+/// this is the one fixed wait left, until the alert engine tells how many
+/// evaluations it has made.
 async fn a_few_ticks() {
-    tokio::time::sleep(std::time::Duration::from_millis(2000)).await;
+    tokio::time::sleep(Duration::from_millis(2000)).await;
 }
 
 /// Polls the open alerts until `done` holds (at most 20 s).
@@ -859,30 +868,24 @@ async fn wait_for_alerts(
     app: &TestApp,
     done: impl Fn(&[(String, String)]) -> bool,
 ) -> Vec<(String, String)> {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    loop {
+    eventually("the expected alerts", Duration::from_secs(20), || async {
         let open = open_alerts(app).await;
-        if done(&open) || std::time::Instant::now() > deadline {
-            return open;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+        done(&open).then_some(open)
+    })
+    .await
 }
 
 #[tokio::test]
 async fn the_morning_board_compares_with_the_baseline_up_to_the_same_hour_and_rules_follow() {
     // Arrange: the example KPIs, the shipped KPI rules, a launch in Madrid, and
     // a clock at 10:30 on D+4.
-    let clock =
-        hypercare_kpis::clock::ManualClock::starting_at(at_madrid(2026, 11, 20, 10, 30) as u64);
+    let clock = ManualClock::starting_at(at_madrid(2026, 11, 20, 10, 30) as u64);
     let rules = tempfile::tempdir().unwrap();
     std::fs::write(rules.path().join("kpi.yaml"), shipped_kpi_rules()).unwrap();
     let rules_dir = rules.path().to_owned();
-    let shared = clock.clone();
-    let app = spawn_app_with(move |s| {
+    let app = spawn_app_on(clock.clone(), move |s| {
         s.kpis.file =
             Some(concat!(env!("CARGO_MANIFEST_DIR"), "/../config/kpis.example.yaml").into());
-        s.kpis.clock = Some(shared);
         s.alerts.rules = vec![rules_dir];
         s.alerts.interval = std::time::Duration::from_millis(100);
     })
@@ -897,7 +900,8 @@ async fn the_morning_board_compares_with_the_baseline_up_to_the_same_hour_and_ru
     declare_madrid_launch(&app).await;
 
     // Act: the board at 10:30.
-    let board = json_get(&app, "/v1/kpis").await;
+    let (status, board) = app.get_json_as("/v1/kpis", READ_KEY).await;
+    assert_eq!(status, 200, "{board}");
 
     // Assert: today up to the last whole hour (10:00) against each baseline day
     // up to 10:00, computed here.
@@ -940,7 +944,8 @@ async fn the_morning_board_compares_with_the_baseline_up_to_the_same_hour_and_ru
 
     // The launch's days: D-7..D-1 marked baseline, today as the board judges it
     // (not complete), the days to come without data.
-    let days = json_get(&app, "/v1/launches/current/days").await;
+    let (status, days) = app.get_json_as("/v1/launches/current/days", READ_KEY).await;
+    assert_eq!(status, 200, "{days}");
     let days = days["days"].as_array().unwrap();
     assert_eq!(days.len(), 7 + 15);
     assert_eq!(
@@ -985,7 +990,8 @@ async fn the_morning_board_compares_with_the_baseline_up_to_the_same_hour_and_ru
         open.contains(&("leads_below_baseline".to_owned(), "firing".to_owned())),
         "{open:?}"
     );
-    let board = json_get(&app, "/v1/kpis").await;
+    let (status, board) = app.get_json_as("/v1/kpis", READ_KEY).await;
+    assert_eq!(status, 200, "{board}");
     let leads_now = board_kpi(&board, "leads_per_day");
     let drop = (before(21, (10, 0)) - pace_baseline) / pace_baseline * 100.0;
     assert!((leads_now["delta_vs_baseline_pct"].as_f64().unwrap() - drop).abs() < 0.01);
@@ -993,7 +999,8 @@ async fn the_morning_board_compares_with_the_baseline_up_to_the_same_hour_and_ru
     // Two weeks after the window, no event today: the board shows the window's
     // last day, whole; KPI rules stop, and no rule fires on a day without data.
     clock.set_ms(at_madrid(2026, 12, 14, 10, 0) as u64);
-    let board = json_get(&app, "/v1/kpis").await;
+    let (status, board) = app.get_json_as("/v1/kpis", READ_KEY).await;
+    assert_eq!(status, 200, "{board}");
     assert_eq!(board["date"], "2026-11-30");
     assert_eq!(board["comparison"], "complete_day");
     assert_eq!(board["in_window"], false);
@@ -1018,15 +1025,8 @@ async fn percentiles_follow_the_linear_rule_on_small_samples_with_and_without_ro
         let body = json!({"title": id, "aggregation": "percentile", "p": p, "property": "latency_ms",
                           "filter": {"event": "search_performed"}, "direction": "lower_is_better",
                           "target": 10, "warning": 15, "critical": 20});
-        let response = app
-            .http
-            .put(format!("{}/v1/kpis/{id}", app.address))
-            .bearer_auth(ADMIN_KEY)
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 200);
+        let (status, answer) = app.put_json(&format!("/v1/kpis/{id}"), &body).await;
+        assert_eq!(status, 200, "{answer}");
     }
     // 1..20 ms on 2026-11-18 (UTC), in shuffled order, sent twice; 7 values on the 19th.
     let day = chrono::Utc
@@ -1085,55 +1085,39 @@ async fn percentiles_follow_the_linear_rule_on_small_samples_with_and_without_ro
     };
     // The examples of docs/kpis.md: p95 of 1..20 ms is 19.05 (nearest rank: 19,
     // quantileExact: 20), the median 10.5, p10 2.9.
-    let p95 = json_get(&app, &path("p95")).await;
-    assert_eq!(p95["points"][0]["value"], 19.05);
-    assert_eq!(
-        json_get(&app, &path("p50")).await["points"][0]["value"],
-        10.5
-    );
-    assert_eq!(
-        json_get(&app, &path("p10")).await["points"][0]["value"],
-        2.9
-    );
+    for (id, want) in [("p95", 19.05), ("p50", 10.5), ("p10", 2.9)] {
+        let (status, series) = app.get_json_as(&path(id), READ_KEY).await;
+        assert_eq!(
+            (status.as_u16(), &series["points"][0]["value"]),
+            (200, &json!(want)),
+            "{series}"
+        );
+    }
     for (id, p) in [("p95", 0.95), ("p50", 0.5), ("p10", 0.1)] {
-        check(json_get(&app, &path(id)).await, p);
+        check(app.get_json_as(&path(id), READ_KEY).await.1, p);
     }
     // The same from the hourly rollups (values of many hours merged).
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     let p95_kpi: Kpi = serde_json::from_value(json!({"id": "p95", "title": "p95", "aggregation": "percentile", "p": 0.95, "property": "latency_ms",
         "filter": {"event": "search_performed"}, "direction": "lower_is_better", "target": 10, "warning": 15, "critical": 20})).unwrap();
     let from = (day / 1000) as u64;
-    while !rollup::stale_hours(&app.db, &p95_kpi, from, from + 2 * 86_400)
-        .await
-        .unwrap()
-        .is_empty()
-    {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "rollups not computed in 60 s"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    }
+    rolled_up(&app, &[p95_kpi], from, from + 2 * 86_400).await;
     for (id, p) in [("p95", 0.95), ("p50", 0.5), ("p10", 0.1)] {
-        check(json_get(&app, &path(id)).await, p);
+        check(app.get_json_as(&path(id), READ_KEY).await.1, p);
     }
 }
 
 #[tokio::test]
 async fn money_sums_are_exact_and_identical_in_series_days_board_and_rollups() {
-    let clock =
-        hypercare_kpis::clock::ManualClock::starting_at(at_madrid(2026, 11, 25, 12, 0) as u64);
-    let shared = clock.clone();
-    let app = spawn_app_with(move |s| {
-        s.kpis.rollups.interval_secs = 1;
-        s.kpis.clock = Some(shared);
-    })
-    .await;
-    let response = app.http.put(format!("{}/v1/kpis/revenue", app.address)).bearer_auth(ADMIN_KEY)
-        .json(&json!({"title": "Revenue", "unit": "EUR", "aggregation": "sum", "filter": {"event": "order_placed"},
-                      "direction": "higher_is_better", "target": 1000, "warning": 800, "critical": 500}))
-        .send().await.unwrap();
-    assert_eq!(response.status(), 200);
+    let clock = ManualClock::starting_at(at_madrid(2026, 11, 25, 12, 0) as u64);
+    let app = spawn_app_on(clock, |s| s.kpis.rollups.interval_secs = 1).await;
+    let (status, answer) = app
+        .put_json(
+            "/v1/kpis/revenue",
+            &json!({"title": "Revenue", "unit": "EUR", "aggregation": "sum", "filter": {"event": "order_placed"},
+                    "direction": "higher_is_better", "target": 1000, "warning": 800, "critical": 500}),
+        )
+        .await;
+    assert_eq!(status, 200, "{answer}");
     // Amounts whose float sums change with the order of addition (0.1 + 0.2 ...).
     let amounts = [
         0.1, 0.2, 0.3, 19.99, 70_000.7, 0.07, 1234.56, 0.01, 99.99, 5.05, 0.15, 3.3,
@@ -1161,8 +1145,10 @@ async fn money_sums_are_exact_and_identical_in_series_days_board_and_rollups() {
     let euros = |c: i64| c as f64 / 100.0;
 
     let read_all = || async {
-        let days = json_get(&app, "/v1/launches/current/days").await;
-        let series = json_get(&app, "/v1/kpis/revenue/series?from=2026-11-09T00:00:00%2B01:00&to=2026-11-25T00:00:00%2B01:00&grain=day&tz=Europe/Madrid").await;
+        let (status, days) = app.get_json_as("/v1/launches/current/days", READ_KEY).await;
+        assert_eq!(status, 200, "{days}");
+        let (status, series) = app.get_json_as("/v1/kpis/revenue/series?from=2026-11-09T00:00:00%2B01:00&to=2026-11-25T00:00:00%2B01:00&grain=day&tz=Europe/Madrid", READ_KEY).await;
+        assert_eq!(status, 200, "{series}");
         let mut out = BTreeMap::new();
         for day in 14..=24u32 {
             let date = format!("2026-11-{day}");
@@ -1180,7 +1166,10 @@ async fn money_sums_are_exact_and_identical_in_series_days_board_and_rollups() {
                 .find(|p| p["start"].as_str().unwrap().starts_with(&date))
                 .unwrap()["value"]
                 .clone();
-            let board = json_get(&app, &format!("/v1/kpis?date={date}")).await;
+            let (status, board) = app
+                .get_json_as(&format!("/v1/kpis?date={date}"), READ_KEY)
+                .await;
+            assert_eq!(status, 200, "{board}");
             let from_board = board["kpis"][0]["value"].clone();
             // The JSON numbers themselves, not close floats.
             assert_eq!(from_days.to_string(), from_series.to_string(), "{date}");
@@ -1189,7 +1178,8 @@ async fn money_sums_are_exact_and_identical_in_series_days_board_and_rollups() {
             out.insert(day, from_days.to_string());
         }
         // The baseline: the mean of the baseline days, to the cent.
-        let board = json_get(&app, "/v1/kpis?date=2026-11-20").await;
+        let (status, board) = app.get_json_as("/v1/kpis?date=2026-11-20", READ_KEY).await;
+        assert_eq!(status, 200, "{board}");
         let want = (14..=15).map(|d| cents[&d]).sum::<i64>() as f64 / 2.0 / 100.0;
         assert_eq!(
             board["kpis"][0]["baseline"].as_f64(),
@@ -1204,18 +1194,7 @@ async fn money_sums_are_exact_and_identical_in_series_days_board_and_rollups() {
                       "direction": "higher_is_better", "target": 1000, "warning": 800, "critical": 500})).unwrap();
     let from = (at_madrid(2026, 11, 14, 0, 0) / 1000) as u64 / 3600 * 3600;
     let to = (at_madrid(2026, 11, 25, 0, 0) / 1000) as u64;
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while !rollup::stale_hours(&app.db, &kpi, from, to)
-        .await
-        .unwrap()
-        .is_empty()
-    {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "rollups not computed in 60 s"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    }
+    rolled_up(&app, &[kpi], from, to).await;
     let after = read_all().await;
     assert_eq!(before, after);
 }
@@ -1226,14 +1205,14 @@ async fn property_filters_match_numbers_booleans_and_comparisons_and_name_bad_fi
     let put = |id: &'static str, filter: Value| {
         let app = &app;
         async move {
-            let response = app.http.put(format!("{}/v1/kpis/{id}", app.address)).bearer_auth(ADMIN_KEY)
-                .json(&json!({"title": id, "aggregation": "count", "filter": filter,
-                              "direction": "higher_is_better", "target": 1, "warning": 1, "critical": 1}))
-                .send().await.unwrap();
-            (
-                response.status().as_u16(),
-                response.json::<Value>().await.unwrap(),
-            )
+            let (status, answer) = app
+                .put_json(
+                    &format!("/v1/kpis/{id}"),
+                    &json!({"title": id, "aggregation": "count", "filter": filter,
+                            "direction": "higher_is_better", "target": 1, "warning": 1, "critical": 1}),
+                )
+                .await;
+            (status.as_u16(), answer)
         }
     };
     let filters = [
@@ -1317,7 +1296,8 @@ async fn property_filters_match_numbers_booleans_and_comparisons_and_name_bad_fi
         ("exact", count(&|n, v, c| n == Some(2.0) && !v && c == "ES")),
     ];
     for (id, want) in want {
-        let series = json_get(&app, &format!("/v1/kpis/{id}/series?from=2026-11-18T00:00:00Z&to=2026-11-19T00:00:00Z&grain=day&tz=UTC")).await;
+        let (status, series) = app.get_json_as(&format!("/v1/kpis/{id}/series?from=2026-11-18T00:00:00Z&to=2026-11-19T00:00:00Z&grain=day&tz=UTC"), READ_KEY).await;
+        assert_eq!(status, 200, "{series}");
         assert_eq!(
             series["points"][0]["value"].as_f64(),
             Some(want),
@@ -1366,15 +1346,8 @@ async fn another_key_cannot_replace_an_event_the_first_copy_received_wins() {
     let app = spawn_app().await;
     let body = json!({"title": "Revenue", "aggregation": "sum", "filter": {"event": "order_paid"}, "direction": "higher_is_better",
                       "target": 10, "warning": 5, "critical": 1});
-    let response = app
-        .http
-        .put(format!("{}/v1/kpis/revenue", app.address))
-        .bearer_auth(ADMIN_KEY)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200, "{}", response.text().await.unwrap());
+    let (status, answer) = app.put_json("/v1/kpis/revenue", &body).await;
+    assert_eq!(status, 200, "{answer}");
     let day = chrono::Utc
         .with_ymd_and_hms(2026, 11, 18, 10, 0, 0)
         .unwrap()
@@ -1382,7 +1355,15 @@ async fn another_key_cannot_replace_an_event_the_first_copy_received_wins() {
     let paid = |id: u64, value: f64| event(id, "order_paid", day, Some(value), Value::Null);
     send_records(&app, &[paid(1, 10.0), paid(2, 5.0)]).await;
     // `received_at` has whole seconds: the other key's copy arrives in a later one.
-    tokio::time::sleep(std::time::Duration::from_millis(1_100)).await;
+    let received = app
+        .sql_u64("SELECT toUInt64(max(received_at)) FROM events")
+        .await;
+    eventually(
+        "ClickHouse's next second",
+        Duration::from_secs(5),
+        || async { (app.sql_u64("SELECT toUInt64(now())").await > received).then_some(()) },
+    )
+    .await;
     let forged = paid(1, 1000.0).to_string();
     let response = app
         .post("/v1/events", ADMIN_KEY, "application/x-ndjson", forged)
@@ -1397,11 +1378,8 @@ async fn another_key_cannot_replace_an_event_the_first_copy_received_wins() {
         .await
         .unwrap();
 
-    let series = json_get(
-        &app,
-        "/v1/kpis/revenue/series?from=2026-11-18T00:00:00Z&to=2026-11-19T00:00:00Z&grain=day&tz=UTC",
-    )
-    .await;
+    let (status, series) = app.get_json_as("/v1/kpis/revenue/series?from=2026-11-18T00:00:00Z&to=2026-11-19T00:00:00Z&grain=day&tz=UTC", READ_KEY).await;
+    assert_eq!(status, 200, "{series}");
     assert_eq!(series["points"][0]["value"], 15.0, "{series}");
     // The forged copy is kept beside the event, and ignored; the retry is folded.
     assert_eq!(

@@ -394,11 +394,18 @@ async fn headroom_names_what_is_missing() {
     let body: Value = no_service.json().await.unwrap();
     assert_eq!(
         (body["error"].as_str(), body["field"].as_str()),
-        (Some("invalid_query"), Some("service"))
+        (Some("invalid_request"), Some("service"))
     );
     assert_eq!(no_baseline.status(), 404);
     let body: Value = no_baseline.json().await.unwrap();
-    assert_eq!(body["error"], "no_baseline");
+    assert_eq!(body["error"], "not_found");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("--service nothing"),
+        "{body}"
+    );
     assert_eq!(no_key.status(), 401);
     assert_eq!(bad_replicas.status(), 400);
 }

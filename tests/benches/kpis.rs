@@ -164,7 +164,14 @@ async fn evaluate_200_rules(
         ));
     }
     let rules = hypercare_alerts::rule::parse("bench.yaml", &yaml, None)?;
-    let state = Arc::new(hypercare_kpis::KpiState::load(app.db.clone(), Vec::new(), None).await?);
+    let state = Arc::new(
+        hypercare_kpis::KpiState::load(
+            app.db.clone(),
+            Vec::new(),
+            Arc::new(hypercare_tests::SystemClock),
+        )
+        .await?,
+    );
     let engine = hypercare_alerts::engine::Engine::new(
         hypercare_alerts::AlertSettings::default(),
         rules,

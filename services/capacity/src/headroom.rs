@@ -1,5 +1,11 @@
 //! The arithmetic of headroom and the scaling plan, and the two reads behind it.
+//!
+//! Data flow: [`HeadroomRequest::check`] checks the asked window, replicas and
+//! forecast; [`current_at`] reads the service's latest baseline
+//! ([`LATEST_BASELINE_SQL`]) and its request counter over the window
+//! ([`COUNTER_MINUTES_SQL`]); [`peak_rate`] and [`headroom`] are the pure maths.
 
+use hypercare_runtime::{Clock, SystemClock};
 use hypercare_storage::ReadOnly;
 use hypercare_storage::catalog::Statement;
 use serde::{Deserialize, Serialize};
@@ -115,8 +121,75 @@ pub async fn services_with_baseline(
         .await
 }
 
-/// The headroom of `service` over the last `window_minutes`, with the current
-/// replica count of its baseline; `None` without a baseline.
+/// A bad parameter of a headroom request: `field` names it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("query parameter `{field}` {reason}")]
+pub struct Invalid {
+    pub field: &'static str,
+    pub reason: &'static str,
+}
+
+/// What a headroom request asks, as sent.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct HeadroomRequest {
+    pub service: Option<String>,
+    pub window_minutes: Option<u32>,
+    pub replicas: Option<u32>,
+    pub forecast_peak_rps: Option<f64>,
+}
+
+/// A headroom request, checked.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Checked {
+    pub service: String,
+    pub window_minutes: u32,
+    pub replicas: Option<u32>,
+    pub forecast_peak_rps: Option<f64>,
+}
+
+/// The longest window a peak is looked for in: 14 days.
+pub const MAX_WINDOW_MINUTES: u32 = 14 * 24 * 60;
+
+impl HeadroomRequest {
+    /// Checks every parameter; the window defaults to `capacity.window_minutes`.
+    pub fn check(self, settings: &CapacitySettings) -> Result<Checked, Invalid> {
+        let service = self.service.filter(|s| !s.is_empty()).ok_or(Invalid {
+            field: "service",
+            reason: "is required (the service label of its metrics)",
+        })?;
+        let window_minutes = self.window_minutes.unwrap_or(settings.window_minutes);
+        if window_minutes == 0 || window_minutes > MAX_WINDOW_MINUTES {
+            return Err(Invalid {
+                field: "window_minutes",
+                reason: "must be between 1 and 20160 (14 days)",
+            });
+        }
+        if self.replicas == Some(0) {
+            return Err(Invalid {
+                field: "replicas",
+                reason: "must be at least 1",
+            });
+        }
+        if let Some(f) = self.forecast_peak_rps
+            && !(f.is_finite() && f >= 0.0)
+        {
+            return Err(Invalid {
+                field: "forecast_peak_rps",
+                reason: "must be a rate of 0 or more",
+            });
+        }
+        Ok(Checked {
+            service,
+            window_minutes,
+            replicas: self.replicas,
+            forecast_peak_rps: self.forecast_peak_rps,
+        })
+    }
+}
+
+/// [`current_at`] now by the wall clock, for callers that have no clock of
+/// their own: the alert evaluator calls it today; it should call
+/// [`current_at`] with its evaluation time instead, and this goes.
 pub async fn current(
     store: &clickhouse::Client,
     settings: &CapacitySettings,
@@ -125,6 +198,31 @@ pub async fn current(
     replicas: Option<u32>,
     forecast_peak_rps: Option<f64>,
 ) -> clickhouse::error::Result<Option<Headroom>> {
+    let request = Checked {
+        service: service.to_owned(),
+        window_minutes,
+        replicas,
+        forecast_peak_rps,
+    };
+    current_at(store, settings, &request, SystemClock.now_ms() / 1000).await
+}
+
+/// The headroom of the request's service over the `window_minutes` before
+/// `now` (epoch seconds), with the current replica count of its baseline;
+/// `None` without a baseline.
+pub async fn current_at(
+    store: &clickhouse::Client,
+    settings: &CapacitySettings,
+    request: &Checked,
+    now: u64,
+) -> clickhouse::error::Result<Option<Headroom>> {
+    let Checked {
+        service,
+        window_minutes,
+        replicas,
+        forecast_peak_rps,
+    } = request;
+    let (service, window_minutes) = (service.as_str(), *window_minutes);
     let baseline: Option<Baseline> = store
         .query(LATEST_BASELINE_SQL)
         .bind(service)
@@ -134,7 +232,7 @@ pub async fn current(
     let Some(baseline) = baseline else {
         return Ok(None);
     };
-    let now = chrono::Utc::now().timestamp();
+    let now = i64::try_from(now).unwrap_or(i64::MAX - 1);
     let from = now - i64::from(window_minutes) * 60;
     let points: Vec<CounterPoint> = store
         .query(COUNTER_MINUTES_SQL)
@@ -153,8 +251,8 @@ pub async fn current(
         window_minutes,
         peak_rate(&points),
         baseline,
-        replicas,
-        forecast_peak_rps,
+        *replicas,
+        *forecast_peak_rps,
     )))
 }
 
@@ -257,6 +355,42 @@ mod tests {
         assert!((peak - 250.0).abs() < 1e-9, "{peak}");
         assert_eq!(minute, 120);
         assert!(peak_rate(&[point(1, 0, 5.0)]).is_none());
+    }
+
+    #[test]
+    fn a_request_names_its_bad_parameter() {
+        let settings = CapacitySettings::default();
+        let ok = HeadroomRequest {
+            service: Some("checkout".into()),
+            ..HeadroomRequest::default()
+        };
+        assert_eq!(ok.clone().check(&settings).unwrap().window_minutes, 60);
+        for (request, field) in [
+            (HeadroomRequest::default(), "service"),
+            (
+                HeadroomRequest {
+                    window_minutes: Some(MAX_WINDOW_MINUTES + 1),
+                    ..ok.clone()
+                },
+                "window_minutes",
+            ),
+            (
+                HeadroomRequest {
+                    replicas: Some(0),
+                    ..ok.clone()
+                },
+                "replicas",
+            ),
+            (
+                HeadroomRequest {
+                    forecast_peak_rps: Some(f64::NAN),
+                    ..ok.clone()
+                },
+                "forecast_peak_rps",
+            ),
+        ] {
+            assert_eq!(request.check(&settings).unwrap_err().field, field);
+        }
     }
 
     #[test]

@@ -1,21 +1,29 @@
 //! `GET /v1/capacity/headroom?service=&window_minutes=&replicas=&forecast_peak_rps=`
-//! (scope `read`): 200 with the headroom and scaling plan; 400 naming the field;
-//! 404 `no_baseline` when no load test run of the service is recorded; 503 when
-//! ClickHouse cannot answer.
+//! (scope `read`): 200 with the headroom and scaling plan; 400
+//! `invalid_request` naming the field; 404 `not_found` when no load test run
+//! of the service is recorded; 503 `storage_unavailable` when ClickHouse
+//! cannot answer.
+//!
+//! The handler checks the key, checks the parameters
+//! ([`crate::headroom::HeadroomRequest::check`]), asks
+//! [`crate::headroom::current_at`] at the clock's now, and answers JSON.
 
-use actix_web::http::StatusCode;
-use actix_web::{HttpResponse, ResponseError, web};
+use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 
-use hypercare_http::auth::{AuthError, Caller, Scope};
-use hypercare_http::error::ErrorBody;
+use hypercare_http::auth::{Caller, Scope};
+use hypercare_http::error::{ApiError, ErrorBody};
 use hypercare_http::openapi::{KeyChecks, SecuritySchemes, StoreChecks};
+use hypercare_runtime::SharedClock;
 
 use crate::CapacitySettings;
+use crate::headroom::{self, HeadroomRequest};
 
 pub struct CapacityState {
     pub settings: CapacitySettings,
     pub store: clickhouse::Client,
+    /// "Now" of the live peak's window.
+    pub clock: SharedClock,
 }
 
 /// The capacity routes in the OpenAPI document.
@@ -45,39 +53,24 @@ struct HeadroomQuery {
 #[derive(Debug, thiserror::Error)]
 pub enum CapacityError {
     #[error(transparent)]
-    Auth(#[from] AuthError),
-    #[error("query parameter `{field}` {reason}")]
-    BadQuery { field: &'static str, reason: String },
+    Invalid(#[from] headroom::Invalid),
     #[error(
         "no load test baseline is recorded for service `{0}`: run `hypercare loadtest run ... --service {0}` first"
     )]
     NoBaseline(String),
     #[error("the ClickHouse query failed: {0}; retry later")]
-    Query(#[from] clickhouse::error::Error),
+    Store(#[from] clickhouse::error::Error),
 }
 
-impl ResponseError for CapacityError {
-    fn status_code(&self) -> StatusCode {
-        match self {
-            CapacityError::Auth(e) => e.status_code(),
-            CapacityError::BadQuery { .. } => StatusCode::BAD_REQUEST,
-            CapacityError::NoBaseline(_) => StatusCode::NOT_FOUND,
-            CapacityError::Query(_) => StatusCode::SERVICE_UNAVAILABLE,
+impl From<CapacityError> for ApiError {
+    fn from(error: CapacityError) -> Self {
+        match error {
+            CapacityError::Invalid(invalid) => ApiError::invalid(invalid.field, invalid.reason),
+            no_baseline @ CapacityError::NoBaseline(_) => {
+                ApiError::not_found(no_baseline.to_string())
+            }
+            CapacityError::Store(e) => ApiError::storage(e),
         }
-    }
-
-    fn error_response(&self) -> HttpResponse {
-        let (code, field) = match self {
-            CapacityError::Auth(e) => return e.error_response(),
-            CapacityError::BadQuery { field, .. } => ("invalid_query", Some((*field).to_owned())),
-            CapacityError::NoBaseline(_) => ("no_baseline", None),
-            CapacityError::Query(_) => ("query_failed", None),
-        };
-        HttpResponse::build(self.status_code()).json(ErrorBody {
-            error: code.to_owned(),
-            message: self.to_string(),
-            field,
-        })
     }
 }
 
@@ -86,8 +79,8 @@ impl ResponseError for CapacityError {
     params(HeadroomQuery),
     responses(
         (status = 200, description = "Headroom and scaling plan", body = crate::headroom::Headroom),
-        (status = 400, description = "A parameter is missing or wrong (`invalid_query`, `field` names it)", body = ErrorBody),
-        (status = 404, description = "No load test baseline for this service (`no_baseline`)", body = ErrorBody),
+        (status = 400, description = "A parameter is missing or wrong (`invalid_request`, `field` names it)", body = ErrorBody),
+        (status = 404, description = "No load test baseline for this service (`not_found`)", body = ErrorBody),
         KeyChecks,
         StoreChecks,
     ))]
@@ -96,48 +89,51 @@ async fn get_headroom(
     caller: Caller,
     query: web::Query<HeadroomQuery>,
     state: web::Data<CapacityState>,
-) -> Result<HttpResponse, CapacityError> {
+) -> Result<HttpResponse, ApiError> {
     caller.authorize(Scope::Read)?;
-    let query = query.into_inner();
-    let service = query
-        .service
-        .filter(|s| !s.is_empty())
-        .ok_or(CapacityError::BadQuery {
-            field: "service",
-            reason: "is required (the service label of its metrics)".into(),
-        })?;
-    let window = query
-        .window_minutes
-        .unwrap_or(state.settings.window_minutes);
-    if window == 0 || window > 14 * 24 * 60 {
-        return Err(CapacityError::BadQuery {
-            field: "window_minutes",
-            reason: "must be between 1 and 20160 (14 days)".into(),
-        });
+    let HeadroomQuery {
+        service,
+        window_minutes,
+        replicas,
+        forecast_peak_rps,
+    } = query.into_inner();
+    let request = HeadroomRequest {
+        service,
+        window_minutes,
+        replicas,
+        forecast_peak_rps,
     }
-    if query.replicas == Some(0) {
-        return Err(CapacityError::BadQuery {
-            field: "replicas",
-            reason: "must be at least 1".into(),
-        });
-    }
-    if let Some(f) = query.forecast_peak_rps
-        && !(f.is_finite() && f >= 0.0)
-    {
-        return Err(CapacityError::BadQuery {
-            field: "forecast_peak_rps",
-            reason: "must be a rate of 0 or more".into(),
-        });
-    }
-    let answer = crate::headroom::current(
-        &state.store,
-        &state.settings,
-        &service,
-        window,
-        query.replicas,
-        query.forecast_peak_rps,
-    )
-    .await?
-    .ok_or_else(|| CapacityError::NoBaseline(service.clone()))?;
+    .check(&state.settings)
+    .map_err(CapacityError::from)?;
+    let now = state.clock.now_ms() / 1000;
+    let answer = headroom::current_at(&state.store, &state.settings, &request, now)
+        .await
+        .map_err(CapacityError::from)?
+        .ok_or_else(|| CapacityError::NoBaseline(request.service.clone()))?;
     Ok(HttpResponse::Ok().json(answer))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hypercare_http::error::ErrorCode;
+
+    #[test]
+    fn each_error_has_its_code() {
+        let invalid = headroom::Invalid {
+            field: "replicas",
+            reason: "must be at least 1",
+        };
+        let error = ApiError::from(CapacityError::from(invalid));
+        assert_eq!(
+            (error.code(), error.field()),
+            (ErrorCode::InvalidRequest, Some("replicas"))
+        );
+        let error = ApiError::from(CapacityError::NoBaseline("checkout".into()));
+        assert_eq!(error.code(), ErrorCode::NotFound);
+        assert!(error.message().contains("--service checkout"));
+        let down = clickhouse::error::Error::Custom("connection refused".into());
+        let error = ApiError::from(CapacityError::Store(down));
+        assert_eq!(error.code(), ErrorCode::StorageUnavailable);
+    }
 }

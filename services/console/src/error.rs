@@ -7,7 +7,7 @@ use actix_web::{HttpResponse, ResponseError};
 use hypercare_http::ApiError;
 use hypercare_http::auth::Scope;
 
-use crate::layout;
+use crate::shell;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConsoleError {
@@ -59,6 +59,6 @@ impl ResponseError for ConsoleError {
         };
         HttpResponse::build(self.status_code())
             .content_type("text/html; charset=utf-8")
-            .body(layout::error_page(title, &self.to_string()).into_string())
+            .body(shell::error_page(title, &self.to_string()).into_string())
     }
 }

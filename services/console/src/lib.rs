@@ -7,7 +7,9 @@
 //! functions as the API, as that key, so scopes and rate limits are the API's.
 //!
 //! - [`session`]: sign-in sessions, the cookie, CSRF and same-site checks;
-//! - [`layout`]: the page shell and navigation;
+//! - [`shell`]: the head every page shares, and the pages for someone not
+//!   signed in;
+//! - [`layout`]: the signed-in page: navigation, who is signed in;
 //! - [`pages`]: one module per page;
 //! - [`error`]: what a page answers when it cannot (HTML, or a redirect to sign in).
 
@@ -16,6 +18,7 @@ pub mod error;
 pub mod layout;
 pub mod pages;
 pub mod session;
+pub mod shell;
 
 use actix_web::web;
 use hypercare_runtime::{Capability, Context, Mount};

@@ -178,9 +178,11 @@ impl Settings {
                 limit.burst_bytes
             );
         }
-        self.capacity.validate().map_err(anyhow::Error::msg)?;
+        self.capacity.validate()?;
         self.tickets.validate().map_err(anyhow::Error::msg)?;
-        self.kpis.load().map_err(anyhow::Error::msg)?;
+        self.kpis
+            .load()
+            .map_err(|e| anyhow::anyhow!("kpis.file {e}"))?;
         self.alerts.validate().map_err(anyhow::Error::msg)?;
         if let Some(url) = &self.clickhouse.url {
             anyhow::ensure!(

@@ -22,6 +22,7 @@ use secrecy::SecretString;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use hypercare_capacity::Capacity;
 use hypercare_http::auth::{ApiKeySettings, ApiKeys, Scope};
 use hypercare_http::error::{ErrorCode, error_response};
 use hypercare_http::health::{self, Health};
@@ -29,6 +30,7 @@ use hypercare_http::observe::{HttpMetrics, observe};
 use hypercare_ingest::metrics::IngestMetrics;
 use hypercare_ingest::writer::{Writer, WriterMetrics};
 use hypercare_ingest::{IngestState, event, metric, otlp};
+use hypercare_kpis::Kpis;
 use hypercare_runtime::{Capability, Context, Mount, SharedClock, SystemClock, Tasks};
 use hypercare_storage::local::LocalClickHouse;
 use hypercare_storage::{Store, connect, migrate};
@@ -92,7 +94,6 @@ impl Application {
         };
         spawn_clickhouse_probe(&ctx);
         // Until every capability takes the clock from the context.
-        settings.kpis.clock = Some(clock.clone());
         settings.tickets.clock = Some(clock.clone());
 
         let (stop_writers, stopped) = watch::channel(false);
@@ -135,15 +136,7 @@ impl Application {
             store: store.client.clone(),
             counters: IngestMetrics::register(&registry)?,
         });
-        let kpis = web::Data::new(
-            hypercare_kpis::KpiState::load(
-                store.client.clone(),
-                settings.kpis.load().map_err(anyhow::Error::msg)?,
-                settings.kpis.clock.clone(),
-            )
-            .await
-            .context("loading the KPI definitions")?,
-        );
+        let kpis = Kpis::build(settings.kpis.clone(), &ctx).await?;
         let tickets = web::Data::new(hypercare_tickets::TicketsState::new(
             settings.tickets.clone(),
             store.client.clone(),
@@ -151,25 +144,18 @@ impl Application {
         )?);
         let mut background = vec![tickets.clone().into_inner().spawn_gauge_refresher()];
         let tasks = ctx.tasks.clone();
-        if settings.kpis.rollups.enabled {
-            background.push(
-                kpis.clone()
-                    .into_inner()
-                    .spawn_rollup_worker(settings.kpis.rollups.clone(), store.background.clone()),
-            );
-        }
-        let alerts = web::Data::new(build_alerts(&settings, &store, kpis.clone().into_inner())?);
+        let alerts = web::Data::new(build_alerts(&settings, &store, kpis.state())?);
         if let Some(engine) = &alerts.engine {
             background.push(engine.clone().spawn());
         }
-        let capacity = web::Data::new(hypercare_capacity::CapacityState {
-            settings: settings.capacity.clone(),
-            store: store.client.clone(),
-        });
-
+        let capacity = Capacity::build(settings.capacity.clone(), &ctx).await?;
         let console = hypercare_console::Console::build(settings.console.clone(), &ctx).await?;
-        // Every capability built the one way, mounted by the server below.
-        let mounts: Arc<Vec<Arc<dyn Mount>>> = Arc::new(vec![Arc::new(console)]);
+        // The capabilities built on the one shape mount their own state and routes.
+        let mounted: Arc<[Arc<dyn Mount>]> = Arc::new([
+            Arc::new(kpis) as Arc<dyn Mount>,
+            Arc::new(capacity),
+            Arc::new(console),
+        ]);
 
         let openapi = web::Data::new(crate::openapi::OpenApiJson(
             crate::openapi::document_for(&settings)
@@ -187,6 +173,7 @@ impl Application {
         ));
         let mut server = HttpServer::new(move || {
             let http_metrics = http_metrics.clone();
+            let mounted = mounted.clone();
             App::new()
                 .wrap(from_fn(move |req, next| {
                     observe(http_metrics.clone(), req, next)
@@ -196,18 +183,12 @@ impl Application {
                 .app_data(ingest.clone())
                 .app_data(registry.clone())
                 .app_data(health.clone())
-                .app_data(capacity.clone())
                 .app_data(tickets.clone())
-                .app_data(kpis.clone())
                 .app_data(alerts.clone())
                 .app_data(openapi.clone())
                 .configure(hypercare_http::body::extractor_errors)
                 .configure(routes)
-                .configure(|cfg| {
-                    for mount in mounts.iter() {
-                        mount.configure(cfg);
-                    }
-                })
+                .configure(|cfg| mounted.iter().for_each(|m| m.configure(cfg)))
                 .default_service(web::to(not_found))
         })
         .listen(listener)?
@@ -281,7 +262,8 @@ impl Application {
     }
 }
 
-/// Every route the service mounts; each one is in the OpenAPI document
+/// Every route the service mounts but those of the capabilities that mount
+/// their own ([`Mount`]: KPIs, capacity); each one is in the OpenAPI document
 /// ([`crate::openapi`], whose test compares the two).
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(health::healthz))
@@ -295,9 +277,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             web::get().to(crate::openapi::openapi_json),
         );
     hypercare_ingest::configure(cfg);
-    hypercare_capacity::configure(cfg);
     hypercare_tickets::configure(cfg);
-    hypercare_kpis::configure(cfg);
     hypercare_alerts::configure(cfg);
 }
 

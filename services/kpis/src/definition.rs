@@ -18,9 +18,60 @@
 //! ```
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// A definition that breaks a rule: `field` names the member (`p`,
+/// `filter.properties.amount.>=`), `reason` says what to fix.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{field}` {reason}")]
+pub struct Invalid {
+    pub field: String,
+    pub reason: String,
+}
+
+impl Invalid {
+    pub fn new(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            reason: reason.into(),
+        }
+    }
+}
+
+/// A property's condition that does not parse: `op` is the operator at fault
+/// (empty when it is the condition as a whole).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{reason}")]
+pub struct BadCondition {
+    pub op: String,
+    pub reason: String,
+}
+
+/// Why a KPI file was refused; the message names the file, the KPI and the field.
+#[derive(Debug, thiserror::Error)]
+pub enum FileError {
+    #[error("{}: cannot read: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{}: {source}", path.display())]
+    Invalid { path: PathBuf, source: ParseError },
+}
+
+/// Why the text of a KPI file was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ParseError {
+    #[error("{0}")]
+    Yaml(#[from] serde_norway::Error),
+    #[error("KPI `{id}`: {invalid}")]
+    Kpi { id: String, invalid: Invalid },
+    #[error("KPI `{0}`: `id` is defined twice")]
+    Duplicate(String),
+}
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -166,8 +217,8 @@ pub enum Operand {
 }
 
 impl PropertyMatch {
-    /// Checks one property's condition; the error is (operator or "", reason).
-    pub fn parse(value: &serde_json::Value) -> Result<Self, (String, String)> {
+    /// Checks one property's condition; the error names the operator at fault.
+    pub fn parse(value: &serde_json::Value) -> Result<Self, BadCondition> {
         use serde_json::Value;
         let scalar = |v: &Value| -> Option<Operand> {
             match v {
@@ -177,7 +228,12 @@ impl PropertyMatch {
                 _ => None,
             }
         };
-        let fail = |op: &str, reason: &str| Err((op.to_owned(), reason.to_owned()));
+        let fail = |op: &str, reason: &str| {
+            Err(BadCondition {
+                op: op.to_owned(),
+                reason: reason.to_owned(),
+            })
+        };
         if let Some(operand) = scalar(value) {
             return Ok(PropertyMatch::All(vec![(Op::Eq, operand)]));
         }
@@ -331,8 +387,8 @@ impl Kpi {
     }
 
     /// Says which field is wrong and why (the caller adds the file and KPI id).
-    pub fn validate(&self) -> Result<(), (String, String)> {
-        let err = |field: &str, reason: &str| Err((field.to_owned(), reason.to_owned()));
+    pub fn validate(&self) -> Result<(), Invalid> {
+        let err = |field: &str, reason: &str| Err(Invalid::new(field, reason));
         if self.id.is_empty()
             || !self
                 .id
@@ -368,13 +424,13 @@ impl Kpi {
             ("denominator", self.denominator.as_ref()),
         ] {
             for (property, value) in filter.map(|f| &f.properties).into_iter().flatten() {
-                if let Err((op, reason)) = PropertyMatch::parse(value) {
+                if let Err(BadCondition { op, reason }) = PropertyMatch::parse(value) {
                     let field = if op.is_empty() {
                         format!("{name}.properties.{property}")
                     } else {
                         format!("{name}.properties.{property}.{op}")
                     };
-                    return Err((field, reason));
+                    return Err(Invalid::new(field, reason));
                 }
             }
         }
@@ -441,6 +497,41 @@ impl Kpi {
 }
 
 impl Kpi {
+    /// Digits of the whole units that `sum` and `avg` add values in (see
+    /// [`Kpi::decimals`]); `None` for the other aggregations.
+    pub fn units(&self) -> Option<u8> {
+        match self.aggregation {
+            Aggregation::Sum | Aggregation::Avg => Some(self.decimals()),
+            _ => None,
+        }
+    }
+
+    /// What the KPI measures, as a key of its rollups: a changed filter or
+    /// aggregation gets new rollups; a changed target or title keeps them.
+    pub fn measure_key(&self) -> String {
+        #[derive(Serialize)]
+        struct Measure<'a> {
+            aggregation: Aggregation,
+            filter: &'a Filter,
+            numerator: &'a Option<Filter>,
+            denominator: &'a Option<Filter>,
+            property: &'a Option<String>,
+            /// `sum` and `avg` store sums of whole units of this many digits.
+            #[serde(skip_serializing_if = "Option::is_none")]
+            units: Option<u8>,
+        }
+        let text = serde_json::to_string(&Measure {
+            aggregation: self.aggregation,
+            filter: &self.filter,
+            numerator: &self.numerator,
+            denominator: &self.denominator,
+            property: &self.property,
+            units: self.units(),
+        })
+        .unwrap_or_default();
+        hex::encode(&Sha256::digest(text.as_bytes())[..16])
+    }
+
     /// (target, (warning, critical)) for `share` of a day: scaled for counts
     /// and sums, as they are for the other aggregations.
     pub fn levels_at_share(&self, share: f64) -> (f64, (f64, f64)) {
@@ -450,20 +541,27 @@ impl Kpi {
 }
 
 /// Loads and checks a KPI file; errors name the file, the KPI and the field.
-pub fn load_file(path: &Path) -> Result<Vec<Kpi>, String> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
-    parse(&text).map_err(|e| format!("{}: {e}", path.display()))
+pub fn load_file(path: &Path) -> Result<Vec<Kpi>, FileError> {
+    let text = std::fs::read_to_string(path).map_err(|source| FileError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    parse(&text).map_err(|source| FileError::Invalid {
+        path: path.to_owned(),
+        source,
+    })
 }
 
-pub fn parse(text: &str) -> Result<Vec<Kpi>, String> {
-    let file: KpiFile = serde_norway::from_str(text).map_err(|e| e.to_string())?;
+pub fn parse(text: &str) -> Result<Vec<Kpi>, ParseError> {
+    let file: KpiFile = serde_norway::from_str(text)?;
     let mut seen = std::collections::HashSet::new();
     for kpi in &file.kpis {
-        kpi.validate()
-            .map_err(|(field, reason)| format!("KPI `{}`: `{field}` {reason}", kpi.id))?;
+        kpi.validate().map_err(|invalid| ParseError::Kpi {
+            id: kpi.id.clone(),
+            invalid,
+        })?;
         if !seen.insert(kpi.id.clone()) {
-            return Err(format!("KPI `{}`: `id` is defined twice", kpi.id));
+            return Err(ParseError::Duplicate(kpi.id.clone()));
         }
     }
     Ok(file.kpis)
@@ -485,16 +583,25 @@ mod tests {
     fn errors_name_the_kpi_and_the_field() {
         let text = "kpis:\n  - {id: a, title: A, aggregation: percentile, direction: lower_is_better, target: 800, warning: 900, critical: 1000}\n";
         assert_eq!(
-            parse(text).unwrap_err(),
+            parse(text).unwrap_err().to_string(),
             "KPI `a`: `p` must be between 0 and 1 for `percentile`"
         );
         let text = "kpis:\n  - {id: a, title: A, aggregation: count, direction: higher_is_better, target: 100, warning: 120, critical: 70}\n";
-        assert!(parse(text).unwrap_err().starts_with("KPI `a`: `warning`"));
-        let text = "kpis:\n  - {id: a, title: A, aggregation: count, direction: up, target: 1, warning: 1, critical: 1}\n";
         assert!(
-            parse(text).unwrap_err().contains("direction"),
-            "{}",
-            parse(text).unwrap_err()
+            parse(text)
+                .unwrap_err()
+                .to_string()
+                .starts_with("KPI `a`: `warning`")
+        );
+        let text = "kpis:\n  - {id: a, title: A, aggregation: count, direction: up, target: 1, warning: 1, critical: 1}\n";
+        let error = parse(text).unwrap_err().to_string();
+        assert!(error.contains("direction"), "{error}");
+        let one = "  - {id: a, title: A, aggregation: count, direction: higher_is_better, target: 1, warning: 1, critical: 1}\n";
+        assert_eq!(
+            parse(&format!("kpis:\n{one}{one}"))
+                .unwrap_err()
+                .to_string(),
+            "KPI `a`: `id` is defined twice"
         );
     }
 
@@ -524,20 +631,27 @@ mod tests {
             .is_ok()
         );
         assert_eq!(
-            parse(&kpi(r#"{amount: {">=": "a lot"}}"#)).unwrap_err(),
+            parse(&kpi(r#"{amount: {">=": "a lot"}}"#))
+                .unwrap_err()
+                .to_string(),
             "KPI `a`: `filter.properties.amount.>=` compares numbers only"
         );
         assert_eq!(
-            parse(&kpi(r#"{amount: {"~": 1}}"#)).unwrap_err(),
+            parse(&kpi(r#"{amount: {"~": 1}}"#))
+                .unwrap_err()
+                .to_string(),
             "KPI `a`: `filter.properties.amount.~` is not one of =, !=, >, >=, <, <=, in"
         );
         assert_eq!(
-            parse(&kpi(r#"{tier: {in: [1, x]}}"#)).unwrap_err(),
+            parse(&kpi(r#"{tier: {in: [1, x]}}"#))
+                .unwrap_err()
+                .to_string(),
             "KPI `a`: `filter.properties.tier.in` values must all be of one type"
         );
         assert!(
             parse(&kpi("{tags: [1, 2]}"))
                 .unwrap_err()
+                .to_string()
                 .starts_with("KPI `a`: `filter.properties.tags` must be")
         );
         assert_eq!(
@@ -556,7 +670,7 @@ mod tests {
         kpi.decimals = None;
         assert_eq!(kpi.decimals(), 2);
         kpi.decimals = Some(7);
-        assert_eq!(kpi.validate().unwrap_err().0, "decimals");
+        assert_eq!(kpi.validate().unwrap_err().field, "decimals");
         kpi.decimals = None;
         assert_eq!(round_to(70546.10000000002, 2), 70546.1);
         assert_eq!(round_to(70546.09999999999, 2), 70546.1);

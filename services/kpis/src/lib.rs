@@ -12,25 +12,50 @@
 //! GET  /v1/kpis/{id}/series?from=&to=&grain=&tz=   values per hour or day, gaps filled
 //! ```
 //!
-//! Definitions come from a YAML file (`[kpis] file`, checked at start-up) and the
-//! API; every version is kept in `kpi_definitions`. Values are computed from
-//! `events`, exactly, through hourly rollups where they are up to date (see
-//! [`query`] and [`rollup`]); days are cut in the launch's time zone.
+//! Data flow, and where each rule lives:
+//!
+//! ```text
+//! kpis.file, PUT /v1/kpis ─► definition (checks) ─► repository (kpi_definitions, versions)
+//! POST /v1/launches ───────► launch (checks) ──────► launches
+//! events ─► rollup worker (ctx.tasks) ─► kpi_rollups
+//! routes ─► state::KpiState ─► query::run ─► sql (statements) ─► ClickHouse
+//!                         └──► pace (which day, like for like), board (value, baseline,
+//!                              delta, trend, status), launch::days (D+N days)
+//! ```
+//!
+//! Values are computed from `events`, exactly, through hourly rollups where they
+//! are up to date (see [`query`] and [`rollup`]); days are cut in the launch's
+//! time zone. "Now" of every answer is the application's one clock
+//! (`hypercare_runtime::Context::clock`); the rollup worker follows ClickHouse's
+//! (see [`rollup`]). The alert evaluator reads [`KpiState::board_now`] and
+//! [`KpiState::value_at`] through [`Kpis::state`].
 
 pub mod api_doc;
+pub mod board;
+pub mod calendar;
 pub mod cli;
-pub mod clock;
 pub mod definition;
+pub mod error;
+pub mod launch;
 pub mod pace;
 pub mod query;
+pub mod repository;
 pub mod rollup;
 pub mod routes;
+pub mod sql;
+pub mod state;
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
+use actix_web::web;
+use hypercare_runtime::{Capability, Context, Mount};
 use serde::Deserialize;
 
-pub use routes::{KpiState, configure};
+pub use board::{Board, BoardEntry, KpiNow};
+pub use error::KpiError;
+pub use routes::configure;
+pub use state::KpiState;
 
 /// The `[kpis]` section.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -42,17 +67,66 @@ pub struct KpiSettings {
     pub file: Option<PathBuf>,
     /// `[kpis.rollups]`: hourly pre-aggregates that make boards fast on large volumes.
     pub rollups: rollup::RollupSettings,
-    /// Tests set a manual clock here ("now" of the board, days and series);
-    /// the service uses the system clock.
-    #[serde(skip)]
-    pub clock: Option<clock::SharedClock>,
 }
 
 impl KpiSettings {
-    pub fn load(&self) -> Result<Vec<definition::Kpi>, String> {
+    /// The definitions of `file` (none without one), checked.
+    pub fn load(&self) -> Result<Vec<definition::Kpi>, definition::FileError> {
         match &self.file {
             None => Ok(Vec::new()),
-            Some(path) => definition::load_file(path).map_err(|e| format!("kpis.file {e}")),
+            Some(path) => definition::load_file(path),
         }
+    }
+}
+
+/// Why the KPI capability could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error("kpis.file {0}")]
+    File(#[from] definition::FileError),
+    #[error("loading the KPI definitions: {0}")]
+    Store(#[from] clickhouse::error::Error),
+}
+
+/// The KPI capability: its state, its routes and the rollup worker.
+pub struct Kpis {
+    state: web::Data<KpiState>,
+}
+
+impl Kpis {
+    /// The engine, for the capabilities that read KPIs (the alert rules).
+    pub fn state(&self) -> Arc<KpiState> {
+        self.state.clone().into_inner()
+    }
+}
+
+impl Mount for Kpis {
+    fn configure(&self, cfg: &mut web::ServiceConfig) {
+        cfg.app_data(self.state.clone());
+        routes::configure(cfg);
+    }
+}
+
+impl Capability for Kpis {
+    type Settings = KpiSettings;
+    type Error = BuildError;
+
+    /// Loads the definitions (recording the file's new ones) and, when
+    /// `rollups.enabled`, starts the rollup worker on `ctx.tasks`.
+    async fn build(settings: KpiSettings, ctx: &Context) -> Result<Self, BuildError> {
+        let from_file = settings.load()?;
+        let state = KpiState::load(ctx.store.client.clone(), from_file, ctx.clock.clone()).await?;
+        if settings.rollups.enabled {
+            // Background deadlines: a day of rollups takes longer than a request.
+            rollup::spawn_worker(
+                &ctx.tasks,
+                state.definitions(),
+                settings.rollups,
+                ctx.store.background.clone(),
+            );
+        }
+        Ok(Self {
+            state: web::Data::new(state),
+        })
     }
 }

@@ -16,7 +16,7 @@
 use chrono::{NaiveDate, NaiveTime, TimeZone, Timelike};
 use chrono_tz::Tz;
 
-use crate::query::day_start;
+use crate::calendar::day_start;
 
 /// A launch's days, in its time zone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,6 +80,15 @@ pub struct Reference {
     pub comparison: Comparison,
 }
 
+/// A day asked for that has not come yet.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{date} is after today ({today}) in {tz}")]
+pub struct AfterToday {
+    pub date: NaiveDate,
+    pub today: NaiveDate,
+    pub tz: Tz,
+}
+
 /// Which day the board shows at `now` (epoch seconds): `asked` if given (not
 /// after today), else today, or the window's last day once the window has ended.
 pub fn reference(
@@ -87,7 +96,7 @@ pub fn reference(
     tz: Tz,
     window: Option<&Window>,
     asked: Option<NaiveDate>,
-) -> Result<Reference, String> {
+) -> Result<Reference, AfterToday> {
     let local = tz
         .timestamp_opt(now as i64, 0)
         .single()
@@ -96,7 +105,7 @@ pub fn reference(
     let today = local.date();
     let date = match (asked, window) {
         (Some(date), _) if date > today => {
-            return Err(format!("{date} is after today ({today}) in {tz}"));
+            return Err(AfterToday { date, today, tz });
         }
         (Some(date), _) => date,
         (None, Some(w)) if today > w.last => w.last,

@@ -7,8 +7,8 @@ use maud::{Markup, html};
 use serde::Deserialize;
 
 use crate::error::ConsoleError;
-use crate::layout;
 use crate::session::{self, Sessions, Viewer};
+use crate::shell;
 
 #[derive(Debug, Deserialize)]
 pub struct NextQuery {
@@ -17,7 +17,7 @@ pub struct NextQuery {
 }
 
 fn form(next: &str, problem: Option<&str>) -> Markup {
-    layout::bare_page(
+    shell::bare_page(
         "Sign in",
         html! {
             div.card.sign-in {
