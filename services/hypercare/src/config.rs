@@ -176,7 +176,7 @@ impl Settings {
             );
         }
         self.capacity.validate().map_err(anyhow::Error::msg)?;
-        self.tickets.validate().map_err(anyhow::Error::msg)?;
+        self.tickets.validate()?;
         self.kpis.load().map_err(anyhow::Error::msg)?;
         self.alerts.validate().map_err(anyhow::Error::msg)?;
         if let Some(url) = &self.clickhouse.url {

@@ -29,7 +29,7 @@ use hypercare_http::observe::{HttpMetrics, observe};
 use hypercare_ingest::metrics::IngestMetrics;
 use hypercare_ingest::writer::{Writer, WriterMetrics};
 use hypercare_ingest::{IngestState, event, metric, otlp};
-use hypercare_runtime::{Context, SharedClock, SystemClock, Tasks};
+use hypercare_runtime::{Capability, Context, Mount, SharedClock, SystemClock, Tasks};
 use hypercare_storage::local::LocalClickHouse;
 use hypercare_storage::{Store, connect, migrate};
 
@@ -94,7 +94,6 @@ impl Application {
         spawn_clickhouse_probe(&ctx);
         // Until every capability takes the clock from the context.
         settings.kpis.clock = Some(clock.clone());
-        settings.tickets.clock = Some(clock.clone());
 
         let (stop_writers, stopped) = watch::channel(false);
         let shutdown = |mut rx: watch::Receiver<bool>| async move {
@@ -145,12 +144,9 @@ impl Application {
             .await
             .context("loading the KPI definitions")?,
         );
-        let tickets = web::Data::new(hypercare_tickets::TicketsState::new(
-            settings.tickets.clone(),
-            store.client.clone(),
-            &registry,
-        )?);
-        let mut background = vec![tickets.clone().into_inner().spawn_gauge_refresher()];
+        let tickets = hypercare_tickets::Tickets::build(settings.tickets.clone(), &ctx).await?;
+        let mounts: Vec<Arc<dyn Mount>> = vec![Arc::new(tickets)];
+        let mut background = Vec::new();
         let tasks = ctx.tasks.clone();
         if settings.kpis.rollups.enabled {
             background.push(
@@ -184,6 +180,7 @@ impl Application {
         ));
         let mut server = HttpServer::new(move || {
             let http_metrics = http_metrics.clone();
+            let mounts = mounts.clone();
             App::new()
                 .wrap(from_fn(move |req, next| {
                     observe(http_metrics.clone(), req, next)
@@ -194,11 +191,11 @@ impl Application {
                 .app_data(registry.clone())
                 .app_data(health.clone())
                 .app_data(capacity.clone())
-                .app_data(tickets.clone())
                 .app_data(kpis.clone())
                 .app_data(alerts.clone())
                 .app_data(openapi.clone())
                 .configure(hypercare_http::error::extractor_errors)
+                .configure(move |cfg| mounts.iter().for_each(|m| m.configure(cfg)))
                 .configure(routes)
                 .default_service(web::to(not_found))
         })
