@@ -77,9 +77,7 @@ pub enum ScenarioError {
     Ramp(ValueError),
     #[error("thresholds: `{text}`: {error}")]
     Threshold { text: String, error: ValueError },
-    #[error(
-        "target `{0}` is not on loopback: load tests against other hosts need --allow-remote"
-    )]
+    #[error("target `{0}` is not on loopback: load tests against other hosts need --allow-remote")]
     RemoteTarget(String),
 }
 

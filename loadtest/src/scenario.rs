@@ -366,8 +366,8 @@ impl ScenarioFile {
 
 fn check_request(index: usize, r: RequestFile) -> Result<RequestSpec, ScenarioError> {
     let at = |field: &str| format!("requests[{index}].{field}");
-    let method = hyper::Method::from_bytes(r.method.to_ascii_uppercase().as_bytes())
-        .map_err(|_| {
+    let method =
+        hyper::Method::from_bytes(r.method.to_ascii_uppercase().as_bytes()).map_err(|_| {
             ScenarioError::field(
                 at("method"),
                 format!("`{}` is not an HTTP method", r.method),
@@ -627,7 +627,9 @@ mod tests {
             "requests[0].method: `NO PE` is not an HTTP method"
         );
         assert_eq!(
-            check("target: http://127.0.0.1:1\nrequests: [{path: /}]\nrate: 1\nduration: 3 weeks\n"),
+            check(
+                "target: http://127.0.0.1:1\nrequests: [{path: /}]\nrate: 1\nduration: 3 weeks\n"
+            ),
             "duration: `weeks` is not a unit (use us, ms, s, m or h)"
         );
         assert_eq!(

@@ -70,11 +70,10 @@ impl Template {
                     Part::RandInt(a, b)
                 }
                 (Some("env"), Some(name), None, None) => {
-                    let value =
-                        std::env::var(name).map_err(|_| TemplateError::MissingEnv {
-                            placeholder: inner.to_owned(),
-                            name: name.to_owned(),
-                        })?;
+                    let value = std::env::var(name).map_err(|_| TemplateError::MissingEnv {
+                        placeholder: inner.to_owned(),
+                        name: name.to_owned(),
+                    })?;
                     text.push_str(&value);
                     rest = &after[end + 2..];
                     continue;
@@ -166,7 +165,11 @@ mod tests {
         assert_eq!(t.render(0, 0, &mut rand::rng()), "/v1/events");
         let err = Template::parse("x {{nope}}").unwrap_err();
         assert_eq!(err, TemplateError::Unknown("nope".into()));
-        assert!(err.to_string().starts_with("`{{nope}}` is not a placeholder"), "{err}");
+        assert!(
+            err.to_string()
+                .starts_with("`{{nope}}` is not a placeholder"),
+            "{err}"
+        );
         assert!(Template::parse("{{rand_int 5 1}}").is_err());
         assert!(Template::parse("{{uuid").is_err());
     }

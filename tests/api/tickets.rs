@@ -365,7 +365,11 @@ async fn search_filters_pages_and_suggests_similar_tickets() {
     let (status, page) = list(&app, "q=DECLINED").await;
     assert_eq!(status, 200);
     assert_eq!(page["total"], 2);
-    let (_, page) = list(&app, "category=question&limit=4&offset=4&sort=created&order=asc").await;
+    let (_, page) = list(
+        &app,
+        "category=question&limit=4&offset=4&sort=created&order=asc",
+    )
+    .await;
     assert_eq!(page["total"], 6);
     let titles: Vec<&str> = page["tickets"]
         .as_array()
@@ -446,9 +450,15 @@ async fn stats_per_day_match_counts_made_in_the_test() {
     assert_eq!(day2["breaches"], 1);
 
     let (status, answer) = app
-        .get_json_as("/v1/tickets/stats?from=2026-11-20&tz=Mars/Olympus", READ_KEY)
+        .get_json_as(
+            "/v1/tickets/stats?from=2026-11-20&tz=Mars/Olympus",
+            READ_KEY,
+        )
         .await;
-    assert_eq!((status.as_u16(), answer["field"].as_str()), (400, Some("tz")));
+    assert_eq!(
+        (status.as_u16(), answer["field"].as_str()),
+        (400, Some("tz"))
+    );
 }
 
 /// `hypercare ticket ...` drives the same API from a terminal.

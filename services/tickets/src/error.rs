@@ -58,7 +58,10 @@ impl From<TicketError> for ApiError {
                 .with("state", from.as_str())
                 .with(
                     "allowed",
-                    from.allowed().iter().map(|s| s.as_str()).collect::<Vec<_>>(),
+                    from.allowed()
+                        .iter()
+                        .map(|s| s.as_str())
+                        .collect::<Vec<_>>(),
                 ),
             TicketError::VersionConflict { current, .. } => {
                 ApiError::new(ErrorCode::VersionConflict, error.to_string())

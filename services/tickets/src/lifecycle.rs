@@ -14,7 +14,10 @@ use crate::priority::{Grading, priority_of};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Event {
     Opened,
-    Moved { from: State, to: State },
+    Moved {
+        from: State,
+        to: State,
+    },
     /// The first-response clock stopped.
     FirstResponse,
     /// The resolution clock stopped.
@@ -23,8 +26,13 @@ pub enum Event {
     /// A resolved or closed ticket went back to work: its resolution clock runs again.
     Reopened,
     Assigned,
-    Commented { public: bool },
-    Regraded { from: Priority, to: Priority },
+    Commented {
+        public: bool,
+    },
+    Regraded {
+        from: Priority,
+        to: Priority,
+    },
 }
 
 /// A ticket after a change, with what the change did.
@@ -71,7 +79,13 @@ pub struct Regrade {
 
 impl Ticket {
     /// Version 1 of a ticket that passed intake.
-    pub fn open(intake: Intake, ticket_id: String, number: u64, actor: &str, now_ms: u64) -> Changed {
+    pub fn open(
+        intake: Intake,
+        ticket_id: String,
+        number: u64,
+        actor: &str,
+        now_ms: u64,
+    ) -> Changed {
         let ticket = Ticket {
             ticket_id,
             number,
@@ -172,13 +186,7 @@ impl Ticket {
     }
 
     /// Adds a comment; the first public one is the first response.
-    pub fn comment(
-        &self,
-        body: &str,
-        visibility: Visibility,
-        actor: &str,
-        now_ms: u64,
-    ) -> Changed {
+    pub fn comment(&self, body: &str, visibility: Visibility, actor: &str, now_ms: u64) -> Changed {
         let mut next = self.next(change::COMMENTED, actor, now_ms);
         let public = visibility == Visibility::Public;
         let mut events = vec![Event::Commented { public }];
@@ -257,7 +265,9 @@ mod tests {
     #[test]
     fn an_illegal_move_is_refused_with_the_allowed_moves_and_changes_nothing() {
         let ticket = opened();
-        let refusal = ticket.transition(State::Closed, "", "ana", MINUTE).unwrap_err();
+        let refusal = ticket
+            .transition(State::Closed, "", "ana", MINUTE)
+            .unwrap_err();
         match refusal {
             TicketError::IllegalMove { from, to } => {
                 assert_eq!((from, to), (State::New, State::Closed));
@@ -320,7 +330,10 @@ mod tests {
             .unwrap();
         assert!(reopened.events.contains(&Event::Reopened));
         let t = reopened.ticket;
-        assert_eq!((t.resolved_ms, t.closed_ms, t.resolution.as_str()), (0, 0, ""));
+        assert_eq!(
+            (t.resolved_ms, t.closed_ms, t.resolution.as_str()),
+            (0, 0, "")
+        );
         assert_eq!(t.version, 4);
     }
 
@@ -335,7 +348,10 @@ mod tests {
         assert_eq!(public.ticket.first_response_ms, 2 * MINUTE);
         // The next change does not carry the comment over.
         let assigned = public.ticket.assign("bob", "ana", 3 * MINUTE).ticket;
-        assert_eq!((assigned.comment.as_str(), assigned.assignee.as_str()), ("", "bob"));
+        assert_eq!(
+            (assigned.comment.as_str(), assigned.assignee.as_str()),
+            ("", "bob")
+        );
     }
 
     #[test]
@@ -364,6 +380,8 @@ mod tests {
             "ana",
             MINUTE,
         );
-        assert!(matches!(refused, Err(TicketError::Invalid { ref field, .. }) if field == "reason"));
+        assert!(
+            matches!(refused, Err(TicketError::Invalid { ref field, .. }) if field == "reason")
+        );
     }
 }

@@ -242,7 +242,11 @@ mod tests {
             Priority::P3
         );
         let error = serde_json::from_value::<State>("sleeping".into()).unwrap_err();
-        assert!(error.to_string().contains("`sleeping` is not a ticket state"));
+        assert!(
+            error
+                .to_string()
+                .contains("`sleeping` is not a ticket state")
+        );
         assert!(serde_json::from_value::<Priority>("P5".into()).is_err());
     }
 }

@@ -21,7 +21,10 @@ pub struct Grading<'a> {
 
 /// The priority the grading gives: the matrix's, or the override when it is
 /// explained.
-pub fn priority_of(settings: &TicketSettings, grading: Grading<'_>) -> Result<Priority, TicketError> {
+pub fn priority_of(
+    settings: &TicketSettings,
+    grading: Grading<'_>,
+) -> Result<Priority, TicketError> {
     let Grading {
         impact, urgency, ..
     } = grading;
@@ -103,7 +106,10 @@ mod tests {
         let settings = TicketSettings::default();
         let mut g = grading("medium", "low");
         g.priority = Some("P1");
-        assert_eq!(field(priority_of(&settings, g).unwrap_err()), "priority_reason");
+        assert_eq!(
+            field(priority_of(&settings, g).unwrap_err()),
+            "priority_reason"
+        );
         g.reason_field = "reason";
         assert_eq!(field(priority_of(&settings, g).unwrap_err()), "reason");
         g.reason = "the CEO's demo is at 3 pm";

@@ -82,7 +82,11 @@ fn authorize_read(caller: &Caller) -> Result<(), ApiError> {
         KeyChecks, BodyChecks,
         StoreChecks,
     ))]
-async fn create(caller: Caller, body: JsonBody, service: Service) -> Result<HttpResponse, ApiError> {
+async fn create(
+    caller: Caller,
+    body: JsonBody,
+    service: Service,
+) -> Result<HttpResponse, ApiError> {
     caller.authorize(Scope::Support)?;
     let intake = parse_json::<NewTicket>(&body)?.check(&service.settings)?;
     let (ticket, similar) = service.create(intake, caller.name()).await?;

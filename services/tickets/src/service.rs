@@ -161,7 +161,14 @@ impl TicketService {
         tz: Tz,
     ) -> Result<Vec<DayStats>, TicketError> {
         let tickets = store::all_current(&self.store).await?;
-        Ok(per_day(&tickets, from, to, tz, &self.settings, self.now_ms()))
+        Ok(per_day(
+            &tickets,
+            from,
+            to,
+            tz,
+            &self.settings,
+            self.now_ms(),
+        ))
     }
 
     /// Recomputes the open and breached gauges from every ticket's current state.

@@ -48,10 +48,7 @@ fn count_sql(clause: &str) -> String {
 }
 
 /// The current state of a ticket, by id or by number.
-pub async fn latest(
-    client: &Client,
-    id: &TicketRef,
-) -> clickhouse::error::Result<Option<Ticket>> {
+pub async fn latest(client: &Client, id: &TicketRef) -> clickhouse::error::Result<Option<Ticket>> {
     let query = match id {
         TicketRef::Id(id) => client.query(&latest_sql("ticket_id")).bind(id.as_str()),
         TicketRef::Number(n) => client.query(&latest_sql("number")).bind(*n),
@@ -60,10 +57,7 @@ pub async fn latest(
 }
 
 /// Every version of a ticket, oldest first: its audit trail.
-pub async fn history(
-    client: &Client,
-    ticket_id: &str,
-) -> clickhouse::error::Result<Vec<Ticket>> {
+pub async fn history(client: &Client, ticket_id: &str) -> clickhouse::error::Result<Vec<Ticket>> {
     client
         .query(&history_sql())
         .bind(ticket_id)
@@ -236,7 +230,9 @@ pub async fn list(
 
 /// Every ticket's current state (for statistics and the breach gauges).
 pub async fn all_current(client: &Client) -> clickhouse::error::Result<Vec<Ticket>> {
-    client.query(&all_current_sql()).read_only()
+    client
+        .query(&all_current_sql())
+        .read_only()
         .fetch_all()
         .await
 }
@@ -303,10 +299,7 @@ pub fn catalog() -> Vec<Statement> {
         statement("history", fill(history_sql(), &["'t-1'"])),
         statement("next number", NEXT_NUMBER_SQL.to_owned()),
         statement("all current", all_current_sql()),
-        statement(
-            "open in category",
-            fill(open_in_category_sql(), &["'bug'"]),
-        ),
+        statement("open in category", fill(open_in_category_sql(), &["'bug'"])),
     ]
 }
 
