@@ -20,6 +20,12 @@
 //! window (the achieved rate), error counts by kind, and one sample per second
 //! (p50, p99, mean of the responses completed that second) that `compare` uses
 //! as independent observations.
+//!
+//! Time: pacing and latency use tokio's monotonic `Instant`, and the report's
+//! timestamps and the `now_ms` of templates read the wall clock. Both are right
+//! for a load generator, whose job is to offer load in real time; nothing here
+//! is tested at a moved clock (the pure parts, such as templates, take "now"
+//! as an argument).
 
 use std::collections::{BTreeMap, VecDeque};
 use std::fmt::Write;
@@ -30,33 +36,16 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use hdrhistogram::Histogram;
-use http_body_util::Full;
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 use tokio::net::TcpStream;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
+use crate::client::http_client;
 use crate::resources::{ResourceProbe, Resources};
 use crate::scenario::{RequestSpec, Scenario};
 use crate::wire;
-
-/// The client of the Prometheus scrapes (the load itself goes through [`wire`]).
-pub type HttpClient = Client<HttpConnector, Full<Bytes>>;
-
-/// An HTTP/1.1 client with a connection pool of `max_in_flight` idle connections.
-pub fn http_client(max_in_flight: usize) -> HttpClient {
-    let mut connector = HttpConnector::new();
-    connector.set_nodelay(true);
-    connector.set_keepalive(Some(Duration::from_secs(30)));
-    Client::builder(TokioExecutor::new())
-        .pool_idle_timeout(Duration::from_secs(30))
-        .pool_max_idle_per_host(max_in_flight)
-        .build(connector)
-}
 
 /// Latency figures in milliseconds.
 #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq)]
@@ -276,7 +265,7 @@ pub async fn run(scenario: &Scenario, options: &RunOptions) -> anyhow::Result<Ru
             let constant = (spec.path.is_constant()
                 && spec.headers.iter().all(|(_, v)| v.is_constant())
                 && spec.body.as_ref().is_none_or(|b| b.is_constant()))
-            .then(|| serialize(spec, &host, &base_path, 0, &mut rng));
+            .then(|| serialize(spec, &host, &base_path, 0, wall_ms(), &mut rng));
             Prepared {
                 spec: spec.clone(),
                 constant,
@@ -313,7 +302,7 @@ pub async fn run(scenario: &Scenario, options: &RunOptions) -> anyhow::Result<Ru
         closed: AtomicBool::new(false),
     });
     let mut worker_tasks = Vec::new();
-    let started_at_ms = chrono::Utc::now().timestamp_millis();
+    let started_at_ms = wall_ms();
     let run_start = Instant::now();
     let mut seq: u64 = 0;
     let mut step_starts_ms = Vec::new();
@@ -330,7 +319,7 @@ pub async fn run(scenario: &Scenario, options: &RunOptions) -> anyhow::Result<Ru
     for (index, step) in scenario.steps.iter().enumerate() {
         let step_start = Instant::now();
         shared.window.store(index, Ordering::Relaxed);
-        step_starts_ms.push(chrono::Utc::now().timestamp_millis());
+        step_starts_ms.push(wall_ms());
         let sampling = options.probe.start(&client);
         let interval_ns = 1e9 / step.rate;
         let step_end = step_start + step.duration;
@@ -364,7 +353,7 @@ pub async fn run(scenario: &Scenario, options: &RunOptions) -> anyhow::Result<Ru
             let p = &prepared[weights.partition_point(|w| *w <= pick)];
             let bytes = match &p.constant {
                 Some(bytes) => bytes.clone(),
-                None => serialize(&p.spec, &host, &base_path, seq - 1, &mut rng),
+                None => serialize(&p.spec, &host, &base_path, seq - 1, wall_ms(), &mut rng),
             };
             shared.in_flight.fetch_add(1, Ordering::Relaxed);
             let waiting = {
@@ -418,7 +407,7 @@ pub async fn run(scenario: &Scenario, options: &RunOptions) -> anyhow::Result<Ru
     for task in worker_tasks {
         task.abort();
     }
-    let finished_at_ms = chrono::Utc::now().timestamp_millis();
+    let finished_at_ms = wall_ms();
     let mut resources = Vec::new();
     for probe in probes {
         resources.push(probe.await);
@@ -621,6 +610,11 @@ impl Ticker {
     }
 }
 
+/// The wall clock, Unix milliseconds (see the module documentation).
+fn wall_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
 fn micros(d: Duration) -> u64 {
     u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
 }
@@ -632,6 +626,7 @@ fn serialize(
     host: &str,
     base_path: &str,
     seq: u64,
+    now_ms: i64,
     rng: &mut impl Rng,
 ) -> Bytes {
     let mut body = String::new();
@@ -640,14 +635,14 @@ fn serialize(
             if i > 0 {
                 body.push('\n');
             }
-            template.render_into(&mut body, seq, rng);
+            template.render_into(&mut body, seq, now_ms, rng);
         }
     }
     let mut out = String::with_capacity(128 + body.len());
     out.push_str(spec.method.as_str());
     out.push(' ');
     out.push_str(base_path);
-    spec.path.render_into(&mut out, seq, rng);
+    spec.path.render_into(&mut out, seq, now_ms, rng);
     out.push_str(" HTTP/1.1\r\n");
     let mut has_host = false;
     for (name, value) in &spec.headers {
@@ -657,7 +652,7 @@ fn serialize(
         has_host |= name == hyper::header::HOST;
         out.push_str(name.as_str());
         out.push_str(": ");
-        value.render_into(&mut out, seq, rng);
+        value.render_into(&mut out, seq, now_ms, rng);
         out.push_str("\r\n");
     }
     if !has_host {

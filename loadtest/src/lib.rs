@@ -11,7 +11,9 @@
 //! both call [`run`] with [`LoadtestArgs`].
 
 pub mod capacity;
+pub mod client;
 pub mod compare;
+pub mod error;
 pub mod generator;
 pub mod record;
 pub mod report;
@@ -198,7 +200,8 @@ pub async fn run(args: LoadtestArgs, clickhouse: &ClickHouseSettings) -> anyhow:
         LoadtestCommand::Run(args) => run_scenario(*args, clickhouse).await.map(|(code, _)| code),
         LoadtestCommand::Compare(args) => compare_runs(args, clickhouse).await,
         LoadtestCommand::TargetServer(args) => {
-            let delay = scenario::parse_duration(&args.delay).map_err(anyhow::Error::msg)?;
+            let delay = scenario::parse_duration(&args.delay)
+                .map_err(|e| anyhow::anyhow!("--delay: {e}"))?;
             let server = target::TargetServer::start(
                 &args.listen,
                 target::TargetConfig {
@@ -231,10 +234,9 @@ pub async fn run_scenario(
                 .with_context(|| format!("reading {}", path.display()))?;
             scenario::parse_file(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?
         }
-        (None, Some(name)) => scenario::builtin(name).map_err(anyhow::Error::msg)?,
+        (None, Some(name)) => scenario::builtin(name)?,
         (None, None) if args.target.is_some() => {
-            scenario::parse_file("name: get-root\nrequests: [{path: /}]\nrate: 100\n")
-                .map_err(anyhow::Error::msg)?
+            scenario::parse_file("name: get-root\nrequests: [{path: /}]\nrate: 100\n")?
         }
         (None, None) => anyhow::bail!("give a scenario file, --builtin NAME or --target URL"),
     };
@@ -252,9 +254,8 @@ pub async fn run_scenario(
         replicas: args.replicas,
         thresholds: args.thresholds.clone(),
     };
-    let scenario = file.check(&overrides).map_err(anyhow::Error::msg)?;
-    scenario::check_target_is_local(&scenario.target, args.allow_remote)
-        .map_err(anyhow::Error::msg)?;
+    let scenario = file.check(&overrides)?;
+    scenario::check_target_is_local(&scenario.target, args.allow_remote)?;
     // Connect before the run, so that a wrong URL fails before the load, not after.
     let store = match &args.record_to {
         Some(url) if !args.no_record => {

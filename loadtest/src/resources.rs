@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use crate::generator::HttpClient;
+use crate::client::HttpClient;
 
 /// Linux reports process CPU time in clock ticks of USER_HZ, 100 on every
 /// architecture we run on.

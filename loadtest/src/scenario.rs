@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::error::{ScenarioError, ValueError};
 use crate::template::Template;
 
 /// The scenario as written in YAML.
@@ -170,7 +171,7 @@ pub const BUILTIN_INGEST: &str = "hypercare-ingest";
 
 /// The built-in scenario: NDJSON batches of 100 events to `POST /v1/events`, with
 /// the API key from `LOADTEST_API_KEY`.
-pub fn builtin(name: &str) -> Result<ScenarioFile, String> {
+pub fn builtin(name: &str) -> Result<ScenarioFile, ScenarioError> {
     match name {
         BUILTIN_INGEST => {
             let yaml = r#"
@@ -190,21 +191,22 @@ rate: 50
 duration: 30s
 slo: {p99: 300ms, error_rate: 1%}
 "#;
-            serde_norway::from_str(yaml).map_err(|e| e.to_string())
+            parse_file(yaml)
         }
-        other => Err(format!(
-            "`{other}` is not a built-in scenario (known: {BUILTIN_INGEST})"
-        )),
+        other => Err(ScenarioError::UnknownBuiltin {
+            name: other.to_owned(),
+            known: BUILTIN_INGEST,
+        }),
     }
 }
 
-pub fn parse_file(text: &str) -> Result<ScenarioFile, String> {
-    serde_norway::from_str(text).map_err(|e| format!("scenario: {e}"))
+pub fn parse_file(text: &str) -> Result<ScenarioFile, ScenarioError> {
+    serde_norway::from_str(text).map_err(|e| ScenarioError::Yaml(e.to_string()))
 }
 
 impl ScenarioFile {
     /// Checks the scenario and applies `overrides`; errors name the field.
-    pub fn check(mut self, overrides: &Overrides) -> Result<Scenario, String> {
+    pub fn check(mut self, overrides: &Overrides) -> Result<Scenario, ScenarioError> {
         if let Some(target) = &overrides.target {
             self.target = Some(target.clone());
         }
@@ -216,7 +218,7 @@ impl ScenarioFile {
             self.duration = Some(duration.clone());
         }
         if let Some(ramp) = &overrides.ramp {
-            self.ramp = Some(parse_ramp(ramp)?);
+            self.ramp = Some(parse_ramp(ramp).map_err(ScenarioError::Ramp)?);
         }
         if let Some(max) = &overrides.max_duration {
             self.max_duration = Some(max.clone());
@@ -235,20 +237,24 @@ impl ScenarioFile {
         }
         self.thresholds.extend(overrides.thresholds.iter().cloned());
 
-        let target = self
-            .target
-            .ok_or("target: missing (in the scenario or with --target)")?;
+        let target = self.target.ok_or_else(|| {
+            ScenarioError::field("target", "missing (in the scenario or with --target)")
+        })?;
         let target = target.trim_end_matches('/').to_owned();
         if !target.starts_with("http://") {
-            return Err(format!(
-                "target `{target}`: only http:// targets are supported"
+            return Err(ScenarioError::field(
+                format!("target `{target}`"),
+                "only http:// targets are supported",
             ));
         }
         if self.requests.is_empty() {
-            return Err("requests: at least one request is needed".into());
+            return Err(ScenarioError::field(
+                "requests",
+                "at least one request is needed",
+            ));
         }
         if self.replicas == 0 {
-            return Err("replicas: must be at least 1".into());
+            return Err(ScenarioError::field("replicas", "must be at least 1"));
         }
         let requests = self
             .requests
@@ -257,22 +263,27 @@ impl ScenarioFile {
             .map(|(i, r)| check_request(i, r))
             .collect::<Result<Vec<_>, _>>()?;
         if requests.iter().all(|r| r.weight == 0) {
-            return Err("requests: at least one weight must be above 0".into());
+            return Err(ScenarioError::field(
+                "requests",
+                "at least one weight must be above 0",
+            ));
         }
 
         let mut steps = match (self.rate, &self.ramp) {
-            (Some(_), Some(_)) => return Err("rate and ramp: give one of them".into()),
-            (None, None) => return Err("rate or ramp: one is needed".into()),
+            (Some(_), Some(_)) => {
+                return Err(ScenarioError::field("rate and ramp", "give one of them"));
+            }
+            (None, None) => return Err(ScenarioError::field("rate or ramp", "one is needed")),
             (Some(rate), None) => {
                 let duration = parse_duration(self.duration.as_deref().unwrap_or("30s"))
-                    .map_err(|e| format!("duration: {e}"))?;
+                    .map_err(ScenarioError::value("duration"))?;
                 vec![Step { rate, duration }]
             }
             (None, Some(ramp)) => {
                 let duration = parse_duration(&ramp.step_duration)
-                    .map_err(|e| format!("ramp.step_duration: {e}"))?;
+                    .map_err(ScenarioError::value("ramp.step_duration"))?;
                 if ramp.steps == 0 {
-                    return Err("ramp.steps: must be at least 1".into());
+                    return Err(ScenarioError::field("ramp.steps", "must be at least 1"));
                 }
                 (0..ramp.steps)
                     .map(|i| {
@@ -288,13 +299,16 @@ impl ScenarioFile {
             }
         };
         if let Some(bad) = steps.iter().find(|s| !(s.rate > 0.0 && s.rate.is_finite())) {
-            return Err(format!("rate: {} is not a positive number", bad.rate));
+            return Err(ScenarioError::field(
+                "rate",
+                format!("{} is not a positive number", bad.rate),
+            ));
         }
         if steps.iter().any(|s| s.duration.is_zero()) {
-            return Err("duration: must be above 0".into());
+            return Err(ScenarioError::field("duration", "must be above 0"));
         }
         let max_duration = parse_duration(self.max_duration.as_deref().unwrap_or("10m"))
-            .map_err(|e| format!("max_duration: {e}"))?;
+            .map_err(ScenarioError::value("max_duration"))?;
         let mut total = Duration::ZERO;
         steps.retain_mut(|step| {
             let left = max_duration.saturating_sub(total);
@@ -304,7 +318,7 @@ impl ScenarioFile {
         });
 
         let timeout = parse_duration(self.timeout.as_deref().unwrap_or("10s"))
-            .map_err(|e| format!("timeout: {e}"))?;
+            .map_err(ScenarioError::value("timeout"))?;
         let mut slo = self.slo.unwrap_or(SloFile {
             p99: None,
             error_rate: None,
@@ -316,14 +330,19 @@ impl ScenarioFile {
             slo.error_rate = Some(rate.clone());
         }
         let slo_p99 = parse_duration(slo.p99.as_deref().unwrap_or("300ms"))
-            .map_err(|e| format!("slo.p99: {e}"))?;
+            .map_err(ScenarioError::value("slo.p99"))?;
         let slo_error_rate = parse_fraction(slo.error_rate.as_deref().unwrap_or("1%"))
-            .map_err(|e| format!("slo.error_rate: {e}"))?;
+            .map_err(ScenarioError::value("slo.error_rate"))?;
         let max_in_flight = self.max_in_flight.unwrap_or(2000).max(1);
         let thresholds = self
             .thresholds
             .iter()
-            .map(|t| Threshold::parse(t).map_err(|e| format!("thresholds: `{t}`: {e}")))
+            .map(|t| {
+                Threshold::parse(t).map_err(|error| ScenarioError::Threshold {
+                    text: t.clone(),
+                    error,
+                })
+            })
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Scenario {
             name: self.name,
@@ -345,32 +364,38 @@ impl ScenarioFile {
     }
 }
 
-fn check_request(index: usize, r: RequestFile) -> Result<RequestSpec, String> {
+fn check_request(index: usize, r: RequestFile) -> Result<RequestSpec, ScenarioError> {
     let at = |field: &str| format!("requests[{index}].{field}");
-    let method = hyper::Method::from_bytes(r.method.to_ascii_uppercase().as_bytes())
-        .map_err(|_| format!("{}: `{}` is not an HTTP method", at("method"), r.method))?;
+    let method =
+        hyper::Method::from_bytes(r.method.to_ascii_uppercase().as_bytes()).map_err(|_| {
+            ScenarioError::field(
+                at("method"),
+                format!("`{}` is not an HTTP method", r.method),
+            )
+        })?;
     if !r.path.starts_with('/') {
-        return Err(format!("{}: must start with /", at("path")));
+        return Err(ScenarioError::field(at("path"), "must start with /"));
     }
-    let path = Template::parse(&r.path).map_err(|e| format!("{}: {e}", at("path")))?;
+    let path = Template::parse(&r.path).map_err(ScenarioError::template(at("path")))?;
     let headers = r
         .headers
         .iter()
         .map(|(name, value)| {
-            let name = hyper::header::HeaderName::from_bytes(name.as_bytes())
-                .map_err(|_| format!("{}: `{name}` is not a header name", at("headers")))?;
-            let value = Template::parse(value).map_err(|e| format!("{}: {e}", at("headers")))?;
+            let name = hyper::header::HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
+                ScenarioError::field(at("headers"), format!("`{name}` is not a header name"))
+            })?;
+            let value = Template::parse(value).map_err(ScenarioError::template(at("headers")))?;
             Ok((name, value))
         })
-        .collect::<Result<Vec<_>, String>>()?;
+        .collect::<Result<Vec<_>, ScenarioError>>()?;
     let body = r
         .body
         .as_deref()
         .map(Template::parse)
         .transpose()
-        .map_err(|e| format!("{}: {e}", at("body")))?;
+        .map_err(ScenarioError::template(at("body")))?;
     if r.repeat == 0 {
-        return Err(format!("{}: must be at least 1", at("repeat")));
+        return Err(ScenarioError::field(at("repeat"), "must be at least 1"));
     }
     Ok(RequestSpec {
         name: r
@@ -386,58 +411,59 @@ fn check_request(index: usize, r: RequestFile) -> Result<RequestSpec, String> {
 }
 
 /// `FROM:TO:STEPS:STEP_DURATION`, e.g. `100:5000:10:30s`.
-pub fn parse_ramp(text: &str) -> Result<RampFile, String> {
+pub fn parse_ramp(text: &str) -> Result<RampFile, ValueError> {
     let parts: Vec<&str> = text.split(':').collect();
     let [from, to, steps, step_duration] = parts[..] else {
-        return Err(format!(
-            "--ramp `{text}`: expected FROM:TO:STEPS:STEP_DURATION, e.g. 100:5000:10:30s"
-        ));
+        return Err(ValueError::RampShape(text.to_owned()));
     };
     let number = |s: &str| {
-        s.parse::<f64>()
-            .map_err(|_| format!("--ramp `{text}`: `{s}` is not a number"))
+        s.parse::<f64>().map_err(|_| ValueError::RampNumber {
+            text: text.to_owned(),
+            part: s.to_owned(),
+        })
     };
     Ok(RampFile {
         from: number(from)?,
         to: number(to)?,
-        steps: steps
-            .parse()
-            .map_err(|_| format!("--ramp `{text}`: `{steps}` is not a step count"))?,
+        steps: steps.parse().map_err(|_| ValueError::RampSteps {
+            text: text.to_owned(),
+            part: steps.to_owned(),
+        })?,
         step_duration: step_duration.to_owned(),
     })
 }
 
 /// `250ms`, `30s`, `2m`, `1h`, `1.5s`, `800us`.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
+pub fn parse_duration(text: &str) -> Result<Duration, ValueError> {
     let text = text.trim();
     let split = text
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .ok_or_else(|| format!("`{text}` has no unit (use us, ms, s, m or h)"))?;
+        .ok_or_else(|| ValueError::NoUnit(text.to_owned()))?;
     let (number, unit) = text.split_at(split);
     let number: f64 = number
         .parse()
-        .map_err(|_| format!("`{text}` does not start with a number"))?;
+        .map_err(|_| ValueError::NotANumber(text.to_owned()))?;
     let secs = match unit.trim() {
         "us" | "µs" => number / 1e6,
         "ms" => number / 1e3,
         "s" => number,
         "m" => number * 60.0,
         "h" => number * 3600.0,
-        other => return Err(format!("`{other}` is not a unit (use us, ms, s, m or h)")),
+        other => return Err(ValueError::UnknownUnit(other.to_owned())),
     };
     Ok(Duration::from_secs_f64(secs))
 }
 
 /// `1%` or `0.01`.
-pub fn parse_fraction(text: &str) -> Result<f64, String> {
+pub fn parse_fraction(text: &str) -> Result<f64, ValueError> {
     let text = text.trim();
     let value = match text.strip_suffix('%') {
         Some(p) => p.trim().parse::<f64>().map(|p| p / 100.0),
         None => text.parse::<f64>(),
     }
-    .map_err(|_| format!("`{text}` is not a fraction (e.g. 1% or 0.01)"))?;
+    .map_err(|_| ValueError::NotAFraction(text.to_owned()))?;
     if !(0.0..=1.0).contains(&value) {
-        return Err(format!("`{text}` is outside 0..100%"));
+        return Err(ValueError::FractionOutOfRange(text.to_owned()));
     }
     Ok(value)
 }
@@ -474,17 +500,17 @@ pub struct Threshold {
 
 impl Threshold {
     /// `p99 < 300ms`, `p99.9 <= 1s`, `mean < 20ms`, `error_rate < 1%`, `rps >= 900`.
-    pub fn parse(text: &str) -> Result<Self, String> {
+    pub fn parse(text: &str) -> Result<Self, ValueError> {
         let words: Vec<&str> = text.split_whitespace().collect();
         let [metric, op, value] = words[..] else {
-            return Err("expected `METRIC OP VALUE`, e.g. `p99 < 300ms`".into());
+            return Err(ValueError::ThresholdShape);
         };
         let op = match op {
             "<" => Op::Lt,
             "<=" => Op::Le,
             ">" => Op::Gt,
             ">=" => Op::Ge,
-            other => return Err(format!("`{other}` is not an operator (<, <=, >, >=)")),
+            other => return Err(ValueError::Operator(other.to_owned())),
         };
         let metric = match metric {
             "mean" => Metric::MeanMs,
@@ -494,23 +520,19 @@ impl Threshold {
             p if p.starts_with('p') => {
                 let q: f64 = p[1..]
                     .parse()
-                    .map_err(|_| format!("`{p}` is not a percentile (p50, p99, p99.9)"))?;
+                    .map_err(|_| ValueError::Percentile(p.to_owned()))?;
                 if !(0.0..=100.0).contains(&q) {
-                    return Err(format!("`{p}` is outside p0..p100"));
+                    return Err(ValueError::PercentileRange(p.to_owned()));
                 }
                 Metric::Percentile(q)
             }
-            other => {
-                return Err(format!(
-                    "`{other}` is not a metric (pNN, mean, max, error_rate, rps)"
-                ));
-            }
+            other => return Err(ValueError::Metric(other.to_owned())),
         };
         let value = match metric {
             Metric::ErrorRate => parse_fraction(value)?,
             Metric::Rps => value
                 .parse()
-                .map_err(|_| format!("`{value}` is not a rate"))?,
+                .map_err(|_| ValueError::Rate(value.to_owned()))?,
             _ => parse_duration(value)?.as_secs_f64() * 1e3,
         };
         Ok(Self {
@@ -532,13 +554,13 @@ impl Threshold {
 }
 
 /// Refuses targets outside loopback unless `allow_remote`.
-pub fn check_target_is_local(target: &str, allow_remote: bool) -> Result<(), String> {
+pub fn check_target_is_local(target: &str, allow_remote: bool) -> Result<(), ScenarioError> {
     if allow_remote {
         return Ok(());
     }
-    let uri: hyper::Uri = target
-        .parse()
-        .map_err(|e| format!("target `{target}`: {e}"))?;
+    let uri = target
+        .parse::<hyper::Uri>()
+        .map_err(|e| ScenarioError::field(format!("target `{target}`"), e.to_string()))?;
     let host = uri.host().unwrap_or("");
     let host = host.trim_start_matches('[').trim_end_matches(']');
     let local = host == "localhost"
@@ -548,9 +570,7 @@ pub fn check_target_is_local(target: &str, allow_remote: bool) -> Result<(), Str
     if local {
         Ok(())
     } else {
-        Err(format!(
-            "target `{target}` is not on loopback: load tests against other hosts need --allow-remote"
-        ))
+        Err(ScenarioError::RemoteTarget(target.to_owned()))
     }
 }
 
@@ -591,6 +611,39 @@ mod tests {
         assert!(check_target_is_local("http://10.0.0.5:8080", false).is_err());
         assert!(check_target_is_local("http://example.com", false).is_err());
         assert!(check_target_is_local("http://example.com", true).is_ok());
+    }
+
+    #[test]
+    fn errors_name_the_field_and_say_what_to_fix() {
+        let check = |yaml: &str| {
+            parse_file(yaml)
+                .unwrap()
+                .check(&Overrides::default())
+                .unwrap_err()
+                .to_string()
+        };
+        assert_eq!(
+            check("target: http://127.0.0.1:1\nrequests: [{path: /, method: 'NO PE'}]\nrate: 1\n"),
+            "requests[0].method: `NO PE` is not an HTTP method"
+        );
+        assert_eq!(
+            check(
+                "target: http://127.0.0.1:1\nrequests: [{path: /}]\nrate: 1\nduration: 3 weeks\n"
+            ),
+            "duration: `weeks` is not a unit (use us, ms, s, m or h)"
+        );
+        assert_eq!(
+            check("target: http://127.0.0.1:1\nrequests: [{path: '/{{nope}}'}]\nrate: 1\n"),
+            "requests[0].path: `{{nope}}` is not a placeholder: use uuid, now_ms, now_rfc3339, seq, rand_int A B or env NAME"
+        );
+        assert_eq!(
+            check("requests: [{path: /}]\nrate: 1\n"),
+            "target: missing (in the scenario or with --target)"
+        );
+        assert!(matches!(
+            check_target_is_local("http://10.0.0.5:8080", false),
+            Err(ScenarioError::RemoteTarget(_))
+        ));
     }
 
     #[test]

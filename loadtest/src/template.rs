@@ -6,10 +6,16 @@
 //! `{{seq}}` (the request's sequence number in the run, from 0) and `{{env NAME}}`
 //! (read once, when the scenario is loaded). A template is parsed once; rendering
 //! is a walk over its parts, so that it costs little per request.
+//!
+//! "Now" is handed to [`Template::render_into`] by the caller: the generator
+//! passes the wall clock at the moment it builds the request (what a real
+//! client would stamp), and tests pass a fixed time.
 
 use std::fmt::Write;
 
 use rand::Rng;
+
+use crate::error::TemplateError;
 
 #[derive(Debug, Clone, PartialEq)]
 enum Part {
@@ -29,7 +35,7 @@ pub struct Template {
 
 impl Template {
     /// Parses `source`; the error names the placeholder and says why.
-    pub fn parse(source: &str) -> Result<Self, String> {
+    pub fn parse(source: &str) -> Result<Self, TemplateError> {
         let mut parts = Vec::new();
         let mut rest = source;
         let mut text = String::new();
@@ -38,7 +44,7 @@ impl Template {
             let after = &rest[start + 2..];
             let end = after
                 .find("}}")
-                .ok_or_else(|| format!("`{{{{` at byte {start} is never closed with `}}}}`"))?;
+                .ok_or(TemplateError::Unclosed { at: start })?;
             let inner = after[..end].trim();
             let mut words = inner.split_whitespace();
             let part = match (words.next(), words.next(), words.next(), words.next()) {
@@ -48,28 +54,31 @@ impl Template {
                 (Some("seq"), None, None, None) => Part::Seq,
                 (Some("rand_int"), Some(a), Some(b), None) => {
                     let parse = |s: &str| {
-                        s.parse::<i64>()
-                            .map_err(|_| format!("`{{{{{inner}}}}}`: `{s}` is not an integer"))
+                        s.parse::<i64>().map_err(|_| TemplateError::NotAnInteger {
+                            placeholder: inner.to_owned(),
+                            value: s.to_owned(),
+                        })
                     };
                     let (a, b) = (parse(a)?, parse(b)?);
                     if a > b {
-                        return Err(format!("`{{{{{inner}}}}}`: {a} is greater than {b}"));
+                        return Err(TemplateError::EmptyRange {
+                            placeholder: inner.to_owned(),
+                            low: a,
+                            high: b,
+                        });
                     }
                     Part::RandInt(a, b)
                 }
                 (Some("env"), Some(name), None, None) => {
-                    let value = std::env::var(name).map_err(|_| {
-                        format!("`{{{{{inner}}}}}`: environment variable {name} is not set")
+                    let value = std::env::var(name).map_err(|_| TemplateError::MissingEnv {
+                        placeholder: inner.to_owned(),
+                        name: name.to_owned(),
                     })?;
                     text.push_str(&value);
                     rest = &after[end + 2..];
                     continue;
                 }
-                _ => {
-                    return Err(format!(
-                        "`{{{{{inner}}}}}` is not a placeholder: use uuid, now_ms, now_rfc3339, seq, rand_int A B or env NAME"
-                    ));
-                }
+                _ => return Err(TemplateError::Unknown(inner.to_owned())),
             };
             if !text.is_empty() {
                 parts.push(Part::Text(std::mem::take(&mut text)));
@@ -89,8 +98,9 @@ impl Template {
         self.parts.iter().all(|p| matches!(p, Part::Text(_)))
     }
 
-    /// Appends the rendered template to `out`.
-    pub fn render_into(&self, out: &mut String, seq: u64, rng: &mut impl Rng) {
+    /// Appends the rendered template to `out`; `now_ms` is Unix time in
+    /// milliseconds for `now_ms` and `now_rfc3339`.
+    pub fn render_into(&self, out: &mut String, seq: u64, now_ms: i64, rng: &mut impl Rng) {
         for part in &self.parts {
             match part {
                 Part::Text(text) => out.push_str(text),
@@ -100,10 +110,12 @@ impl Template {
                     out.push_str(id.hyphenated().encode_lower(&mut buf));
                 }
                 Part::NowMs => {
-                    write!(out, "{}", chrono::Utc::now().timestamp_millis()).ok();
+                    write!(out, "{now_ms}").ok();
                 }
                 Part::NowRfc3339 => out.push_str(
-                    &chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                    &chrono::DateTime::from_timestamp_millis(now_ms)
+                        .unwrap_or_default()
+                        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
                 ),
                 Part::RandInt(a, b) => {
                     write!(out, "{}", rng.random_range(*a..=*b)).ok();
@@ -115,9 +127,9 @@ impl Template {
         }
     }
 
-    pub fn render(&self, seq: u64, rng: &mut impl Rng) -> String {
+    pub fn render(&self, seq: u64, now_ms: i64, rng: &mut impl Rng) -> String {
         let mut out = String::new();
-        self.render_into(&mut out, seq, rng);
+        self.render_into(&mut out, seq, now_ms, rng);
         out
     }
 }
@@ -130,7 +142,7 @@ mod tests {
     fn placeholders_are_filled_in() {
         let t = Template::parse(r#"{"id":"{{uuid}}","n":{{rand_int 1 3}},"s":{{ seq }}}"#).unwrap();
         let mut rng = rand::rng();
-        let out = t.render(41, &mut rng);
+        let out = t.render(41, 0, &mut rng);
         let v: serde_json::Value = serde_json::from_str(&out).unwrap();
         assert_eq!(v["s"], 41);
         assert!((1..=3).contains(&v["n"].as_i64().unwrap()));
@@ -139,12 +151,25 @@ mod tests {
     }
 
     #[test]
+    fn now_is_the_time_handed_in() {
+        let t = Template::parse("{{now_ms}} {{now_rfc3339}}").unwrap();
+        // 2026-11-20T08:00:00.250Z.
+        let out = t.render(0, 1_795_161_600_250, &mut rand::rng());
+        assert_eq!(out, "1795161600250 2026-11-20T08:00:00.250Z");
+    }
+
+    #[test]
     fn plain_text_is_constant_and_errors_name_the_placeholder() {
         let t = Template::parse("/v1/events").unwrap();
         assert!(t.is_constant());
-        assert_eq!(t.render(0, &mut rand::rng()), "/v1/events");
+        assert_eq!(t.render(0, 0, &mut rand::rng()), "/v1/events");
         let err = Template::parse("x {{nope}}").unwrap_err();
-        assert!(err.contains("nope"), "{err}");
+        assert_eq!(err, TemplateError::Unknown("nope".into()));
+        assert!(
+            err.to_string()
+                .starts_with("`{{nope}}` is not a placeholder"),
+            "{err}"
+        );
         assert!(Template::parse("{{rand_int 5 1}}").is_err());
         assert!(Template::parse("{{uuid").is_err());
     }

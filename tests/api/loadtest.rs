@@ -313,16 +313,15 @@ slo: {{p99: 2s, error_rate: 1%}}
     assert_eq!(app.post_metrics(&Value::Array(points)).await.status(), 202);
 
     // Act
-    let response = app
-        .get(
+    let (status, body) = app
+        .get_json_as(
             "/v1/capacity/headroom?service=ingest-svc&forecast_peak_rps=100",
-            Some(READ_KEY),
+            READ_KEY,
         )
         .await;
 
     // Assert: headroom = 1 - 15 / max sustainable; replicas = ceil(100 / (max * 0.7)).
-    assert_eq!(response.status(), 200);
-    let body: Value = response.json().await.unwrap();
+    assert_eq!(status, 200, "{body}");
     assert!((f(&body["peak_rps"]) - 15.0).abs() < 1e-9, "{body}");
     assert_eq!(body["baseline"]["run_id"], run_id);
     assert_eq!(f(&body["capacity_rps"]), max_rps);
@@ -339,18 +338,16 @@ slo: {{p99: 2s, error_rate: 1%}}
 
     // A forecast over 70 % of one replica's capacity asks for a second replica,
     // and with 3 replicas running the headroom grows.
-    let body: Value = app
-        .get(
+    let (status, body) = app
+        .get_json_as(
             &format!(
                 "/v1/capacity/headroom?service=ingest-svc&replicas=3&forecast_peak_rps={}",
                 max_rps * 0.75
             ),
-            Some(READ_KEY),
+            READ_KEY,
         )
-        .await
-        .json()
-        .await
-        .unwrap();
+        .await;
+    assert_eq!(status, 200, "{body}");
     assert_eq!(body["scaling_plan"]["replicas"], 2);
     assert!(
         (f(&body["capacity_rps"]) - 3.0 * max_rps).abs() < 1e-9,

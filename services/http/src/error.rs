@@ -366,25 +366,52 @@ pub fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiE
     Ok(value)
 }
 
+/// Reads an already parsed JSON value as `T` (a body read leniently first);
+/// a failure names the offending member as [`parse_json`] does.
+pub fn from_json_value<T: serde::de::DeserializeOwned>(value: Value) -> Result<T, ApiError> {
+    serde_path_to_error::deserialize(value).map_err(json_error)
+}
+
 fn json_error(error: serde_path_to_error::Error<serde_json::Error>) -> ApiError {
     let path = error.path().to_string();
     let inner = error.into_inner();
     match inner.classify() {
         serde_json::error::Category::Data => {
             let reason = strip_position(&inner.to_string());
-            if path == "." || path.is_empty() {
-                ApiError::new(
+            // A missing member is named by serde only in its message, under the
+            // path where it was looked for (an unknown one is in the path).
+            let missing = reason
+                .strip_prefix("missing field `")
+                .and_then(|rest| rest.split('`').next());
+            let at = |name: &str| match path.as_str() {
+                "." | "" => name.to_owned(),
+                parent => format!("{parent}.{name}"),
+            };
+            match (missing, path.as_str()) {
+                (Some(name), _) => ApiError::invalid(at(name), "is missing"),
+                (None, _) if reason.starts_with("unknown field `") => {
+                    ApiError::invalid(path, unknown_member(&reason))
+                }
+                (None, "." | "") => ApiError::new(
                     ErrorCode::InvalidRequest,
                     format!("the body is not valid: {reason}"),
-                )
-            } else {
-                ApiError::invalid(path, reason)
+                ),
+                (None, _) => ApiError::invalid(path, reason),
             }
         }
         _ => ApiError::new(
             ErrorCode::InvalidJson,
             format!("the body is not valid JSON: {inner}"),
         ),
+    }
+}
+
+/// "unknown field `x`, expected one of `a`, `b`" -> "is not known; expected
+/// one of `a`, `b`".
+fn unknown_member(reason: &str) -> String {
+    match reason.split_once(", ") {
+        Some((_, rest)) => format!("is not known; {rest}"),
+        None => "is not known".to_owned(),
     }
 }
 
@@ -438,6 +465,21 @@ mod tests {
         assert_eq!(error.code(), ErrorCode::InvalidRequest);
         assert_eq!(error.field(), Some("rules[1].tier"));
         assert!(!error.message().contains("line 1"), "{}", error.message());
+
+        let error = parse_json::<Body>(br#"{"rules":[{"name":"a"}]}"#).unwrap_err();
+        assert_eq!(error.field(), Some("rules[0].tier"));
+        assert_eq!(error.message(), "`rules[0].tier` is missing");
+        let error = parse_json::<Body>(b"{}").unwrap_err();
+        assert_eq!(error.field(), Some("rules"));
+        #[derive(Debug, serde::Deserialize)]
+        #[serde(deny_unknown_fields)]
+        #[allow(dead_code)]
+        struct Strict {
+            title: String,
+        }
+        let error = parse_json::<Strict>(br#"{"title":"a","severity":1}"#).unwrap_err();
+        assert_eq!(error.field(), Some("severity"));
+        assert!(error.message().contains("is not known; expected"), "{}", error.message());
 
         let error = parse_json::<Body>(b"{not json").unwrap_err();
         assert_eq!(error.code(), ErrorCode::InvalidJson);

@@ -179,7 +179,7 @@ impl Settings {
             );
         }
         self.capacity.validate()?;
-        self.tickets.validate().map_err(anyhow::Error::msg)?;
+        self.tickets.validate()?;
         self.kpis
             .load()
             .map_err(|e| anyhow::anyhow!("kpis.file {e}"))?;

@@ -176,9 +176,11 @@ mod tests {
         let app = actix_test::init_service(
             App::new()
                 .configure(crate::startup::routes)
-                // The routes of the capabilities that mount their own.
-                .configure(hypercare_kpis::configure)
-                .configure(hypercare_capacity::configure)
+                .configure(|cfg| {
+                    crate::startup::CAPABILITY_ROUTES
+                        .iter()
+                        .for_each(|routes| routes(cfg))
+                })
                 .route("/__resource_map", web::get().to(resource_map))
                 .default_service(web::to(unmounted)),
         )

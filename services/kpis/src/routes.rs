@@ -5,7 +5,6 @@
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, NaiveDate};
 use serde::Deserialize;
-use serde::de::DeserializeOwned;
 
 use hypercare_http::auth::{Caller, Scope};
 use hypercare_http::body::JsonBody;
@@ -28,25 +27,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/v1/launches", web::get().to(list_launches))
         .route("/v1/launches/{id}", web::get().to(show_launch))
         .route("/v1/launches/{id}/days", web::get().to(days));
-}
-
-/// `value` as a `T`; a failure names the member at fault as `field` (a
-/// missing member by its own name).
-fn from_json<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, ApiError> {
-    serde_path_to_error::deserialize(value).map_err(|error| {
-        let path = error.path().to_string();
-        let reason = error.inner().to_string();
-        let missing = reason
-            .strip_prefix("missing field `")
-            .and_then(|rest| rest.split('`').next());
-        let field = match (path.as_str(), missing) {
-            ("." | "", Some(member)) => member.to_owned(),
-            (".", None) | ("", None) => "body".to_owned(),
-            (path, Some(member)) => format!("{path}.{member}"),
-            (path, None) => path.to_owned(),
-        };
-        ApiError::invalid(field, format!("is not valid: {reason}"))
-    })
 }
 
 fn rfc3339(field: &str, text: &str) -> Result<u64, ApiError> {
@@ -129,7 +109,7 @@ async fn put(
     if let Some(map) = value.as_object_mut() {
         map.entry("id").or_insert_with(|| path.as_str().into());
     }
-    let kpi: Kpi = from_json(value)?;
+    let kpi: Kpi = hypercare_http::error::from_json_value(value)?;
     if kpi.id != *path {
         return Err(ApiError::invalid(
             "id",
@@ -218,7 +198,7 @@ async fn create_launch(
     state: web::Data<KpiState>,
 ) -> Result<HttpResponse, ApiError> {
     caller.authorize(Scope::Admin)?;
-    let input: NewLaunch = from_json(parse_json(&body)?)?;
+    let input: NewLaunch = parse_json(&body)?;
     let row = state.declare_launch(input, caller.name()).await?;
     Ok(HttpResponse::Created().json(row.view()))
 }

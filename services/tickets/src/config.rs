@@ -5,7 +5,6 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use crate::clock::SharedClock;
 use crate::model::Priority;
 
 /// Fields a template may require beyond title, category, impact and urgency
@@ -38,9 +37,15 @@ pub struct TicketSettings {
     pub at_risk_ratio: f64,
     /// How often the breach gauges on /metrics are recomputed, in seconds.
     pub metrics_refresh_secs: u64,
-    /// Tests set a manual clock here; the service uses the system clock.
-    #[serde(skip)]
-    pub clock: Option<SharedClock>,
+}
+
+/// A `[tickets]` option that is wrong, and why.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("tickets.{option}: {reason}")]
+pub struct SettingsError {
+    /// The option's path under `[tickets]`, e.g. `matrix.high.medium`.
+    pub option: String,
+    pub reason: String,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -116,7 +121,6 @@ impl Default for TicketSettings {
             ]),
             at_risk_ratio: 0.8,
             metrics_refresh_secs: 30,
-            clock: None,
         }
     }
 }
@@ -130,53 +134,64 @@ fn sla(first_response_minutes: u64, resolution_minutes: u64) -> SlaTarget {
 
 impl TicketSettings {
     /// Says which option is wrong and why.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), SettingsError> {
+        let wrong = |option: String, reason: String| Err(SettingsError { option, reason });
         if self.categories.is_empty() {
-            return Err("tickets.categories: give at least one category".into());
+            return wrong("categories".into(), "give at least one category".into());
         }
         for (category, template) in &self.templates {
             if !self.categories.contains(category) {
-                return Err(format!(
-                    "tickets.templates.{category}: `{category}` is not in tickets.categories"
-                ));
+                return wrong(
+                    format!("templates.{category}"),
+                    format!("`{category}` is not in tickets.categories"),
+                );
             }
             for field in &template.required {
                 if !TEMPLATE_FIELDS.contains(&field.as_str()) {
-                    return Err(format!(
-                        "tickets.templates.{category}.required: `{field}` is not a ticket field ({})",
-                        TEMPLATE_FIELDS.join(", ")
-                    ));
+                    return wrong(
+                        format!("templates.{category}.required"),
+                        format!(
+                            "`{field}` is not a ticket field ({})",
+                            TEMPLATE_FIELDS.join(", ")
+                        ),
+                    );
                 }
             }
         }
         for impact in &self.impacts {
             for urgency in &self.urgencies {
                 if self.priority_for(impact, urgency).is_none() {
-                    return Err(format!(
-                        "tickets.matrix.{impact}.{urgency}: missing; every impact x urgency pair needs a priority"
-                    ));
+                    return wrong(
+                        format!("matrix.{impact}.{urgency}"),
+                        "missing; every impact x urgency pair needs a priority".into(),
+                    );
                 }
             }
         }
         for priority in Priority::ALL {
             if !self.sla.contains_key(&priority) {
-                return Err(format!(
-                    "tickets.sla.{}: missing; every priority needs targets",
-                    priority.as_str()
-                ));
+                return wrong(
+                    format!("sla.{priority}"),
+                    "missing; every priority needs targets".into(),
+                );
             }
         }
         if !(self.at_risk_ratio > 0.0 && self.at_risk_ratio < 1.0) {
-            return Err(format!(
-                "tickets.at_risk_ratio: {} is not between 0 and 1",
-                self.at_risk_ratio
-            ));
+            return wrong(
+                "at_risk_ratio".into(),
+                format!("{} is not between 0 and 1", self.at_risk_ratio),
+            );
         }
         Ok(())
     }
 
     pub fn priority_for(&self, impact: &str, urgency: &str) -> Option<Priority> {
         self.matrix.get(impact)?.get(urgency).copied()
+    }
+
+    /// How often the gauges are recomputed (0 is read as 1 s).
+    pub fn metrics_refresh(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.metrics_refresh_secs.max(1))
     }
 
     pub fn sla_for(&self, priority: Priority) -> SlaTarget {
@@ -207,7 +222,7 @@ mod tests {
         let mut settings = TicketSettings::default();
         settings.matrix.get_mut("high").unwrap().remove("medium");
         assert_eq!(
-            settings.validate().unwrap_err(),
+            settings.validate().unwrap_err().to_string(),
             "tickets.matrix.high.medium: missing; every impact x urgency pair needs a priority"
         );
     }

@@ -1,11 +1,17 @@
-//! A ticket, its states and the moves between them.
+//! A ticket, its states and priorities, as stored: one row of `ticket_events`
+//! is the whole ticket after one change.
+//!
+//! State and priority are enums at the row boundary: they are written and read
+//! as their text (`in_progress`, `P2`), and a stored value that is neither is a
+//! read error, never a silent default.
 
-use serde::{Deserialize, Serialize};
+use std::fmt;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// Where a ticket is in its life. The moves allowed from each state are
 /// [`State::allowed`]; docs/tickets.md has the same table.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum State {
     /// Logged, not looked at yet.
     New,
@@ -67,7 +73,7 @@ impl State {
 }
 
 /// P1 is the most urgent.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Priority {
     P1,
     P2,
@@ -92,15 +98,57 @@ impl Priority {
     }
 }
 
+/// Both enums travel as their text: in JSON, in the `[tickets]` settings and
+/// in ClickHouse's `String` columns (RowBinary), so one impl serves all three.
+macro_rules! as_text {
+    ($type:ident, $what:literal) => {
+        impl fmt::Display for $type {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl Serialize for $type {
+            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.serialize_str(self.as_str())
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $type {
+            fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                let text = String::deserialize(deserializer)?;
+                $type::parse(&text).ok_or_else(|| {
+                    serde::de::Error::custom(format!(
+                        "`{text}` is not a ticket {} ({})",
+                        $what,
+                        $type::ALL.map($type::as_str).join(", ")
+                    ))
+                })
+            }
+        }
+    };
+}
+
+as_text!(State, "state");
+as_text!(Priority, "priority");
+
+/// What a change did; the `change` column.
+pub mod change {
+    pub const CREATED: &str = "created";
+    pub const TRANSITION: &str = "transition";
+    pub const ASSIGNED: &str = "assigned";
+    pub const COMMENTED: &str = "commented";
+    pub const PRIORITY_CHANGED: &str = "priority_changed";
+}
+
 /// One row of `ticket_events`: the whole ticket after one change. The field order
 /// is the table's column order (rows are read and written positionally).
 #[derive(Debug, Clone, PartialEq, clickhouse::Row, Serialize, Deserialize)]
-pub struct TicketRow {
+pub struct Ticket {
     pub ticket_id: String,
     pub number: u64,
     pub version: u32,
-    /// What this change did: `created`, `transition`, `assigned`, `commented`,
-    /// `priority_changed`.
+    /// What this change did (see [`change`]).
     pub change: String,
     pub actor: String,
     pub at_ms: u64,
@@ -109,9 +157,9 @@ pub struct TicketRow {
     pub category: String,
     pub impact: String,
     pub urgency: String,
-    pub priority: String,
+    pub priority: Priority,
     pub priority_reason: String,
-    pub state: String,
+    pub state: State,
     pub assignee: String,
     pub reporter: String,
     pub channel: String,
@@ -121,6 +169,7 @@ pub struct TicketRow {
     pub tags: Vec<String>,
     pub links: Vec<String>,
     pub created_ms: u64,
+    /// 0 while nobody has answered (0 means "not yet" in every `_ms` field).
     pub first_response_ms: u64,
     pub resolved_ms: u64,
     pub closed_ms: u64,
@@ -131,30 +180,31 @@ pub struct TicketRow {
     pub comment_visibility: String,
 }
 
-/// The columns of [`TicketRow`], in order, for SELECT and INSERT.
+/// The columns of [`Ticket`], in order, for SELECT and INSERT.
 pub const COLUMNS: &str = "ticket_id, number, version, change, actor, at_ms, title, description, \
     category, impact, urgency, priority, priority_reason, state, assignee, reporter, channel, \
     affected_user, release, launch, tags, links, created_ms, first_response_ms, resolved_ms, \
     closed_ms, resolution, comment, comment_visibility";
 
-impl TicketRow {
-    pub fn state(&self) -> State {
-        State::parse(&self.state).unwrap_or(State::New)
-    }
-
-    pub fn priority(&self) -> Priority {
-        Priority::parse(&self.priority).unwrap_or(Priority::P4)
-    }
-
+impl Ticket {
     /// The human-friendly id, `HC-42`.
     pub fn key(&self) -> String {
         format!("HC-{}", self.number)
     }
 
+    /// When it was resolved, while it still is (0 when open or reopened).
+    pub fn resolved_ms_if_done(&self) -> u64 {
+        if self.state.is_done() {
+            self.resolved_ms
+        } else {
+            0
+        }
+    }
+
     /// The next version of this ticket, as changed by `actor` at `at_ms`: the
     /// per-change fields (comment) are cleared.
-    pub fn next(&self, change: &str, actor: &str, at_ms: u64) -> TicketRow {
-        TicketRow {
+    pub fn next(&self, change: &str, actor: &str, at_ms: u64) -> Ticket {
+        Ticket {
             version: self.version + 1,
             change: change.to_owned(),
             actor: actor.to_owned(),
@@ -179,5 +229,24 @@ mod tests {
         assert!(State::Closed.allowed().contains(&State::InProgress));
         assert!(!State::New.allowed().contains(&State::Closed));
         assert_eq!(State::parse("waiting_on_user"), Some(State::WaitingOnUser));
+    }
+
+    #[test]
+    fn states_and_priorities_travel_as_text_and_unknown_text_is_an_error() {
+        assert_eq!(
+            serde_json::to_value(State::WaitingOnUser).unwrap(),
+            "waiting_on_user"
+        );
+        assert_eq!(
+            serde_json::from_value::<Priority>("P3".into()).unwrap(),
+            Priority::P3
+        );
+        let error = serde_json::from_value::<State>("sleeping".into()).unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .contains("`sleeping` is not a ticket state")
+        );
+        assert!(serde_json::from_value::<Priority>("P5".into()).is_err());
     }
 }

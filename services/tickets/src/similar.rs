@@ -6,7 +6,7 @@ use std::collections::HashSet;
 
 use serde::Serialize;
 
-use crate::model::TicketRow;
+use crate::model::{State, Ticket};
 
 /// Below this share of common words, two tickets are not called similar.
 pub const MIN_SCORE: f64 = 0.2;
@@ -30,12 +30,13 @@ pub struct Similar {
     pub id: String,
     pub key: String,
     pub title: String,
-    pub state: String,
+    #[schema(value_type = String)]
+    pub state: State,
     pub score: f64,
 }
 
 /// The most similar candidates, best first.
-pub fn similar(title: &str, description: &str, candidates: &[TicketRow]) -> Vec<Similar> {
+pub fn similar(title: &str, description: &str, candidates: &[Ticket]) -> Vec<Similar> {
     let mine = words(&format!("{title} {description}"));
     if mine.is_empty() {
         return Vec::new();
@@ -55,7 +56,7 @@ pub fn similar(title: &str, description: &str, candidates: &[TicketRow]) -> Vec<
                 id: other.ticket_id.clone(),
                 key: other.key(),
                 title: other.title.clone(),
-                state: other.state.clone(),
+                state: other.state,
                 score: (score * 100.0).round() / 100.0,
             })
         })

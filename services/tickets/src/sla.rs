@@ -10,7 +10,7 @@
 use serde::Serialize;
 
 use crate::config::TicketSettings;
-use crate::model::TicketRow;
+use crate::model::Ticket;
 
 #[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct SlaClock {
@@ -38,6 +38,7 @@ pub fn rfc3339_ms(ms: u64) -> String {
         .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
+/// One clock: due `target_minutes` after creation, met at `done_ms` (0: not yet).
 fn clock(
     created_ms: u64,
     done_ms: u64,
@@ -62,13 +63,10 @@ fn clock(
     }
 }
 
-pub fn sla(ticket: &TicketRow, settings: &TicketSettings, now_ms: u64) -> Sla {
-    let target = settings.sla_for(ticket.priority());
-    let resolved_ms = if ticket.state().is_done() {
-        ticket.resolved_ms
-    } else {
-        0
-    };
+/// Both clocks of `ticket` at `now_ms`.
+pub fn sla(ticket: &Ticket, settings: &TicketSettings, now_ms: u64) -> Sla {
+    let target = settings.sla_for(ticket.priority);
+    let resolved_ms = ticket.resolved_ms_if_done();
     Sla {
         first_response: clock(
             ticket.created_ms,

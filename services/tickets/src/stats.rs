@@ -8,7 +8,7 @@ use chrono_tz::Tz;
 use serde::Serialize;
 
 use crate::config::TicketSettings;
-use crate::model::TicketRow;
+use crate::model::Ticket;
 
 #[derive(Debug, Clone, Serialize, PartialEq, Default, utoipa::ToSchema)]
 pub struct DayStats {
@@ -39,7 +39,7 @@ pub fn day_start_ms(date: NaiveDate, tz: Tz) -> u64 {
 }
 
 pub fn per_day(
-    tickets: &[TicketRow],
+    tickets: &[Ticket],
     from: NaiveDate,
     to: NaiveDate,
     tz: Tz,
@@ -63,14 +63,10 @@ pub fn per_day(
                     .entry(ticket.category.clone())
                     .or_default() += 1;
                 *day.opened_by_priority
-                    .entry(ticket.priority.clone())
+                    .entry(ticket.priority.to_string())
                     .or_default() += 1;
             }
-            let resolved_ms = if ticket.state().is_done() {
-                ticket.resolved_ms
-            } else {
-                0
-            };
+            let resolved_ms = ticket.resolved_ms_if_done();
             if resolved_ms > 0 && within(resolved_ms) {
                 day.resolved += 1;
             }
@@ -80,7 +76,7 @@ pub fn per_day(
             if ticket.created_ms < end && (resolved_ms == 0 || resolved_ms >= end) {
                 day.backlog += 1;
             }
-            let target = settings.sla_for(ticket.priority());
+            let target = settings.sla_for(ticket.priority);
             for (minutes, met_ms) in [
                 (target.first_response_minutes, ticket.first_response_ms),
                 (target.resolution_minutes, resolved_ms),

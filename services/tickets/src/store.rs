@@ -6,7 +6,7 @@ use clickhouse::Client;
 use hypercare_storage::ReadOnly;
 use hypercare_storage::catalog::Statement;
 
-use crate::model::{COLUMNS, TicketRow};
+use crate::model::{COLUMNS, Priority, State, Ticket};
 
 pub const TABLE: &str = "ticket_events";
 
@@ -18,11 +18,37 @@ fn latest_sql(by: &str) -> String {
     format!("SELECT {COLUMNS} FROM ticket_events WHERE {by} = ? ORDER BY version DESC LIMIT 1")
 }
 
+fn history_sql() -> String {
+    format!("SELECT {COLUMNS} FROM ticket_events WHERE ticket_id = ? ORDER BY version")
+}
+
+const NEXT_NUMBER_SQL: &str = "SELECT max(number) FROM ticket_events";
+
+fn all_current_sql() -> String {
+    format!("SELECT {COLUMNS} FROM ticket_events WHERE {CURRENT} ORDER BY number")
+}
+
+fn open_in_category_sql() -> String {
+    format!(
+        "SELECT {COLUMNS} FROM ticket_events WHERE {CURRENT} AND category = ? \
+         AND state NOT IN ('resolved', 'closed') ORDER BY created_ms DESC LIMIT 1000"
+    )
+}
+
+fn page_sql(clause: &str, sort: Sort, direction: &str) -> String {
+    format!(
+        "SELECT {COLUMNS} FROM ticket_events WHERE {clause} \
+         ORDER BY {} {direction}, number DESC LIMIT ?, ?",
+        sort.column()
+    )
+}
+
+fn count_sql(clause: &str) -> String {
+    format!("SELECT count() FROM ticket_events WHERE {clause}")
+}
+
 /// The current state of a ticket, by id or by number.
-pub async fn latest(
-    client: &Client,
-    id: &TicketRef,
-) -> clickhouse::error::Result<Option<TicketRow>> {
+pub async fn latest(client: &Client, id: &TicketRef) -> clickhouse::error::Result<Option<Ticket>> {
     let query = match id {
         TicketRef::Id(id) => client.query(&latest_sql("ticket_id")).bind(id.as_str()),
         TicketRef::Number(n) => client.query(&latest_sql("number")).bind(*n),
@@ -31,29 +57,24 @@ pub async fn latest(
 }
 
 /// Every version of a ticket, oldest first: its audit trail.
-pub async fn history(
-    client: &Client,
-    ticket_id: &str,
-) -> clickhouse::error::Result<Vec<TicketRow>> {
+pub async fn history(client: &Client, ticket_id: &str) -> clickhouse::error::Result<Vec<Ticket>> {
     client
-        .query(&format!(
-            "SELECT {COLUMNS} FROM ticket_events WHERE ticket_id = ? ORDER BY version"
-        ))
+        .query(&history_sql())
         .bind(ticket_id)
         .read_only()
         .fetch_all()
         .await
 }
 
-pub async fn append(client: &Client, row: &TicketRow) -> clickhouse::error::Result<()> {
-    let mut insert = client.insert::<TicketRow>(TABLE).await?;
+pub async fn append(client: &Client, row: &Ticket) -> clickhouse::error::Result<()> {
+    let mut insert = client.insert::<Ticket>(TABLE).await?;
     insert.write(row).await?;
     insert.end().await
 }
 
 pub async fn next_number(client: &Client) -> clickhouse::error::Result<u64> {
     let max: u64 = client
-        .query("SELECT max(number) FROM ticket_events")
+        .query(NEXT_NUMBER_SQL)
         .read_only()
         .fetch_one()
         .await?;
@@ -83,8 +104,8 @@ impl TicketRef {
 /// Filters of `GET /v1/tickets`, each optional.
 #[derive(Debug, Default, Clone)]
 pub struct Filters {
-    pub state: Option<String>,
-    pub priority: Option<String>,
+    pub state: Option<State>,
+    pub priority: Option<Priority>,
     pub category: Option<String>,
     pub assignee: Option<String>,
     pub release: Option<String>,
@@ -123,15 +144,15 @@ impl Sort {
 
 fn where_clause(filters: &Filters) -> String {
     let mut sql = String::from(CURRENT);
-    for (value, column) in [
-        (&filters.state, "state"),
-        (&filters.priority, "priority"),
-        (&filters.category, "category"),
-        (&filters.assignee, "assignee"),
-        (&filters.release, "release"),
-        (&filters.launch, "launch"),
+    for (given, column) in [
+        (filters.state.is_some(), "state"),
+        (filters.priority.is_some(), "priority"),
+        (filters.category.is_some(), "category"),
+        (filters.assignee.is_some(), "assignee"),
+        (filters.release.is_some(), "release"),
+        (filters.launch.is_some(), "launch"),
     ] {
-        if value.is_some() {
+        if given {
             sql.push_str(&format!(" AND {column} = ?"));
         }
     }
@@ -154,9 +175,13 @@ fn bind_filters(
     mut query: clickhouse::query::Query,
     filters: &Filters,
 ) -> clickhouse::query::Query {
+    if let Some(state) = filters.state {
+        query = query.bind(state.as_str());
+    }
+    if let Some(priority) = filters.priority {
+        query = query.bind(priority.as_str());
+    }
     for value in [
-        &filters.state,
-        &filters.priority,
         &filters.category,
         &filters.assignee,
         &filters.release,
@@ -187,22 +212,16 @@ pub async fn list(
     descending: bool,
     offset: u64,
     limit: u64,
-) -> clickhouse::error::Result<(Vec<TicketRow>, u64)> {
+) -> clickhouse::error::Result<(Vec<Ticket>, u64)> {
     let clause = where_clause(filters);
     let direction = if descending { "DESC" } else { "ASC" };
-    let page_sql = format!(
-        "SELECT {COLUMNS} FROM ticket_events WHERE {clause} \
-         ORDER BY {} {direction}, number DESC LIMIT ?, ?",
-        sort.column()
-    );
-    let rows = bind_filters(client.query(&page_sql), filters)
+    let rows = bind_filters(client.query(&page_sql(&clause, sort, direction)), filters)
         .bind(offset)
         .bind(limit)
         .read_only()
         .fetch_all()
         .await?;
-    let count_sql = format!("SELECT count() FROM ticket_events WHERE {clause}");
-    let total = bind_filters(client.query(&count_sql), filters)
+    let total = bind_filters(client.query(&count_sql(&clause)), filters)
         .read_only()
         .fetch_one()
         .await?;
@@ -210,11 +229,9 @@ pub async fn list(
 }
 
 /// Every ticket's current state (for statistics and the breach gauges).
-pub async fn all_current(client: &Client) -> clickhouse::error::Result<Vec<TicketRow>> {
+pub async fn all_current(client: &Client) -> clickhouse::error::Result<Vec<Ticket>> {
     client
-        .query(&format!(
-            "SELECT {COLUMNS} FROM ticket_events WHERE {CURRENT} ORDER BY number"
-        ))
+        .query(&all_current_sql())
         .read_only()
         .fetch_all()
         .await
@@ -224,23 +241,21 @@ pub async fn all_current(client: &Client) -> clickhouse::error::Result<Vec<Ticke
 pub async fn open_in_category(
     client: &Client,
     category: &str,
-) -> clickhouse::error::Result<Vec<TicketRow>> {
+) -> clickhouse::error::Result<Vec<Ticket>> {
     client
-        .query(&format!(
-            "SELECT {COLUMNS} FROM ticket_events WHERE {CURRENT} AND category = ? \
-             AND state NOT IN ('resolved', 'closed') ORDER BY created_ms DESC LIMIT 1000"
-        ))
+        .query(&open_in_category_sql())
         .bind(category)
         .read_only()
         .fetch_all()
         .await
 }
 
-/// The queries with example parameters, for the engine compatibility test.
+/// Every statement of this file with example parameters, for the engine
+/// compatibility test (tests/api/compat.rs runs them on 18.16 and on chdb).
 pub fn catalog() -> Vec<Statement> {
     let all = Filters {
-        state: Some("new".into()),
-        priority: Some("P1".into()),
+        state: Some(State::New),
+        priority: Some(Priority::P1),
         category: Some("bug".into()),
         assignee: Some("ana".into()),
         release: Some("2.4.1".into()),
@@ -269,32 +284,22 @@ pub fn catalog() -> Vec<Statement> {
     ];
     let mut page_values = filter_values.to_vec();
     page_values.extend(["0", "50"]);
+    let statement = |origin: &str, sql: String| Statement {
+        origin: format!("tickets: {origin}"),
+        sql,
+    };
     vec![
-        Statement {
-            origin: "tickets: page".into(),
-            sql: fill(
-                format!(
-                    "SELECT {COLUMNS} FROM ticket_events WHERE {clause} \
-                     ORDER BY priority ASC, number DESC LIMIT ?, ?"
-                ),
-                &page_values,
-            ),
-        },
-        Statement {
-            origin: "tickets: count".into(),
-            sql: fill(
-                format!("SELECT count() FROM ticket_events WHERE {clause}"),
-                &filter_values,
-            ),
-        },
-        Statement {
-            origin: "tickets: latest".into(),
-            sql: fill(latest_sql("number"), &["7"]),
-        },
-        Statement {
-            origin: "tickets: all current".into(),
-            sql: format!("SELECT {COLUMNS} FROM ticket_events WHERE {CURRENT} ORDER BY number"),
-        },
+        statement(
+            "page",
+            fill(page_sql(&clause, Sort::Priority, "ASC"), &page_values),
+        ),
+        statement("count", fill(count_sql(&clause), &filter_values)),
+        statement("latest by number", fill(latest_sql("number"), &["7"])),
+        statement("latest by id", fill(latest_sql("ticket_id"), &["'t-1'"])),
+        statement("history", fill(history_sql(), &["'t-1'"])),
+        statement("next number", NEXT_NUMBER_SQL.to_owned()),
+        statement("all current", all_current_sql()),
+        statement("open in category", fill(open_in_category_sql(), &["'bug'"])),
     ]
 }
 
