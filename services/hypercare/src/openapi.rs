@@ -176,6 +176,8 @@ mod tests {
         let app = actix_test::init_service(
             App::new()
                 .configure(crate::startup::routes)
+                // Capabilities mount their routes with their state (`Mount`).
+                .configure(hypercare_ingest::configure)
                 .route("/__resource_map", web::get().to(resource_map))
                 .default_service(web::to(unmounted)),
         )

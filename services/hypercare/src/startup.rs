@@ -2,11 +2,12 @@
 //!
 //! [`Application::build`] does everything that can fail before traffic is taken:
 //! it checks the settings, finds or starts ClickHouse, applies the migrations,
-//! starts the writers and binds the listener (port 0 allowed; [`Application::port`]
-//! says which one). [`Application::run_until_stopped`] serves until the shutdown
-//! future completes, then stops in dependency order: stop taking requests and let
-//! in-flight ones finish (they wait for their rows to be stored), then let the
-//! writers store what they hold, then stop the local ClickHouse.
+//! builds the capabilities (the ingest writers start on the tasks) and binds the
+//! listener (port 0 allowed; [`Application::port`] says which one).
+//! [`Application::run_until_stopped`] serves until the shutdown future completes,
+//! then stops in dependency order: stop taking requests and let in-flight ones
+//! finish (they wait for their rows to be stored), then cancel the tasks and wait
+//! for them (the writers store what they hold), then stop the local ClickHouse.
 
 use std::net::TcpListener;
 use std::path::Path;
@@ -19,17 +20,14 @@ use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use anyhow::Context as _;
 use prometheus::{Encoder, Registry, TextEncoder};
 use secrecy::SecretString;
-use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use hypercare_http::auth::{ApiKeySettings, ApiKeys, Scope};
 use hypercare_http::error::{ErrorCode, error_response};
 use hypercare_http::health::{self, Health};
 use hypercare_http::observe::{HttpMetrics, observe};
-use hypercare_ingest::metrics::IngestMetrics;
-use hypercare_ingest::writer::{Writer, WriterMetrics};
-use hypercare_ingest::{IngestState, event, metric, otlp};
-use hypercare_runtime::{Context, SharedClock, SystemClock, Tasks};
+use hypercare_ingest::Ingest;
+use hypercare_runtime::{Capability, Context, Mount, SharedClock, SystemClock, Tasks};
 use hypercare_storage::local::LocalClickHouse;
 use hypercare_storage::{Store, connect, migrate};
 
@@ -39,8 +37,6 @@ use crate::config::Settings;
 pub struct Application {
     port: u16,
     server: Server,
-    writers: Vec<JoinHandle<()>>,
-    stop_writers: watch::Sender<bool>,
     /// Legacy: periodic work aborted at shutdown (moving to `tasks`).
     background: Vec<JoinHandle<()>>,
     /// Every capability's background work (workers, refreshers, deliveries).
@@ -96,46 +92,8 @@ impl Application {
         settings.kpis.clock = Some(clock.clone());
         settings.tickets.clock = Some(clock.clone());
 
-        let (stop_writers, stopped) = watch::channel(false);
-        let shutdown = |mut rx: watch::Receiver<bool>| async move {
-            // An error means the sender is gone, which is a stop signal as well.
-            rx.wait_for(|stop| *stop).await.ok();
-        };
-        let (events, events_task) = Writer::spawn(
-            store.client.clone(),
-            event::TABLE,
-            event::INSERT_SQL,
-            settings.ingest.writer.clone(),
-            WriterMetrics::register(&registry, event::TABLE)?,
-            health.register("writer_events", Duration::from_secs(30)),
-            shutdown(stopped.clone()),
-        );
-        let (metrics, metrics_task) = Writer::spawn(
-            store.client.clone(),
-            metric::TABLE,
-            metric::INSERT_SQL,
-            settings.ingest.writer.clone(),
-            WriterMetrics::register(&registry, metric::TABLE)?,
-            health.register("writer_metric_points", Duration::from_secs(30)),
-            shutdown(stopped.clone()),
-        );
-        let (logs, logs_task) = Writer::spawn(
-            store.client.clone(),
-            otlp::logs::TABLE,
-            otlp::logs::INSERT_SQL,
-            settings.ingest.writer.clone(),
-            WriterMetrics::register(&registry, otlp::logs::TABLE)?,
-            health.register("writer_logs", Duration::from_secs(30)),
-            shutdown(stopped),
-        );
-        let ingest = web::Data::new(IngestState {
-            limits: settings.ingest.limits.clone(),
-            events,
-            metrics,
-            logs,
-            store: store.client.clone(),
-            counters: IngestMetrics::register(&registry)?,
-        });
+        // The writers run on `ctx.tasks`: at shutdown they store what they hold.
+        let ingest = Ingest::build(settings.ingest.clone(), &ctx).await?;
         let kpis = web::Data::new(
             hypercare_kpis::KpiState::load(
                 store.client.clone(),
@@ -190,7 +148,6 @@ impl Application {
                 }))
                 .app_data(keys.clone())
                 .app_data(bodies_in_flight.clone())
-                .app_data(ingest.clone())
                 .app_data(registry.clone())
                 .app_data(health.clone())
                 .app_data(capacity.clone())
@@ -200,6 +157,7 @@ impl Application {
                 .app_data(openapi.clone())
                 .configure(hypercare_http::error::extractor_errors)
                 .configure(routes)
+                .configure(|cfg| ingest.configure(cfg))
                 .default_service(web::to(not_found))
         })
         .listen(listener)?
@@ -213,8 +171,6 @@ impl Application {
         Ok(Self {
             port,
             server,
-            writers: vec![events_task, metrics_task, logs_task],
-            stop_writers,
             tasks,
             shutdown_deadline: Duration::from_secs(settings.server.shutdown_timeout_secs),
             background,
@@ -236,8 +192,6 @@ impl Application {
     pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
         let Self {
             server,
-            writers,
-            stop_writers,
             tasks,
             shutdown_deadline,
             background,
@@ -254,13 +208,7 @@ impl Application {
                 server.await
             }
         };
-        // The writers hold the receivers until they end, so this cannot fail.
-        stop_writers.send(true).ok();
-        for writer in writers {
-            if let Err(error) = writer.await {
-                tracing::error!(%error, "A writer task failed.");
-            }
-        }
+        // The ingest writers are among the tasks: they store what they hold.
         tasks.shutdown(shutdown_deadline).await;
         for task in background {
             task.abort();
@@ -273,7 +221,8 @@ impl Application {
     }
 }
 
-/// Every route the service mounts; each one is in the OpenAPI document
+/// Every route the service mounts but those of the capabilities that mount
+/// their own ([`Mount::configure`]: ingest); each one is in the OpenAPI document
 /// ([`crate::openapi`], whose test compares the two).
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(health::healthz))
@@ -283,7 +232,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             "/v1/openapi.json",
             web::get().to(crate::openapi::openapi_json),
         );
-    hypercare_ingest::configure(cfg);
     hypercare_capacity::configure(cfg);
     hypercare_tickets::configure(cfg);
     hypercare_kpis::configure(cfg);

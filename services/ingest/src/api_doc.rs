@@ -9,8 +9,11 @@
 use std::collections::BTreeMap;
 
 use serde::Serialize;
-use utoipa::{OpenApi, ToSchema};
+use utoipa::openapi::header::Header;
+use utoipa::openapi::{Content, RefOr, Response, ResponseBuilder};
+use utoipa::{IntoResponses, OpenApi, PartialSchema, ToSchema};
 
+use hypercare_http::ErrorBody;
 use hypercare_http::openapi::SecuritySchemes;
 
 /// A string or an integer (ids), or for times an RFC 3339 string or epoch milliseconds.
@@ -156,6 +159,80 @@ pub struct OtlpExportResponse {
     #[serde(rename = "partialSuccess")]
     #[schema(value_type = Option<Object>)]
     pub partial_success: Option<serde_json::Value>,
+}
+
+/// What a route that writes rows answers when they are not stored.
+#[derive(IntoResponses)]
+pub enum WriteChecks {
+    /// ClickHouse refused these rows, and only these (`storage_refused`): resending
+    /// will not help.
+    #[response(status = 422)]
+    Refused(#[to_schema] ErrorBody),
+    /// The queue is full (`queue_full`, `key_queue_share_full`), the rows were not
+    /// confirmed stored (`not_confirmed`), ClickHouse is down (`storage_unavailable`)
+    /// or the service is stopping (`shutting_down`): retry after `Retry-After`.
+    #[response(status = 503, headers(("Retry-After" = u64, description = "seconds to wait")))]
+    Unavailable(#[to_schema] ErrorBody),
+}
+
+/// Every answer of the two OTLP/HTTP routes, in the request's encoding: the
+/// export response, or a `google.rpc.Status` whose code pairs with the HTTP
+/// status as the OTLP specification's table does.
+pub struct OtlpAnswers;
+
+impl IntoResponses for OtlpAnswers {
+    fn responses() -> BTreeMap<String, RefOr<Response>> {
+        const ANSWERS: [(u16, &str, bool); 9] = [
+            (
+                200,
+                "Stored; `partialSuccess` counts what was refused",
+                false,
+            ),
+            (400, "The body cannot be decoded", false),
+            (401, "No key or an unknown one", false),
+            (403, "The key lacks the `ingest` scope", false),
+            (413, "Over the body or record limit", false),
+            (415, "Neither protobuf nor JSON", false),
+            (422, "ClickHouse refused the points: do not retry", false),
+            (
+                429,
+                "Over the key's rate limit: retry after `Retry-After`",
+                true,
+            ),
+            (
+                503,
+                "Queue full or not confirmed stored: retry after `Retry-After`",
+                true,
+            ),
+        ];
+        ANSWERS
+            .iter()
+            .map(|&(status, description, retry)| {
+                let json = if status == 200 {
+                    OtlpExportResponse::schema()
+                } else {
+                    OtlpStatus::schema()
+                };
+                let mut response = ResponseBuilder::new()
+                    .description(description)
+                    .content("application/json", Content::new(Some(json)))
+                    .content(
+                        "application/x-protobuf",
+                        Content::new(Some(hypercare_http::openapi::Binary::schema())),
+                    );
+                if retry {
+                    response = response.header(
+                        "Retry-After",
+                        Header::builder()
+                            .schema(u64::schema())
+                            .description(Some("seconds to wait"))
+                            .build(),
+                    );
+                }
+                (status.to_string(), RefOr::T(response.build()))
+            })
+            .collect()
+    }
 }
 
 #[derive(OpenApi)]
