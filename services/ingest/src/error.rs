@@ -3,7 +3,7 @@
 //!
 //! Every route of the crate fails with an [`IngestError`]. The JSON routes and
 //! remote write answer `ApiError`'s JSON body; OTLP writes the same status,
-//! headers and message as a `google.rpc.Status` (see [`crate::otlp`]), since its
+//! headers and message as a `google.rpc.Status` (see `otlp`), since its
 //! exporters read nothing else. Codes and statuses come from
 //! [`hypercare_http::ErrorCode`]; what a retry can fix (a full queue, rows not
 //! confirmed, ClickHouse down, a key over its rate) carries `Retry-After`, and

@@ -35,6 +35,7 @@ pub mod quantile;
 pub mod records;
 pub mod remote_write;
 pub mod routes;
+pub mod schema;
 pub mod segment;
 pub mod state;
 pub mod summary;

@@ -105,11 +105,11 @@ pub struct Sample {
         content((hypercare_http::openapi::Binary = "application/x-protobuf"))),
     responses(
         (status = 204, description = "Every sample is stored"),
-        (status = 400, description = "Not snappy (`unreadable_body`), not a WriteRequest (`invalid_json`), or samples refused (`no_valid_records`, or `invalid_request` when the others are stored; both list `rejected`)", body = crate::api_doc::IngestRefusal),
+        (status = 400, description = "Not snappy (`unreadable_body`), not a WriteRequest (`invalid_json`), or samples refused (`no_valid_records`, or `invalid_request` when the others are stored; both list `rejected`)", body = crate::schema::IngestRefusal),
         KeyChecks,
         (status = 413, description = "Over the body or sample limit (`payload_too_large`, `too_many_records`, `amplification_limit`, `larger_than_queue`)", body = ErrorBody),
         (status = 415, description = "Not protobuf, or not snappy (`unsupported_content_type`, `unsupported_encoding`)", body = ErrorBody),
-        crate::api_doc::WriteChecks,
+        crate::schema::WriteChecks,
     ))]
 #[tracing::instrument(name = "ingest.prometheus_write", skip_all, fields(key = %caller.name()))]
 pub(crate) async fn post_write(

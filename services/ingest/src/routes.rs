@@ -85,11 +85,11 @@ impl Signal {
 /// Business events: one JSON object, an array, or NDJSON; gzip accepted.
 #[utoipa::path(post, path = "/v1/events", tag = "ingest", security(("bearer" = []), ("basic" = []), ("api_key" = [])),
     request_body(description = "One event, an array of events, or NDJSON (one per line)",
-        content((crate::api_doc::EventsBody = "application/json"), (String = "application/x-ndjson"))),
+        content((crate::schema::EventsBody = "application/json"), (String = "application/x-ndjson"))),
     responses(
-        (status = 202, description = "The accepted records are stored; bad ones are listed", body = crate::api_doc::AcceptedBody),
-        (status = 400, description = "Not JSON, or no record is valid (`no_valid_records`, all listed)", body = crate::api_doc::IngestRefusal),
-        KeyChecks, BodyChecks, crate::api_doc::WriteChecks,
+        (status = 202, description = "The accepted records are stored; bad ones are listed", body = crate::schema::AcceptedBody),
+        (status = 400, description = "Not JSON, or no record is valid (`no_valid_records`, all listed)", body = crate::schema::IngestRefusal),
+        KeyChecks, BodyChecks, crate::schema::WriteChecks,
     ))]
 #[tracing::instrument(name = "ingest.events", skip_all, fields(key = %caller.name()))]
 async fn post_events(
@@ -104,11 +104,11 @@ async fn post_events(
 /// Metric points: `gauge`, `counter`, `histogram` (explicit buckets).
 #[utoipa::path(post, path = "/v1/metrics", tag = "ingest", security(("bearer" = []), ("basic" = []), ("api_key" = [])),
     request_body(description = "One point, an array of points, or NDJSON (one per line)",
-        content((crate::api_doc::MetricsBody = "application/json"), (String = "application/x-ndjson"))),
+        content((crate::schema::MetricsBody = "application/json"), (String = "application/x-ndjson"))),
     responses(
-        (status = 202, description = "The accepted points are stored; bad ones are listed", body = crate::api_doc::AcceptedBody),
-        (status = 400, description = "Not JSON, or no point is valid (`no_valid_records`, all listed)", body = crate::api_doc::IngestRefusal),
-        KeyChecks, BodyChecks, crate::api_doc::WriteChecks,
+        (status = 202, description = "The accepted points are stored; bad ones are listed", body = crate::schema::AcceptedBody),
+        (status = 400, description = "Not JSON, or no point is valid (`no_valid_records`, all listed)", body = crate::schema::IngestRefusal),
+        KeyChecks, BodyChecks, crate::schema::WriteChecks,
     ))]
 #[tracing::instrument(name = "ingest.metrics", skip_all, fields(key = %caller.name()))]
 async fn post_metrics(

@@ -121,12 +121,12 @@ struct Success<'a> {
     security((), ("bearer" = []), ("basic" = []), ("api_key" = [])),
     params(("call" = String, Path, description = "`track`, `identify`, `page`, `screen`, `group`, `alias` or `batch`",
         pattern = "^(track|identify|page|screen|group|alias|batch)$")),
-    request_body(content((crate::api_doc::SegmentBody = "application/json"))),
+    request_body(content((crate::schema::SegmentBody = "application/json"))),
     responses(
-        (status = 200, description = "The accepted calls are stored; bad ones are listed", body = crate::api_doc::SegmentSuccess),
-        (status = 400, description = "Not JSON, or no call is valid (all listed)", body = crate::api_doc::IngestRefusal),
+        (status = 200, description = "The accepted calls are stored; bad ones are listed", body = crate::schema::SegmentSuccess),
+        (status = 400, description = "Not JSON, or no call is valid (all listed)", body = crate::schema::IngestRefusal),
         (status = 404, description = "Not a Segment call", body = hypercare_http::ErrorBody),
-        hypercare_http::openapi::KeyChecks, hypercare_http::openapi::BodyChecks, crate::api_doc::WriteChecks,
+        hypercare_http::openapi::KeyChecks, hypercare_http::openapi::BodyChecks, crate::schema::WriteChecks,
     ))]
 #[tracing::instrument(name = "ingest.segment", skip_all, fields(call = %call.as_str()))]
 pub(crate) async fn post_call(

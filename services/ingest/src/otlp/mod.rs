@@ -234,7 +234,7 @@ fn partial_success_json(count_key: &str, rejected: i64, message: String) -> Vec<
 #[utoipa::path(post, path = "/v1/otlp/v1/metrics", operation_id = "post_otlp_metrics", tag = "ingest", security(("bearer" = []), ("basic" = []), ("api_key" = [])),
     request_body(description = "An OTLP `ExportMetricsServiceRequest`",
         content((hypercare_http::openapi::Binary = "application/x-protobuf"), (Object = "application/json"))),
-    responses(crate::api_doc::OtlpAnswers))]
+    responses(crate::schema::OtlpAnswers))]
 #[tracing::instrument(name = "ingest.otlp.metrics", skip_all)]
 async fn post_metrics(
     req: HttpRequest,
@@ -250,7 +250,7 @@ async fn post_metrics(
 #[utoipa::path(post, path = "/v1/otlp/v1/logs", operation_id = "post_otlp_logs", tag = "ingest", security(("bearer" = []), ("basic" = []), ("api_key" = [])),
     request_body(description = "An OTLP `ExportLogsServiceRequest`",
         content((hypercare_http::openapi::Binary = "application/x-protobuf"), (Object = "application/json"))),
-    responses(crate::api_doc::OtlpAnswers))]
+    responses(crate::schema::OtlpAnswers))]
 #[tracing::instrument(name = "ingest.otlp.logs", skip_all)]
 async fn post_logs(
     req: HttpRequest,
