@@ -188,3 +188,60 @@ fn request_limits(
     }
     Ok(limits.for_backfill())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::test::TestRequest;
+    use hypercare_http::auth::{ApiKeys, AuthSettings};
+
+    const INGEST: &str = "ingest-key-0123456789abcdef";
+    const ADMIN: &str = "admin-key-0123456789abcdef";
+
+    fn keys() -> ApiKeys {
+        let key = |name: &str, key: &str, scope: &str| {
+            serde_json::from_value(serde_json::json!({"name": name, "key": key, "scopes": [scope]}))
+                .unwrap()
+        };
+        ApiKeys::from_settings(&AuthSettings {
+            keys: vec![
+                key("ingest", INGEST, "ingest"),
+                key("admin", ADMIN, "admin"),
+            ],
+            ..AuthSettings::default()
+        })
+        .unwrap()
+    }
+
+    fn request(key: &str, backfill: Option<&str>) -> HttpRequest {
+        let mut request =
+            TestRequest::default().insert_header(("authorization", format!("Bearer {key}")));
+        if let Some(value) = backfill {
+            request = request.insert_header((crate::fields::BACKFILL_HEADER, value));
+        }
+        request.to_http_request()
+    }
+
+    #[test]
+    fn only_an_admin_asking_for_a_backfill_lifts_the_age_limit() {
+        let keys = keys();
+        let limits = Limits::default();
+        let limits_of = |key: &str, backfill: Option<&str>| {
+            let req = request(key, backfill);
+            let caller = Caller(keys.authenticate(&req).unwrap());
+            request_limits(&req, &caller, &limits).map(|l| l.max_age_days)
+        };
+
+        assert_eq!(limits_of(ADMIN, None).unwrap(), limits.max_age_days);
+        assert_eq!(limits_of(ADMIN, Some(" TRUE ")).unwrap(), 0);
+        assert_eq!(limits_of(ADMIN, Some("no")).unwrap(), limits.max_age_days);
+        assert_eq!(limits_of(INGEST, None).unwrap(), limits.max_age_days);
+        assert!(matches!(
+            limits_of(INGEST, Some("true")),
+            Err(AuthError::MissingScope {
+                scope: Scope::Admin,
+                ..
+            })
+        ));
+    }
+}

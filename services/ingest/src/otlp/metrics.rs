@@ -789,6 +789,41 @@ mod tests {
     use opentelemetry_proto::tonic::metrics::v1::exponential_histogram_data_point::Buckets;
 
     #[test]
+    fn attributes_are_refused_over_the_count_a_bad_key_or_a_long_checked_value() {
+        let limits = crate::config::Limits {
+            max_properties: 2,
+            max_value_length: 5,
+            ..Default::default()
+        };
+        let pairs = |items: &[(&str, &str)]| -> Attributes {
+            items
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect()
+        };
+        let ok = pairs(&[("a", "1"), ("b", "2")]);
+        assert!(check_attributes("attributes", &ok, &limits, Values::Checked).is_ok());
+        let many = pairs(&[("a", "1"), ("b", "2"), ("c", "3")]);
+        let refused =
+            check_attributes("resource.attributes", &many, &limits, Values::Checked).unwrap_err();
+        assert_eq!(
+            (refused.field.as_str(), refused.code),
+            ("resource.attributes", "too_many")
+        );
+        assert!(
+            refused.reason.contains("max_properties = 2"),
+            "{}",
+            refused.reason
+        );
+        let long = pairs(&[("a", "too long")]);
+        let refused = check_attributes("attributes", &long, &limits, Values::Checked).unwrap_err();
+        assert_eq!(refused.field, "attributes.a");
+        assert!(check_attributes("attributes", &long, &limits, Values::Unchecked).is_ok());
+        let bad_key = pairs(&[("", "x")]);
+        assert!(check_attributes("attributes", &bad_key, &limits, Values::Unchecked).is_err());
+    }
+
+    #[test]
     fn exponential_buckets_keep_their_edges() {
         // scale 0: base 2; positive buckets at offset 1: (2,4], (4,8]; 3 zeros.
         let point = ExponentialHistogramDataPoint {
