@@ -187,57 +187,13 @@ async fn get_quantile(
     state: web::Data<IngestState>,
 ) -> Result<HttpResponse, ApiError> {
     caller.authorize(Scope::Read)?;
-    let now = state.now_ms() / 1000;
-    let mut name = None;
-    let mut q = 0.95;
-    let (mut from, mut to) = (now - 3600, now + 1);
-    let mut labels = Vec::new();
-    for (key, value) in query.into_inner() {
-        match key.as_str() {
-            "name" => name = Some(value),
-            "q" => {
-                q = value
-                    .parse::<f64>()
-                    .ok()
-                    .filter(|q| (0.0..=1.0).contains(q))
-                    .ok_or(IngestError::BadQuery {
-                        field: "q",
-                        reason: format!("`{value}` is not a number between 0 and 1"),
-                    })?;
-            }
-            "from" => from = parse_time("from", &value)?,
-            "to" => to = parse_time("to", &value)?,
-            other => match other.strip_prefix("label.") {
-                Some(label) if !label.is_empty() => labels.push((label.to_owned(), value)),
-                _ => {
-                    return Err(IngestError::BadQuery {
-                        field: "query",
-                        reason: format!(
-                            "`{other}` is not a parameter: use name, q, from, to and label.<key>"
-                        ),
-                    }
-                    .into());
-                }
-            },
-        }
-    }
-    let name = name.ok_or(IngestError::BadQuery {
-        field: "name",
-        reason: "is required".into(),
-    })?;
-    if from >= to {
-        return Err(IngestError::BadQuery {
-            field: "from",
-            reason: "must be before `to`".into(),
-        }
-        .into());
-    }
+    let query = QuantileQuery::parse(query.into_inner(), state.now_ms() / 1000)?;
     let request = quantile::Request {
-        name: &name,
-        q,
-        from,
-        to,
-        labels: &labels,
+        name: &query.name,
+        q: query.q,
+        from: query.from,
+        to: query.to,
+        labels: &query.labels,
     };
     let error = match quantile::quantile(&state.store, &request).await {
         Ok(answer) => return Ok(HttpResponse::Ok().json(answer)),
@@ -250,6 +206,77 @@ async fn get_quantile(
         },
     };
     Err(error.into())
+}
+
+/// The parameters of a quantile read.
+#[derive(Debug, PartialEq)]
+struct QuantileQuery {
+    name: String,
+    q: f64,
+    from: i64,
+    to: i64,
+    labels: Vec<(String, String)>,
+}
+
+impl QuantileQuery {
+    /// Reads `name`, `q` (default 0.95), `from` and `to` (default the hour
+    /// before `now`, in epoch seconds) and `label.<key>` parameters.
+    fn parse(pairs: Vec<(String, String)>, now: i64) -> Result<Self, IngestError> {
+        let mut name = None;
+        let mut q = 0.95;
+        let (mut from, mut to) = (now - 3600, now + 1);
+        let mut labels = Vec::new();
+        for (key, value) in pairs {
+            match key.as_str() {
+                "name" => name = Some(value),
+                "q" => {
+                    q = value
+                        .parse::<f64>()
+                        .ok()
+                        .filter(|q| (0.0..=1.0).contains(q))
+                        .ok_or(IngestError::BadQuery {
+                            field: "q",
+                            reason: format!("`{value}` is not a number between 0 and 1"),
+                        })?;
+                }
+                "from" => from = parse_time("from", &value)?,
+                "to" => to = parse_time("to", &value)?,
+                other => match other.strip_prefix("label.") {
+                    Some(label) if !label.is_empty() => labels.push((label.to_owned(), value)),
+                    _ => {
+                        return Err(IngestError::BadQuery {
+                            field: "query",
+                            reason: format!(
+                                "`{other}` is not a parameter: use name, q, from, to and label.<key>"
+                            ),
+                        });
+                    }
+                },
+            }
+        }
+        let name = name.ok_or(IngestError::BadQuery {
+            field: "name",
+            reason: "is required".into(),
+        })?;
+        check_range(from, to)?;
+        Ok(Self {
+            name,
+            q,
+            from,
+            to,
+            labels,
+        })
+    }
+}
+
+fn check_range(from: i64, to: i64) -> Result<(), IngestError> {
+    if from >= to {
+        return Err(IngestError::BadQuery {
+            field: "from",
+            reason: "must be before `to`".into(),
+        });
+    }
+    Ok(())
 }
 
 fn parse_time(field: &'static str, text: &str) -> Result<i64, IngestError> {
@@ -294,13 +321,7 @@ async fn get_summary(
     };
     let from = parse("from", &query.from, now - 24 * 3600)?;
     let to = parse("to", &query.to, now + 1)?;
-    if from >= to {
-        return Err(IngestError::BadQuery {
-            field: "from",
-            reason: "must be before `to`".into(),
-        }
-        .into());
-    }
+    check_range(from, to)?;
     let rows = summary::event_summary(&state.store, from, to)
         .await
         .map_err(IngestError::Query)?;
@@ -309,4 +330,64 @@ async fn get_summary(
         to: summary::rfc3339(to),
         events: rows,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOW: i64 = 1_795_341_600;
+
+    fn parse(pairs: &[(&str, &str)]) -> Result<QuantileQuery, IngestError> {
+        let pairs = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        QuantileQuery::parse(pairs, NOW)
+    }
+
+    fn field_of(error: IngestError) -> &'static str {
+        match error {
+            IngestError::BadQuery { field, .. } => field,
+            other => panic!("not a bad query: {other}"),
+        }
+    }
+
+    #[test]
+    fn a_quantile_query_defaults_to_p95_over_the_last_hour_and_keeps_labels() {
+        let query = parse(&[("name", "latency"), ("label.route", "/pay")]).unwrap();
+        assert_eq!(
+            query,
+            QuantileQuery {
+                name: "latency".into(),
+                q: 0.95,
+                from: NOW - 3600,
+                to: NOW + 1,
+                labels: vec![("route".into(), "/pay".into())],
+            }
+        );
+    }
+
+    #[test]
+    fn each_bad_quantile_parameter_is_named() {
+        assert_eq!(field_of(parse(&[("q", "0.5")]).unwrap_err()), "name");
+        assert_eq!(
+            field_of(parse(&[("name", "m"), ("q", "2")]).unwrap_err()),
+            "q"
+        );
+        assert_eq!(
+            field_of(parse(&[("name", "m"), ("from", "monday")]).unwrap_err()),
+            "from"
+        );
+        assert_eq!(
+            field_of(parse(&[("name", "m"), ("label.", "x")]).unwrap_err()),
+            "query"
+        );
+        let backwards = [
+            ("name", "m"),
+            ("from", "2026-11-21T10:00:00Z"),
+            ("to", "2026-11-21T09:00:00Z"),
+        ];
+        assert_eq!(field_of(parse(&backwards).unwrap_err()), "from");
+    }
 }
