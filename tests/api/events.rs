@@ -4,30 +4,6 @@ use chrono::Utc;
 use hypercare_tests::{INGEST_KEY, READ_KEY, ndjson_events, spawn_app};
 use serde_json::{Value, json};
 
-#[derive(Debug, clickhouse::Row, serde::Deserialize)]
-struct StoredEvent {
-    event_id: String,
-    event: String,
-    ts_ms: u64,
-    source: String,
-    release: String,
-    user_id: String,
-    session_id: String,
-    value: Option<f64>,
-    prop_str_keys: Vec<String>,
-    prop_str_values: Vec<String>,
-    prop_num_keys: Vec<String>,
-    prop_num_values: Vec<f64>,
-    prop_bool_keys: Vec<String>,
-    prop_bool_values: Vec<u8>,
-    api_key: String,
-}
-
-const SELECT_EVENTS: &str = "SELECT toString(event_id) AS event_id, event, \
-    toUInt64(timestamp) * 1000 + timestamp_ms AS ts_ms, source, release, user_id, session_id, \
-    value, prop_str_keys, prop_str_values, prop_num_keys, prop_num_values, prop_bool_keys, \
-    prop_bool_values, api_key FROM events";
-
 #[tokio::test]
 async fn an_event_is_stored_with_every_field_as_sent() {
     let app = spawn_app().await;
@@ -48,7 +24,7 @@ async fn an_event_is_stored_with_every_field_as_sent() {
     assert_eq!(response.status(), 202);
     let body: Value = response.json().await.unwrap();
     assert_eq!(body, json!({"accepted": 1, "rejected": []}));
-    let rows: Vec<StoredEvent> = app.db.query(SELECT_EVENTS).fetch_all().await.unwrap();
+    let rows = app.stored_events().await;
     assert_eq!(rows.len(), 1);
     let row = &rows[0];
     assert_eq!(row.event_id, "1b4e28ba-2fa1-11d2-883f-0016d3cca427");
@@ -89,7 +65,7 @@ async fn an_event_without_id_or_time_gets_a_fresh_id_and_the_time_of_receipt() {
 
     assert_eq!(response.status(), 202);
     let after = Utc::now().timestamp_millis() as u64;
-    let rows: Vec<StoredEvent> = app.db.query(SELECT_EVENTS).fetch_all().await.unwrap();
+    let rows = app.stored_events().await;
     assert_eq!(rows.len(), 2);
     assert_ne!(rows[0].event_id, rows[1].event_id);
     for row in &rows {
@@ -231,11 +207,17 @@ async fn bad_records_are_named_and_the_good_ones_are_stored() {
 async fn a_request_with_no_valid_record_is_refused_and_stores_nothing() {
     let app = spawn_app().await;
 
-    let response = app.post_events(&json!([{"value": 1}, {"event": 3}])).await;
+    let (status, body) = app
+        .post_json_as(
+            "/v1/events",
+            INGEST_KEY,
+            &json!([{"value": 1}, {"event": 3}]),
+        )
+        .await;
 
-    assert_eq!(response.status(), 400);
-    let body: Value = response.json().await.unwrap();
+    assert_eq!(status, 400);
     assert_eq!(body["error"], "no_valid_records");
+    assert_eq!(body["accepted"], 0);
     assert_eq!(body["rejected"][0]["field"], "event");
     assert_eq!(body["rejected"][1]["index"], 1);
     assert_eq!(app.sql_u64("SELECT count() FROM events").await, 0);
@@ -281,12 +263,8 @@ async fn a_retried_batch_does_not_make_any_count_grow() {
     }
 
     // The reads count distinct event ids, so they are exact before any merge.
-    let summary: Value = app
-        .get("/v1/events/summary", Some(READ_KEY))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let (status, summary) = app.get_json_as("/v1/events/summary", READ_KEY).await;
+    assert_eq!(status, 200);
     assert_eq!(summary["events"][0]["event"], "checkout");
     assert_eq!(summary["events"][0]["events"], 500);
     assert_eq!(summary["events"][0]["users"], 500);
@@ -316,15 +294,14 @@ async fn the_summary_counts_events_per_name_in_a_time_range() {
     ]))
     .await;
 
-    let response = app
-        .get(
+    let (status, summary) = app
+        .get_json_as(
             "/v1/events/summary?from=2026-11-20T00:00:00Z&to=2026-11-21T00:00:00Z",
-            Some(READ_KEY),
+            READ_KEY,
         )
         .await;
 
-    assert_eq!(response.status(), 200);
-    let summary: Value = response.json().await.unwrap();
+    assert_eq!(status, 200);
     assert_eq!(
         summary["events"],
         json!([
@@ -332,9 +309,12 @@ async fn the_summary_counts_events_per_name_in_a_time_range() {
             {"event": "login", "events": 1, "users": 1, "first_seen": "2026-11-20T12:00:00Z", "last_seen": "2026-11-20T12:00:00Z"}
         ])
     );
-    let bad = app
-        .get("/v1/events/summary?from=monday", Some(READ_KEY))
+    let (status, bad) = app
+        .get_json_as("/v1/events/summary?from=monday", READ_KEY)
         .await;
-    assert_eq!(bad.status(), 400);
-    assert_eq!(bad.json::<Value>().await.unwrap()["field"], "from");
+    assert_eq!(status, 400);
+    assert_eq!(
+        (bad["error"].as_str(), bad["field"].as_str()),
+        (Some("invalid_request"), Some("from"))
+    );
 }

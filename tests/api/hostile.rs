@@ -10,8 +10,6 @@ use hypercare_tests::{ADMIN_KEY, INGEST_KEY, TestApp, spawn_app, spawn_app_with}
 use prost::Message;
 use serde_json::{Value, json};
 
-const WRITE: &str = "/v1/prometheus/write";
-
 fn gzip(data: &[u8]) -> Vec<u8> {
     let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
     e.write_all(data).unwrap();
@@ -73,19 +71,6 @@ fn normal_write(name: &str) -> Vec<u8> {
         .unwrap()
 }
 
-async fn remote_write(app: &TestApp, body: Vec<u8>) -> reqwest::Response {
-    app.http
-        .post(format!("{}{WRITE}", app.address))
-        .bearer_auth(INGEST_KEY)
-        .header("content-type", "application/x-protobuf")
-        .header("content-encoding", "snappy")
-        .header("x-prometheus-remote-write-version", "0.1.0")
-        .body(body)
-        .send()
-        .await
-        .unwrap()
-}
-
 async fn points_named(app: &TestApp, name: &str) -> u64 {
     app.sql_u64(&format!(
         "SELECT count() FROM metric_points WHERE name = '{name}'"
@@ -97,8 +82,8 @@ async fn points_named(app: &TestApp, name: &str) -> u64 {
 /// 413 naming `limit` and the normal one is stored.
 async fn hostile_write_beside_a_normal_one(app: &TestApp, hostile: Vec<u8>, limit: &str) {
     let (bad, good) = tokio::join!(
-        remote_write(app, hostile),
-        remote_write(app, normal_write("normal_client_up"))
+        app.remote_write(hostile),
+        app.remote_write(normal_write("normal_client_up"))
     );
 
     assert_eq!(good.status(), 204);
@@ -129,7 +114,7 @@ async fn the_1000_sample_variant_gets_413_not_503_so_prometheus_drops_it() {
     )
     .await;
     // Not a transient refusal: the same body gets the same answer again.
-    let again = remote_write(&app, wide_series(100, 4_000, 1_000)).await;
+    let again = app.remote_write(wide_series(100, 4_000, 1_000)).await;
     assert_eq!(again.status(), 413);
 }
 
@@ -138,11 +123,13 @@ async fn a_series_with_labels_over_max_series_bytes_is_rejected_and_the_others_s
     let app = spawn_app().await;
 
     // One sample: no amplification, but 100 x 4,000 chars of labels per row.
-    let response = remote_write(&app, wide_series(100, 4_000, 1)).await;
+    let response = app.remote_write(wide_series(100, 4_000, 1)).await;
 
     assert_eq!(response.status(), 400);
-    let text = response.text().await.unwrap();
-    assert!(text.contains("max_series_bytes"), "{text}");
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"], "no_valid_records", "{body}");
+    let reason = body["rejected"][0]["reason"].as_str().unwrap();
+    assert!(reason.contains("max_series_bytes"), "{reason}");
 }
 
 #[tokio::test]

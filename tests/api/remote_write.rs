@@ -3,10 +3,10 @@
 //! payloads get the spec's answers and leave stored data intact.
 
 use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use hypercare_ingest::remote_write::{Label, STALE_NAN, Sample, TimeSeries, WriteRequest};
-use hypercare_tests::{ADMIN_KEY, INGEST_KEY, TestApp, spawn_app, spawn_app_with};
+use hypercare_tests::{ADMIN_KEY, INGEST_KEY, TestApp, eventually, spawn_app, spawn_app_with};
 use prost::Message;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -106,7 +106,7 @@ async fn a_real_prometheus_remote_writes_scraped_samples_with_their_labels() {
     );
     std::fs::write(dir.path().join("prometheus.yml"), config).unwrap();
     let started_ms = chrono::Utc::now().timestamp_millis() as u64;
-    let mut prometheus = tokio::process::Command::new("prometheus")
+    let prometheus = tokio::process::Command::new("prometheus")
         .arg(format!(
             "--config.file={}",
             dir.path().join("prometheus.yml").display()
@@ -123,16 +123,22 @@ async fn a_real_prometheus_remote_writes_scraped_samples_with_their_labels() {
         .expect("prometheus is needed: run scripts/install-deps --tests");
 
     // Act: wait (bounded) until both remote-write queues delivered the counters.
-    let deadline = Instant::now() + Duration::from_secs(60);
     let query =
         "SELECT uniqExact(api_key) FROM metric_points WHERE name = 'hc_test_requests_total'";
-    while app.sql_u64(query).await < 2 {
-        if Instant::now() > deadline || prometheus.try_wait().unwrap().is_some() {
-            let log = std::fs::read_to_string(dir.path().join("prometheus.log")).unwrap();
-            panic!("no remote-write samples from both queues within 60 s; Prometheus log:\n{log}");
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    let prometheus = std::sync::Mutex::new(prometheus);
+    eventually(
+        "remote-write samples from both queues",
+        Duration::from_secs(60),
+        || async {
+            if prometheus.lock().unwrap().try_wait().unwrap().is_some() {
+                let log = std::fs::read_to_string(dir.path().join("prometheus.log")).unwrap();
+                panic!("Prometheus exited; its log:\n{log}");
+            }
+            (app.sql_u64(query).await >= 2).then_some(())
+        },
+    )
+    .await;
+    let mut prometheus = prometheus.into_inner().unwrap();
     prometheus.kill().await.ok();
     let now_ms = chrono::Utc::now().timestamp_millis() as u64;
 
@@ -212,26 +218,8 @@ fn snappy(request: &WriteRequest) -> Vec<u8> {
         .unwrap()
 }
 
-async fn send(
-    app: &TestApp,
-    content_type: &str,
-    encoding: &str,
-    body: Vec<u8>,
-) -> reqwest::Response {
-    app.http
-        .post(format!("{}{PATH}", app.address))
-        .bearer_auth(INGEST_KEY)
-        .header("content-type", content_type)
-        .header("content-encoding", encoding)
-        .header("x-prometheus-remote-write-version", "0.1.0")
-        .body(body)
-        .send()
-        .await
-        .unwrap()
-}
-
 async fn send_request(app: &TestApp, request: &WriteRequest) -> reqwest::Response {
-    send(app, "application/x-protobuf", "snappy", snappy(request)).await
+    app.remote_write(snappy(request)).await
 }
 
 const T0: i64 = 1_795_253_400_250; // 2026-11-21T09:30:00.250Z
@@ -293,15 +281,27 @@ async fn invalid_series_get_400_with_the_reason_and_the_valid_ones_are_stored() 
     let response = send_request(&app, &request).await;
 
     assert_eq!(response.status(), 400);
-    let text = response.text().await.unwrap();
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_request", "{body}");
+    assert_eq!(body["accepted"], 1);
+    let message = body["message"].as_str().unwrap();
     assert!(
-        text.contains("2 samples were refused and 1 stored"),
-        "{text}"
+        message.contains("2 samples were refused and 1 stored"),
+        "{message}"
     );
-    assert!(text.contains("timeseries[1] labels.bad-label"), "{text}");
     assert!(
-        text.contains("timeseries[2] samples[0].timestamp"),
-        "{text}"
+        message.contains("timeseries[1] labels.bad-label"),
+        "{message}"
+    );
+    let rejected: Vec<(u64, &str)> = body["rejected"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["index"].as_u64().unwrap(), r["field"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        rejected,
+        [(1, "labels.bad-label"), (2, "samples[0].timestamp")]
     );
     let stored = points(&app, "good_total").await;
     assert_eq!(
@@ -330,12 +330,13 @@ async fn bad_payloads_get_the_protocols_answers_and_leave_stored_data_intact() {
         )],
     };
 
-    let cases: [(&str, &str, Vec<u8>, u16, &str); 6] = [
+    let cases = [
         (
             "application/json",
             "snappy",
             snappy(&valid),
             415,
+            "unsupported_content_type",
             "application/x-protobuf",
         ),
         (
@@ -343,6 +344,7 @@ async fn bad_payloads_get_the_protocols_answers_and_leave_stored_data_intact() {
             "gzip",
             snappy(&valid),
             415,
+            "unsupported_encoding",
             "snappy",
         ),
         (
@@ -350,6 +352,7 @@ async fn bad_payloads_get_the_protocols_answers_and_leave_stored_data_intact() {
             "snappy",
             bytes.clone(),
             400,
+            "unreadable_body",
             "snappy",
         ),
         (
@@ -357,6 +360,7 @@ async fn bad_payloads_get_the_protocols_answers_and_leave_stored_data_intact() {
             "snappy",
             b"\x05garbage".to_vec(),
             400,
+            "unreadable_body",
             "snappy",
         ),
         (
@@ -364,6 +368,7 @@ async fn bad_payloads_get_the_protocols_answers_and_leave_stored_data_intact() {
             "snappy",
             truncated,
             400,
+            "invalid_json",
             "protobuf",
         ),
         (
@@ -371,26 +376,29 @@ async fn bad_payloads_get_the_protocols_answers_and_leave_stored_data_intact() {
             "snappy",
             snappy(&big),
             413,
+            "payload_too_large",
             "limit",
         ),
     ];
-    for (content_type, encoding, body, status, hint) in cases {
-        let response = send(&app, content_type, encoding, body).await;
+    for (content_type, encoding, body, status, code, hint) in cases {
+        let response = app.remote_write_as(content_type, encoding, body).await;
         assert_eq!(
             response.status(),
             status,
             "{content_type} {encoding} {hint}"
         );
-        let text = response.text().await.unwrap();
-        assert!(text.contains(hint), "{status}: {text}");
+        let error: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(error["error"], code, "{error}");
+        let message = error["message"].as_str().unwrap();
+        assert!(message.contains(hint), "{status}: {message}");
     }
-    let v2 = send(
-        &app,
-        "application/x-protobuf;proto=io.prometheus.write.v2.Request",
-        "snappy",
-        snappy(&valid),
-    )
-    .await;
+    let v2 = app
+        .remote_write_as(
+            "application/x-protobuf;proto=io.prometheus.write.v2.Request",
+            "snappy",
+            snappy(&valid),
+        )
+        .await;
     assert_eq!(v2.status(), 415);
 
     assert_eq!(app.sql_u64("SELECT count() FROM metric_points").await, 1);
@@ -417,8 +425,13 @@ async fn rows_larger_than_the_whole_writer_queue_get_413_not_503() {
     // (A queue full of other requests still answers 503: see backpressure.rs.)
     assert_eq!(response.status(), 413);
     assert!(response.headers().get("retry-after").is_none());
-    let text = response.text().await.unwrap();
-    assert!(text.contains("max_queue_share_per_key = 1000"), "{text}");
+    let error: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(error["error"], "larger_than_queue");
+    let message = error["message"].as_str().unwrap();
+    assert!(
+        message.contains("max_queue_share_per_key = 1000"),
+        "{message}"
+    );
     assert_eq!(app.sql_u64("SELECT count() FROM metric_points").await, 0);
 }
 

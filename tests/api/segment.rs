@@ -6,50 +6,8 @@ use std::process::Stdio;
 
 use base64::Engine;
 use chrono::Utc;
-use hypercare_tests::{INGEST_KEY, READ_KEY, TestApp, spawn_app, spawn_app_with};
+use hypercare_tests::{INGEST_KEY, READ_KEY, StoredEvent, TestApp, spawn_app, spawn_app_with};
 use serde_json::{Value, json};
-
-#[derive(Debug, Clone, clickhouse::Row, serde::Deserialize)]
-struct StoredEvent {
-    event_id: String,
-    event: String,
-    ts_ms: u64,
-    source: String,
-    release: String,
-    user_id: String,
-    value: Option<f64>,
-    prop_str_keys: Vec<String>,
-    prop_str_values: Vec<String>,
-    prop_num_keys: Vec<String>,
-    prop_num_values: Vec<f64>,
-    prop_bool_keys: Vec<String>,
-    prop_bool_values: Vec<u8>,
-    api_key: String,
-}
-
-impl StoredEvent {
-    fn string(&self, key: &str) -> Option<&str> {
-        let i = self.prop_str_keys.iter().position(|k| k == key)?;
-        Some(&self.prop_str_values[i])
-    }
-    fn number(&self, key: &str) -> Option<f64> {
-        let i = self.prop_num_keys.iter().position(|k| k == key)?;
-        Some(self.prop_num_values[i])
-    }
-    fn boolean(&self, key: &str) -> Option<bool> {
-        let i = self.prop_bool_keys.iter().position(|k| k == key)?;
-        Some(self.prop_bool_values[i] == 1)
-    }
-}
-
-const SELECT_EVENTS: &str = "SELECT toString(event_id) AS event_id, event, \
-    toUInt64(timestamp) * 1000 + timestamp_ms AS ts_ms, source, release, user_id, value, \
-    prop_str_keys, prop_str_values, prop_num_keys, prop_num_values, prop_bool_keys, \
-    prop_bool_values, api_key FROM events ORDER BY event, received_at";
-
-async fn events(app: &TestApp) -> Vec<StoredEvent> {
-    app.db.query(SELECT_EVENTS).fetch_all().await.unwrap()
-}
 
 fn named<'a>(rows: &'a [StoredEvent], event: &str) -> Vec<&'a StoredEvent> {
     rows.iter().filter(|r| r.event == event).collect()
@@ -79,7 +37,7 @@ async fn the_segment_python_client_sends_calls_that_land_as_events() {
         "the Segment client failed (is segment-analytics-python installed? scripts/install-deps --tests):\n{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    let rows = events(&app).await;
+    let rows = app.stored_events().await;
 
     // track: name, user, value, source, release, flattened properties, time.
     let orders = named(&rows, "Order Completed");
@@ -216,7 +174,7 @@ async fn each_call_maps_to_its_event_with_the_write_key_in_the_body_or_basic_aut
         );
     }
 
-    let rows = events(&app).await;
+    let rows = app.stored_events().await;
     let names: Vec<&str> = rows.iter().map(|r| r.event.as_str()).collect();
     assert_eq!(names, ["$alias", "$group", "$screen", "Paid"]);
     assert_eq!(rows[0].string("previousId"), Some("anon-1"));
@@ -386,8 +344,12 @@ async fn bad_calls_are_listed_and_bad_bodies_get_json_errors_leaving_data_intact
     }
     let unknown_call = call(&app, "launch", Some(INGEST_KEY), "application/json", "{}").await;
     assert_eq!(unknown_call.status(), 404);
+    assert_eq!(
+        unknown_call.json::<Value>().await.unwrap()["error"],
+        "not_found"
+    );
 
-    let rows = events(&app).await;
+    let rows = app.stored_events().await;
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0].event, "kept");
 }
@@ -420,7 +382,7 @@ async fn a_gzip_batch_with_batch_level_context_and_sent_at_is_read() {
         .unwrap();
 
     assert_eq!(response.status(), 200);
-    let rows = events(&app).await;
+    let rows = app.stored_events().await;
     assert_eq!(rows.len(), 2);
     assert_eq!(
         (rows[0].source.as_str(), rows[0].release.as_str()),

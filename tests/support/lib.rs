@@ -222,6 +222,47 @@ impl TestApp {
         .await
     }
 
+    /// `POST /v1/prometheus/write` as Prometheus sends it (protobuf, snappy block
+    /// format, remote write 0.1.0) with the ingest key; `body` is compressed already.
+    pub async fn remote_write(&self, body: Vec<u8>) -> reqwest::Response {
+        self.remote_write_as("application/x-protobuf", "snappy", body)
+            .await
+    }
+
+    /// [`TestApp::remote_write`] with another content type or encoding.
+    pub async fn remote_write_as(
+        &self,
+        content_type: &str,
+        encoding: &str,
+        body: Vec<u8>,
+    ) -> reqwest::Response {
+        self.http
+            .post(format!("{}/v1/prometheus/write", self.address))
+            .bearer_auth(INGEST_KEY)
+            .header("content-type", content_type)
+            .header("content-encoding", encoding)
+            .header("x-prometheus-remote-write-version", "0.1.0")
+            .body(body)
+            .send()
+            .await
+            .expect("request failed")
+    }
+
+    /// Every stored `events` row (copies included), by event name then arrival.
+    pub async fn stored_events(&self) -> Vec<StoredEvent> {
+        self.db
+            .query(
+                "SELECT toString(event_id) AS event_id, event, \
+                 toUInt64(timestamp) * 1000 + timestamp_ms AS ts_ms, source, release, user_id, \
+                 session_id, value, prop_str_keys, prop_str_values, prop_num_keys, \
+                 prop_num_values, prop_bool_keys, prop_bool_values, api_key FROM events \
+                 ORDER BY event, received_at",
+            )
+            .fetch_all()
+            .await
+            .expect("reading events")
+    }
+
     /// `method path` with an optional JSON body, authenticated with `key`;
     /// answers the status and the JSON body (a body that is not JSON comes back
     /// as a JSON string, so an assertion on it shows what was sent).
@@ -323,6 +364,46 @@ impl TestApp {
             Some(task) => task.await?,
             None => Ok(()),
         }
+    }
+}
+
+/// An `events` row as a test reads it back ([`TestApp::stored_events`]).
+#[derive(Debug, Clone, clickhouse::Row, serde::Deserialize)]
+pub struct StoredEvent {
+    pub event_id: String,
+    pub event: String,
+    pub ts_ms: u64,
+    pub source: String,
+    pub release: String,
+    pub user_id: String,
+    pub session_id: String,
+    pub value: Option<f64>,
+    pub prop_str_keys: Vec<String>,
+    pub prop_str_values: Vec<String>,
+    pub prop_num_keys: Vec<String>,
+    pub prop_num_values: Vec<f64>,
+    pub prop_bool_keys: Vec<String>,
+    pub prop_bool_values: Vec<u8>,
+    pub api_key: String,
+}
+
+impl StoredEvent {
+    /// The string property `key`.
+    pub fn string(&self, key: &str) -> Option<&str> {
+        let i = self.prop_str_keys.iter().position(|k| k == key)?;
+        Some(&self.prop_str_values[i])
+    }
+
+    /// The number property `key`.
+    pub fn number(&self, key: &str) -> Option<f64> {
+        let i = self.prop_num_keys.iter().position(|k| k == key)?;
+        Some(self.prop_num_values[i])
+    }
+
+    /// The boolean property `key`.
+    pub fn boolean(&self, key: &str) -> Option<bool> {
+        let i = self.prop_bool_keys.iter().position(|k| k == key)?;
+        Some(self.prop_bool_values[i] == 1)
     }
 }
 

@@ -479,7 +479,11 @@ mod tests {
         }
         let error = parse_json::<Strict>(br#"{"title":"a","severity":1}"#).unwrap_err();
         assert_eq!(error.field(), Some("severity"));
-        assert!(error.message().contains("is not known; expected"), "{}", error.message());
+        assert!(
+            error.message().contains("is not known; expected"),
+            "{}",
+            error.message()
+        );
 
         let error = parse_json::<Body>(b"{not json").unwrap_err();
         assert_eq!(error.code(), ErrorCode::InvalidJson);

@@ -2,11 +2,12 @@
 //!
 //! [`Application::build`] does everything that can fail before traffic is taken:
 //! it checks the settings, finds or starts ClickHouse, applies the migrations,
-//! starts the writers and binds the listener (port 0 allowed; [`Application::port`]
-//! says which one). [`Application::run_until_stopped`] serves until the shutdown
-//! future completes, then stops in dependency order: stop taking requests and let
-//! in-flight ones finish (they wait for their rows to be stored), then let the
-//! writers store what they hold, then stop the local ClickHouse.
+//! builds the capabilities (the ingest writers start on the tasks) and binds the
+//! listener (port 0 allowed; [`Application::port`] says which one).
+//! [`Application::run_until_stopped`] serves until the shutdown future completes,
+//! then stops in dependency order: stop taking requests and let in-flight ones
+//! finish (they wait for their rows to be stored), then cancel the tasks and wait
+//! for them (the writers store what they hold), then stop the local ClickHouse.
 
 use std::net::TcpListener;
 use std::path::Path;
@@ -19,7 +20,6 @@ use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use anyhow::Context as _;
 use prometheus::Registry;
 use secrecy::SecretString;
-use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use hypercare_capacity::Capacity;
@@ -27,9 +27,7 @@ use hypercare_http::auth::{ApiKeySettings, ApiKeys, Scope};
 use hypercare_http::error::{ErrorCode, error_response};
 use hypercare_http::health::{self, Health};
 use hypercare_http::observe::{HttpMetrics, observe};
-use hypercare_ingest::metrics::IngestMetrics;
-use hypercare_ingest::writer::{Writer, WriterMetrics};
-use hypercare_ingest::{IngestState, event, metric, otlp};
+use hypercare_ingest::Ingest;
 use hypercare_kpis::Kpis;
 use hypercare_runtime::{Capability, Context, Mount, SharedClock, SystemClock, Tasks};
 use hypercare_storage::local::LocalClickHouse;
@@ -41,8 +39,6 @@ use crate::config::Settings;
 pub struct Application {
     port: u16,
     server: Server,
-    writers: Vec<JoinHandle<()>>,
-    stop_writers: watch::Sender<bool>,
     /// Legacy: periodic work aborted at shutdown (moving to `tasks`).
     background: Vec<JoinHandle<()>>,
     /// Every capability's background work (workers, refreshers, deliveries).
@@ -95,46 +91,8 @@ impl Application {
         spawn_clickhouse_probe(&ctx);
         // Until every capability takes the clock from the context.
 
-        let (stop_writers, stopped) = watch::channel(false);
-        let shutdown = |mut rx: watch::Receiver<bool>| async move {
-            // An error means the sender is gone, which is a stop signal as well.
-            rx.wait_for(|stop| *stop).await.ok();
-        };
-        let (events, events_task) = Writer::spawn(
-            store.client.clone(),
-            event::TABLE,
-            event::INSERT_SQL,
-            settings.ingest.writer.clone(),
-            WriterMetrics::register(&registry, event::TABLE)?,
-            health.register("writer_events", Duration::from_secs(30)),
-            shutdown(stopped.clone()),
-        );
-        let (metrics, metrics_task) = Writer::spawn(
-            store.client.clone(),
-            metric::TABLE,
-            metric::INSERT_SQL,
-            settings.ingest.writer.clone(),
-            WriterMetrics::register(&registry, metric::TABLE)?,
-            health.register("writer_metric_points", Duration::from_secs(30)),
-            shutdown(stopped.clone()),
-        );
-        let (logs, logs_task) = Writer::spawn(
-            store.client.clone(),
-            otlp::logs::TABLE,
-            otlp::logs::INSERT_SQL,
-            settings.ingest.writer.clone(),
-            WriterMetrics::register(&registry, otlp::logs::TABLE)?,
-            health.register("writer_logs", Duration::from_secs(30)),
-            shutdown(stopped),
-        );
-        let ingest = web::Data::new(IngestState {
-            limits: settings.ingest.limits.clone(),
-            events,
-            metrics,
-            logs,
-            store: store.client.clone(),
-            counters: IngestMetrics::register(&registry)?,
-        });
+        // The writers run on `ctx.tasks`: at shutdown they store what they hold.
+        let ingest = Ingest::build(settings.ingest.clone(), &ctx).await?;
         let kpis = Kpis::build(settings.kpis.clone(), &ctx).await?;
         let tickets = hypercare_tickets::Tickets::build(settings.tickets.clone(), &ctx).await?;
         let mut background = Vec::new();
@@ -147,7 +105,8 @@ impl Application {
         let console = hypercare_console::Console::build(settings.console.clone(), &ctx).await?;
         // The capabilities built on the one shape mount their own state and routes.
         let mounted: Arc<[Arc<dyn Mount>]> = Arc::new([
-            Arc::new(kpis) as Arc<dyn Mount>,
+            Arc::new(ingest) as Arc<dyn Mount>,
+            Arc::new(kpis),
             Arc::new(capacity),
             Arc::new(tickets),
             Arc::new(console),
@@ -176,7 +135,6 @@ impl Application {
                 }))
                 .app_data(keys.clone())
                 .app_data(bodies_in_flight.clone())
-                .app_data(ingest.clone())
                 .app_data(registry.clone())
                 .app_data(health.clone())
                 .app_data(alerts.clone())
@@ -197,8 +155,6 @@ impl Application {
         Ok(Self {
             port,
             server,
-            writers: vec![events_task, metrics_task, logs_task],
-            stop_writers,
             tasks,
             shutdown_deadline: Duration::from_secs(settings.server.shutdown_timeout_secs),
             background,
@@ -220,8 +176,6 @@ impl Application {
     pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
         let Self {
             server,
-            writers,
-            stop_writers,
             tasks,
             shutdown_deadline,
             background,
@@ -238,13 +192,7 @@ impl Application {
                 server.await
             }
         };
-        // The writers hold the receivers until they end, so this cannot fail.
-        stop_writers.send(true).ok();
-        for writer in writers {
-            if let Err(error) = writer.await {
-                tracing::error!(%error, "A writer task failed.");
-            }
-        }
+        // The ingest writers are among the tasks: they store what they hold.
         tasks.shutdown(shutdown_deadline).await;
         for task in background {
             task.abort();
@@ -258,7 +206,7 @@ impl Application {
 }
 
 /// Every route the service mounts but those of the capabilities that mount
-/// their own ([`Mount`]: KPIs, capacity); each one is in the OpenAPI document
+/// their own ([`Mount`]: ingest, KPIs, capacity, tickets); each one is in the OpenAPI document
 /// ([`crate::openapi`], whose test compares the two).
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(health::healthz))
@@ -271,7 +219,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             "/v1/openapi.json",
             web::get().to(crate::openapi::openapi_json),
         );
-    hypercare_ingest::configure(cfg);
     hypercare_alerts::configure(cfg);
 }
 
@@ -280,6 +227,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 /// compares every API route with the document. A capability moved onto the
 /// one shape moves from [`routes`] to this list.
 pub const CAPABILITY_ROUTES: &[fn(&mut web::ServiceConfig)] = &[
+    hypercare_ingest::configure,
     hypercare_kpis::configure,
     hypercare_capacity::configure,
     hypercare_tickets::configure,

@@ -144,9 +144,14 @@ impl Limits {
     }
 }
 
+/// A setting to change, and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct InvalidSettings(pub String);
+
 impl IngestSettings {
     /// Checks the settings together; says which one to change and why.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), InvalidSettings> {
         let l = &self.limits;
         let w = &self.writer;
         let positive = [
@@ -184,30 +189,32 @@ impl IngestSettings {
         ];
         for (name, value) in positive {
             if value == 0 {
-                return Err(format!("{name}: must be at least 1"));
+                return Err(InvalidSettings(format!("{name}: must be at least 1")));
             }
         }
         if w.queue_capacity_bytes < l.max_body_bytes {
-            return Err(format!(
+            return Err(InvalidSettings(format!(
                 "ingest.writer.queue_capacity_bytes ({}) must be at least ingest.limits.max_body_bytes ({}), or the largest request could never be queued",
                 w.queue_capacity_bytes, l.max_body_bytes
-            ));
+            )));
         }
         if !(w.max_queue_share_per_key > 0.0 && w.max_queue_share_per_key <= 1.0) {
-            return Err(format!(
+            return Err(InvalidSettings(format!(
                 "ingest.writer.max_queue_share_per_key ({}) must be above 0 and at most 1",
                 w.max_queue_share_per_key
-            ));
+            )));
         }
         if w.key_share_bytes() < l.max_body_bytes {
-            return Err(format!(
+            return Err(InvalidSettings(format!(
                 "ingest.writer.queue_capacity_bytes x max_queue_share_per_key ({} bytes) must be at least ingest.limits.max_body_bytes ({}), or one key's largest request could never be queued",
                 w.key_share_bytes(),
                 l.max_body_bytes
-            ));
+            )));
         }
         if w.queue_capacity_bytes > u32::MAX as usize {
-            return Err("ingest.writer.queue_capacity_bytes: at most 4 GiB".into());
+            return Err(InvalidSettings(
+                "ingest.writer.queue_capacity_bytes: at most 4 GiB".into(),
+            ));
         }
         Ok(())
     }

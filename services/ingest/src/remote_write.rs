@@ -2,21 +2,25 @@
 //!
 //! ```text
 //! snappy (block format) protobuf WriteRequest
+//!   -> IngestState::admit (charged by the decompressed size, which the block declares)
 //!   -> decompress (the declared size is checked against the body limit first)
 //!   -> decode (labels are borrowed from the decompressed buffer, not copied)
 //!   -> per series: check labels once, encode the series head once (metric::SeriesHead)
 //!   -> per sample: skip stale markers and non-finite values, check the time, append a row
-//!   -> metrics writer (ack after insert) -> 204
+//!   -> IngestState::store (metrics writer, ack after insert) -> 204
 //! ```
 //!
-//! Answers follow the spec: 204 with an empty body when every sample is stored;
-//! 400 with a plain-text reason for a body that cannot be decoded, or when some
-//! samples are invalid (the valid ones of the same request are stored first, so
-//! that a sender, which must not retry a 400, loses only the bad ones); 413 over a
-//! request-wide limit; 415 for a content type or encoding other than protobuf and
-//! snappy; 503 with `Retry-After` when the rows could not be confirmed stored, so
-//! that Prometheus retries. Retried samples are the same (series, time) points:
-//! the table's merges fold them.
+//! Answers follow the spec, with the API's JSON error body on one line (Prometheus
+//! logs the first line of an error answer): 204 with an empty body when every
+//! sample is stored; 400 for a body that cannot be decoded (`unreadable_body`
+//! for snappy, `invalid_json` for protobuf), or when samples are invalid
+//! (`no_valid_records`, or `invalid_request` with `accepted` and `rejected` when
+//! the valid ones of the same request are stored, so that a sender, which must
+//! not retry a 4xx, loses only the bad ones); 413 over a request-wide limit;
+//! 415 for a content type or encoding other than protobuf and snappy; 422
+//! (`storage_refused`) for rows ClickHouse refuses, which a retry cannot fix;
+//! 429 and 503 with `Retry-After`, which Prometheus retries. Retried samples
+//! are the same (series, time) points: the table's merges fold them.
 //!
 //! Remote write 1.0 carries no metric type, so the kind comes from the name:
 //! `_total`, `_count`, `_sum` and `_bucket` are counters, the rest gauges (a
@@ -27,23 +31,24 @@
 //! table holds only finite values and KPI sums must stay numbers; both are
 //! counted in `hypercare_ingest_records_skipped_total` and are not errors.
 
-use actix_web::http::StatusCode;
-use actix_web::http::header::{self, HeaderValue};
-use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, web};
 use bytes::{Bytes, BytesMut};
 use prost::Message;
 
-use hypercare_http::auth::{AuthError, Caller, Scope};
+use hypercare_http::auth::{Caller, Scope};
 use hypercare_http::body::{BodyError, read_body_as_sent};
+use hypercare_http::openapi::KeyChecks;
+use hypercare_http::{ApiError, ErrorBody};
 
 use crate::budget::{self, Budget, OverBudget};
 use crate::config::Limits;
+use crate::error::IngestError;
 use crate::event::RequestContext;
 use crate::fields;
 use crate::metric::{self, MetricKind, PointValue, SeriesHead};
 use crate::records::{EncodedBatch, Rejection};
-use crate::routes::IngestState;
-use crate::writer::WriteError;
+use crate::state::{IngestState, Table};
 
 /// The `signal` label of this protocol's records in the ingest metrics.
 pub const SIGNAL: &str = "prometheus_sample";
@@ -89,73 +94,8 @@ pub struct Sample {
     pub timestamp: i64,
 }
 
-/// Why a request was not (entirely) stored. Bodies are plain text: Prometheus
-/// writes them into its log as they are.
-#[derive(Debug, thiserror::Error)]
-pub enum RemoteWriteError {
-    #[error(transparent)]
-    Auth(#[from] AuthError),
-    #[error("{0}")]
-    Body(#[from] BodyError),
-    #[error("Content-Type `{0}` is not read here: remote write 1.0 sends application/x-protobuf")]
-    UnsupportedContentType(String),
-    #[error(
-        "Content-Encoding `{0}` is not read here: remote write 1.0 sends snappy (block format)"
-    )]
-    UnsupportedEncoding(String),
-    #[error("the body is not valid snappy (block format): {0}")]
-    Snappy(String),
-    #[error("the body decompresses to {size} bytes; the limit is {limit}")]
-    TooLarge { size: usize, limit: usize },
-    #[error("the body is not a valid protobuf WriteRequest: {0}")]
-    Protobuf(String),
-    #[error(
-        "the request holds {got} samples; the limit is {limit} per request (lower queue_config.max_samples_per_send)"
-    )]
-    TooManySamples { got: usize, limit: usize },
-    #[error("{0}")]
-    OverBudget(#[from] OverBudget),
-    #[error("{0}")]
-    Invalid(String),
-    #[error("{0}")]
-    Write(#[from] WriteError),
-}
-
-impl ResponseError for RemoteWriteError {
-    fn status_code(&self) -> StatusCode {
-        match self {
-            RemoteWriteError::Auth(e) => e.status_code(),
-            RemoteWriteError::Body(e) => e.status_code(),
-            RemoteWriteError::UnsupportedContentType(_)
-            | RemoteWriteError::UnsupportedEncoding(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            RemoteWriteError::TooLarge { .. }
-            | RemoteWriteError::TooManySamples { .. }
-            | RemoteWriteError::OverBudget(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            RemoteWriteError::Snappy(_)
-            | RemoteWriteError::Protobuf(_)
-            | RemoteWriteError::Invalid(_) => StatusCode::BAD_REQUEST,
-            RemoteWriteError::Write(e) if e.is_retryable() => StatusCode::SERVICE_UNAVAILABLE,
-            // Refused data: a 4xx, which Prometheus does not retry for ever.
-            RemoteWriteError::Write(_) => StatusCode::BAD_REQUEST,
-        }
-    }
-
-    fn error_response(&self) -> HttpResponse {
-        if let RemoteWriteError::Auth(e) = self {
-            return e.error_response();
-        }
-        let mut response = HttpResponse::build(self.status_code());
-        if self.status_code() == StatusCode::SERVICE_UNAVAILABLE {
-            response.insert_header((header::RETRY_AFTER, HeaderValue::from_static("1")));
-        }
-        response
-            .content_type("text/plain; charset=utf-8")
-            .body(format!("{self}\n"))
-    }
-}
-
 /// Prometheus remote write 1.0: a snappy-compressed protobuf `WriteRequest`.
-/// Error bodies are plain text, as Prometheus logs them.
+/// Error bodies are the API's JSON error on one line: Prometheus logs the first line.
 #[utoipa::path(post, path = "/v1/prometheus/write", tag = "ingest", security(("bearer" = []), ("basic" = []), ("api_key" = [])),
     params(
         ("Content-Encoding" = String, Header, description = "`snappy`"),
@@ -165,13 +105,11 @@ impl ResponseError for RemoteWriteError {
         content((hypercare_http::openapi::Binary = "application/x-protobuf"))),
     responses(
         (status = 204, description = "Every sample is stored"),
-        (status = 400, description = "Not snappy, not a WriteRequest, or some samples refused (the others are stored)", body = String, content_type = "text/plain"),
-        (status = 401, description = "No key or an unknown one", body = hypercare_http::ErrorBody),
-        (status = 403, description = "The key lacks the `ingest` scope", body = hypercare_http::ErrorBody),
-        (status = 413, description = "Over the body or sample limit", body = String, content_type = "text/plain"),
-        (status = 415, description = "Not protobuf, or not snappy", body = String, content_type = "text/plain"),
-        (status = 429, description = "Over the key's rate limit", body = hypercare_http::ErrorBody),
-        (status = 503, description = "Queue full or not confirmed stored: retry after `Retry-After`", body = String, content_type = "text/plain"),
+        (status = 400, description = "Not snappy (`unreadable_body`), not a WriteRequest (`invalid_json`), or samples refused (`no_valid_records`, or `invalid_request` when the others are stored; both list `rejected`)", body = crate::schema::IngestRefusal),
+        KeyChecks,
+        (status = 413, description = "Over the body or sample limit (`payload_too_large`, `too_many_records`, `amplification_limit`, `larger_than_queue`)", body = ErrorBody),
+        (status = 415, description = "Not protobuf, or not snappy (`unsupported_content_type`, `unsupported_encoding`)", body = ErrorBody),
+        crate::schema::WriteChecks,
     ))]
 #[tracing::instrument(name = "ingest.prometheus_write", skip_all, fields(key = %caller.name()))]
 pub(crate) async fn post_write(
@@ -179,54 +117,52 @@ pub(crate) async fn post_write(
     payload: web::Payload,
     caller: Caller,
     state: web::Data<IngestState>,
-) -> Result<HttpResponse, RemoteWriteError> {
-    let received_ms = chrono::Utc::now().timestamp_millis();
+) -> Result<HttpResponse, ApiError> {
+    Ok(write(req, payload, caller, state).await?)
+}
+
+async fn write(
+    req: HttpRequest,
+    payload: web::Payload,
+    caller: Caller,
+    state: web::Data<IngestState>,
+) -> Result<HttpResponse, IngestError> {
     caller.authorize(Scope::Ingest)?;
     check_headers(&req)?;
-    let limits = crate::routes::request_limits(&req, &caller, &state.limits)?;
-    let body = read_body_as_sent(&req, payload, limits.body(limits.max_body_bytes)).await?;
+    let limit = state.limits.body(state.limits.max_body_bytes);
+    let body = read_body_as_sent(&req, payload, limit).await?;
     // Charged by what it decompresses to, like the bodies of the other routes.
-    caller.take_bytes(snap::raw::decompress_len(&body).unwrap_or(body.len()))?;
-    let request = decode(&body, &limits, state.metrics.max_request_bytes())?;
+    let decoded_bytes = snap::raw::decompress_len(&body).unwrap_or(body.len());
+    let admission = state.admit(&req, &caller, decoded_bytes)?;
+    let request = decode(&body, admission.limits(), state.metrics.max_request_bytes())?;
     drop(body);
 
-    let ctx = RequestContext {
-        limits: &limits,
-        received_ms,
-        api_key: caller.name(),
-        late_hours: Default::default(),
-    };
+    let ctx = admission.context();
     let outcome = encode(&request, &ctx)?;
     drop(request);
-    state.counters.record(SIGNAL, &outcome.batch);
     state
         .counters
         .skipped(SIGNAL, "stale_marker", outcome.stale_markers);
     state
         .counters
         .skipped(SIGNAL, "not_finite", outcome.not_finite);
-    let EncodedBatch {
-        rows,
-        data,
-        rejected,
-    } = outcome.batch;
-    state
-        .metrics
-        .write(caller.name(), rows, data.freeze())
+    let stored = state
+        .store(&admission, &ctx, Table::MetricPoints, SIGNAL, outcome.batch)
         .await?;
-    if rejected.is_empty() {
+    if stored.rejected.is_empty() {
         Ok(HttpResponse::NoContent().finish())
     } else {
-        Err(RemoteWriteError::Invalid(describe_rejections(
-            rows,
-            outcome.rejected_samples,
-            &rejected,
-        )))
+        // The valid samples are stored; the sender must not retry the others.
+        Err(IngestError::SomeRefused {
+            stored: stored.accepted,
+            refused: outcome.rejected_samples,
+            rejected: stored.rejected,
+        })
     }
 }
 
 /// The spec's required headers: protobuf content, snappy encoding.
-fn check_headers(req: &HttpRequest) -> Result<(), RemoteWriteError> {
+fn check_headers(req: &HttpRequest) -> Result<(), IngestError> {
     let text = |name| {
         req.headers()
             .get(name)
@@ -237,11 +173,17 @@ fn check_headers(req: &HttpRequest) -> Result<(), RemoteWriteError> {
     // Remote write 2.0 sends `application/x-protobuf;proto=io.prometheus.write.v2.Request`.
     let v2 = content_type.contains("io.prometheus.write.v2");
     if mime != "application/x-protobuf" || v2 {
-        return Err(RemoteWriteError::UnsupportedContentType(content_type));
+        return Err(IngestError::UnsupportedContentType {
+            found: content_type,
+            expected: "application/x-protobuf (remote write 1.0)",
+        });
     }
     let encoding = text(header::CONTENT_ENCODING).unwrap_or_default();
     if encoding != "snappy" {
-        return Err(RemoteWriteError::UnsupportedEncoding(encoding));
+        return Err(IngestError::UnsupportedEncoding {
+            found: encoding,
+            expected: "snappy (block format), as remote write 1.0 does",
+        });
     }
     Ok(())
 }
@@ -259,23 +201,31 @@ pub fn decode(
     body: &[u8],
     limits: &Limits,
     queue_capacity: usize,
-) -> Result<WriteRequest, RemoteWriteError> {
+) -> Result<WriteRequest, IngestError> {
     let limit = limits.max_body_bytes;
-    let size =
-        snap::raw::decompress_len(body).map_err(|e| RemoteWriteError::Snappy(e.to_string()))?;
+    let snappy = |e: snap::Error| {
+        IngestError::Body(BodyError::Unreadable(format!(
+            "it is not valid snappy (block format): {e}"
+        )))
+    };
+    let protobuf = |reason: String| IngestError::Undecodable {
+        what: "protobuf WriteRequest",
+        reason,
+    };
+    let size = snap::raw::decompress_len(body).map_err(snappy)?;
     if size > limit {
-        return Err(RemoteWriteError::TooLarge { size, limit });
+        return Err(BodyError::TooLarge { limit }.into());
     }
     let raw = snap::raw::Decoder::new()
         .decompress_vec(body)
-        .map_err(|e| RemoteWriteError::Snappy(e.to_string()))?;
-    let shape = crate::wire::remote_write_shape(&raw, ROW_TAIL)
-        .map_err(|e| RemoteWriteError::Protobuf(e.to_string()))?;
+        .map_err(snappy)?;
+    let shape =
+        crate::wire::remote_write_shape(&raw, ROW_TAIL).map_err(|e| protobuf(e.to_string()))?;
     let budget = Budget::for_request(limits, raw.len(), queue_capacity);
     budget.check_records(shape.records)?;
     budget::check_decoded(limits, shape.decoded_bytes, raw.len())?;
     budget.check_encoded(shape.encoded_bytes)?;
-    WriteRequest::decode(Bytes::from(raw)).map_err(|e| RemoteWriteError::Protobuf(e.to_string()))
+    WriteRequest::decode(Bytes::from(raw)).map_err(|e| protobuf(e.to_string()))
 }
 
 /// The rows of a request and what was left out.
@@ -291,14 +241,13 @@ pub struct Outcome {
 
 /// Checks every series and sample of `request` and encodes the valid samples as
 /// `metric_points` rows.
-pub fn encode(request: &WriteRequest, ctx: &RequestContext) -> Result<Outcome, RemoteWriteError> {
+/// More samples than `max_records_per_request` refuse the request whole
+/// ([`decode`] refuses them before decoding already).
+pub fn encode(request: &WriteRequest, ctx: &RequestContext) -> Result<Outcome, OverBudget> {
     let samples: usize = request.timeseries.iter().map(|s| s.samples.len()).sum();
     let limit = ctx.limits.max_records_per_request;
     if samples > limit {
-        return Err(RemoteWriteError::TooManySamples {
-            got: samples,
-            limit,
-        });
+        return Err(OverBudget::Records { limit });
     }
     let mut outcome = Outcome {
         batch: EncodedBatch {
@@ -445,24 +394,6 @@ fn is_label_name(name: &str) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
-/// The 400 text: how many samples were stored and refused, and the first reasons.
-fn describe_rejections(stored: usize, refused: usize, rejected: &[Rejection]) -> String {
-    const SHOWN: usize = 10;
-    let mut text = format!(
-        "{refused} samples were refused and {stored} stored; the request must not be retried. Reasons:"
-    );
-    for r in rejected.iter().take(SHOWN) {
-        text.push_str(&format!(
-            "\n  timeseries[{}] {}: {}",
-            r.index, r.field, r.reason
-        ));
-    }
-    if rejected.len() > SHOWN {
-        text.push_str(&format!("\n  ... and {} more", rejected.len() - SHOWN));
-    }
-    text
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -519,7 +450,7 @@ mod tests {
     fn bad_snappy_truncated_protobuf_and_oversize_are_refused() {
         assert!(matches!(
             decode(b"\xff\xff\xff\xff\xff\xff", &Limits::default(), 1 << 30),
-            Err(RemoteWriteError::Snappy(_))
+            Err(IngestError::Body(BodyError::Unreadable(_)))
         ));
         let request = WriteRequest {
             timeseries: vec![series(&[("__name__", "up")], &[(1.0, NOW_MS)])],
@@ -530,7 +461,7 @@ mod tests {
             .unwrap();
         assert!(matches!(
             decode(&truncated, &Limits::default(), 1 << 30),
-            Err(RemoteWriteError::Protobuf(_))
+            Err(IngestError::Undecodable { .. })
         ));
         assert!(matches!(
             decode(
@@ -541,7 +472,7 @@ mod tests {
                 },
                 1 << 30
             ),
-            Err(RemoteWriteError::TooLarge { .. })
+            Err(IngestError::Body(BodyError::TooLarge { .. }))
         ));
     }
 

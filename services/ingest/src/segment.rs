@@ -6,8 +6,9 @@
 //! body (JSON, gzip or not, <= max_segment_body_bytes)
 //!   -> key: Authorization header (Basic `<writeKey>:`, Bearer, X-API-Key) or `writeKey` in the body
 //!   -> each call mapped to an event record of /v1/events (see `to_event`)
+//!   -> IngestState::admit (the key's byte rate)
 //!   -> event::encode (the one encoder and validation of `events` rows)
-//!   -> events writer (ack after insert) -> 200 {"success": true, ...}
+//!   -> IngestState::store (events writer, ack after insert) -> 200 {"success": true, ...}
 //! ```
 //!
 //! Mapping: `track` keeps its `event` name; the other calls become `$identify`,
@@ -35,10 +36,13 @@ use uuid::Uuid;
 use hypercare_http::auth::{AuthError, Caller, OptionalCaller, Scope};
 use hypercare_http::body::read_body;
 
+use hypercare_http::ApiError;
+
 use crate::budget::{Budget, OverBudget};
+use crate::error::IngestError;
 use crate::event::{self, RequestContext};
 use crate::records::{BodyRefused, EncodedBatch, Framing, Rejection, Value};
-use crate::routes::{IngestError, IngestState};
+use crate::state::{IngestState, Table};
 
 /// The `signal` label of this protocol's records in the ingest metrics.
 pub const SIGNAL: &str = "segment_event";
@@ -117,13 +121,12 @@ struct Success<'a> {
     security((), ("bearer" = []), ("basic" = []), ("api_key" = [])),
     params(("call" = String, Path, description = "`track`, `identify`, `page`, `screen`, `group`, `alias` or `batch`",
         pattern = "^(track|identify|page|screen|group|alias|batch)$")),
-    request_body(content((crate::api_doc::SegmentBody = "application/json"))),
+    request_body(content((crate::schema::SegmentBody = "application/json"))),
     responses(
-        (status = 200, description = "The accepted calls are stored; bad ones are listed", body = crate::api_doc::SegmentSuccess),
-        (status = 400, description = "Not JSON, or no call is valid (all listed)", body = crate::api_doc::IngestRefusal),
+        (status = 200, description = "The accepted calls are stored; bad ones are listed", body = crate::schema::SegmentSuccess),
+        (status = 400, description = "Not JSON, or no call is valid (all listed)", body = crate::schema::IngestRefusal),
         (status = 404, description = "Not a Segment call", body = hypercare_http::ErrorBody),
-        hypercare_http::openapi::KeyChecks, hypercare_http::openapi::BodyChecks,
-        (status = 503, description = "Queue full or not confirmed stored: retry after `Retry-After`", body = hypercare_http::ErrorBody),
+        hypercare_http::openapi::KeyChecks, hypercare_http::openapi::BodyChecks, crate::schema::WriteChecks,
     ))]
 #[tracing::instrument(name = "ingest.segment", skip_all, fields(call = %call.as_str()))]
 pub(crate) async fn post_call(
@@ -132,19 +135,25 @@ pub(crate) async fn post_call(
     payload: web::Payload,
     caller: OptionalCaller,
     state: web::Data<IngestState>,
-) -> Result<HttpResponse, IngestError> {
-    let received_ms = chrono::Utc::now().timestamp_millis();
+) -> Result<HttpResponse, ApiError> {
     let batch_call = call.as_str() == "batch";
     let single = Call::parse(call.as_str());
     if !batch_call && single.is_none() {
-        return Ok(hypercare_http::error::error_response(
-            hypercare_http::ErrorCode::NotFound,
-            format!(
-                "`{}` is not a Segment call: use track, identify, page, screen, group, alias or batch",
-                call.as_str()
-            ),
-        ));
+        return Err(ApiError::not_found(format!(
+            "`{}` is not a Segment call: use track, identify, page, screen, group, alias or batch",
+            call.as_str()
+        )));
     }
+    Ok(store_calls(req, single, payload, caller, state).await?)
+}
+
+async fn store_calls(
+    req: HttpRequest,
+    single: Option<Call>,
+    payload: web::Payload,
+    caller: OptionalCaller,
+    state: web::Data<IngestState>,
+) -> Result<HttpResponse, IngestError> {
     // A key in the headers is checked before the body is read; a key in the body
     // (Segment's `writeKey`) only after.
     if let Some(caller) = &caller.0 {
@@ -155,9 +164,10 @@ pub(crate) async fn post_call(
         .get(actix_web::http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok());
     if Framing::from_content_type(content_type) != Some(Framing::Json) {
-        return Err(IngestError::UnsupportedContentType(
-            content_type.unwrap_or("").to_owned(),
-        ));
+        return Err(IngestError::UnsupportedContentType {
+            found: content_type.unwrap_or("").to_owned(),
+            expected: "application/json",
+        });
     }
     let limit = state.limits.body(state.limits.max_segment_body_bytes);
     let body = read_body(&req, payload, limit).await?;
@@ -175,7 +185,7 @@ pub(crate) async fn post_call(
             caller
         }
     };
-    caller.take_bytes(body.len())?;
+    let admission = state.admit(&req, &caller, body.len())?;
     let root: Json =
         serde_json::from_slice(&body).map_err(|e| BodyRefused::Syntax(format!("{e}")))?;
     let body_len = body.len();
@@ -183,13 +193,8 @@ pub(crate) async fn post_call(
     let Json::Object(root) = root else {
         return Err(BodyRefused::Syntax("a Segment call must be a JSON object".into()).into());
     };
-    let limits = crate::routes::request_limits(&req, &caller, &state.limits)?;
-    let ctx = RequestContext {
-        limits: &limits,
-        received_ms,
-        api_key: caller.name(),
-        late_hours: Default::default(),
-    };
+    let limits = admission.limits();
+    let ctx = admission.context();
     let batch = encode_calls(
         &root,
         single,
@@ -197,27 +202,16 @@ pub(crate) async fn post_call(
         caller.name(),
         limits.max_segment_batch_events,
     )?;
-    Budget::for_request(&limits, body_len, state.events.max_request_bytes())
+    Budget::for_request(limits, body_len, state.events.max_request_bytes())
         .check_encoded(batch.data.len())
         .map_err(BodyRefused::OverBudget)?;
-    state.counters.record(SIGNAL, &batch);
-    let EncodedBatch {
-        rows,
-        data,
-        rejected,
-    } = batch;
-    if rows == 0 && !rejected.is_empty() {
-        return Err(IngestError::NothingValid(rejected));
-    }
-    state
-        .events
-        .write(caller.name(), rows, data.freeze())
+    let stored = state
+        .store(&admission, &ctx, Table::Events, SIGNAL, batch)
         .await?;
-    crate::routes::mark_late_hours(&state.store, &ctx).await?;
     Ok(HttpResponse::Ok().json(Success {
         success: true,
-        accepted: rows,
-        rejected: &rejected,
+        accepted: stored.accepted,
+        rejected: &stored.rejected,
     }))
 }
 

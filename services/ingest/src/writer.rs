@@ -44,6 +44,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
+use hypercare_runtime::Tasks;
 use hypercare_telemetry::metric_name;
 
 use crate::config::WriterSettings;
@@ -160,9 +161,11 @@ pub struct Writer {
 }
 
 impl Writer {
-    /// Starts the writer task for `table`; `insert_sql` is the `INSERT ... FORMAT
-    /// RowBinary` statement whose columns the chunks are encoded for. The task ends
-    /// once `shutdown` completes and every queued chunk is stored (or failed).
+    /// Starts the writer task for `table` on `tasks`; `insert_sql` is the `INSERT
+    /// ... FORMAT RowBinary` statement whose columns the chunks are encoded for.
+    /// Once the tasks are cancelled (at shutdown, after the HTTP server stopped
+    /// taking requests) the task takes no new chunk, stores (or fails) every
+    /// chunk it holds, and ends.
     pub fn spawn(
         client: clickhouse::Client,
         table: &'static str,
@@ -170,8 +173,8 @@ impl Writer {
         settings: WriterSettings,
         metrics: WriterMetrics,
         health: HealthReporter,
-        shutdown: impl Future<Output = ()> + Send + 'static,
-    ) -> (Writer, tokio::task::JoinHandle<()>) {
+        tasks: &Tasks,
+    ) -> Writer {
         let (tx, rx) = mpsc::unbounded_channel();
         let writer = Writer {
             table,
@@ -191,8 +194,8 @@ impl Writer {
             metrics,
             health,
         };
-        let handle = tokio::spawn(task.run(rx, shutdown));
-        (writer, handle)
+        tasks.spawn(table, |cancel| task.run(rx, cancel.cancelled_owned()));
+        writer
     }
 
     /// Encoded bytes one request may queue at most: its key's share of the

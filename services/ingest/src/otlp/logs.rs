@@ -7,7 +7,8 @@ use opentelemetry_proto::tonic::logs::v1::LogRecord;
 use xxhash_rust::xxh3::Xxh3;
 
 use super::metrics::{
-    Attributes, Encoded, any_value_text, attributes, check_shared, resource_and_service,
+    Attributes, Encoded, Values, any_value_text, attributes, check_attributes, check_shared,
+    resource_and_service,
 };
 use crate::event::RequestContext;
 use crate::fields;
@@ -121,20 +122,7 @@ impl LogRow<'_> {
         })?;
         let body = any_value_text(record.body.as_ref());
         let labels = attributes(&record.attributes);
-        if labels.len() > limits.max_properties {
-            return Err(Rejection::new(
-                "attributes",
-                "too_many",
-                format!(
-                    "has {} attributes; the limit is {}",
-                    labels.len(),
-                    limits.max_properties
-                ),
-            ));
-        }
-        for (key, _) in &labels {
-            fields::check_name(&format!("attributes.{key}"), key, limits)?;
-        }
+        check_attributes("attributes", &labels, limits, Values::Unchecked)?;
         let trace_id = hex::encode(&record.trace_id);
         let span_id = hex::encode(&record.span_id);
 

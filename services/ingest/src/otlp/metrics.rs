@@ -141,22 +141,7 @@ pub fn check_shared(
     scope_version: &str,
     limits: &crate::config::Limits,
 ) -> Result<usize, Rejection> {
-    if resource.len() > limits.max_properties {
-        return Err(Rejection::new(
-            "resource.attributes",
-            "too_many",
-            format!(
-                "has {} attributes; the limit is max_properties = {}",
-                resource.len(),
-                limits.max_properties
-            ),
-        ));
-    }
-    for (key, text) in resource {
-        let at = || format!("resource.attributes.{key}");
-        fields::check_name(&at(), key, limits)?;
-        fields::check_length(&at(), text, limits.max_value_length)?;
-    }
+    check_attributes("resource.attributes", resource, limits, Values::Checked)?;
     fields::check_length("scope.name", scope_name, limits.max_name_length)?;
     fields::check_length("scope.version", scope_version, limits.max_name_length)?;
     let bytes = resource
@@ -167,6 +152,46 @@ pub fn check_shared(
         + scope_version.len();
     check_series_bytes("resource.attributes", bytes, limits)?;
     Ok(bytes)
+}
+
+/// Whether attribute values are held to `max_value_length`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Values {
+    /// Labels of a series, which every row repeats.
+    Checked,
+    /// Attributes of a log record, stored once with it (a message or a stack
+    /// trace may be long); the row's size is bounded by the request's budget.
+    Unchecked,
+}
+
+/// Refuses attributes (a point's, a log record's, a resource's) when there are
+/// more than `max_properties`, a key is not a name, or (with [`Values::Checked`])
+/// a value is longer than `max_value_length`; `field` names them in the rejection.
+pub fn check_attributes(
+    field: &str,
+    attributes: &Attributes,
+    limits: &crate::config::Limits,
+    values: Values,
+) -> Result<(), Rejection> {
+    if attributes.len() > limits.max_properties {
+        return Err(Rejection::new(
+            field,
+            "too_many",
+            format!(
+                "has {} attributes; the limit is max_properties = {}",
+                attributes.len(),
+                limits.max_properties
+            ),
+        ));
+    }
+    for (key, text) in attributes {
+        let at = || format!("{field}.{key}");
+        fields::check_name(&at(), key, limits)?;
+        if values == Values::Checked {
+            fields::check_length(&at(), text, limits.max_value_length)?;
+        }
+    }
+    Ok(())
 }
 
 /// Refuses a series (or log row) whose repeated fields take over `max_series_bytes`.
@@ -479,22 +504,7 @@ impl Series<'_> {
             let at = labels.partition_point(|(k, _)| k.as_str() < "service");
             labels.insert(at, ("service".to_owned(), service.to_owned()));
         }
-        if labels.len() > limits.max_properties {
-            return Err(Rejection::new(
-                "attributes",
-                "too_many",
-                format!(
-                    "has {} attributes; the limit is {}",
-                    labels.len(),
-                    limits.max_properties
-                ),
-            ));
-        }
-        for (key, text) in &labels {
-            let at = || format!("attributes.{key}");
-            fields::check_name(&at(), key, limits)?;
-            fields::check_length(&at(), text, limits.max_value_length)?;
-        }
+        check_attributes("attributes", &labels, limits, Values::Checked)?;
         let label_bytes = labels.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>();
         check_series_bytes(
             "attributes",
@@ -777,6 +787,41 @@ fn fold_collisions(bounds: Vec<f64>, counts: Vec<u64>) -> (Vec<f64>, Vec<u64>) {
 mod tests {
     use super::*;
     use opentelemetry_proto::tonic::metrics::v1::exponential_histogram_data_point::Buckets;
+
+    #[test]
+    fn attributes_are_refused_over_the_count_a_bad_key_or_a_long_checked_value() {
+        let limits = crate::config::Limits {
+            max_properties: 2,
+            max_value_length: 5,
+            ..Default::default()
+        };
+        let pairs = |items: &[(&str, &str)]| -> Attributes {
+            items
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect()
+        };
+        let ok = pairs(&[("a", "1"), ("b", "2")]);
+        assert!(check_attributes("attributes", &ok, &limits, Values::Checked).is_ok());
+        let many = pairs(&[("a", "1"), ("b", "2"), ("c", "3")]);
+        let refused =
+            check_attributes("resource.attributes", &many, &limits, Values::Checked).unwrap_err();
+        assert_eq!(
+            (refused.field.as_str(), refused.code),
+            ("resource.attributes", "too_many")
+        );
+        assert!(
+            refused.reason.contains("max_properties = 2"),
+            "{}",
+            refused.reason
+        );
+        let long = pairs(&[("a", "too long")]);
+        let refused = check_attributes("attributes", &long, &limits, Values::Checked).unwrap_err();
+        assert_eq!(refused.field, "attributes.a");
+        assert!(check_attributes("attributes", &long, &limits, Values::Unchecked).is_ok());
+        let bad_key = pairs(&[("", "x")]);
+        assert!(check_attributes("attributes", &bad_key, &limits, Values::Unchecked).is_err());
+    }
 
     #[test]
     fn exponential_buckets_keep_their_edges() {

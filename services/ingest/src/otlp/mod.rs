@@ -6,17 +6,25 @@
 //! or gzip. Answers follow the OTLP spec: 200 with an empty response, or with
 //! `partialSuccess` (rejected count and the first reasons) when some points are
 //! refused — the good ones are stored; 400 for a body that cannot be decoded;
-//! 401/403; 413; 415; 429 and 503 with `Retry-After` (the only codes exporters
-//! retry). Error bodies are a `google.rpc.Status`, in the request's encoding.
+//! 401/403; 413; 415; 422 for points ClickHouse refuses; 429 and 503 with
+//! `Retry-After` (the only codes exporters retry). Error bodies are a
+//! `google.rpc.Status`, in the request's encoding, carrying the status, headers
+//! and message of the crate's one error conversion ([`crate::error`]).
 //! Traces are not stored: `/v1/otlp/v1/traces` answers 404.
+//!
+//! ```text
+//! key, scope -> body -> IngestState::admit (byte rate)
+//!   -> size the messages (wire::shape | json::shape) against the budget, then decode
+//!   -> metrics::encode | logs::encode -> IngestState::write -> 200 (+ partialSuccess)
+//! ```
 
 pub mod json;
 pub mod logs;
 pub mod metrics;
 
 use actix_web::http::StatusCode;
-use actix_web::http::header::{self, HeaderValue};
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 use opentelemetry_proto::tonic::collector::logs::v1::{
     ExportLogsPartialSuccess, ExportLogsServiceRequest, ExportLogsServiceResponse,
 };
@@ -25,13 +33,14 @@ use opentelemetry_proto::tonic::collector::metrics::v1::{
 };
 use prost::Message;
 
+use hypercare_http::ApiError;
 use hypercare_http::auth::{AuthError, Caller, Scope};
-use hypercare_http::body::{BodyError, read_body};
+use hypercare_http::body::read_body;
 
 use crate::budget::{Budget, OverBudget};
+use crate::error::IngestError;
 use crate::event::RequestContext;
-use crate::routes::IngestState;
-use crate::writer::WriteError;
+use crate::state::{IngestState, Table};
 use metrics::Encoded;
 
 /// How many times `max_decode_amplification` an OTLP/JSON body may expand.
@@ -51,7 +60,7 @@ enum Encoding {
 }
 
 impl Encoding {
-    fn of(req: &HttpRequest) -> Result<Self, Failure> {
+    fn of(req: &HttpRequest) -> Result<Self, IngestError> {
         let content_type = req
             .headers()
             .get(header::CONTENT_TYPE)
@@ -66,14 +75,9 @@ impl Encoding {
         match essence.as_str() {
             "application/x-protobuf" | "application/protobuf" => Ok(Encoding::Protobuf),
             "application/json" => Ok(Encoding::Json),
-            _ => Err(Failure {
-                status: StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                message: format!(
-                    "Content-Type `{content_type}` is not OTLP/HTTP: send application/x-protobuf or application/json"
-                ),
-                retry_after: None,
-                // Nothing to mirror: answer in JSON, which any client can read.
-                encoding: Encoding::Json,
+            _ => Err(IngestError::UnsupportedContentType {
+                found: content_type.to_owned(),
+                expected: "application/x-protobuf or application/json (OTLP/HTTP)",
             }),
         }
     }
@@ -95,98 +99,45 @@ struct Status {
     message: String,
 }
 
-/// An OTLP error answer.
-#[derive(Debug)]
-struct Failure {
-    status: StatusCode,
-    message: String,
-    retry_after: Option<u64>,
-    encoding: Encoding,
+/// The answer to a failed export: the status and headers (`Retry-After`,
+/// `WWW-Authenticate`) of the error's one conversion into [`ApiError`], with its
+/// message as a `google.rpc.Status` in `encoding`, which is all that OTLP
+/// exporters read.
+fn failure(error: IngestError, encoding: Encoding) -> HttpResponse {
+    let error = ApiError::from(error);
+    let template = error.error_response();
+    let status = Status {
+        code: grpc_code(template.status()),
+        message: error.message().to_owned(),
+    };
+    let mut response = HttpResponse::build(template.status());
+    for (name, value) in template.headers() {
+        if name != header::CONTENT_TYPE {
+            response.append_header((name.clone(), value.clone()));
+        }
+    }
+    response.content_type(encoding.content_type());
+    match encoding {
+        Encoding::Protobuf => response.body(status.encode_to_vec()),
+        Encoding::Json => response.json(serde_json::json!({
+            "code": status.code,
+            "message": status.message,
+        })),
+    }
 }
 
-impl Failure {
-    fn new(status: StatusCode, message: impl Into<String>, encoding: Encoding) -> Self {
-        Self {
-            status,
-            message: message.into(),
-            retry_after: None,
-            encoding,
-        }
-    }
-
-    fn from_auth(error: AuthError, encoding: Encoding) -> Self {
-        let status = actix_web::ResponseError::status_code(&error);
-        let retry_after = match &error {
-            AuthError::RateLimited {
-                retry_after_secs, ..
-            }
-            | AuthError::ByteRateLimited {
-                retry_after_secs, ..
-            } => Some(*retry_after_secs),
-            _ => None,
-        };
-        Self {
-            status,
-            message: error.to_string(),
-            retry_after,
-            encoding,
-        }
-    }
-
-    fn from_body(error: BodyError, encoding: Encoding) -> Self {
-        Self::new(
-            actix_web::ResponseError::status_code(&error),
-            error.to_string(),
-            encoding,
-        )
-    }
-
-    fn from_write(error: WriteError, encoding: Encoding) -> Self {
-        if error.is_retryable() {
-            Self {
-                status: StatusCode::SERVICE_UNAVAILABLE,
-                message: error.to_string(),
-                retry_after: Some(1),
-                encoding,
-            }
-        } else {
-            Self::new(StatusCode::BAD_REQUEST, error.to_string(), encoding)
-        }
-    }
-
-    /// The gRPC code matching the HTTP status, as the spec's table pairs them.
-    fn grpc_code(&self) -> i32 {
-        match self.status {
-            StatusCode::BAD_REQUEST | StatusCode::PAYLOAD_TOO_LARGE => 3,
-            StatusCode::UNAUTHORIZED => 16,
-            StatusCode::FORBIDDEN => 7,
-            StatusCode::TOO_MANY_REQUESTS => 8,
-            StatusCode::SERVICE_UNAVAILABLE => 14,
-            StatusCode::UNSUPPORTED_MEDIA_TYPE => 3,
-            _ => 2,
-        }
-    }
-
-    fn response(self) -> HttpResponse {
-        let status = Status {
-            code: self.grpc_code(),
-            message: self.message,
-        };
-        let mut response = HttpResponse::build(self.status);
-        response.content_type(self.encoding.content_type());
-        if let Some(secs) = self.retry_after {
-            response.insert_header((header::RETRY_AFTER, HeaderValue::from(secs)));
-        }
-        if matches!(self.status, StatusCode::UNAUTHORIZED) {
-            response.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
-        }
-        match self.encoding {
-            Encoding::Protobuf => response.body(status.encode_to_vec()),
-            Encoding::Json => response.json(serde_json::json!({
-                "code": status.code,
-                "message": status.message,
-            })),
-        }
+/// The gRPC code matching the HTTP status, as the spec's table pairs them.
+fn grpc_code(status: StatusCode) -> i32 {
+    match status {
+        StatusCode::BAD_REQUEST
+        | StatusCode::PAYLOAD_TOO_LARGE
+        | StatusCode::UNSUPPORTED_MEDIA_TYPE
+        | StatusCode::UNPROCESSABLE_ENTITY => 3,
+        StatusCode::UNAUTHORIZED => 16,
+        StatusCode::FORBIDDEN => 7,
+        StatusCode::TOO_MANY_REQUESTS => 8,
+        StatusCode::SERVICE_UNAVAILABLE => 14,
+        _ => 2,
     }
 }
 
@@ -198,8 +149,9 @@ trait Signal {
     /// The request's message, for the walk that sizes it before decoding.
     const KIND: crate::wire::Kind;
     fn from_json(body: &[u8]) -> Result<Self::Request, json::JsonError>;
+    /// Where the rows go.
+    const TABLE: Table;
     fn encode(request: &Self::Request, ctx: &RequestContext, max_bytes: usize) -> Encoded;
-    fn writer(state: &IngestState) -> &crate::writer::Writer;
     /// The export response, with `partialSuccess` when something was rejected.
     fn response(rejected: i64, message: String, encoding: Encoding) -> Vec<u8>;
 }
@@ -211,6 +163,7 @@ impl Signal for Metrics {
     type Request = ExportMetricsServiceRequest;
     const LABEL: &'static str = "otlp_metric";
     const KIND: crate::wire::Kind = crate::wire::Kind::MetricsRequest;
+    const TABLE: Table = Table::MetricPoints;
 
     fn from_json(body: &[u8]) -> Result<Self::Request, json::JsonError> {
         json::metrics_request(body)
@@ -218,10 +171,6 @@ impl Signal for Metrics {
 
     fn encode(request: &Self::Request, ctx: &RequestContext, max_bytes: usize) -> Encoded {
         metrics::encode(request, ctx, max_bytes)
-    }
-
-    fn writer(state: &IngestState) -> &crate::writer::Writer {
-        &state.metrics
     }
 
     fn response(rejected: i64, message: String, encoding: Encoding) -> Vec<u8> {
@@ -244,6 +193,7 @@ impl Signal for Logs {
     type Request = ExportLogsServiceRequest;
     const LABEL: &'static str = "otlp_log";
     const KIND: crate::wire::Kind = crate::wire::Kind::LogsRequest;
+    const TABLE: Table = Table::Logs;
 
     fn from_json(body: &[u8]) -> Result<Self::Request, json::JsonError> {
         json::logs_request(body)
@@ -251,10 +201,6 @@ impl Signal for Logs {
 
     fn encode(request: &Self::Request, ctx: &RequestContext, max_bytes: usize) -> Encoded {
         logs::encode(request, ctx, max_bytes)
-    }
-
-    fn writer(state: &IngestState) -> &crate::writer::Writer {
-        &state.logs
     }
 
     fn response(rejected: i64, message: String, encoding: Encoding) -> Vec<u8> {
@@ -288,17 +234,7 @@ fn partial_success_json(count_key: &str, rejected: i64, message: String) -> Vec<
 #[utoipa::path(post, path = "/v1/otlp/v1/metrics", operation_id = "post_otlp_metrics", tag = "ingest", security(("bearer" = []), ("basic" = []), ("api_key" = [])),
     request_body(description = "An OTLP `ExportMetricsServiceRequest`",
         content((hypercare_http::openapi::Binary = "application/x-protobuf"), (Object = "application/json"))),
-    responses(
-        (status = 200, description = "Stored; `partialSuccess` counts what was refused",
-            content((crate::api_doc::OtlpExportResponse = "application/json"), (hypercare_http::openapi::Binary = "application/x-protobuf"))),
-        (status = 400, description = "The body cannot be decoded", content((crate::api_doc::OtlpStatus = "application/json"), (hypercare_http::openapi::Binary = "application/x-protobuf"))),
-        (status = 401, description = "No key or an unknown one", content((crate::api_doc::OtlpStatus = "application/json"), (hypercare_http::openapi::Binary = "application/x-protobuf"))),
-        (status = 403, description = "The key lacks the `ingest` scope", content((crate::api_doc::OtlpStatus = "application/json"), (hypercare_http::openapi::Binary = "application/x-protobuf"))),
-        (status = 413, description = "Over the body or record limit", content((crate::api_doc::OtlpStatus = "application/json"), (hypercare_http::openapi::Binary = "application/x-protobuf"))),
-        (status = 415, description = "Neither protobuf nor JSON", content((crate::api_doc::OtlpStatus = "application/json"), (hypercare_http::openapi::Binary = "application/x-protobuf"))),
-        (status = 429, description = "Over the key's rate limit: retry after `Retry-After`", content((crate::api_doc::OtlpStatus = "application/json"), (hypercare_http::openapi::Binary = "application/x-protobuf"))),
-        (status = 503, description = "Queue full or not confirmed stored: retry after `Retry-After`", content((crate::api_doc::OtlpStatus = "application/json"), (hypercare_http::openapi::Binary = "application/x-protobuf"))),
-    ))]
+    responses(crate::schema::OtlpAnswers))]
 #[tracing::instrument(name = "ingest.otlp.metrics", skip_all)]
 async fn post_metrics(
     req: HttpRequest,
@@ -306,9 +242,7 @@ async fn post_metrics(
     caller: Result<Caller, AuthError>,
     state: web::Data<IngestState>,
 ) -> HttpResponse {
-    export::<Metrics>(req, payload, caller, state)
-        .await
-        .unwrap_or_else(Failure::response)
+    answer::<Metrics>(req, payload, caller, state).await
 }
 
 /// OTLP/HTTP logs (an `ExportLogsServiceRequest`), protobuf or JSON, plain or gzip.
@@ -316,17 +250,7 @@ async fn post_metrics(
 #[utoipa::path(post, path = "/v1/otlp/v1/logs", operation_id = "post_otlp_logs", tag = "ingest", security(("bearer" = []), ("basic" = []), ("api_key" = [])),
     request_body(description = "An OTLP `ExportLogsServiceRequest`",
         content((hypercare_http::openapi::Binary = "application/x-protobuf"), (Object = "application/json"))),
-    responses(
-        (status = 200, description = "Stored; `partialSuccess` counts what was refused",
-            content((crate::api_doc::OtlpExportResponse = "application/json"), (hypercare_http::openapi::Binary = "application/x-protobuf"))),
-        (status = 400, description = "The body cannot be decoded", content((crate::api_doc::OtlpStatus = "application/json"), (hypercare_http::openapi::Binary = "application/x-protobuf"))),
-        (status = 401, description = "No key or an unknown one", content((crate::api_doc::OtlpStatus = "application/json"), (hypercare_http::openapi::Binary = "application/x-protobuf"))),
-        (status = 403, description = "The key lacks the `ingest` scope", content((crate::api_doc::OtlpStatus = "application/json"), (hypercare_http::openapi::Binary = "application/x-protobuf"))),
-        (status = 413, description = "Over the body or record limit", content((crate::api_doc::OtlpStatus = "application/json"), (hypercare_http::openapi::Binary = "application/x-protobuf"))),
-        (status = 415, description = "Neither protobuf nor JSON", content((crate::api_doc::OtlpStatus = "application/json"), (hypercare_http::openapi::Binary = "application/x-protobuf"))),
-        (status = 429, description = "Over the key's rate limit: retry after `Retry-After`", content((crate::api_doc::OtlpStatus = "application/json"), (hypercare_http::openapi::Binary = "application/x-protobuf"))),
-        (status = 503, description = "Queue full or not confirmed stored: retry after `Retry-After`", content((crate::api_doc::OtlpStatus = "application/json"), (hypercare_http::openapi::Binary = "application/x-protobuf"))),
-    ))]
+    responses(crate::schema::OtlpAnswers))]
 #[tracing::instrument(name = "ingest.otlp.logs", skip_all)]
 async fn post_logs(
     req: HttpRequest,
@@ -334,9 +258,24 @@ async fn post_logs(
     caller: Result<Caller, AuthError>,
     state: web::Data<IngestState>,
 ) -> HttpResponse {
-    export::<Logs>(req, payload, caller, state)
+    answer::<Logs>(req, payload, caller, state).await
+}
+
+/// Exports in the request's encoding, or answers why not in it (in JSON, which
+/// any client reads, when the encoding is not one OTLP uses).
+async fn answer<S: Signal>(
+    req: HttpRequest,
+    payload: web::Payload,
+    caller: Result<Caller, AuthError>,
+    state: web::Data<IngestState>,
+) -> HttpResponse {
+    let encoding = match Encoding::of(&req) {
+        Ok(encoding) => encoding,
+        Err(error) => return failure(error, Encoding::Json),
+    };
+    export::<S>(req, payload, caller, state, encoding)
         .await
-        .unwrap_or_else(Failure::response)
+        .unwrap_or_else(|error| failure(error, encoding))
 }
 
 async fn export<S: Signal>(
@@ -344,42 +283,34 @@ async fn export<S: Signal>(
     payload: web::Payload,
     caller: Result<Caller, AuthError>,
     state: web::Data<IngestState>,
-) -> Result<HttpResponse, Failure> {
-    let received_ms = chrono::Utc::now().timestamp_millis();
-    let encoding = Encoding::of(&req)?;
-    let caller = caller.map_err(|e| Failure::from_auth(e, encoding))?;
-    caller
-        .authorize(Scope::Ingest)
-        .map_err(|e| Failure::from_auth(e, encoding))?;
-    let limits = crate::routes::request_limits(&req, &caller, &state.limits)
-        .map_err(|e| Failure::from_auth(e, encoding))?;
-    let body = read_body(&req, payload, limits.body(limits.max_body_bytes))
-        .await
-        .map_err(|e| Failure::from_body(e, encoding))?;
-    caller
-        .take_bytes(body.len())
-        .map_err(|e| Failure::from_auth(e, encoding))?;
-    let budget = Budget::for_request(&limits, body.len(), S::writer(&state).max_request_bytes());
-    let over = |e: OverBudget| Failure::new(StatusCode::PAYLOAD_TOO_LARGE, e.to_string(), encoding);
+    encoding: Encoding,
+) -> Result<HttpResponse, IngestError> {
+    let caller = caller?;
+    caller.authorize(Scope::Ingest)?;
+    let limit = state.limits.body(state.limits.max_body_bytes);
+    let body = read_body(&req, payload, limit).await?;
+    let admission = state.admit(&req, &caller, body.len())?;
+    let limits = admission.limits();
+    let budget = Budget::for_request(
+        limits,
+        body.len(),
+        state.writer(S::TABLE).max_request_bytes(),
+    );
+    let undecodable = |what: &'static str| {
+        move |e: &dyn std::fmt::Display| IngestError::Undecodable {
+            what,
+            reason: e.to_string(),
+        }
+    };
+    let protobuf = undecodable("protobuf export request");
+    let json = undecodable("OTLP/JSON export request");
     // Sized before anything is decoded: what decoding allocates grows with the
     // number of messages, not with the bytes of the body.
     let shape = match encoding {
-        Encoding::Protobuf => crate::wire::shape(&body, S::KIND).map_err(|e| {
-            Failure::new(
-                StatusCode::BAD_REQUEST,
-                format!("the body is not a valid protobuf export request: {e}"),
-                encoding,
-            )
-        })?,
-        Encoding::Json => json::shape(&body).map_err(|e| {
-            Failure::new(
-                StatusCode::BAD_REQUEST,
-                format!("the body is not a valid OTLP/JSON export request: {e}"),
-                encoding,
-            )
-        })?,
+        Encoding::Protobuf => crate::wire::shape(&body, S::KIND).map_err(|e| protobuf(&e))?,
+        Encoding::Json => json::shape(&body).map_err(|e| json(&e))?,
     };
-    budget.check_records(shape.records).map_err(over)?;
+    budget.check_records(shape.records)?;
     // OTLP/JSON is parsed into a JSON tree first, where a small object costs
     // a 640-byte B-tree node: legitimate bodies expand about 50 times, so JSON
     // gets four times the protobuf allowance.
@@ -392,38 +323,20 @@ async fn export<S: Signal>(
             ..limits.clone()
         },
     };
-    crate::budget::check_decoded(&decode_limits, shape.decoded_bytes, body.len()).map_err(over)?;
+    crate::budget::check_decoded(&decode_limits, shape.decoded_bytes, body.len())?;
     let request = match encoding {
-        Encoding::Protobuf => S::Request::decode(body.as_ref()).map_err(|e| {
-            Failure::new(
-                StatusCode::BAD_REQUEST,
-                format!("the body is not a valid protobuf export request: {e}"),
-                encoding,
-            )
-        })?,
-        Encoding::Json => S::from_json(&body).map_err(|e| {
-            Failure::new(
-                StatusCode::BAD_REQUEST,
-                format!("the body is not a valid OTLP/JSON export request: {e}"),
-                encoding,
-            )
-        })?,
+        Encoding::Protobuf => S::Request::decode(body.as_ref()).map_err(|e| protobuf(&e))?,
+        Encoding::Json => S::from_json(&body).map_err(|e| json(&e))?,
     };
     drop(body);
-    let ctx = RequestContext {
-        limits: &limits,
-        received_ms,
-        api_key: caller.name(),
-        late_hours: Default::default(),
-    };
+    let ctx = admission.context();
     let encoded = S::encode(&request, &ctx, budget.max_encoded_bytes);
     drop(request);
     if encoded.over {
-        return Err(over(
-            budget
-                .check_encoded(encoded.data.len())
-                .expect_err("the encoder stops only over the budget"),
-        ));
+        return Err(budget
+            .check_encoded(encoded.data.len())
+            .expect_err("the encoder stops only over the budget")
+            .into());
     }
     state.counters.count(
         S::LABEL,
@@ -431,14 +344,16 @@ async fn export<S: Signal>(
         encoded.rejected_codes.iter().copied(),
     );
     if encoded.rows > limits.max_records_per_request {
-        return Err(over(OverBudget::Records {
+        return Err(OverBudget::Records {
             limit: limits.max_records_per_request,
-        }));
+        }
+        .into());
     }
-    S::writer(&state)
-        .write(caller.name(), encoded.rows, encoded.data.freeze())
-        .await
-        .map_err(|e| Failure::from_write(e, encoding))?;
+    // OTLP answers a request with no valid point like any other: 200 with
+    // `partialSuccess`, so the rows (if any) go straight to the writer.
+    state
+        .write(&admission, &ctx, S::TABLE, encoded.rows, encoded.data)
+        .await?;
     let message = encoded
         .rejected
         .iter()
