@@ -13,7 +13,7 @@ use utoipa::{OpenApi, ToSchema};
 
 use hypercare_http::openapi::SecuritySchemes;
 
-use crate::routes::AlertView;
+use crate::view::AlertView;
 
 /// `GET /v1/alerts`: active alerts and whether a rollback is recommended.
 #[derive(ToSchema)]
@@ -84,7 +84,7 @@ pub struct FiredAlert {
 /// `GET /v1/alerts/notifications`: delivery attempts, newest first.
 #[derive(ToSchema)]
 pub struct Deliveries {
-    deliveries: Vec<crate::notify::DeliveryRow>,
+    deliveries: Vec<crate::store::DeliveryRow>,
 }
 
 /// A silence as Alertmanager's API shows it.

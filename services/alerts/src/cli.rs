@@ -25,13 +25,22 @@ pub fn run(
     configured: &[PathBuf],
     kpi_file: Option<&PathBuf>,
 ) -> anyhow::Result<u8> {
+    // The outcome is decided before anything is printed, so that a reader
+    // that leaves early (`hypercare rules check | head`) changes nothing but
+    // how much of it is read.
+    let mut text = Vec::new();
+    let code = report(command, configured, kpi_file, &mut text)?;
+    print_stdout(&text)?;
+    Ok(code)
+}
+
+/// Writes `text` to stdout; a reader that left (a closed pipe) is not an error.
+pub fn print_stdout(text: &[u8]) -> std::io::Result<()> {
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
-    match report(command, configured, kpi_file, &mut out) {
-        Ok(code) => Ok(code),
-        // `hypercare rules check | head`: the reader left; nothing to say to it.
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(1),
-        Err(e) => Err(e.into()),
+    match out.write_all(text).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other,
     }
 }
 

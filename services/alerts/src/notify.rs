@@ -1,5 +1,6 @@
 //! Notifications in the Alertmanager webhook format (version 4), delivered with
-//! retries; every attempt is recorded in `alert_notifications`.
+//! retries on the capability's tasks; every attempt is recorded in
+//! `alert_notifications` (through `store`, which owns the row type).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -7,7 +8,12 @@ use std::time::Duration;
 use secrecy::ExposeSecret;
 use serde::Serialize;
 
+use std::sync::Arc;
+
+use hypercare_runtime::{SharedClock, Tasks};
+
 use crate::config::Receiver;
+use crate::store::DeliveryRow;
 
 /// The body Alertmanager POSTs to webhook receivers.
 #[derive(Debug, Clone, Serialize)]
@@ -78,23 +84,6 @@ pub fn redact_url(url: &str) -> String {
     format!("{scheme}://{host}{hidden}")
 }
 
-/// One delivery attempt's record.
-#[derive(Debug, Clone, clickhouse::Row, Serialize, serde::Deserialize, utoipa::ToSchema)]
-pub struct DeliveryRow {
-    pub at_ms: u64,
-    pub group_key: String,
-    pub receiver: String,
-    /// The receiver's URL without its secret part ([`redact_url`]).
-    pub url: String,
-    /// `notify`, `repeat`, `resolved`, `escalation`, `digest`.
-    pub reason: String,
-    pub status: String,
-    pub attempt: u32,
-    pub http_status: u16,
-    pub error: String,
-    pub alert_ids: Vec<String>,
-}
-
 /// `User-Agent: Hypercare/<version>`, as Alertmanager sends `Alertmanager/<version>`:
 /// receivers can tell who calls in their logs.
 pub const USER_AGENT: &str = concat!("Hypercare/", env!("CARGO_PKG_VERSION"));
@@ -113,28 +102,67 @@ pub fn http_client() -> reqwest::Client {
 pub struct Delivery {
     pub http: reqwest::Client,
     pub store: clickhouse::Client,
+    pub clock: SharedClock,
+    /// Deliveries run here, so that shutdown stops their retries and waits
+    /// for the attempts in flight.
+    pub tasks: Tasks,
     pub attempts: u32,
     pub backoff: Duration,
 }
 
+/// One notification for one receiver, as the planner decided it.
+#[derive(Debug, Clone)]
+pub struct Outgoing {
+    pub receiver_name: String,
+    pub receiver: Receiver,
+    pub payload: WebhookPayload,
+    /// `notify`, `repeat`, `resolved`, `escalation`, `digest`, `ack_expired`.
+    pub reason: &'static str,
+    pub alert_ids: Vec<String>,
+}
+
 impl Delivery {
-    /// Sends `payload` to `receiver`, retrying with a doubling delay; records each
-    /// attempt. Runs in its own task so a slow receiver never holds the evaluator.
-    pub fn send(
-        self: &std::sync::Arc<Self>,
-        receiver: Receiver,
-        mut payload: WebhookPayload,
-        reason: &'static str,
-        alert_ids: Vec<String>,
-    ) {
+    /// Sends `outgoing`, retrying with a doubling delay; records each attempt.
+    /// Runs on its own task so a slow receiver never holds the evaluator. At
+    /// shutdown an attempt in flight finishes (and is recorded); no retry
+    /// starts after it: the notification is recorded as `abandoned`.
+    pub fn send(self: &Arc<Self>, outgoing: Outgoing) {
+        let Outgoing {
+            receiver,
+            mut payload,
+            reason,
+            alert_ids,
+            ..
+        } = outgoing;
         if receiver.max_alerts > 0 && payload.alerts.len() > receiver.max_alerts {
             payload.truncated_alerts = payload.alerts.len() - receiver.max_alerts;
             payload.alerts.truncate(receiver.max_alerts);
         }
         let this = self.clone();
-        tokio::spawn(async move {
+        self.tasks.spawn("webhook_delivery", move |cancel| async move {
+            let record = |attempt: u32, status: &str, http_status: u16, error: String| DeliveryRow {
+                at_ms: this.clock.now_ms(),
+                group_key: payload.group_key.clone(),
+                receiver: payload.receiver.clone(),
+                url: redact_url(&receiver.url),
+                reason: reason.into(),
+                status: status.into(),
+                attempt,
+                http_status,
+                error,
+                alert_ids: alert_ids.clone(),
+            };
             let mut delay = this.backoff;
-            for attempt in 1..=this.attempts.max(1) {
+            let attempts = this.attempts.max(1);
+            for attempt in 1..=attempts {
+                if cancel.is_cancelled() {
+                    let row = record(attempt, "abandoned", 0, "the service stopped before this attempt".into());
+                    if let Err(e) = crate::store::record_delivery(&this.store, &row).await {
+                        tracing::warn!(error = %e, "Could not record an abandoned notification delivery.");
+                    }
+                    tracing::warn!(receiver = %payload.receiver, attempt, "Webhook delivery abandoned at shutdown.");
+                    return;
+                }
                 let mut request = this
                     .http
                     .post(&receiver.url)
@@ -154,18 +182,7 @@ impl Delivery {
                     ),
                     Err(e) => ("failed", 0, e.without_url().to_string()),
                 };
-                let row = DeliveryRow {
-                    at_ms: crate::now_ms(),
-                    group_key: payload.group_key.clone(),
-                    receiver: payload.receiver.clone(),
-                    url: redact_url(&receiver.url),
-                    reason: reason.into(),
-                    status: status.into(),
-                    attempt,
-                    http_status,
-                    error: error.clone(),
-                    alert_ids: alert_ids.clone(),
-                };
+                let row = record(attempt, status, http_status, error.clone());
                 if let Err(e) = crate::store::record_delivery(&this.store, &row).await {
                     tracing::warn!(error = %e, "Could not record a notification delivery.");
                 }
@@ -173,8 +190,11 @@ impl Delivery {
                     return;
                 }
                 tracing::warn!(receiver = %payload.receiver, attempt, %error, "Webhook delivery failed.");
-                if attempt < this.attempts {
-                    tokio::time::sleep(delay).await;
+                if attempt < attempts {
+                    tokio::select! {
+                        () = cancel.cancelled() => {}
+                        () = tokio::time::sleep(delay) => {}
+                    }
                     delay *= 2;
                 }
             }

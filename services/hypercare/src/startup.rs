@@ -29,7 +29,7 @@ use hypercare_http::observe::{HttpMetrics, observe};
 use hypercare_ingest::metrics::IngestMetrics;
 use hypercare_ingest::writer::{Writer, WriterMetrics};
 use hypercare_ingest::{IngestState, event, metric, otlp};
-use hypercare_runtime::{Context, SharedClock, SystemClock, Tasks};
+use hypercare_runtime::{Capability, Context, Mount, SharedClock, SystemClock, Tasks};
 use hypercare_storage::local::LocalClickHouse;
 use hypercare_storage::{Store, connect, migrate};
 
@@ -159,10 +159,16 @@ impl Application {
                     .spawn_rollup_worker(settings.kpis.rollups.clone(), store.background.clone()),
             );
         }
-        let alerts = web::Data::new(build_alerts(&settings, &store, kpis.clone().into_inner())?);
-        if let Some(engine) = &alerts.engine {
-            background.push(engine.clone().spawn());
-        }
+        let alerts = hypercare_alerts::Alerts::build(
+            hypercare_alerts::AlertsSettings {
+                alerts: settings.alerts.clone(),
+                kpis: kpis.clone().into_inner(),
+                capacity: settings.capacity.clone(),
+            },
+            &ctx,
+        )
+        .await?;
+        let mounts: Vec<Arc<dyn Mount>> = vec![Arc::new(alerts)];
         let capacity = web::Data::new(hypercare_capacity::CapacityState {
             settings: settings.capacity.clone(),
             store: store.client.clone(),
@@ -184,6 +190,7 @@ impl Application {
         ));
         let mut server = HttpServer::new(move || {
             let http_metrics = http_metrics.clone();
+            let mounts = mounts.clone();
             App::new()
                 .wrap(from_fn(move |req, next| {
                     observe(http_metrics.clone(), req, next)
@@ -196,9 +203,9 @@ impl Application {
                 .app_data(capacity.clone())
                 .app_data(tickets.clone())
                 .app_data(kpis.clone())
-                .app_data(alerts.clone())
                 .app_data(openapi.clone())
                 .configure(hypercare_http::error::extractor_errors)
+                .configure(move |cfg| mounts.iter().for_each(|m| m.configure(cfg)))
                 .configure(routes)
                 .default_service(web::to(not_found))
         })
@@ -385,53 +392,4 @@ async fn not_found(req: HttpRequest) -> HttpResponse {
         ErrorCode::NotFound,
         format!("no route for {} {}", req.method(), req.path()),
     )
-}
-
-/// Loads the alert rules and, on the evaluating replica, the engine.
-fn build_alerts(
-    settings: &Settings,
-    store: &Store,
-    kpis: std::sync::Arc<hypercare_kpis::KpiState>,
-) -> anyhow::Result<hypercare_alerts::AlertState> {
-    let config = &settings.alerts;
-    let inhibitions = config.validate().map_err(anyhow::Error::msg)?;
-    let paths: Vec<_> = config
-        .rules
-        .iter()
-        .filter(|p| {
-            let exists = p.exists();
-            if !exists {
-                tracing::warn!(path = %p.display(), "No alert rules at this path (alerts.rules); it is skipped.");
-            }
-            exists
-        })
-        .cloned()
-        .collect();
-    let rules = hypercare_alerts::rule::load(&paths, None).context("loading the alert rules")?;
-    tracing::info!(
-        rules = rules.len(),
-        evaluate = config.evaluate,
-        "Alert rules loaded."
-    );
-    let engine = if config.evaluate {
-        Some(std::sync::Arc::new(
-            hypercare_alerts::engine::Engine::new(
-                config.clone(),
-                rules,
-                // Evaluation reads whole windows of metrics: background deadlines.
-                store.background.clone(),
-                kpis,
-                settings.capacity.clone(),
-            )
-            .map_err(anyhow::Error::msg)?,
-        ))
-    } else {
-        None
-    };
-    Ok(hypercare_alerts::AlertState {
-        store: store.client.clone(),
-        engine,
-        settings: config.clone(),
-        inhibitions,
-    })
 }
