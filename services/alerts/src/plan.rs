@@ -946,15 +946,17 @@ mod tests {
     }
 
     fn planner(rules: Vec<Rule>) -> Planner {
-        let mut settings = AlertSettings::default();
-        settings.receivers = ["oncall", "lead", "chat"]
-            .iter()
-            .map(|n| ((*n).to_owned(), receiver()))
-            .collect();
-        settings.tiers = Tier::ALL
-            .iter()
-            .map(|t| (*t, policy(&["oncall"])))
-            .collect();
+        let settings = AlertSettings {
+            receivers: ["oncall", "lead", "chat"]
+                .iter()
+                .map(|n| ((*n).to_owned(), receiver()))
+                .collect(),
+            tiers: Tier::ALL
+                .iter()
+                .map(|t| (*t, policy(&["oncall"])))
+                .collect(),
+            ..AlertSettings::default()
+        };
         let inhibitions = settings.inhibitions().unwrap();
         Planner {
             settings,
@@ -1161,16 +1163,18 @@ mod tests {
     #[test]
     fn a_silenced_alert_is_not_sent_until_the_silence_ends() {
         let p = planner(vec![rule("queue", Tier::P1, 0)]);
-        let mut state = State::default();
-        state.silences = vec![Silence {
-            id: "s".into(),
-            version: 1,
-            matchers: vec![crate::matcher::Matcher::parse("service=api").unwrap()],
-            starts_ms: T0,
-            ends_ms: T0 + 100 * S,
-            created_by: "amy".into(),
-            comment: "deploy".into(),
-        }];
+        let mut state = State {
+            silences: vec![Silence {
+                id: "s".into(),
+                version: 1,
+                matchers: vec![crate::matcher::Matcher::parse("service=api").unwrap()],
+                starts_ms: T0,
+                ends_ms: T0 + 100 * S,
+                created_by: "amy".into(),
+                comment: "deploy".into(),
+            }],
+            ..State::default()
+        };
         step(&p, &mut state, &[sample("api", true)], T0);
         let plan = step(&p, &mut state, &[sample("api", true)], T0 + 60 * S);
         assert!(plan.outgoing.is_empty(), "silenced");
