@@ -243,6 +243,53 @@ mod tests {
         assert_eq!(json["alerts"][0]["startsAt"], "1970-01-01T00:00:00.000Z");
     }
 
+    #[tokio::test]
+    async fn shutdown_stops_the_retries_of_a_failing_delivery() {
+        // Arrange: a receiver nobody listens on, five attempts an hour apart.
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = closed.local_addr().unwrap().port();
+        drop(closed);
+        let tasks = Tasks::new();
+        let delivery = Arc::new(Delivery {
+            http: http_client(),
+            store: clickhouse::Client::default().with_url(format!("http://127.0.0.1:{port}")),
+            clock: Arc::new(hypercare_runtime::SystemClock),
+            tasks: tasks.clone(),
+            attempts: 5,
+            backoff: Duration::from_secs(3600),
+        });
+        let receiver = Receiver {
+            url: format!("http://127.0.0.1:{port}/hook"),
+            send_resolved: true,
+            max_alerts: 0,
+            timeout: Duration::from_secs(1),
+            bearer_token: None,
+        };
+        let payload = WebhookPayload {
+            version: "4",
+            group_key: "{}:{}".into(),
+            truncated_alerts: 0,
+            status: "firing",
+            receiver: "oncall".into(),
+            group_labels: BTreeMap::new(),
+            common_labels: BTreeMap::new(),
+            common_annotations: BTreeMap::new(),
+            external_url: "http://h".into(),
+            alerts: Vec::new(),
+        };
+        delivery.send(Outgoing {
+            receiver_name: "oncall".into(),
+            receiver,
+            payload,
+            reason: "notify",
+            alert_ids: Vec::new(),
+        });
+        assert_eq!(tasks.len(), 1);
+        // Act and assert: the wait for the second attempt ends at once.
+        assert!(tasks.shutdown(Duration::from_secs(10)).await);
+        assert!(tasks.is_empty());
+    }
+
     #[test]
     fn common_labels_are_the_shared_pairs() {
         let a = BTreeMap::from([
