@@ -29,8 +29,11 @@ pub fn run(
     // that leaves early (`hypercare rules check | head`) changes nothing but
     // how much of it is read.
     let mut text = Vec::new();
-    let code = report(command, configured, kpi_file, &mut text)?;
+    let mut summary = Vec::new();
+    let code = report(command, configured, kpi_file, &mut text, &mut summary)?;
     print_stdout(&text)?;
+    // The count goes to stderr, after the list, so `| head` still shows it.
+    std::io::stderr().write_all(&summary).ok();
     Ok(code)
 }
 
@@ -44,12 +47,14 @@ pub fn print_stdout(text: &[u8]) -> std::io::Result<()> {
     }
 }
 
-/// Writes the outcome to `out` (problems, or the rules that passed).
+/// Writes the outcome to `out` (problems, or the rules that passed) and, when
+/// there are problems, their count to `summary`; answers the exit code.
 pub fn report(
     command: RulesCommand,
     configured: &[PathBuf],
     kpi_file: Option<&PathBuf>,
     out: &mut impl Write,
+    summary: &mut impl Write,
 ) -> std::io::Result<u8> {
     let RulesCommand::Check { paths, kpis } = command;
     let paths = if paths.is_empty() {
@@ -73,12 +78,12 @@ pub fn report(
         for problem in &problems {
             writeln!(out, "{problem}")?;
         }
-        out.flush()?;
-        eprintln!(
+        writeln!(
+            summary,
             "{} in {}.",
             counted(problems.len(), "problem"),
             counted(files, "file")
-        );
+        )?;
         return Ok(1);
     }
     writeln!(
