@@ -307,7 +307,10 @@ impl AlertSettings {
                     list.iter()
                         .map(|m| {
                             Matcher::parse(m).map_err(|e| {
-                                config_error(format!("alerts.inhibit_rules[{i}].{field}"), e)
+                                config_error(
+                                    format!("alerts.inhibit_rules[{i}].{field}"),
+                                    e.to_string(),
+                                )
                             })
                         })
                         .collect::<Result<Vec<_>, _>>()

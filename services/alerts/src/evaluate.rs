@@ -220,7 +220,7 @@ pub async fn metric_values(
     select: &str,
     now: u64,
 ) -> anyhow::Result<BTreeMap<BTreeMap<String, String>, f64>> {
-    let selector = Selector::parse(select).map_err(anyhow::Error::msg)?;
+    let selector = Selector::parse(select)?;
     let window = source.window.as_secs().max(1);
     let from = now.saturating_sub(window);
     // Cumulative counters need their last point before the window.

@@ -137,12 +137,12 @@ impl Source {
             }
             Source::Metric(m) => {
                 if let Err(reason) = Selector::parse(&m.select) {
-                    err("condition.metric.select", &reason);
+                    err("condition.metric.select", &reason.to_string());
                 }
                 if let Some(over) = &m.over
                     && let Err(reason) = Selector::parse(over)
                 {
-                    err("condition.metric.over", &reason);
+                    err("condition.metric.over", &reason.to_string());
                 }
                 if m.window.as_secs() < 1 {
                     err("condition.metric.window", "must be at least 1s");

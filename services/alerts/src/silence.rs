@@ -201,7 +201,9 @@ impl SilenceInput {
                     Matcher::new(name, op, value)
                 }
             };
-            matchers.push(parsed.map_err(|e| AlertError::invalid(format!("matchers[{i}]"), e))?);
+            matchers.push(
+                parsed.map_err(|e| AlertError::invalid(format!("matchers[{i}]"), e.to_string()))?,
+            );
         }
         if self.created_by.trim().is_empty() {
             return Err(AlertError::invalid(
@@ -225,7 +227,7 @@ impl SilenceInput {
             (Some(e), None) => parse_time("endsAt", e)?,
             (None, Some(d)) => {
                 let d = crate::duration::parse(d)
-                    .map_err(|reason| AlertError::invalid("duration", reason))?;
+                    .map_err(|reason| AlertError::invalid("duration", reason.to_string()))?;
                 // Checked: `18446744073709551615s` overflowed the sum and panicked.
                 u64::try_from(d.as_millis())
                     .ok()
