@@ -959,7 +959,7 @@ fn rules_check_names_file_rule_and_field_and_passes_the_shipped_rules() {
             .into_iter()
             .map(|k| k.id)
             .collect();
-    let shipped = hypercare_alerts::rule::load(&[root.join("alert-rules")], Some(&kpis)).unwrap();
+    let shipped = hypercare_alerts::check::load(&[root.join("alert-rules")], Some(&kpis)).unwrap();
     assert!(shipped.len() >= 8);
     assert!(
         shipped
@@ -974,7 +974,7 @@ fn rules_check_names_file_rule_and_field_and_passes_the_shipped_rules() {
         ONE_RULE.replace("above: 100", "above: 100\n          below: 3"),
     )
     .unwrap();
-    let err = hypercare_alerts::rule::load(&[dir.path().to_owned()], None).unwrap_err();
+    let err = hypercare_alerts::check::load(&[dir.path().to_owned()], None).unwrap_err();
     assert_eq!(
         (err.rule.as_str(), err.field.as_str()),
         ("queue_full", "condition"),
@@ -985,7 +985,7 @@ fn rules_check_names_file_rule_and_field_and_passes_the_shipped_rules() {
         "{err}"
     );
     std::fs::write(&file, ONE_RULE.replace("tier: P0", "tier: P7")).unwrap();
-    let err = hypercare_alerts::rule::load(&[dir.path().to_owned()], None).unwrap_err();
+    let err = hypercare_alerts::check::load(&[dir.path().to_owned()], None).unwrap_err();
     assert_eq!(err.rule, "queue_full", "{err}");
     assert!(err.reason.contains("P7"), "{err}");
 }

@@ -808,7 +808,7 @@ fn shipped_kpi_rules() -> String {
             .into_iter()
             .map(|k| k.id)
             .collect();
-    let shipped = hypercare_alerts::rule::load(&[root.join("alert-rules")], Some(&kpis)).unwrap();
+    let shipped = hypercare_alerts::check::load(&[root.join("alert-rules")], Some(&kpis)).unwrap();
     let mut yaml = String::from("groups:\n  - name: shipped-kpi-rules\n    rules:\n");
     let mut n = 0;
     for rule in shipped

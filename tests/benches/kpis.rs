@@ -163,7 +163,7 @@ async fn evaluate_200_rules(
             "      - {{name: metric_{i}, tier: P2, annotations: {{summary: s}}, condition: {condition}}}\n"
         ));
     }
-    let rules = hypercare_alerts::rule::parse("bench.yaml", &yaml, None)?;
+    let rules = hypercare_alerts::check::parse("bench.yaml", &yaml, None)?;
     let state = Arc::new(hypercare_kpis::KpiState::load(app.db.clone(), Vec::new(), None).await?);
     let engine = hypercare_alerts::engine::Engine::with_settings(
         &hypercare_alerts::AlertSettings::default(),

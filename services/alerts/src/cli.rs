@@ -73,7 +73,7 @@ pub fn report(
         None => None,
     };
     let (rules, problems) = crate::check::check(&paths, kpi_ids.as_deref());
-    let files = crate::rule::files(&paths).map_or(0, |f| f.len());
+    let files = crate::check::files(&paths).map_or(0, |f| f.len());
     if !problems.is_empty() {
         for problem in &problems {
             writeln!(out, "{problem}")?;

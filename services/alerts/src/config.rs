@@ -134,13 +134,26 @@ pub struct Receiver {
 impl std::fmt::Debug for Receiver {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Receiver")
-            .field("url", &crate::notify::redact_url(&self.url))
+            .field("url", &redact_url(&self.url))
             .field("send_resolved", &self.send_resolved)
             .field("max_alerts", &self.max_alerts)
             .field("timeout", &self.timeout)
             .field("bearer_token", &self.bearer_token)
             .finish()
     }
+}
+
+/// A receiver URL as it may be shown and stored: scheme and host only. The
+/// path and query of a Slack, Teams or PagerDuty URL are its credential.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return "(hidden)".into();
+    };
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    // `user:password@host` keeps only the host.
+    let host = rest[..end].rsplit('@').next().unwrap_or("");
+    let hidden = if end < rest.len() { "/(hidden)" } else { "" };
+    format!("{scheme}://{host}{hidden}")
 }
 
 fn yes() -> bool {

@@ -4,8 +4,36 @@
 use hypercare_http::auth::AuthError;
 use hypercare_http::error::{ApiError, ErrorCode};
 
-use crate::plan::{Action, ActionError};
 use crate::store::AlertStatus;
+
+/// What a person does to an alert through the API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    Ack,
+    Resolve,
+}
+
+impl Action {
+    /// As the conflict message says it ("only a firing alert can be ...").
+    pub fn done(self) -> &'static str {
+        match self {
+            Action::Ack => "acknowledged",
+            Action::Resolve => "resolved",
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ActionError {
+    #[error("no open alert `{0}`")]
+    NotFound(String),
+    #[error("alert `{id}` is {state}: only a firing alert can be {}", action.done())]
+    WrongState {
+        id: String,
+        state: AlertStatus,
+        action: Action,
+    },
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum AlertError {

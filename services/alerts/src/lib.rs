@@ -1,7 +1,7 @@
 //! Tiered alerts for the SRE during the stabilization window.
 //!
 //! ```text
-//! alert-rules/*.yaml ─ rule::load ─┐
+//! alert-rules/*.yaml ─ check::load ┐
 //!                                  ▼
 //!   engine (one replica): evaluate every `interval` ─ pending → firing → resolved
 //!        │   KPIs (hypercare-kpis), metric_points, events          │ alert_events
@@ -27,7 +27,6 @@
 //!
 //! See docs/alerts.md for the rule format, the tier policies and the semantics.
 
-pub mod api_doc;
 pub mod check;
 pub mod cli;
 pub mod config;
@@ -41,10 +40,17 @@ pub mod plan;
 pub mod rollback;
 pub mod routes;
 pub mod rule;
+pub mod schema;
 pub mod silence;
 pub mod stats;
 pub mod store;
 pub mod view;
+
+/// The OpenAPI document of the alert routes, and the schemas it uses.
+pub mod api_doc {
+    pub use crate::routes::ApiDoc;
+    pub use crate::schema::*;
+}
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -79,7 +85,7 @@ pub enum BuildError {
     #[error("alert settings: {0}")]
     Config(#[from] config::ConfigError),
     #[error("loading the alert rules: {0}")]
-    Rules(#[from] rule::RuleError),
+    Rules(#[from] check::RuleError),
 }
 
 /// The alert capability: the API on every replica, the evaluator (on
@@ -129,7 +135,7 @@ impl Capability for Alerts {
             })
             .cloned()
             .collect();
-        let rules = rule::load(&paths, None)?;
+        let rules = check::load(&paths, None)?;
         tracing::info!(
             rules = rules.len(),
             evaluate = config.evaluate,

@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use hypercare_runtime::{SharedClock, Tasks};
 
-use crate::config::Receiver;
+use crate::config::{Receiver, redact_url};
 use crate::store::DeliveryRow;
 
 /// The body Alertmanager POSTs to webhook receivers.
@@ -70,19 +70,6 @@ pub fn rfc3339_ms(ms: u64) -> String {
 }
 
 pub const NOT_ENDED: &str = "0001-01-01T00:00:00Z";
-
-/// A receiver URL as it may be shown and stored: scheme and host only. The
-/// path and query of a Slack, Teams or PagerDuty URL are its credential.
-pub fn redact_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return "(hidden)".into();
-    };
-    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    // `user:password@host` keeps only the host.
-    let host = rest[..end].rsplit('@').next().unwrap_or("");
-    let hidden = if end < rest.len() { "/(hidden)" } else { "" };
-    format!("{scheme}://{host}{hidden}")
-}
 
 /// `User-Agent: Hypercare/<version>`, as Alertmanager sends `Alertmanager/<version>`:
 /// receivers can tell who calls in their logs.

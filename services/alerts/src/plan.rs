@@ -19,6 +19,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use sha2::{Digest, Sha256};
 
 use crate::config::{AlertSettings, Inhibition, digest_minute};
+pub use crate::error::{Action, ActionError};
 use crate::evaluate::Sample;
 use crate::matcher::all_match;
 use crate::notify::{NOT_ENDED, Outgoing, WebhookAlert, WebhookPayload, common, rfc3339_ms};
@@ -876,35 +877,6 @@ pub fn commit(state: &mut State, row: AlertRow) {
     }
 }
 
-/// What a person does to an alert through the API.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Action {
-    Ack,
-    Resolve,
-}
-
-impl Action {
-    /// As the conflict message says it ("only a firing alert can be ...").
-    pub fn done(self) -> &'static str {
-        match self {
-            Action::Ack => "acknowledged",
-            Action::Resolve => "resolved",
-        }
-    }
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum ActionError {
-    #[error("no open alert `{0}`")]
-    NotFound(String),
-    #[error("alert `{id}` is {state}: only a firing alert can be {}", action.done())]
-    WrongState {
-        id: String,
-        state: AlertStatus,
-        action: Action,
-    },
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -942,7 +914,9 @@ mod tests {
             "groups:\n  - name: g\n    rules:\n      - name: {name}\n        tier: {}\n        for: {for_secs}s\n        annotations: {{summary: s}}\n        condition: {{metric: {{select: q, fn: last, by: [service]}}, above: 1}}\n",
             tier.as_str()
         );
-        crate::rule::parse("t.yaml", &text, None).unwrap().remove(0)
+        crate::check::parse("t.yaml", &text, None)
+            .unwrap()
+            .remove(0)
     }
 
     fn planner(rules: Vec<Rule>) -> Planner {

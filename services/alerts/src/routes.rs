@@ -7,11 +7,12 @@ use std::sync::Arc;
 
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
+use utoipa::OpenApi;
 
 use hypercare_http::auth::{Caller, Scope};
 use hypercare_http::body::JsonBody;
 use hypercare_http::error::{ApiError, ErrorBody, parse_json};
-use hypercare_http::openapi::KeyChecks;
+use hypercare_http::openapi::{KeyChecks, SecuritySchemes};
 use hypercare_runtime::SharedClock;
 
 use crate::config::{AlertSettings, Inhibition};
@@ -111,7 +112,7 @@ struct ListQuery {
 #[utoipa::path(get, path = "/v1/alerts", operation_id = "list_alerts", tag = "alerts", security(("bearer" = []), ("basic" = []), ("api_key" = [])),
     params(ListQuery),
     responses(
-        (status = 200, description = "The alerts and the rollback recommendation", body = crate::api_doc::AlertBoard),
+        (status = 200, description = "The alerts and the rollback recommendation", body = crate::schema::AlertBoard),
         (status = 400, description = "A query parameter is wrong (`invalid_request`, `field` names it)", body = ErrorBody),
         KeyChecks,
         (status = 503, description = "ClickHouse cannot answer (`storage_unavailable`, with Retry-After)", body = ErrorBody),
@@ -149,7 +150,7 @@ async fn list(
 #[utoipa::path(get, path = "/v1/alerts/{id}", operation_id = "show_alert", tag = "alerts", security(("bearer" = []), ("basic" = []), ("api_key" = [])),
     params(("id" = String, Path, description = "The alert id")),
     responses(
-        (status = 200, description = "The alert", body = crate::api_doc::AlertWithHistory),
+        (status = 200, description = "The alert", body = crate::schema::AlertWithHistory),
         (status = 404, description = "No such alert (`not_found`)", body = ErrorBody),
         KeyChecks,
         (status = 503, description = "ClickHouse cannot answer (`storage_unavailable`, with Retry-After)", body = ErrorBody),
@@ -261,7 +262,7 @@ struct HistoryQuery {
 #[utoipa::path(get, path = "/v1/alerts/history", operation_id = "alert_history", tag = "alerts", security(("bearer" = []), ("basic" = []), ("api_key" = [])),
     params(HistoryQuery),
     responses(
-        (status = 200, description = "The alerts and per-tier times", body = crate::api_doc::AlertHistory),
+        (status = 200, description = "The alerts and per-tier times", body = crate::schema::AlertHistory),
         (status = 400, description = "A query parameter is wrong (`invalid_request`, `field` names it)", body = ErrorBody),
         KeyChecks,
         (status = 503, description = "ClickHouse cannot answer (`storage_unavailable`, with Retry-After)", body = ErrorBody),
@@ -298,7 +299,7 @@ struct NotificationsQuery {
 #[utoipa::path(get, path = "/v1/alerts/notifications", tag = "alerts", security(("bearer" = []), ("basic" = []), ("api_key" = [])),
     params(NotificationsQuery),
     responses(
-        (status = 200, description = "The deliveries", body = crate::api_doc::Deliveries),
+        (status = 200, description = "The deliveries", body = crate::schema::Deliveries),
         (status = 400, description = "A query parameter is wrong (`invalid_request`, `field` names it)", body = ErrorBody),
         KeyChecks,
         (status = 503, description = "ClickHouse cannot answer (`storage_unavailable`, with Retry-After)", body = ErrorBody),
@@ -321,7 +322,7 @@ async fn notifications(
         .map_err(AlertError::from)?;
     // Rows recorded before URLs were stored redacted still hold the whole URL.
     for row in &mut rows {
-        row.url = crate::notify::redact_url(&row.url);
+        row.url = crate::config::redact_url(&row.url);
     }
     Ok(HttpResponse::Ok().json(serde_json::json!({ "deliveries": rows })))
 }
@@ -330,7 +331,7 @@ async fn notifications(
 #[utoipa::path(post, path = "/v1/silences", tag = "alerts", security(("bearer" = []), ("basic" = []), ("api_key" = [])),
     request_body(content((SilenceInput = "application/json"))),
     responses(
-        (status = 201, description = "The new silence's id", body = crate::api_doc::SilenceCreated),
+        (status = 201, description = "The new silence's id", body = crate::schema::SilenceCreated),
         (status = 413, description = "The body is over the JSON limit (`payload_too_large`)", body = ErrorBody),
         (status = 400, description = "A field is missing or wrong (`invalid_request`, `field` names it), or the body is not JSON (`invalid_json`, `empty_body`)", body = ErrorBody),
         KeyChecks,
@@ -347,7 +348,7 @@ async fn create_silence(caller: Caller, body: JsonBody, state: web::Data<AlertSt
 /// Every silence (scope `read`).
 #[utoipa::path(get, path = "/v1/silences", tag = "alerts", security(("bearer" = []), ("basic" = []), ("api_key" = [])),
     responses(
-        (status = 200, description = "The silences", body = Vec<crate::api_doc::SilenceView>),
+        (status = 200, description = "The silences", body = Vec<crate::schema::SilenceView>),
         KeyChecks,
         (status = 503, description = "ClickHouse cannot answer (`storage_unavailable`, with Retry-After)", body = ErrorBody),
     ))]
@@ -366,7 +367,7 @@ async fn list_silences(caller: Caller, state: web::Data<AlertState>) -> Answer {
 #[utoipa::path(get, path = "/v1/silences/{id}", tag = "alerts", security(("bearer" = []), ("basic" = []), ("api_key" = [])),
     params(("id" = String, Path, description = "The silence id")),
     responses(
-        (status = 200, description = "The silence", body = crate::api_doc::SilenceView),
+        (status = 200, description = "The silence", body = crate::schema::SilenceView),
         (status = 404, description = "No such silence (`not_found`)", body = ErrorBody),
         KeyChecks,
         (status = 503, description = "ClickHouse cannot answer (`storage_unavailable`, with Retry-After)", body = ErrorBody),
@@ -385,7 +386,7 @@ async fn show_silence(
 #[utoipa::path(delete, path = "/v1/silences/{id}", tag = "alerts", security(("bearer" = []), ("basic" = []), ("api_key" = [])),
     params(("id" = String, Path, description = "The silence id")),
     responses(
-        (status = 200, description = "The silence, expired", body = crate::api_doc::SilenceView),
+        (status = 200, description = "The silence, expired", body = crate::schema::SilenceView),
         (status = 404, description = "No such silence (`not_found`)", body = ErrorBody),
         KeyChecks,
         (status = 503, description = "ClickHouse cannot answer (`storage_unavailable`, with Retry-After)", body = ErrorBody),
@@ -407,3 +408,23 @@ async fn expire_silence(
     };
     Ok(HttpResponse::Ok().json(shown.to_json(now)))
 }
+
+/// The alert and silence routes in the OpenAPI document (`GET /v1/openapi.json`).
+#[derive(OpenApi)]
+#[openapi(
+    paths(
+        list,
+        history,
+        notifications,
+        show,
+        ack,
+        resolve,
+        list_silences,
+        create_silence,
+        show_silence,
+        expire_silence,
+    ),
+    modifiers(&SecuritySchemes),
+    tags((name = "alerts", description = "Tiered alerts, rollback recommendation, silences, MTTA/MTTR"))
+)]
+pub struct ApiDoc;

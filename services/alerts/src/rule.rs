@@ -29,7 +29,6 @@
 //! the field.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -376,16 +375,6 @@ fn one_day() -> Duration {
     Duration::from_secs(86_400)
 }
 
-#[derive(Debug, thiserror::Error, PartialEq)]
-#[error("{file}:{line}: rule `{rule}`: {field}: {reason}")]
-pub struct RuleError {
-    pub file: String,
-    pub line: usize,
-    pub rule: String,
-    pub field: String,
-    pub reason: String,
-}
-
 fn name_ok(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 100
@@ -493,69 +482,15 @@ impl Rule {
     }
 }
 
-/// Parses and checks one file's text; the first problem (see
-/// [`crate::check::check_text`] for every problem).
-pub fn parse(file: &str, text: &str, kpis: Option<&[String]>) -> Result<Vec<Rule>, RuleError> {
-    match crate::check::check_text(file, text, kpis) {
-        (rules, problems) if problems.is_empty() => Ok(rules),
-        (_, problems) => Err(first(problems)),
-    }
-}
-
-fn first(problems: Vec<crate::check::Problem>) -> RuleError {
-    let problem = problems
-        .into_iter()
-        .next()
-        .unwrap_or_else(|| unreachable!());
-    RuleError {
-        file: problem.file,
-        line: problem.line,
-        rule: problem.rule.unwrap_or_else(|| "-".into()),
-        field: problem.field,
-        reason: problem.reason,
-    }
-}
-
-/// Every `*.yaml` / `*.yml` rule file under `paths` (files or folders; folders
-/// are not searched recursively, so `alert-rules/prometheus/` is left alone).
-pub fn files(paths: &[PathBuf]) -> std::io::Result<Vec<PathBuf>> {
-    let mut out = Vec::new();
-    for path in paths {
-        if path.is_dir() {
-            let mut found: Vec<PathBuf> = std::fs::read_dir(path)?
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| {
-                    p.is_file()
-                        && matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml"))
-                })
-                .collect();
-            found.sort();
-            out.extend(found);
-        } else {
-            out.push(path.clone());
-        }
-    }
-    Ok(out)
-}
-
-/// Loads every rule of `paths`; rule names must be unique across files. The
-/// first problem (see [`crate::check::check`] for every problem).
-pub fn load(paths: &[PathBuf], kpis: Option<&[String]>) -> Result<Vec<Rule>, RuleError> {
-    match crate::check::check(paths, kpis) {
-        (rules, problems) if problems.is_empty() => Ok(rules),
-        (_, problems) => Err(first(problems)),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn one(condition: &str) -> Result<Vec<Rule>, RuleError> {
+    fn one(condition: &str) -> Result<Vec<Rule>, crate::check::RuleError> {
         let text = format!(
             "groups:\n  - name: g\n    rules:\n      - name: r1\n        tier: P1\n        for: 5m\n        annotations: {{summary: s}}\n        condition: {condition}\n"
         );
-        parse("f.yaml", &text, Some(&["leads".to_owned()]))
+        crate::check::parse("f.yaml", &text, Some(&["leads".to_owned()]))
     }
 
     #[test]
@@ -600,7 +535,7 @@ mod tests {
         assert_eq!(e.field, "condition.metric.quantile");
         let e = one("{capacity: {window: 1h}, below: 30, outside_window: true}").unwrap_err();
         assert_eq!(e.field, "condition.outside_window");
-        let e = parse(
+        let e = crate::check::parse(
             "f.yaml",
             "groups:\n  - name: g\n    rules:\n      - name: bad\n        tier: P9\n",
             None,

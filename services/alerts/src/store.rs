@@ -214,7 +214,7 @@ pub struct DeliveryRow {
     pub at_ms: u64,
     pub group_key: String,
     pub receiver: String,
-    /// The receiver's URL without its secret part (`notify::redact_url`).
+    /// The receiver's URL without its secret part (`config::redact_url`).
     pub url: String,
     /// `notify`, `repeat`, `resolved`, `escalation`, `digest`, `ack_expired`.
     pub reason: String,
