@@ -13,13 +13,15 @@ use hypercare_alerts::config::{Escalation, Receiver, TierPolicy};
 use hypercare_alerts::rule::Tier;
 use serde_json::{Value, json};
 
-use hypercare_tests::{ADMIN_KEY, READ_KEY, TestApp, spawn_app_with};
+use reqwest::Method;
 
-/// A webhook receiver: records every POST by path (and its headers); answers
-/// 500 to the first `fail_first` requests.
+use hypercare_tests::{ADMIN_KEY, READ_KEY, TestApp, eventually, spawn_app_with};
+
+/// A webhook receiver: records every POST by path, with when it arrived (and
+/// its headers); answers 500 to the first `fail_first` requests.
 #[derive(Clone, Default)]
 struct Pager {
-    received: Arc<Mutex<Vec<(String, Value)>>>,
+    received: Arc<Mutex<Vec<(String, Value, Instant)>>>,
     /// (User-Agent, Content-Type) of every request, failed ones included.
     headers: Arc<Mutex<Vec<(String, String)>>>,
     fail_first: Arc<AtomicUsize>,
@@ -63,11 +65,11 @@ impl Pager {
                                 return HttpResponse::InternalServerError().body("pager down");
                             }
                             let value: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-                            state
-                                .received
-                                .lock()
-                                .unwrap()
-                                .push((req.path().to_owned(), value));
+                            state.received.lock().unwrap().push((
+                                req.path().to_owned(),
+                                value,
+                                Instant::now(),
+                            ));
                             HttpResponse::Ok().finish()
                         }
                     },
@@ -85,26 +87,32 @@ impl Pager {
         format!("http://127.0.0.1:{}/{name}", self.port)
     }
 
-    fn to(&self, receiver: &str) -> Vec<Value> {
+    /// What `receiver` got so far, with when each arrived.
+    fn arrivals(&self, receiver: &str) -> Vec<(Value, Instant)> {
         self.received
             .lock()
             .unwrap()
             .iter()
-            .filter(|(path, _)| path == &format!("/{receiver}"))
-            .map(|(_, v)| v.clone())
+            .filter(|(path, _, _)| path == &format!("/{receiver}"))
+            .map(|(_, v, at)| (v.clone(), *at))
             .collect()
     }
 
-    /// Waits until `receiver` got at least `n` notifications.
+    fn to(&self, receiver: &str) -> Vec<Value> {
+        self.arrivals(receiver)
+            .into_iter()
+            .map(|(v, _)| v)
+            .collect()
+    }
+
+    /// Waits until `receiver` got at least `n` notifications (fails after `within`).
     async fn wait_for(&self, receiver: &str, n: usize, within: Duration) -> Vec<Value> {
-        let deadline = Instant::now() + within;
-        loop {
-            let got = self.to(receiver);
-            if got.len() >= n || Instant::now() > deadline {
-                return got;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        eventually(
+            &format!("{n} notifications to {receiver}"),
+            within,
+            || async { Some(self.to(receiver)).filter(|got| got.len() >= n) },
+        )
+        .await
     }
 }
 
@@ -177,10 +185,21 @@ async fn gauge(app: &TestApp, name: &str, points: &[(Value, f64)]) {
     }
 }
 
-async fn alerts(app: &TestApp) -> Value {
-    let response = app.get("/v1/alerts", Some(READ_KEY)).await;
-    assert_eq!(response.status(), 200);
-    response.json().await.unwrap()
+/// `GET /v1/alerts` as a reader: the answer must be a 200.
+async fn board(app: &TestApp) -> Value {
+    let (status, body) = app.get_json_as("/v1/alerts", READ_KEY).await;
+    assert_eq!(status, 200, "{body}");
+    body
+}
+
+/// The open alerts of `service`, as `GET /v1/alerts` shows them.
+fn of_service<'a>(board: &'a Value, service: &str) -> Vec<&'a Value> {
+    board["alerts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["labels"]["service"] == service)
+        .collect()
 }
 
 fn alert_ids(notification: &Value) -> Vec<String> {
@@ -233,24 +252,25 @@ async fn a_condition_fires_once_per_group_after_for_repeats_and_resolves() {
     .await;
     // Holds shorter than `for`: pending, then clears, never notified.
     gauge(&app, "pressure", &[(json!({}), 50.0)]).await;
-    tokio::time::sleep(Duration::from_millis(600)).await;
-    let pending = alerts(&app).await;
-    let states: Vec<(&str, &str)> = pending["alerts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| (a["rule"].as_str().unwrap(), a["state"].as_str().unwrap()))
-        .collect();
-    assert!(states.contains(&("flapping", "pending")), "{pending}");
+    let pending = eventually("three pending alerts", Duration::from_secs(5), || async {
+        let open = board(&app).await;
+        let states: Vec<(String, String)> = open["alerts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| (a["rule"].to_string(), a["state"].to_string()))
+            .collect();
+        (states.len() == 3).then_some(states)
+    })
+    .await;
     assert!(
-        states.iter().all(|(_, s)| *s == "pending"),
-        "before `for`: {pending}"
+        pending.iter().all(|(_, s)| s == "\"pending\""),
+        "before `for` (1 s): {pending:?}"
     );
     gauge(&app, "pressure", &[(json!({}), 1.0)]).await;
 
     // Both series of `hot` fire after 1 s and arrive in one notification.
     let got = pager.wait_for("oncall", 1, Duration::from_secs(5)).await;
-    assert_eq!(got.len(), 1, "{got:?}");
     let first = &got[0];
     assert_eq!(first["version"], "4");
     assert_eq!(first["status"], "firing");
@@ -274,12 +294,15 @@ async fn a_condition_fires_once_per_group_after_for_repeats_and_resolves() {
     assert!(first["externalURL"].is_string() && first["alerts"][0]["generatorURL"].is_string());
     assert_eq!(first["alerts"][0]["endsAt"], "0001-01-01T00:00:00Z");
 
-    // Nothing new for a second: no new notification; the repeat interval (3 s) re-sends.
-    tokio::time::sleep(Duration::from_millis(1000)).await;
-    assert_eq!(pager.to("oncall").len(), 1);
-    let got = pager.wait_for("oncall", 2, Duration::from_secs(5)).await;
-    assert_eq!(got.len(), 2, "repeat: {got:?}");
+    // Nothing new: the next notification is the repeat, 3 s after the first.
+    let got = pager.wait_for("oncall", 2, Duration::from_secs(6)).await;
     assert_eq!(alert_ids(&got[1]), vec!["hot", "hot"]);
+    let arrivals = pager.arrivals("oncall");
+    let gap = arrivals[1].1 - arrivals[0].1;
+    assert!(
+        gap >= Duration::from_millis(2900),
+        "repeated after {gap:?}, not the repeat interval"
+    );
 
     // The condition clears: one resolved notification.
     gauge(
@@ -301,21 +324,10 @@ async fn a_condition_fires_once_per_group_after_for_repeats_and_resolves() {
             .iter()
             .all(|a| a["status"] == "resolved" && a["endsAt"] != "0001-01-01T00:00:00Z")
     );
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    assert!(
-        pager
-            .to("oncall")
-            .iter()
-            .all(|n| !alert_ids(n).contains(&"flapping".to_owned())),
-        "a condition shorter than `for` never notifies"
-    );
-    assert_eq!(alerts(&app).await["alerts"], json!([]));
-    let history: Value = app
-        .get("/v1/alerts/history", Some(READ_KEY))
-        .await
-        .json()
-        .await
-        .unwrap();
+    assert_eq!(board(&app).await["alerts"], json!([]));
+    // A condition shorter than `for` never fired, so it was never notified.
+    let (status, history) = app.get_json_as("/v1/alerts/history", READ_KEY).await;
+    assert_eq!(status, 200);
     let rules: Vec<&str> = history["alerts"]
         .as_array()
         .unwrap()
@@ -323,6 +335,11 @@ async fn a_condition_fires_once_per_group_after_for_repeats_and_resolves() {
         .map(|a| a["rule"].as_str().unwrap())
         .collect();
     assert_eq!(rules, vec!["hot", "hot"], "{history}");
+    assert!(
+        got.iter()
+            .all(|n| !alert_ids(n).contains(&"flapping".to_owned())),
+        "{got:?}"
+    );
 }
 
 const TIERED_RULES: &str = r#"
@@ -371,17 +388,13 @@ async fn a_firing_p0_inhibits_lower_tiers_of_its_service_only() {
     .await;
     let p0 = pager.wait_for("oncall", 1, Duration::from_secs(5)).await;
     assert_eq!(p0[0]["commonLabels"]["service"], "checkout");
+    // Search's P2 is sent after its group wait; checkout's is inhibited, so
+    // its group (waiting as long) is never sent.
     let chat = pager.wait_for("chat", 1, Duration::from_secs(5)).await;
-    tokio::time::sleep(Duration::from_millis(800)).await;
-    let chat = if chat.len() < 2 {
-        pager.to("chat")
-    } else {
-        chat
-    };
     assert_eq!(chat.len(), 1, "only search's P2 is sent: {chat:?}");
     assert_eq!(chat[0]["commonLabels"]["service"], "search");
 
-    let open = alerts(&app).await;
+    let open = board(&app).await;
     let inhibited: Vec<&Value> = open["alerts"]
         .as_array()
         .unwrap()
@@ -390,10 +403,21 @@ async fn a_firing_p0_inhibits_lower_tiers_of_its_service_only() {
         .collect();
     assert_eq!(inhibited.len(), 1, "{open}");
     assert_eq!(inhibited[0]["labels"]["service"], "checkout");
+    assert_eq!(inhibited[0]["rule"], "slow");
     // A rollback trigger firing: the rollback is recommended, with its evidence.
     assert_eq!(open["rollback"]["state"], "rollback_recommended");
     assert_eq!(open["rollback"]["evidence"][0]["rule"], "checkout_down");
     assert_eq!(open["rollback"]["evidence"][0]["value"], 0.0);
+    assert_eq!(
+        open["rollback"]["evidence"][0]["condition"]["metric"]["select"],
+        "up"
+    );
+    assert_eq!(
+        pager.to("chat").len(),
+        1,
+        "checkout's P2 stays inhibited: {:?}",
+        pager.to("chat")
+    );
 }
 
 const ONE_RULE: &str = r#"
@@ -414,25 +438,19 @@ async fn a_silence_mutes_and_its_expiry_unmutes() {
     let (app, _rules) = app_with_rules(ONE_RULE, &pager, |_| {}).await;
     let create = |body: Value| {
         let app = &app;
-        async move {
-            let r = app
-                .http
-                .post(format!("{}/v1/silences", app.address))
-                .bearer_auth(ADMIN_KEY)
-                .json(&body)
-                .send()
-                .await
-                .unwrap();
-            (r.status().as_u16(), r.json::<Value>().await.unwrap())
-        }
+        async move { app.post_json("/v1/silences", &body).await }
     };
     // Bad silences are refused, naming the field.
     let (status, body) =
         create(json!({"matchers": [], "duration": "1h", "createdBy": "amy", "comment": "deploy"}))
             .await;
     assert_eq!(
-        (status, body["field"].as_str()),
-        (400, Some("matchers")),
+        (
+            status.as_u16(),
+            body["error"].as_str(),
+            body["field"].as_str()
+        ),
+        (400, Some("invalid_request"), Some("matchers")),
         "{body}"
     );
     let (status, body) = create(
@@ -440,7 +458,7 @@ async fn a_silence_mutes_and_its_expiry_unmutes() {
     )
     .await;
     assert_eq!(
-        (status, body["field"].as_str()),
+        (status.as_u16(), body["field"].as_str()),
         (400, Some("comment")),
         "{body}"
     );
@@ -448,7 +466,7 @@ async fn a_silence_mutes_and_its_expiry_unmutes() {
     for bad in ["1.5h", "2hours", "1 h"] {
         let (status, body) = create(json!({"matchers": ["service=api"], "duration": bad, "createdBy": "amy", "comment": "x"})).await;
         assert_eq!(
-            (status, body["field"].as_str()),
+            (status.as_u16(), body["field"].as_str()),
             (400, Some("duration")),
             "{body}"
         );
@@ -462,46 +480,85 @@ async fn a_silence_mutes_and_its_expiry_unmutes() {
     }
     let (status, body) = create(json!({"matchers": [{"name": "service", "value": "(", "isRegex": true}], "duration": "1h", "createdBy": "amy", "comment": "x"})).await;
     assert_eq!(
-        (status, body["field"].as_str()),
+        (status.as_u16(), body["field"].as_str()),
         (400, Some("matchers[0]")),
         "{body}"
     );
+    // A body of the wrong shape names the member, in the same JSON error.
+    let (status, body) = create(
+        json!({"matchers": ["service=api"], "duration": "1h", "createdBy": 7, "comment": "x"}),
+    )
+    .await;
+    assert_eq!(
+        (
+            status.as_u16(),
+            body["error"].as_str(),
+            body["field"].as_str()
+        ),
+        (400, Some("invalid_request"), Some("createdBy")),
+        "{body}"
+    );
+    let response = app
+        .post(
+            "/v1/silences",
+            ADMIN_KEY,
+            "application/json",
+            "{\"matchers\": [",
+        )
+        .await;
+    assert_eq!(response.status(), 400);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_json", "{body}");
 
     let (status, body) = create(json!({"matchers": [{"name": "alertname", "value": "queue_full"}, "service=~\"api|web\""], "duration": "1h", "createdBy": "amy", "comment": "known, fix deploying"})).await;
     assert_eq!(status, 201, "{body}");
     let id = body["silenceID"].as_str().unwrap().to_owned();
     gauge(&app, "queue", &[(json!({"service": "api"}), 500.0)]).await;
-    tokio::time::sleep(Duration::from_millis(1000)).await;
+    // Fired (P0: no group wait) and silenced: the evaluator decided, nobody is paged.
+    let open = eventually("the alert fires", Duration::from_secs(5), || async {
+        let open = board(&app).await;
+        (open["alerts"][0]["state"] == "firing").then_some(open)
+    })
+    .await;
+    assert_eq!(open["alerts"][0]["silenced"], true, "{open}");
     assert!(pager.to("oncall").is_empty(), "silenced");
-    let open = alerts(&app).await;
-    assert_eq!(open["alerts"][0]["state"], "firing");
-    assert_eq!(open["alerts"][0]["silenced"], true);
-    let listed: Value = app
-        .get("/v1/silences", Some(READ_KEY))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let (status, listed) = app.get_json_as("/v1/silences", READ_KEY).await;
+    assert_eq!(status, 200);
     assert_eq!(listed[0]["status"]["state"], "active");
     assert_eq!(listed[0]["createdBy"], "amy");
 
-    let expired = app
-        .http
-        .delete(format!("{}/v1/silences/{id}", app.address))
-        .bearer_auth(ADMIN_KEY)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(expired.status(), 200);
+    let (status, expired) = app.delete_json(&format!("/v1/silences/{id}")).await;
+    assert_eq!(status, 200, "{expired}");
+    assert_eq!(expired["status"]["state"], "expired");
     let got = pager.wait_for("oncall", 1, Duration::from_secs(5)).await;
     assert_eq!(got.len(), 1, "unmuted once the silence expired");
-    let shown: Value = app
-        .get(&format!("/v1/silences/{id}"), Some(READ_KEY))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let (status, shown) = app
+        .get_json_as(&format!("/v1/silences/{id}"), READ_KEY)
+        .await;
+    assert_eq!(status, 200);
     assert_eq!(shown["status"]["state"], "expired");
+    let (status, missing) = app
+        .get_json_as("/v1/silences/nosuchsilence", READ_KEY)
+        .await;
+    assert_eq!(
+        (status.as_u16(), missing["error"].as_str()),
+        (404, Some("not_found")),
+        "{missing}"
+    );
+}
+
+/// The id of the open alert of `service`, once there is one.
+async fn alert_of(app: &TestApp, service: &str) -> String {
+    eventually(
+        &format!("an open alert of {service}"),
+        Duration::from_secs(5),
+        || async {
+            of_service(&board(app).await, service)
+                .first()
+                .and_then(|a| a["id"].as_str().map(str::to_owned))
+        },
+    )
+    .await
 }
 
 #[tokio::test]
@@ -561,139 +618,131 @@ async fn an_unacked_p0_escalates_on_time_and_an_ack_stops_it() {
     assert_eq!(head[0]["groupKey"], oncall[0]["groupKey"]);
     assert_eq!(head[0]["alerts"][0]["annotations"]["escalation_level"], "2");
     assert!(started.elapsed() >= Duration::from_millis(2900));
-    assert_eq!(alerts(&app).await["alerts"][0]["escalation_level"], 2);
+    assert_eq!(
+        of_service(&board(&app).await, "api")[0]["escalation_level"],
+        2
+    );
 
-    // A second alert, acknowledged at once: nobody else is paged.
-    gauge(&app, "queue", &[(json!({"service": "web"}), 500.0)]).await;
-    let id = loop {
-        let open = alerts(&app).await;
-        if let Some(web) = open["alerts"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|a| a["labels"]["service"] == "web")
-        {
-            break web["id"].as_str().unwrap().to_owned();
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
-    let acked = app
-        .http
-        .post(format!("{}/v1/alerts/{id}/ack", app.address))
-        .bearer_auth(ADMIN_KEY)
-        .json(&json!({"by": "amy"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(acked.status(), 200);
-    let acked: Value = acked.json().await.unwrap();
+    // Two more alerts at once: web, acknowledged at once, and canary, left
+    // alone. Canary reaching the head of engineering (3 s) shows the time
+    // web would have escalated in.
+    let heads_before = pager.to("head").len();
+    gauge(
+        &app,
+        "queue",
+        &[
+            (json!({"service": "web"}), 500.0),
+            (json!({"service": "canary"}), 500.0),
+        ],
+    )
+    .await;
+    let id = alert_of(&app, "web").await;
+    let (status, acked) = app
+        .post_json(&format!("/v1/alerts/{id}/ack"), &json!({"by": "amy"}))
+        .await;
+    assert_eq!(status, 200, "{acked}");
     assert_eq!(
         (acked["state"].as_str(), acked["acked_by"].as_str()),
         (Some("acknowledged"), Some("amy"))
     );
-    tokio::time::sleep(Duration::from_millis(3500)).await;
-    let escalated_web = pager
+    pager
+        .wait_for("head", heads_before + 1, Duration::from_secs(6))
+        .await;
+    let escalated: Vec<Value> = pager
         .to("lead")
-        .iter()
-        .chain(pager.to("head").iter())
-        .filter(|n| n["alerts"][0]["labels"]["service"] == "web")
-        .count();
-    assert_eq!(escalated_web, 0, "an acknowledged alert does not escalate");
+        .into_iter()
+        .chain(pager.to("head"))
+        .flat_map(|n| n["alerts"].as_array().unwrap().clone())
+        .filter(|a| {
+            a["labels"]["service"] == "web" && a["annotations"].get("escalation_level").is_some()
+        })
+        .collect();
+    assert_eq!(
+        escalated,
+        Vec::<Value>::new(),
+        "an acknowledged alert does not escalate"
+    );
+    assert_eq!(
+        of_service(&board(&app).await, "web")[0]["escalation_level"],
+        0
+    );
 
     // Resolve by hand: a resolved notification, and time to ack / resolve in the history.
-    let resolved = app
-        .http
-        .post(format!("{}/v1/alerts/{id}/resolve", app.address))
-        .bearer_auth(ADMIN_KEY)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resolved.status(), 200);
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while !pager.to("oncall").iter().any(|n| {
-        n["status"] == "resolved"
-            || n["alerts"]
-                .as_array()
-                .unwrap()
+    let (status, resolved) = app
+        .json(
+            Method::POST,
+            &format!("/v1/alerts/{id}/resolve"),
+            ADMIN_KEY,
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{resolved}");
+    assert_eq!(resolved["state"], "resolved");
+    eventually(
+        "a resolved notification",
+        Duration::from_secs(5),
+        || async {
+            pager
+                .to("oncall")
                 .iter()
-                .any(|a| a["status"] == "resolved")
-    }) {
-        assert!(
-            Instant::now() < deadline,
-            "no resolved notification: {:?}",
-            pager.to("oncall")
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+                .any(|n| {
+                    n["alerts"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .any(|a| a["status"] == "resolved" && a["labels"]["service"] == "web")
+                })
+                .then_some(())
+        },
+    )
+    .await;
     // Once sent, the evaluator forgets it; an ack still says what it is.
-    let again = app
-        .http
-        .post(format!("{}/v1/alerts/{id}/ack", app.address))
-        .bearer_auth(ADMIN_KEY)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(again.status(), 409);
-    let again: Value = again.json().await.unwrap();
+    let (status, again) = app
+        .json(
+            Method::POST,
+            &format!("/v1/alerts/{id}/ack"),
+            ADMIN_KEY,
+            None,
+        )
+        .await;
     assert_eq!(
-        (again["error"].as_str(), again["state"].as_str()),
-        (Some("wrong_state"), Some("resolved")),
+        (
+            status.as_u16(),
+            again["error"].as_str(),
+            again["state"].as_str()
+        ),
+        (409, Some("conflict"), Some("resolved")),
         "{again}"
     );
-    let unknown = app
-        .http
-        .post(format!("{}/v1/alerts/nosuchalert/ack", app.address))
-        .bearer_auth(ADMIN_KEY)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(unknown.status(), 404);
-    let history: Value = app
-        .get("/v1/alerts/history", Some(READ_KEY))
-        .await
-        .json()
-        .await
-        .unwrap();
+    assert!(again.get("field").is_none(), "no `field` member: {again}");
+    let (status, unknown) = app
+        .json(Method::POST, "/v1/alerts/nosuchalert/ack", ADMIN_KEY, None)
+        .await;
+    assert_eq!(
+        (status.as_u16(), unknown["error"].as_str()),
+        (404, Some("not_found")),
+        "{unknown}"
+    );
+    let (status, history) = app.get_json_as("/v1/alerts/history", READ_KEY).await;
+    assert_eq!(status, 200);
     let p0 = &history["tiers"]["P0"];
-    assert_eq!(p0["alerts"], 2, "{history}");
+    assert_eq!(p0["alerts"], 3, "{history}");
     assert_eq!(
         (p0["acked"].as_u64(), p0["resolved"].as_u64()),
         (Some(1), Some(1)),
         "{history}"
     );
     assert!(p0["mtta_secs"].as_f64().unwrap() < 2.0);
-    assert!(p0["mttr_secs"].as_f64().unwrap() >= 3.5);
-    // Still holding: the resolved alert is not started again.
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let open = alerts(&app).await;
-    assert!(
-        open["alerts"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|a| a["labels"]["service"] != "web"),
-        "{open}"
-    );
+    assert!(p0["mttr_secs"].as_f64().unwrap() >= 2.9, "{history}");
+    // Still holding: the resolved alert is not started again (its resolved
+    // notification came from an evaluation after the resolve).
+    assert_eq!(of_service(&board(&app).await, "web"), Vec::<&Value>::new());
 }
 
-async fn first_alert_id(app: &TestApp) -> String {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        if let Some(id) = alerts(app).await["alerts"][0]["id"].as_str() {
-            return id.to_owned();
-        }
-        assert!(Instant::now() < deadline, "no alert");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
+/// The reasons of the deliveries so far, oldest first.
 async fn reasons(app: &TestApp) -> Vec<String> {
-    let deliveries: Value = app
-        .get("/v1/alerts/notifications", Some(READ_KEY))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let (status, deliveries) = app.get_json_as("/v1/alerts/notifications", READ_KEY).await;
+    assert_eq!(status, 200, "{deliveries}");
     let mut rows: Vec<(u64, String)> = deliveries["deliveries"]
         .as_array()
         .unwrap()
@@ -713,62 +762,76 @@ async fn reasons(app: &TestApp) -> Vec<String> {
 async fn an_acknowledged_alert_stops_repeating_until_its_ack_times_out() {
     let pager = Pager::start(0).await;
     let (app, _rules) = app_with_rules(ONE_RULE, &pager, |s| {
+        // One group per service: canary's group repeats beside api's.
+        s.alerts.group_by = vec!["alertname".into(), "service".into()];
         if let Some(p0) = s.alerts.tiers.get_mut(&Tier::P0) {
             p0.repeat_interval = Duration::from_millis(700);
             p0.ack_timeout = Some(Duration::from_millis(2500));
         }
     })
     .await;
+    let of = |service: &'static str| {
+        let pager = pager.clone();
+        move || -> Vec<(Value, Instant)> {
+            pager
+                .arrivals("oncall")
+                .into_iter()
+                .filter(|(n, _)| n["commonLabels"]["service"] == service)
+                .collect()
+        }
+    };
+    let (api, canary) = (of("api"), of("canary"));
     gauge(&app, "queue", &[(json!({"service": "api"}), 500.0)]).await;
     pager.wait_for("oncall", 1, Duration::from_secs(5)).await;
-    let id = first_alert_id(&app).await;
-    let acked = app
-        .http
-        .post(format!("{}/v1/alerts/{id}/ack", app.address))
-        .bearer_auth(ADMIN_KEY)
-        .json(&json!({"by": "amy"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(acked.status(), 200);
+    let id = alert_of(&app, "api").await;
+    let (status, acked) = app
+        .post_json(&format!("/v1/alerts/{id}/ack"), &json!({"by": "amy"}))
+        .await;
     let acked_at = Instant::now();
-    let before = pager.to("oncall").len();
-
-    // Three repeat intervals: an unacknowledged alert would have been re-sent.
-    tokio::time::sleep(Duration::from_millis(2100)).await;
-    assert_eq!(pager.to("oncall").len(), before, "acknowledged: no repeat");
-    assert_eq!(alerts(&app).await["alerts"][0]["state"], "acknowledged");
-
-    // The ack times out after 2.5 s: notified again at once, then repeats resume.
-    let got = pager
-        .wait_for("oncall", before + 1, Duration::from_secs(3))
-        .await;
-    assert_eq!(got.len(), before + 1, "notified when the ack timed out");
-    assert!(
-        acked_at.elapsed() >= Duration::from_millis(2400),
-        "{:?}",
-        acked_at.elapsed()
+    assert_eq!(status, 200, "{acked}");
+    assert_eq!(acked["state"], "acknowledged");
+    assert_eq!(
+        of_service(&board(&app).await, "api")[0]["state"],
+        "acknowledged"
     );
-    assert_eq!(got[before]["status"], "firing");
-    assert_eq!(alerts(&app).await["alerts"][0]["state"], "firing");
-    let got = pager
-        .wait_for("oncall", before + 2, Duration::from_secs(3))
-        .await;
-    assert_eq!(got.len(), before + 2, "repeats once the ack ran out");
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let reasons = reasons(&app).await;
-    let expired = reasons.iter().position(|r| r == "ack_expired");
-    assert!(expired.is_some(), "{reasons:?}");
+    let before = api().len();
+
+    // The ack times out after 2.5 s: the next notification is that one (none
+    // of the three repeat intervals before it re-sent), then repeats resume.
+    let expired = eventually(
+        "a notification after the ack",
+        Duration::from_secs(5),
+        || async { api().get(before).cloned() },
+    )
+    .await;
     assert!(
-        reasons[expired.unwrap_or(0)..].contains(&"repeat".to_owned()),
-        "{reasons:?}"
+        expired.1 - acked_at >= Duration::from_millis(2400),
+        "acknowledged: no repeat; notified {:?} after the ack",
+        expired.1 - acked_at
     );
-    let changes: Value = app
-        .get(&format!("/v1/alerts/{id}"), Some(READ_KEY))
-        .await
-        .json()
-        .await
-        .unwrap();
+    assert_eq!(expired.0["status"], "firing");
+    assert_eq!(of_service(&board(&app).await, "api")[0]["state"], "firing");
+    eventually(
+        "a repeat once the ack ran out",
+        Duration::from_secs(3),
+        || async { (api().len() >= before + 2).then_some(()) },
+    )
+    .await;
+    let reasons = eventually(
+        "the deliveries recorded",
+        Duration::from_secs(5),
+        || async {
+            let reasons = reasons(&app).await;
+            let expired = reasons.iter().position(|r| r == "ack_expired")?;
+            reasons[expired..]
+                .contains(&"repeat".to_owned())
+                .then_some(reasons)
+        },
+    )
+    .await;
+    assert!(reasons.contains(&"notify".to_owned()), "{reasons:?}");
+    let (status, changes) = app.get_json_as(&format!("/v1/alerts/{id}"), READ_KEY).await;
+    assert_eq!(status, 200);
     let changes: Vec<&str> = changes["history"]
         .as_array()
         .unwrap()
@@ -777,22 +840,26 @@ async fn an_acknowledged_alert_stops_repeating_until_its_ack_times_out() {
         .collect();
     assert_eq!(changes, ["fired", "acked", "ack_expired"]);
 
-    // Acknowledged again: quiet again.
-    let acked = app
-        .http
-        .post(format!("{}/v1/alerts/{id}/ack", app.address))
-        .bearer_auth(ADMIN_KEY)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(acked.status(), 200);
-    let before = pager.to("oncall").len();
-    tokio::time::sleep(Duration::from_millis(1600)).await;
-    assert_eq!(
-        pager.to("oncall").len(),
-        before,
-        "acknowledged again: no repeat"
-    );
+    // Acknowledged again: quiet again, while canary (its own group, not
+    // acknowledged) repeats twice.
+    let (status, _) = app
+        .json(
+            Method::POST,
+            &format!("/v1/alerts/{id}/ack"),
+            ADMIN_KEY,
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    let before = api().len();
+    gauge(&app, "queue", &[(json!({"service": "canary"}), 500.0)]).await;
+    eventually(
+        "canary notified and repeated twice",
+        Duration::from_secs(5),
+        || async { (canary().len() >= 3).then_some(()) },
+    )
+    .await;
+    assert_eq!(api().len(), before, "acknowledged again: no repeat");
 
     // Every request says who sends it.
     let version = format!("Hypercare/{}", env!("CARGO_PKG_VERSION"));
@@ -813,13 +880,16 @@ async fn a_failing_receiver_is_retried_and_every_attempt_recorded() {
     gauge(&app, "queue", &[(json!({"service": "api"}), 500.0)]).await;
     let got = pager.wait_for("oncall", 1, Duration::from_secs(10)).await;
     assert_eq!(got.len(), 1, "delivered on the third attempt");
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let deliveries: Value = app
-        .get("/v1/alerts/notifications", Some(READ_KEY))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let deliveries = eventually(
+        "three attempts recorded",
+        Duration::from_secs(5),
+        || async {
+            let (status, body) = app.get_json_as("/v1/alerts/notifications", READ_KEY).await;
+            assert_eq!(status, 200, "{body}");
+            (body["deliveries"].as_array().unwrap().len() >= 3).then_some(body)
+        },
+    )
+    .await;
     let mut attempts: Vec<(u64, String, u64)> = deliveries["deliveries"]
         .as_array()
         .unwrap()
@@ -862,17 +932,21 @@ async fn an_alert_storm_of_1000_series_becomes_one_notification() {
         .map(|i| (json!({"host": format!("web-{i}")}), 500.0))
         .collect();
     gauge(&app, "queue", &points).await;
-    pager.wait_for("oncall", 1, Duration::from_secs(10)).await;
-    tokio::time::sleep(Duration::from_millis(2000)).await;
-    let got = pager.to("oncall");
+    let got = eventually(
+        "a notification of all 1000 alerts",
+        Duration::from_secs(10),
+        || async {
+            let got = pager.to("oncall");
+            got.last()
+                .is_some_and(|n| n["alerts"].as_array().unwrap().len() == 1000)
+                .then_some(got)
+        },
+    )
+    .await;
     // The points arrive in two requests, so at most a first partial notification
     // and a complete one follow: a handful, not a thousand.
     assert!(got.len() <= 3, "{} notifications for one storm", got.len());
-    assert_eq!(
-        got.last().unwrap()["alerts"].as_array().unwrap().len(),
-        1000
-    );
-    let open = alerts(&app).await;
+    let open = board(&app).await;
     assert_eq!(open["alerts"].as_array().unwrap().len(), 1000);
 }
 
@@ -885,7 +959,7 @@ fn rules_check_names_file_rule_and_field_and_passes_the_shipped_rules() {
             .into_iter()
             .map(|k| k.id)
             .collect();
-    let shipped = hypercare_alerts::rule::load(&[root.join("alert-rules")], Some(&kpis)).unwrap();
+    let shipped = hypercare_alerts::check::load(&[root.join("alert-rules")], Some(&kpis)).unwrap();
     assert!(shipped.len() >= 8);
     assert!(
         shipped
@@ -900,7 +974,7 @@ fn rules_check_names_file_rule_and_field_and_passes_the_shipped_rules() {
         ONE_RULE.replace("above: 100", "above: 100\n          below: 3"),
     )
     .unwrap();
-    let err = hypercare_alerts::rule::load(&[dir.path().to_owned()], None).unwrap_err();
+    let err = hypercare_alerts::check::load(&[dir.path().to_owned()], None).unwrap_err();
     assert_eq!(
         (err.rule.as_str(), err.field.as_str()),
         ("queue_full", "condition"),
@@ -911,12 +985,12 @@ fn rules_check_names_file_rule_and_field_and_passes_the_shipped_rules() {
         "{err}"
     );
     std::fs::write(&file, ONE_RULE.replace("tier: P0", "tier: P7")).unwrap();
-    let err = hypercare_alerts::rule::load(&[dir.path().to_owned()], None).unwrap_err();
+    let err = hypercare_alerts::check::load(&[dir.path().to_owned()], None).unwrap_err();
     assert_eq!(err.rule, "queue_full", "{err}");
     assert!(err.reason.contains("P7"), "{err}");
 }
 
-const SILENCE_RULE: &str = r#"
+const SILENCE_RULES: &str = r#"
 groups:
   - name: test
     rules:
@@ -925,37 +999,53 @@ groups:
         annotations: { summary: "no heartbeat" }
         condition:
           silence: { event: heartbeat, window: 1m }
+      - name: pageviews_silent
+        tier: P1
+        annotations: { summary: "no page views" }
+        condition:
+          silence: { event: pageview, window: 1m }
 "#;
 
 #[tokio::test]
 async fn ingest_silence_fires_only_for_what_was_flowing() {
     let pager = Pager::start(0).await;
-    let (app, _rules) = app_with_rules(SILENCE_RULE, &pager, |_| {}).await;
-    let send = |ago_ms: i64| {
+    let (app, _rules) = app_with_rules(SILENCE_RULES, &pager, |_| {}).await;
+    let send = |event: &'static str, ago_ms: i64| {
         let app = &app;
         async move {
             let ts = chrono::Utc::now().timestamp_millis() - ago_ms;
             let r = app
-                .post_events(&json!({"event": "heartbeat", "timestamp": ts}))
+                .post_events(&json!({"event": event, "timestamp": ts}))
                 .await;
             assert_eq!(r.status(), 202);
         }
     };
-    // Nothing ever sent: nothing is silent.
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(alerts(&app).await["alerts"], json!([]));
-    // Seen 2 minutes ago, not since: silent.
-    send(120_000).await;
+    // Page views seen 2 minutes ago, not since: silent. Heartbeats never
+    // sent: the same evaluations find nothing silent about them.
+    send("pageview", 120_000).await;
     let got = pager.wait_for("oncall", 1, Duration::from_secs(5)).await;
-    assert_eq!(got.len(), 1);
-    assert_eq!(alert_ids(&got[0]), vec!["heartbeat_silent"]);
+    assert_eq!(alert_ids(&got[0]), vec!["pageviews_silent"]);
+    let open = board(&app).await;
+    let rules: Vec<&str> = open["alerts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["rule"].as_str().unwrap())
+        .collect();
+    assert_eq!(rules, ["pageviews_silent"], "{open}");
+    // Heartbeats seen 2 minutes ago, not since: silent.
+    send("heartbeat", 120_000).await;
+    let got = pager.wait_for("oncall", 2, Duration::from_secs(5)).await;
+    assert_eq!(got.len(), 2);
+    assert_eq!(alert_ids(&got[1]), vec!["heartbeat_silent"]);
     assert_eq!(
-        got[0]["alerts"][0]["annotations"]["summary"],
+        got[1]["alerts"][0]["annotations"]["summary"],
         "no heartbeat"
     );
     // A heartbeat now: resolved.
-    send(0).await;
-    let got = pager.wait_for("oncall", 2, Duration::from_secs(5)).await;
-    assert_eq!(got.len(), 2);
-    assert_eq!(got[1]["status"], "resolved");
+    send("heartbeat", 0).await;
+    let got = pager.wait_for("oncall", 3, Duration::from_secs(5)).await;
+    assert_eq!(got.len(), 3);
+    assert_eq!(got[2]["status"], "resolved");
+    assert_eq!(alert_ids(&got[2]), vec!["heartbeat_silent"]);
 }

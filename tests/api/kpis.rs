@@ -813,10 +813,13 @@ fn shipped_kpi_rules() -> String {
             .into_iter()
             .map(|k| k.id)
             .collect();
-    let shipped = hypercare_alerts::rule::load(&[root.join("alert-rules")], Some(&kpis)).unwrap();
+    let shipped = hypercare_alerts::check::load(&[root.join("alert-rules")], Some(&kpis)).unwrap();
     let mut yaml = String::from("groups:\n  - name: shipped-kpi-rules\n    rules:\n");
     let mut n = 0;
-    for rule in shipped.iter().filter(|r| r.condition.kpi.is_some()) {
+    for rule in shipped
+        .iter()
+        .filter(|r| matches!(r.condition.source, hypercare_alerts::rule::Source::Kpi(_)))
+    {
         n += 1;
         let condition = serde_json::to_string(&rule.condition).unwrap();
         yaml.push_str(&format!(

@@ -163,7 +163,7 @@ async fn evaluate_200_rules(
             "      - {{name: metric_{i}, tier: P2, annotations: {{summary: s}}, condition: {condition}}}\n"
         ));
     }
-    let rules = hypercare_alerts::rule::parse("bench.yaml", &yaml, None)?;
+    let rules = hypercare_alerts::check::parse("bench.yaml", &yaml, None)?;
     let state = Arc::new(
         hypercare_kpis::KpiState::load(
             app.db.clone(),
@@ -172,14 +172,15 @@ async fn evaluate_200_rules(
         )
         .await?,
     );
-    let engine = hypercare_alerts::engine::Engine::new(
-        hypercare_alerts::AlertSettings::default(),
+    let engine = hypercare_alerts::engine::Engine::with_settings(
+        &hypercare_alerts::AlertSettings::default(),
         rules,
         app.db.clone(),
+        Arc::new(hypercare_runtime::SystemClock),
+        hypercare_runtime::Tasks::new(),
         state,
         hypercare_capacity::CapacitySettings::default(),
-    )
-    .map_err(anyhow::Error::msg)?;
+    )?;
     let mut times = Vec::new();
     for _ in 0..5 {
         let started = Instant::now();

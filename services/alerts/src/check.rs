@@ -55,7 +55,7 @@ pub fn check(paths: &[PathBuf], kpis: Option<&[String]>) -> (Vec<Rule>, Vec<Prob
         field: "file".into(),
         reason: e.to_string(),
     };
-    let files = match crate::rule::files(paths) {
+    let files = match files(paths) {
         Ok(files) => files,
         Err(e) => return (rules, vec![io(Path::new("alert rules"), e)]),
     };
@@ -470,6 +470,72 @@ fn check_rule(mut value: Value, kpis: Option<&[String]>) -> (Option<Rule>, Vec<(
         }
     }
     (None, problems)
+}
+
+/// The first problem of a file or of rule files, for those who stop at it
+/// (the service at start-up).
+#[derive(Debug, thiserror::Error, PartialEq)]
+#[error("{file}:{line}: rule `{rule}`: {field}: {reason}")]
+pub struct RuleError {
+    pub file: String,
+    pub line: usize,
+    pub rule: String,
+    pub field: String,
+    pub reason: String,
+}
+
+/// Parses and checks one file's text; the first problem (see
+/// [`check_text`] for every problem).
+pub fn parse(file: &str, text: &str, kpis: Option<&[String]>) -> Result<Vec<Rule>, RuleError> {
+    match check_text(file, text, kpis) {
+        (rules, problems) if problems.is_empty() => Ok(rules),
+        (_, problems) => Err(first(problems)),
+    }
+}
+
+fn first(problems: Vec<Problem>) -> RuleError {
+    let problem = problems
+        .into_iter()
+        .next()
+        .unwrap_or_else(|| unreachable!());
+    RuleError {
+        file: problem.file,
+        line: problem.line,
+        rule: problem.rule.unwrap_or_else(|| "-".into()),
+        field: problem.field,
+        reason: problem.reason,
+    }
+}
+
+/// Every `*.yaml` / `*.yml` rule file under `paths` (files or folders; folders
+/// are not searched recursively, so `alert-rules/prometheus/` is left alone).
+pub fn files(paths: &[PathBuf]) -> std::io::Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    for path in paths {
+        if path.is_dir() {
+            let mut found: Vec<PathBuf> = std::fs::read_dir(path)?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| {
+                    p.is_file()
+                        && matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml"))
+                })
+                .collect();
+            found.sort();
+            out.extend(found);
+        } else {
+            out.push(path.clone());
+        }
+    }
+    Ok(out)
+}
+
+/// Loads every rule of `paths`; rule names must be unique across files. The
+/// first problem (see [`check`] for every problem).
+pub fn load(paths: &[PathBuf], kpis: Option<&[String]>) -> Result<Vec<Rule>, RuleError> {
+    match check(paths, kpis) {
+        (rules, problems) if problems.is_empty() => Ok(rules),
+        (_, problems) => Err(first(problems)),
+    }
 }
 
 #[cfg(test)]

@@ -25,22 +25,36 @@ pub fn run(
     configured: &[PathBuf],
     kpi_file: Option<&PathBuf>,
 ) -> anyhow::Result<u8> {
+    // The outcome is decided before anything is printed, so that a reader
+    // that leaves early (`hypercare rules check | head`) changes nothing but
+    // how much of it is read.
+    let mut text = Vec::new();
+    let mut summary = Vec::new();
+    let code = report(command, configured, kpi_file, &mut text, &mut summary)?;
+    print_stdout(&text)?;
+    // The count goes to stderr, after the list, so `| head` still shows it.
+    std::io::stderr().write_all(&summary).ok();
+    Ok(code)
+}
+
+/// Writes `text` to stdout; a reader that left (a closed pipe) is not an error.
+pub fn print_stdout(text: &[u8]) -> std::io::Result<()> {
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
-    match report(command, configured, kpi_file, &mut out) {
-        Ok(code) => Ok(code),
-        // `hypercare rules check | head`: the reader left; nothing to say to it.
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(1),
-        Err(e) => Err(e.into()),
+    match out.write_all(text).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other,
     }
 }
 
-/// Writes the outcome to `out` (problems, or the rules that passed).
+/// Writes the outcome to `out` (problems, or the rules that passed) and, when
+/// there are problems, their count to `summary`; answers the exit code.
 pub fn report(
     command: RulesCommand,
     configured: &[PathBuf],
     kpi_file: Option<&PathBuf>,
     out: &mut impl Write,
+    summary: &mut impl Write,
 ) -> std::io::Result<u8> {
     let RulesCommand::Check { paths, kpis } = command;
     let paths = if paths.is_empty() {
@@ -59,17 +73,17 @@ pub fn report(
         None => None,
     };
     let (rules, problems) = crate::check::check(&paths, kpi_ids.as_deref());
-    let files = crate::rule::files(&paths).map_or(0, |f| f.len());
+    let files = crate::check::files(&paths).map_or(0, |f| f.len());
     if !problems.is_empty() {
         for problem in &problems {
             writeln!(out, "{problem}")?;
         }
-        out.flush()?;
-        eprintln!(
+        writeln!(
+            summary,
             "{} in {}.",
             counted(problems.len(), "problem"),
             counted(files, "file")
-        );
+        )?;
         return Ok(1);
     }
     writeln!(

@@ -134,13 +134,26 @@ pub struct Receiver {
 impl std::fmt::Debug for Receiver {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Receiver")
-            .field("url", &crate::notify::redact_url(&self.url))
+            .field("url", &redact_url(&self.url))
             .field("send_resolved", &self.send_resolved)
             .field("max_alerts", &self.max_alerts)
             .field("timeout", &self.timeout)
             .field("bearer_token", &self.bearer_token)
             .finish()
     }
+}
+
+/// A receiver URL as it may be shown and stored: scheme and host only. The
+/// path and query of a Slack, Teams or PagerDuty URL are its credential.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return "(hidden)".into();
+    };
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    // `user:password@host` keeps only the host.
+    let host = rest[..end].rsplit('@').next().unwrap_or("");
+    let hidden = if end < rest.len() { "/(hidden)" } else { "" };
+    format!("{scheme}://{host}{hidden}")
 }
 
 fn yes() -> bool {
@@ -230,9 +243,25 @@ pub struct Inhibition {
     pub equal: Vec<String>,
 }
 
+/// A setting of `[alerts]` that cannot work; `field` is its path.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{field}: {reason}")]
+pub struct ConfigError {
+    pub field: String,
+    pub reason: String,
+}
+
+fn config_error(field: impl Into<String>, reason: impl Into<String>) -> ConfigError {
+    ConfigError {
+        field: field.into(),
+        reason: reason.into(),
+    }
+}
+
 impl AlertSettings {
-    /// Checks references between sections; errors name the field.
-    pub fn validate(&self) -> Result<Vec<Inhibition>, String> {
+    /// Checks references between sections and parses the inhibition rules;
+    /// errors name the field. Run once, when the settings are loaded.
+    pub fn validate(&self) -> Result<(), ConfigError> {
         for (tier, policy) in &self.tiers {
             let names = policy.receivers.iter().map(|r| ("receivers", r)).chain(
                 policy
@@ -242,39 +271,47 @@ impl AlertSettings {
             );
             for (field, name) in names {
                 if !self.receivers.is_empty() && !self.receivers.contains_key(name) {
-                    return Err(format!(
-                        "alerts.tiers.{}.{field}: no receiver `{name}` in [alerts.receivers] (known: {})",
-                        tier.as_str(),
-                        self.receivers
-                            .keys()
-                            .cloned()
-                            .collect::<Vec<_>>()
-                            .join(", ")
+                    return Err(config_error(
+                        format!("alerts.tiers.{}.{field}", tier.as_str()),
+                        format!(
+                            "no receiver `{name}` in [alerts.receivers] (known: {})",
+                            self.receivers
+                                .keys()
+                                .cloned()
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ),
                     ));
                 }
             }
             if let Some(at) = &policy.digest_at
                 && digest_minute(at).is_none()
             {
-                return Err(format!(
-                    "alerts.tiers.{}.digest_at: `{at}` is not an HH:MM time",
-                    tier.as_str()
+                return Err(config_error(
+                    format!("alerts.tiers.{}.digest_at", tier.as_str()),
+                    format!("`{at}` is not an HH:MM time"),
                 ));
             }
             if policy.group_interval.is_zero() {
-                return Err(format!(
-                    "alerts.tiers.{}.group_interval: must be longer than 0",
-                    tier.as_str()
+                return Err(config_error(
+                    format!("alerts.tiers.{}.group_interval", tier.as_str()),
+                    "must be longer than 0",
                 ));
             }
         }
         for (name, receiver) in &self.receivers {
             if !(receiver.url.starts_with("http://") || receiver.url.starts_with("https://")) {
-                return Err(format!(
-                    "alerts.receivers.{name}.url: must be an http(s) URL"
+                return Err(config_error(
+                    format!("alerts.receivers.{name}.url"),
+                    "must be an http(s) URL",
                 ));
             }
         }
+        self.inhibitions().map(drop)
+    }
+
+    /// The inhibition rules with their matchers parsed.
+    pub fn inhibitions(&self) -> Result<Vec<Inhibition>, ConfigError> {
         self.inhibit_rules
             .iter()
             .enumerate()
@@ -282,8 +319,12 @@ impl AlertSettings {
                 let parse = |field: &str, list: &[String]| {
                     list.iter()
                         .map(|m| {
-                            Matcher::parse(m)
-                                .map_err(|e| format!("alerts.inhibit_rules[{i}].{field}: {e}"))
+                            Matcher::parse(m).map_err(|e| {
+                                config_error(
+                                    format!("alerts.inhibit_rules[{i}].{field}"),
+                                    e.to_string(),
+                                )
+                            })
                         })
                         .collect::<Result<Vec<_>, _>>()
                 };

@@ -25,9 +25,18 @@ const UNITS: [(&str, u64); 7] = [
 pub const SYNTAX: &str = "is not a duration: use integers with units ms, s, m, h, d, w, y, \
      largest first, e.g. 90s, 5m, 1h30m, 1d";
 
-/// Parses a Prometheus duration; the error is the reason, without the field.
-pub fn parse(text: &str) -> Result<Duration, String> {
-    let refuse = || Err(format!("`{text}` {SYNTAX}"));
+/// A refused duration; the message is the reason, without the field.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum DurationError {
+    #[error("`{0}` {SYNTAX}")]
+    Syntax(String),
+    #[error("`{0}` is too long a duration")]
+    TooLong(String),
+}
+
+/// Parses a Prometheus duration.
+pub fn parse(text: &str) -> Result<Duration, DurationError> {
+    let refuse = || Err(DurationError::Syntax(text.to_owned()));
     if text == "0" {
         return Ok(Duration::ZERO);
     }
@@ -68,7 +77,7 @@ pub fn parse(text: &str) -> Result<Duration, String> {
             .checked_mul(UNITS[index].1)
             .and_then(|ms| total.checked_add(ms))
         else {
-            return Err(format!("`{text}` is too long a duration"));
+            return Err(DurationError::TooLong(text.to_owned()));
         };
         total = sum;
     }
@@ -167,10 +176,10 @@ mod tests {
             "1_000s",
             "99999999999999999999y",
         ] {
-            let error = parse(text).unwrap_err();
+            let error = parse(text).unwrap_err().to_string();
             assert!(error.contains(&format!("`{text}`")), "{text}: {error}");
         }
-        assert!(parse("5minutes").unwrap_err().contains("1h30m"));
+        assert!(parse("5minutes").unwrap_err().to_string().contains("1h30m"));
     }
 
     #[test]

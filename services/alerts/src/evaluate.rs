@@ -21,7 +21,9 @@ use hypercare_ingest::quantile::{bucket_counts_in_window, estimate};
 use hypercare_kpis::routes::{Board, KpiNow};
 
 use crate::matcher::{Matcher, Op, Selector};
-use crate::rule::{Compare, KpiLevel, MetricFn, MetricSource, Rule, SilenceSource, Threshold};
+use crate::rule::{
+    Compare, KpiLevel, MetricFn, MetricSource, Rule, SilenceSource, Source, Threshold,
+};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Sample {
@@ -218,7 +220,7 @@ pub async fn metric_values(
     select: &str,
     now: u64,
 ) -> anyhow::Result<BTreeMap<BTreeMap<String, String>, f64>> {
-    let selector = Selector::parse(select).map_err(anyhow::Error::msg)?;
+    let selector = Selector::parse(select)?;
     let window = source.window.as_secs().max(1);
     let from = now.saturating_sub(window);
     // Cumulative counters need their last point before the window.
@@ -453,41 +455,53 @@ pub async fn evaluate(
     now: u64,
 ) -> anyhow::Result<Vec<Sample>> {
     let c = &rule.condition;
-    if let Some(source) = &c.capacity {
-        let window = (source.window.as_secs() / 60) as u32;
-        let mut samples = Vec::new();
-        for service in hypercare_capacity::headroom::services_with_baseline(client).await? {
-            let Some(headroom) = hypercare_capacity::headroom::current(
-                client, capacity, &service, window, None, None,
-            )
-            .await?
-            else {
-                continue;
+    let metric = match &c.source {
+        Source::Metric(metric) => metric,
+        Source::Kpi(id) => {
+            let Some(board) = board else {
+                anyhow::bail!("the KPI board could not be read");
             };
-            let value = headroom.headroom_percent;
-            samples.push(Sample {
-                labels: BTreeMap::from([("service".to_owned(), service)]),
-                value,
-                holds: match (c.above, c.below) {
-                    (Some(Threshold::Value(t)), _) => value > t,
-                    (_, Some(Threshold::Value(t))) => value < t,
-                    _ => false,
-                },
-            });
+            return Ok(kpi_sample(kpis, board, rule, id, now)
+                .await?
+                .into_iter()
+                .collect());
         }
-        return Ok(samples);
-    }
-    if let Some(silence) = &c.silence {
-        return Ok(silence_values(client, silence, now)
-            .await?
-            .into_iter()
-            .map(|(labels, value)| Sample {
-                labels,
-                value,
-                holds: value == 0.0,
-            })
-            .collect());
-    }
+        Source::Silence(silence) => {
+            return Ok(silence_values(client, silence, now)
+                .await?
+                .into_iter()
+                .map(|(labels, value)| Sample {
+                    labels,
+                    value,
+                    holds: value == 0.0,
+                })
+                .collect());
+        }
+        Source::Capacity(source) => {
+            let window = (source.window.as_secs() / 60) as u32;
+            let mut samples = Vec::new();
+            for service in hypercare_capacity::headroom::services_with_baseline(client).await? {
+                let Some(headroom) = hypercare_capacity::headroom::current(
+                    client, capacity, &service, window, None, None,
+                )
+                .await?
+                else {
+                    continue;
+                };
+                let value = headroom.headroom_percent;
+                samples.push(Sample {
+                    labels: BTreeMap::from([("service".to_owned(), service)]),
+                    value,
+                    holds: match (c.above, c.below) {
+                        (Some(Threshold::Value(t)), _) => value > t,
+                        (_, Some(Threshold::Value(t))) => value < t,
+                        _ => false,
+                    },
+                });
+            }
+            return Ok(samples);
+        }
+    };
     let holds = |value: f64, levels: Option<&KpiNow>| {
         let level = |t: Threshold| match (t, levels) {
             (Threshold::Value(v), _) => Some(v),
@@ -503,18 +517,6 @@ pub async fn evaluate(
         }
     };
     let change = |now: f64, then: f64| (then != 0.0).then(|| (now - then) / then.abs() * 100.0);
-    if let Some(id) = &c.kpi {
-        let Some(board) = board else {
-            anyhow::bail!("the KPI board could not be read");
-        };
-        if let Some(sample) = kpi_sample(kpis, board, rule, id, now).await? {
-            return Ok(vec![sample]);
-        }
-        return Ok(Vec::new());
-    }
-    let Some(metric) = &c.metric else {
-        return Ok(Vec::new());
-    };
     let at = |t: u64| {
         let metric = metric.clone();
         async move {

@@ -6,6 +6,23 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+/// Why a matcher or a selector cannot be read; the message names the text.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum MatcherError {
+    #[error("`{0}` is not a label name")]
+    LabelName(String),
+    #[error("`{value}` is not a valid regex: {reason}")]
+    Regex { value: String, reason: String },
+    #[error("`{0}` has no operator (=, !=, =~, !~)")]
+    NoOperator(String),
+    #[error("`{0}` has no value")]
+    NoValue(String),
+    #[error("`{0}` is not a metric name")]
+    MetricName(String),
+    #[error("`{0}`: the label matchers lack a closing `}}`")]
+    Unclosed(String),
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Op {
     #[serde(rename = "=")]
@@ -34,19 +51,23 @@ impl PartialEq for Matcher {
 }
 
 impl Matcher {
-    pub fn new(name: &str, op: Op, value: &str) -> Result<Self, String> {
+    pub fn new(name: &str, op: Op, value: &str) -> Result<Self, MatcherError> {
         if name.is_empty()
             || !name
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.')
         {
-            return Err(format!("`{name}` is not a label name"));
+            return Err(MatcherError::LabelName(name.to_owned()));
         }
         let regex = match op {
-            Op::Re | Op::NotRe => Some(
-                regex::Regex::new(&format!("^(?:{value})$"))
-                    .map_err(|e| format!("`{value}` is not a valid regex: {e}"))?,
-            ),
+            Op::Re | Op::NotRe => {
+                Some(regex::Regex::new(&format!("^(?:{value})$")).map_err(|e| {
+                    MatcherError::Regex {
+                        value: value.to_owned(),
+                        reason: e.to_string(),
+                    }
+                })?)
+            }
             _ => None,
         };
         Ok(Self {
@@ -58,7 +79,7 @@ impl Matcher {
     }
 
     /// Recompiles the regex after deserializing.
-    pub fn compiled(self) -> Result<Self, String> {
+    pub fn compiled(self) -> Result<Self, MatcherError> {
         Matcher::new(&self.name, self.op, &self.value)
     }
 
@@ -75,13 +96,13 @@ impl Matcher {
     }
 
     /// Parses `name="value"` (quotes optional).
-    pub fn parse(text: &str) -> Result<Self, String> {
+    pub fn parse(text: &str) -> Result<Self, MatcherError> {
         let text = text.trim();
         let (at, op) = ["=~", "!~", "!=", "="]
             .iter()
             .filter_map(|op| text.find(op).map(|i| (i, *op)))
             .min_by_key(|(i, op)| (*i, std::cmp::Reverse(op.len())))
-            .ok_or_else(|| format!("`{text}` has no operator (=, !=, =~, !~)"))?;
+            .ok_or_else(|| MatcherError::NoOperator(text.to_owned()))?;
         let name = text[..at].trim();
         let raw = text[at + op.len()..].trim();
         let value = raw
@@ -89,7 +110,7 @@ impl Matcher {
             .and_then(|v| v.strip_suffix('"'))
             .unwrap_or(raw);
         if value.is_empty() && raw != "\"\"" {
-            return Err(format!("`{text}` has no value"));
+            return Err(MatcherError::NoValue(text.to_owned()));
         }
         let op = match op {
             "=" => Op::Eq,
@@ -113,7 +134,7 @@ pub struct Selector {
 }
 
 impl Selector {
-    pub fn parse(text: &str) -> Result<Self, String> {
+    pub fn parse(text: &str) -> Result<Self, MatcherError> {
         let text = text.trim();
         let (metric, rest) = match text.find('{') {
             Some(i) => (&text[..i], Some(&text[i + 1..])),
@@ -125,13 +146,13 @@ impl Selector {
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.' || c == ':')
         {
-            return Err(format!("`{metric}` is not a metric name"));
+            return Err(MatcherError::MetricName(metric.to_owned()));
         }
         let mut matchers = Vec::new();
         if let Some(rest) = rest {
             let inner = rest
                 .strip_suffix('}')
-                .ok_or_else(|| format!("`{text}`: the label matchers lack a closing `}}`"))?;
+                .ok_or_else(|| MatcherError::Unclosed(text.to_owned()))?;
             for part in split_outside_quotes(inner) {
                 if !part.trim().is_empty() {
                     matchers.push(Matcher::parse(&part)?);

@@ -1,5 +1,6 @@
 //! Notifications in the Alertmanager webhook format (version 4), delivered with
-//! retries; every attempt is recorded in `alert_notifications`.
+//! retries on the capability's tasks; every attempt is recorded in
+//! `alert_notifications` (through `store`, which owns the row type).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -7,7 +8,12 @@ use std::time::Duration;
 use secrecy::ExposeSecret;
 use serde::Serialize;
 
-use crate::config::Receiver;
+use std::sync::Arc;
+
+use hypercare_runtime::{SharedClock, Tasks};
+
+use crate::config::{Receiver, redact_url};
+use crate::store::DeliveryRow;
 
 /// The body Alertmanager POSTs to webhook receivers.
 #[derive(Debug, Clone, Serialize)]
@@ -65,36 +71,6 @@ pub fn rfc3339_ms(ms: u64) -> String {
 
 pub const NOT_ENDED: &str = "0001-01-01T00:00:00Z";
 
-/// A receiver URL as it may be shown and stored: scheme and host only. The
-/// path and query of a Slack, Teams or PagerDuty URL are its credential.
-pub fn redact_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return "(hidden)".into();
-    };
-    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    // `user:password@host` keeps only the host.
-    let host = rest[..end].rsplit('@').next().unwrap_or("");
-    let hidden = if end < rest.len() { "/(hidden)" } else { "" };
-    format!("{scheme}://{host}{hidden}")
-}
-
-/// One delivery attempt's record.
-#[derive(Debug, Clone, clickhouse::Row, Serialize, serde::Deserialize, utoipa::ToSchema)]
-pub struct DeliveryRow {
-    pub at_ms: u64,
-    pub group_key: String,
-    pub receiver: String,
-    /// The receiver's URL without its secret part ([`redact_url`]).
-    pub url: String,
-    /// `notify`, `repeat`, `resolved`, `escalation`, `digest`.
-    pub reason: String,
-    pub status: String,
-    pub attempt: u32,
-    pub http_status: u16,
-    pub error: String,
-    pub alert_ids: Vec<String>,
-}
-
 /// `User-Agent: Hypercare/<version>`, as Alertmanager sends `Alertmanager/<version>`:
 /// receivers can tell who calls in their logs.
 pub const USER_AGENT: &str = concat!("Hypercare/", env!("CARGO_PKG_VERSION"));
@@ -113,28 +89,67 @@ pub fn http_client() -> reqwest::Client {
 pub struct Delivery {
     pub http: reqwest::Client,
     pub store: clickhouse::Client,
+    pub clock: SharedClock,
+    /// Deliveries run here, so that shutdown stops their retries and waits
+    /// for the attempts in flight.
+    pub tasks: Tasks,
     pub attempts: u32,
     pub backoff: Duration,
 }
 
+/// One notification for one receiver, as the planner decided it.
+#[derive(Debug, Clone)]
+pub struct Outgoing {
+    pub receiver_name: String,
+    pub receiver: Receiver,
+    pub payload: WebhookPayload,
+    /// `notify`, `repeat`, `resolved`, `escalation`, `digest`, `ack_expired`.
+    pub reason: &'static str,
+    pub alert_ids: Vec<String>,
+}
+
 impl Delivery {
-    /// Sends `payload` to `receiver`, retrying with a doubling delay; records each
-    /// attempt. Runs in its own task so a slow receiver never holds the evaluator.
-    pub fn send(
-        self: &std::sync::Arc<Self>,
-        receiver: Receiver,
-        mut payload: WebhookPayload,
-        reason: &'static str,
-        alert_ids: Vec<String>,
-    ) {
+    /// Sends `outgoing`, retrying with a doubling delay; records each attempt.
+    /// Runs on its own task so a slow receiver never holds the evaluator. At
+    /// shutdown an attempt in flight finishes (and is recorded); no retry
+    /// starts after it: the notification is recorded as `abandoned`.
+    pub fn send(self: &Arc<Self>, outgoing: Outgoing) {
+        let Outgoing {
+            receiver,
+            mut payload,
+            reason,
+            alert_ids,
+            ..
+        } = outgoing;
         if receiver.max_alerts > 0 && payload.alerts.len() > receiver.max_alerts {
             payload.truncated_alerts = payload.alerts.len() - receiver.max_alerts;
             payload.alerts.truncate(receiver.max_alerts);
         }
         let this = self.clone();
-        tokio::spawn(async move {
+        self.tasks.spawn("webhook_delivery", move |cancel| async move {
+            let record = |attempt: u32, status: &str, http_status: u16, error: String| DeliveryRow {
+                at_ms: this.clock.now_ms(),
+                group_key: payload.group_key.clone(),
+                receiver: payload.receiver.clone(),
+                url: redact_url(&receiver.url),
+                reason: reason.into(),
+                status: status.into(),
+                attempt,
+                http_status,
+                error,
+                alert_ids: alert_ids.clone(),
+            };
             let mut delay = this.backoff;
-            for attempt in 1..=this.attempts.max(1) {
+            let attempts = this.attempts.max(1);
+            for attempt in 1..=attempts {
+                if cancel.is_cancelled() {
+                    let row = record(attempt, "abandoned", 0, "the service stopped before this attempt".into());
+                    if let Err(e) = crate::store::record_delivery(&this.store, &row).await {
+                        tracing::warn!(error = %e, "Could not record an abandoned notification delivery.");
+                    }
+                    tracing::warn!(receiver = %payload.receiver, attempt, "Webhook delivery abandoned at shutdown.");
+                    return;
+                }
                 let mut request = this
                     .http
                     .post(&receiver.url)
@@ -154,18 +169,7 @@ impl Delivery {
                     ),
                     Err(e) => ("failed", 0, e.without_url().to_string()),
                 };
-                let row = DeliveryRow {
-                    at_ms: crate::now_ms(),
-                    group_key: payload.group_key.clone(),
-                    receiver: payload.receiver.clone(),
-                    url: redact_url(&receiver.url),
-                    reason: reason.into(),
-                    status: status.into(),
-                    attempt,
-                    http_status,
-                    error: error.clone(),
-                    alert_ids: alert_ids.clone(),
-                };
+                let row = record(attempt, status, http_status, error.clone());
                 if let Err(e) = crate::store::record_delivery(&this.store, &row).await {
                     tracing::warn!(error = %e, "Could not record a notification delivery.");
                 }
@@ -173,8 +177,11 @@ impl Delivery {
                     return;
                 }
                 tracing::warn!(receiver = %payload.receiver, attempt, %error, "Webhook delivery failed.");
-                if attempt < this.attempts {
-                    tokio::time::sleep(delay).await;
+                if attempt < attempts {
+                    tokio::select! {
+                        () = cancel.cancelled() => {}
+                        () = tokio::time::sleep(delay) => {}
+                    }
                     delay *= 2;
                 }
             }
@@ -221,6 +228,53 @@ mod tests {
         }
         assert!(json["alerts"][0].get("generatorURL").is_some());
         assert_eq!(json["alerts"][0]["startsAt"], "1970-01-01T00:00:00.000Z");
+    }
+
+    #[tokio::test]
+    async fn shutdown_stops_the_retries_of_a_failing_delivery() {
+        // Arrange: a receiver nobody listens on, five attempts an hour apart.
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = closed.local_addr().unwrap().port();
+        drop(closed);
+        let tasks = Tasks::new();
+        let delivery = Arc::new(Delivery {
+            http: http_client(),
+            store: clickhouse::Client::default().with_url(format!("http://127.0.0.1:{port}")),
+            clock: Arc::new(hypercare_runtime::SystemClock),
+            tasks: tasks.clone(),
+            attempts: 5,
+            backoff: Duration::from_secs(3600),
+        });
+        let receiver = Receiver {
+            url: format!("http://127.0.0.1:{port}/hook"),
+            send_resolved: true,
+            max_alerts: 0,
+            timeout: Duration::from_secs(1),
+            bearer_token: None,
+        };
+        let payload = WebhookPayload {
+            version: "4",
+            group_key: "{}:{}".into(),
+            truncated_alerts: 0,
+            status: "firing",
+            receiver: "oncall".into(),
+            group_labels: BTreeMap::new(),
+            common_labels: BTreeMap::new(),
+            common_annotations: BTreeMap::new(),
+            external_url: "http://h".into(),
+            alerts: Vec::new(),
+        };
+        delivery.send(Outgoing {
+            receiver_name: "oncall".into(),
+            receiver,
+            payload,
+            reason: "notify",
+            alert_ids: Vec::new(),
+        });
+        assert_eq!(tasks.len(), 1);
+        // Act and assert: the wait for the second attempt ends at once.
+        assert!(tasks.shutdown(Duration::from_secs(10)).await);
+        assert!(tasks.is_empty());
     }
 
     #[test]

@@ -22,13 +22,13 @@
 //!           above: 0.01
 //! ```
 //!
-//! A condition reads one source (`kpi`, `metric` or `silence`), optionally
+//! A condition reads one source (`kpi`, `metric`, `silence` or `capacity`:
+//! one [`Source`], each checked by its own rules), optionally
 //! compares it (`compare: baseline_pct` or `change_pct`), and holds when the
 //! result is `above` / `below` a threshold. Errors name the file, the rule and
 //! the field.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -96,38 +96,182 @@ pub struct Rule {
     pub group: String,
 }
 
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct Condition {
+/// What a condition reads: one source, checked by its own rules.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Source {
     /// A KPI's current value (today, or this hour for hourly KPIs).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub kpi: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub metric: Option<MetricSource>,
+    Kpi(String),
+    Metric(MetricSource),
     /// No events (from a source) for a while.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub silence: Option<SilenceSource>,
+    Silence(SilenceSource),
     /// Capacity headroom in percent (live peak against the load test baseline),
     /// one alert per service that has a baseline.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub capacity: Option<CapacitySource>,
-    #[serde(default)]
+    Capacity(CapacitySource),
+}
+
+impl Source {
+    /// The YAML key that selects this source.
+    pub fn key(&self) -> &'static str {
+        match self {
+            Source::Kpi(_) => "kpi",
+            Source::Metric(_) => "metric",
+            Source::Silence(_) => "silence",
+            Source::Capacity(_) => "capacity",
+        }
+    }
+
+    /// What is wrong with the source itself, as (field, reason).
+    fn problems(&self, kpis: Option<&[String]>, err: &mut impl FnMut(&str, &str)) {
+        match self {
+            Source::Kpi(id) => {
+                if let Some(known) = kpis
+                    && !known.contains(id)
+                {
+                    err(
+                        "condition.kpi",
+                        &format!("names no known KPI (known: {})", known.join(", ")),
+                    );
+                }
+            }
+            Source::Metric(m) => {
+                if let Err(reason) = Selector::parse(&m.select) {
+                    err("condition.metric.select", &reason.to_string());
+                }
+                if let Some(over) = &m.over
+                    && let Err(reason) = Selector::parse(over)
+                {
+                    err("condition.metric.over", &reason.to_string());
+                }
+                if m.window.as_secs() < 1 {
+                    err("condition.metric.window", "must be at least 1s");
+                }
+                match (m.function, m.quantile) {
+                    (MetricFn::Quantile, Some(q)) if q > 0.0 && q < 1.0 => {}
+                    (MetricFn::Quantile, _) => {
+                        err(
+                            "condition.metric.quantile",
+                            "must be between 0 and 1 with `fn: quantile`",
+                        );
+                    }
+                    (_, Some(_)) => {
+                        err(
+                            "condition.metric.quantile",
+                            "is only read with `fn: quantile`",
+                        );
+                    }
+                    _ => {}
+                }
+                if m.over.is_some() && !matches!(m.function, MetricFn::Rate | MetricFn::Increase) {
+                    err(
+                        "condition.metric.over",
+                        "makes a ratio of counters: use `fn: rate` or `increase`",
+                    );
+                }
+            }
+            Source::Silence(s) => {
+                if s.window.as_secs() < 60 || s.lookback <= s.window {
+                    err(
+                        "condition.silence.window",
+                        "must be at least 1m and shorter than `lookback`",
+                    );
+                }
+            }
+            Source::Capacity(c) => {
+                if !(60..=14 * 86_400).contains(&c.window.as_secs()) {
+                    err("condition.capacity.window", "must be between 1m and 14d");
+                }
+            }
+        }
+    }
+}
+
+/// A rule's condition. Written in YAML with the source as a key beside the
+/// comparison (`{kpi: leads, below: critical}`); read through
+/// [`ConditionSpec`], which turns the source keys into one [`Source`].
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(try_from = "ConditionSpec")]
+pub struct Condition {
+    #[serde(flatten)]
+    pub source: Source,
     pub compare: Compare,
     /// `compare: change_pct`: against the value this long ago.
     #[serde(
-        default,
         with = "crate::duration::option",
         skip_serializing_if = "Option::is_none"
     )]
     pub change_over: Option<Duration>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub above: Option<Threshold>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub below: Option<Threshold>,
     /// KPI conditions: also evaluate outside the current launch's window
     /// (before D0 and after D+N); by default they hold only inside it.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub outside_window: bool,
+}
+
+/// A condition as the rule file writes it: each source is a key of its own.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConditionSpec {
+    #[serde(default)]
+    pub kpi: Option<String>,
+    #[serde(default)]
+    pub metric: Option<MetricSource>,
+    #[serde(default)]
+    pub silence: Option<SilenceSource>,
+    #[serde(default)]
+    pub capacity: Option<CapacitySource>,
+    #[serde(default)]
+    pub compare: Compare,
+    #[serde(default, with = "crate::duration::option")]
+    pub change_over: Option<Duration>,
+    #[serde(default)]
+    pub above: Option<Threshold>,
+    #[serde(default)]
+    pub below: Option<Threshold>,
+    #[serde(default)]
+    pub outside_window: bool,
+}
+
+/// A condition without exactly one source. serde reports an error of a
+/// conversion without the field's path, so the message names it: `rules
+/// check` reads the field from it like from serde's own messages.
+#[derive(Debug, thiserror::Error)]
+#[error("condition: needs exactly one source: `kpi`, `metric`, `silence` or `capacity`{found}")]
+pub struct SourceError {
+    found: String,
+}
+
+impl TryFrom<ConditionSpec> for Condition {
+    type Error = SourceError;
+
+    fn try_from(spec: ConditionSpec) -> Result<Self, SourceError> {
+        let mut sources: Vec<Source> = Vec::new();
+        sources.extend(spec.kpi.map(Source::Kpi));
+        sources.extend(spec.metric.map(Source::Metric));
+        sources.extend(spec.silence.map(Source::Silence));
+        sources.extend(spec.capacity.map(Source::Capacity));
+        if sources.len() != 1 {
+            let found = if sources.is_empty() {
+                String::new()
+            } else {
+                let keys: Vec<&str> = sources.iter().map(Source::key).collect();
+                format!(" (found {})", keys.join(", "))
+            };
+            return Err(SourceError { found });
+        }
+        let source = sources.remove(0);
+        Ok(Condition {
+            source,
+            compare: spec.compare,
+            change_over: spec.change_over,
+            above: spec.above,
+            below: spec.below,
+            outside_window: spec.outside_window,
+        })
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
@@ -231,16 +375,6 @@ fn one_day() -> Duration {
     Duration::from_secs(86_400)
 }
 
-#[derive(Debug, thiserror::Error, PartialEq)]
-#[error("{file}:{line}: rule `{rule}`: {field}: {reason}")]
-pub struct RuleError {
-    pub file: String,
-    pub line: usize,
-    pub rule: String,
-    pub field: String,
-    pub reason: String,
-}
-
 fn name_ok(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 100
@@ -292,22 +426,8 @@ impl Rule {
             }
         }
         let c = &self.condition;
-        let sources = [
-            c.kpi.is_some(),
-            c.metric.is_some(),
-            c.silence.is_some(),
-            c.capacity.is_some(),
-        ]
-        .iter()
-        .filter(|s| **s)
-        .count();
-        if sources != 1 {
-            err(
-                "condition",
-                "needs exactly one source: `kpi`, `metric`, `silence` or `capacity`",
-            );
-        }
-        if c.silence.is_some() {
+        let is_kpi = matches!(c.source, Source::Kpi(_));
+        if matches!(c.source, Source::Silence(_)) {
             if c.above.is_some() || c.below.is_some() || c.compare != Compare::Value {
                 err(
                     "condition.silence",
@@ -319,7 +439,7 @@ impl Rule {
         }
         for (field, t) in [("condition.above", c.above), ("condition.below", c.below)] {
             if let Some(Threshold::Level(_)) = t
-                && (c.kpi.is_none() || c.compare != Compare::Value)
+                && (!is_kpi || c.compare != Compare::Value)
             {
                 err(
                     field,
@@ -345,129 +465,20 @@ impl Rule {
             }
             _ => {}
         }
-        if c.outside_window && c.kpi.is_none() {
+        if c.outside_window && !is_kpi {
             err(
                 "condition.outside_window",
                 "is about a launch's window: use it with `kpi`",
             );
         }
-        if c.compare == Compare::BaselinePct && c.kpi.is_none() {
+        if c.compare == Compare::BaselinePct && !is_kpi {
             err(
                 "condition.compare",
                 "`baseline_pct` compares a KPI with its launch baseline; use `kpi`",
             );
         }
-        if let (Some(id), Some(known)) = (&c.kpi, kpis)
-            && !known.contains(id)
-        {
-            err(
-                "condition.kpi",
-                &format!("names no known KPI (known: {})", known.join(", ")),
-            );
-        }
-        if let Some(m) = &c.metric {
-            if let Err(reason) = Selector::parse(&m.select) {
-                err("condition.metric.select", &reason);
-            }
-            if let Some(over) = &m.over
-                && let Err(reason) = Selector::parse(over)
-            {
-                err("condition.metric.over", &reason);
-            }
-            if m.window.as_secs() < 1 {
-                err("condition.metric.window", "must be at least 1s");
-            }
-            match (m.function, m.quantile) {
-                (MetricFn::Quantile, Some(q)) if q > 0.0 && q < 1.0 => {}
-                (MetricFn::Quantile, _) => {
-                    err(
-                        "condition.metric.quantile",
-                        "must be between 0 and 1 with `fn: quantile`",
-                    );
-                }
-                (_, Some(_)) => {
-                    err(
-                        "condition.metric.quantile",
-                        "is only read with `fn: quantile`",
-                    );
-                }
-                _ => {}
-            }
-            if m.over.is_some() && !matches!(m.function, MetricFn::Rate | MetricFn::Increase) {
-                err(
-                    "condition.metric.over",
-                    "makes a ratio of counters: use `fn: rate` or `increase`",
-                );
-            }
-        }
-        if let Some(capacity) = &c.capacity
-            && !(60..=14 * 86_400).contains(&capacity.window.as_secs())
-        {
-            err("condition.capacity.window", "must be between 1m and 14d");
-        }
-        if let Some(s) = &c.silence
-            && (s.window.as_secs() < 60 || s.lookback <= s.window)
-        {
-            err(
-                "condition.silence.window",
-                "must be at least 1m and shorter than `lookback`",
-            );
-        }
+        c.source.problems(kpis, &mut err);
         problems
-    }
-}
-
-/// Parses and checks one file's text; the first problem (see
-/// [`crate::check::check_text`] for every problem).
-pub fn parse(file: &str, text: &str, kpis: Option<&[String]>) -> Result<Vec<Rule>, RuleError> {
-    match crate::check::check_text(file, text, kpis) {
-        (rules, problems) if problems.is_empty() => Ok(rules),
-        (_, problems) => Err(first(problems)),
-    }
-}
-
-fn first(problems: Vec<crate::check::Problem>) -> RuleError {
-    let problem = problems
-        .into_iter()
-        .next()
-        .unwrap_or_else(|| unreachable!());
-    RuleError {
-        file: problem.file,
-        line: problem.line,
-        rule: problem.rule.unwrap_or_else(|| "-".into()),
-        field: problem.field,
-        reason: problem.reason,
-    }
-}
-
-/// Every `*.yaml` / `*.yml` rule file under `paths` (files or folders; folders
-/// are not searched recursively, so `alert-rules/prometheus/` is left alone).
-pub fn files(paths: &[PathBuf]) -> std::io::Result<Vec<PathBuf>> {
-    let mut out = Vec::new();
-    for path in paths {
-        if path.is_dir() {
-            let mut found: Vec<PathBuf> = std::fs::read_dir(path)?
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| {
-                    p.is_file()
-                        && matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml"))
-                })
-                .collect();
-            found.sort();
-            out.extend(found);
-        } else {
-            out.push(path.clone());
-        }
-    }
-    Ok(out)
-}
-
-/// Loads every rule of `paths`; rule names must be unique across files. The
-/// first problem (see [`crate::check::check`] for every problem).
-pub fn load(paths: &[PathBuf], kpis: Option<&[String]>) -> Result<Vec<Rule>, RuleError> {
-    match crate::check::check(paths, kpis) {
-        (rules, problems) if problems.is_empty() => Ok(rules),
-        (_, problems) => Err(first(problems)),
     }
 }
 
@@ -475,11 +486,11 @@ pub fn load(paths: &[PathBuf], kpis: Option<&[String]>) -> Result<Vec<Rule>, Rul
 mod tests {
     use super::*;
 
-    fn one(condition: &str) -> Result<Vec<Rule>, RuleError> {
+    fn one(condition: &str) -> Result<Vec<Rule>, crate::check::RuleError> {
         let text = format!(
             "groups:\n  - name: g\n    rules:\n      - name: r1\n        tier: P1\n        for: 5m\n        annotations: {{summary: s}}\n        condition: {condition}\n"
         );
-        parse("f.yaml", &text, Some(&["leads".to_owned()]))
+        crate::check::parse("f.yaml", &text, Some(&["leads".to_owned()]))
     }
 
     #[test]
@@ -510,6 +521,12 @@ mod tests {
         );
         let e = one("{kpi: leads}").unwrap_err();
         assert_eq!(e.field, "condition");
+        let e = one("{above: 1}").unwrap_err();
+        assert_eq!(e.field, "condition");
+        assert!(e.reason.starts_with("needs exactly one source"), "{e}");
+        let e = one("{kpi: leads, metric: {select: x}, above: 1}").unwrap_err();
+        assert!(e.field.starts_with("condition"), "{e}");
+        assert!(e.reason.contains("(found kpi, metric)"), "{e}");
         let e = one("{metric: {select: 'x{a=}'}, above: 1}").unwrap_err();
         assert_eq!(e.field, "condition.metric.select");
         let e = one("{kpi: leads, compare: change_pct, below: 1}").unwrap_err();
@@ -518,7 +535,7 @@ mod tests {
         assert_eq!(e.field, "condition.metric.quantile");
         let e = one("{capacity: {window: 1h}, below: 30, outside_window: true}").unwrap_err();
         assert_eq!(e.field, "condition.outside_window");
-        let e = parse(
+        let e = crate::check::parse(
             "f.yaml",
             "groups:\n  - name: g\n    rules:\n      - name: bad\n        tier: P9\n",
             None,

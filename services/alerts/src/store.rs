@@ -1,13 +1,74 @@
-//! Alerts, silences and deliveries in ClickHouse.
+//! Alerts, silences and deliveries in ClickHouse: the row types, and every
+//! statement that reads or writes them (each read is in [`catalog`], which the
+//! compatibility test runs on ClickHouse 18.16 and on the modern engine).
+//!
+//! `alert_events` and `silences` are append-only: a change is a new version of
+//! the row, and a read takes the highest version of each id.
 
 use hypercare_storage::ReadOnly;
 use std::collections::BTreeMap;
 
 use clickhouse::Client;
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::matcher::Matcher;
-use crate::notify::DeliveryRow;
+/// Where an alert is in its life. Stored as the text of [`AlertStatus::as_str`];
+/// "acknowledged" is not a status but a firing alert whose ack holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum AlertStatus {
+    /// The condition holds, for less than the rule's `for`.
+    Pending,
+    Firing,
+    Resolved,
+}
+
+impl AlertStatus {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            AlertStatus::Pending => "pending",
+            AlertStatus::Firing => "firing",
+            AlertStatus::Resolved => "resolved",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        [
+            AlertStatus::Pending,
+            AlertStatus::Firing,
+            AlertStatus::Resolved,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == text)
+    }
+
+    /// Pending or firing: the evaluator still watches it.
+    pub fn is_open(self) -> bool {
+        self != AlertStatus::Resolved
+    }
+}
+
+impl std::fmt::Display for AlertStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+// As text, both in the `state String` column and in JSON.
+impl Serialize for AlertStatus {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for AlertStatus {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        AlertStatus::parse(&text).ok_or_else(|| {
+            serde::de::Error::custom(format!(
+                "unknown alert state `{text}` (expected pending, firing or resolved)"
+            ))
+        })
+    }
+}
 
 #[derive(Debug, Clone, clickhouse::Row, Serialize, Deserialize, PartialEq)]
 pub struct AlertRow {
@@ -16,7 +77,7 @@ pub struct AlertRow {
     pub fingerprint: String,
     pub rule: String,
     pub tier: String,
-    pub state: String,
+    pub state: AlertStatus,
     pub label_keys: Vec<String>,
     pub label_values: Vec<String>,
     pub annotation_keys: Vec<String>,
@@ -73,6 +134,12 @@ pub const HISTORY_SQL: &str = "SELECT alert_id, version, fingerprint, rule, tier
      AND fired_ms > 0 AND fired_ms < ? AND (resolved_ms = 0 OR resolved_ms >= ?) \
      ORDER BY fired_ms";
 
+/// Every version of one alert, oldest first.
+pub const ONE_ALERT_SQL: &str = "SELECT alert_id, version, fingerprint, rule, tier, state, label_keys, \
+     label_values, annotation_keys, annotation_values, value, rollback, started_ms, fired_ms, \
+     acked_ms, acked_by, resolved_ms, resolved_by, escalation_level, change, at_ms \
+     FROM alert_events WHERE alert_id = ? ORDER BY version";
+
 pub async fn append(client: &Client, rows: &[AlertRow]) -> clickhouse::error::Result<()> {
     if rows.is_empty() {
         return Ok(());
@@ -82,6 +149,18 @@ pub async fn append(client: &Client, rows: &[AlertRow]) -> clickhouse::error::Re
         insert.write(row).await?;
     }
     insert.end().await
+}
+
+pub async fn alert_versions(
+    client: &Client,
+    alert_id: &str,
+) -> clickhouse::error::Result<Vec<AlertRow>> {
+    client
+        .query(ONE_ALERT_SQL)
+        .bind(alert_id)
+        .read_only()
+        .fetch_all()
+        .await
 }
 
 pub async fn open_alerts(client: &Client) -> clickhouse::error::Result<Vec<AlertRow>> {
@@ -114,66 +193,37 @@ pub struct SilenceRow {
     pub at_ms: u64,
 }
 
-/// A silence with its matchers parsed.
-#[derive(Debug, Clone, Serialize)]
-pub struct Silence {
-    pub id: String,
-    pub version: u32,
-    pub matchers: Vec<Matcher>,
-    pub starts_ms: u64,
-    pub ends_ms: u64,
-    pub created_by: String,
-    pub comment: String,
-}
-
-impl Silence {
-    pub fn from_row(row: SilenceRow) -> Option<Self> {
-        let matchers: Vec<Matcher> = serde_json::from_str(&row.matchers).ok()?;
-        let matchers = matchers
-            .into_iter()
-            .map(Matcher::compiled)
-            .collect::<Result<Vec<_>, _>>()
-            .ok()?;
-        Some(Self {
-            id: row.silence_id,
-            version: row.version,
-            matchers,
-            starts_ms: row.starts_ms,
-            ends_ms: row.ends_ms,
-            created_by: row.created_by,
-            comment: row.comment,
-        })
-    }
-
-    /// `pending`, `active` or `expired`, as in Alertmanager.
-    pub fn state(&self, now_ms: u64) -> &'static str {
-        if now_ms < self.starts_ms {
-            "pending"
-        } else if now_ms < self.ends_ms {
-            "active"
-        } else {
-            "expired"
-        }
-    }
-
-    pub fn mutes(&self, labels: &BTreeMap<String, String>, now_ms: u64) -> bool {
-        self.state(now_ms) == "active" && crate::matcher::all_match(&self.matchers, labels)
-    }
-}
-
 pub const SILENCES_SQL: &str = "SELECT silence_id, version, matchers, starts_ms, ends_ms, \
      created_by, comment, at_ms FROM silences WHERE (silence_id, version) IN \
      (SELECT silence_id, max(version) FROM silences GROUP BY silence_id) ORDER BY starts_ms";
 
-pub async fn silences(client: &Client) -> clickhouse::error::Result<Vec<Silence>> {
-    let rows: Vec<SilenceRow> = client.query(SILENCES_SQL).read_only().fetch_all().await?;
-    Ok(rows.into_iter().filter_map(Silence::from_row).collect())
+/// The latest version of every silence (`silence::Silence::from_rows` reads them).
+pub async fn silences(client: &Client) -> clickhouse::error::Result<Vec<SilenceRow>> {
+    client.query(SILENCES_SQL).read_only().fetch_all().await
 }
 
 pub async fn save_silence(client: &Client, row: &SilenceRow) -> clickhouse::error::Result<()> {
     let mut insert = client.insert::<SilenceRow>("silences").await?;
     insert.write(row).await?;
     insert.end().await
+}
+
+/// One delivery attempt's record (`alert_notifications`).
+#[derive(Debug, Clone, clickhouse::Row, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct DeliveryRow {
+    pub at_ms: u64,
+    pub group_key: String,
+    pub receiver: String,
+    /// The receiver's URL without its secret part (`config::redact_url`).
+    pub url: String,
+    /// `notify`, `repeat`, `resolved`, `escalation`, `digest`, `ack_expired`.
+    pub reason: String,
+    /// `delivered`, `failed`, or `abandoned` (shutdown came before a retry).
+    pub status: String,
+    pub attempt: u32,
+    pub http_status: u16,
+    pub error: String,
+    pub alert_ids: Vec<String>,
 }
 
 pub async fn record_delivery(client: &Client, row: &DeliveryRow) -> clickhouse::error::Result<()> {
@@ -202,6 +252,10 @@ pub async fn deliveries(
 pub fn catalog() -> Vec<hypercare_storage::catalog::Statement> {
     use hypercare_storage::catalog::Statement;
     vec![
+        Statement {
+            origin: "alerts: one alert's versions".into(),
+            sql: ONE_ALERT_SQL.replacen('?', "'0123abcd18f00000000'", 1),
+        },
         Statement {
             origin: "alerts: open alerts".into(),
             sql: OPEN_ALERTS_SQL.into(),

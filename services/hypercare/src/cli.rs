@@ -55,20 +55,16 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
         Command::Migrate => {
             let (store, _local) = crate::startup::connect_store(&settings).await?;
             let outcome = migrate::run(&store).await?;
-            println!(
-                "Migrations: {} applied now ({:?}), {} already applied; database `{}` on ClickHouse {}.",
+            print(format!(
+                "Migrations: {} applied now ({:?}), {} already applied; database `{}` on ClickHouse {}.\n",
                 outcome.applied.len(),
                 outcome.applied,
                 outcome.already_applied.len(),
                 store.database,
                 store.version
-            );
-            Ok(())
+            ))
         }
-        Command::Config => {
-            println!("{settings:#?}");
-            Ok(())
-        }
+        Command::Config => print(format!("{settings:#?}\n")),
         Command::Kpi(command) => hypercare_kpis::cli::run(command, settings.kpis.file.clone()),
         Command::Rules(command) => {
             let code = hypercare_alerts::cli::run(
@@ -111,6 +107,18 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
             }
             Ok(())
         }
+    }
+}
+
+/// Prints a command's output: `println!` panics when the reader has left
+/// (`hypercare config | head`); a closed pipe only ends the output.
+fn print(text: String) -> anyhow::Result<()> {
+    use std::io::Write;
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => Ok(other?),
     }
 }
 

@@ -20,7 +20,6 @@ use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use anyhow::Context as _;
 use prometheus::Registry;
 use secrecy::SecretString;
-use tokio::task::JoinHandle;
 
 use hypercare_capacity::Capacity;
 use hypercare_http::auth::{ApiKeySettings, ApiKeys, Scope};
@@ -39,8 +38,6 @@ use crate::config::Settings;
 pub struct Application {
     port: u16,
     server: Server,
-    /// Legacy: periodic work aborted at shutdown (moving to `tasks`).
-    background: Vec<JoinHandle<()>>,
     /// Every capability's background work (workers, refreshers, deliveries).
     tasks: Tasks,
     shutdown_deadline: Duration,
@@ -95,12 +92,16 @@ impl Application {
         let ingest = Ingest::build(settings.ingest.clone(), &ctx).await?;
         let kpis = Kpis::build(settings.kpis.clone(), &ctx).await?;
         let tickets = hypercare_tickets::Tickets::build(settings.tickets.clone(), &ctx).await?;
-        let mut background = Vec::new();
         let tasks = ctx.tasks.clone();
-        let alerts = web::Data::new(build_alerts(&settings, &store, kpis.state())?);
-        if let Some(engine) = &alerts.engine {
-            background.push(engine.clone().spawn());
-        }
+        let alerts = hypercare_alerts::Alerts::build(
+            hypercare_alerts::AlertsSettings {
+                alerts: settings.alerts.clone(),
+                kpis: kpis.state(),
+                capacity: settings.capacity.clone(),
+            },
+            &ctx,
+        )
+        .await?;
         let capacity = Capacity::build(settings.capacity.clone(), &ctx).await?;
         let console = hypercare_console::Console::build(settings.console.clone(), &ctx).await?;
         // The capabilities built on the one shape mount their own state and routes.
@@ -109,6 +110,7 @@ impl Application {
             Arc::new(kpis),
             Arc::new(capacity),
             Arc::new(tickets),
+            Arc::new(alerts),
             Arc::new(console),
         ]);
 
@@ -137,7 +139,6 @@ impl Application {
                 .app_data(bodies_in_flight.clone())
                 .app_data(registry.clone())
                 .app_data(health.clone())
-                .app_data(alerts.clone())
                 .app_data(openapi.clone())
                 .configure(hypercare_http::body::extractor_errors)
                 .configure(routes)
@@ -157,7 +158,6 @@ impl Application {
             server,
             tasks,
             shutdown_deadline: Duration::from_secs(settings.server.shutdown_timeout_secs),
-            background,
             local_clickhouse,
             store,
         })
@@ -178,7 +178,6 @@ impl Application {
             server,
             tasks,
             shutdown_deadline,
-            background,
             mut local_clickhouse,
             ..
         } = self;
@@ -194,9 +193,6 @@ impl Application {
         };
         // The ingest writers are among the tasks: they store what they hold.
         tasks.shutdown(shutdown_deadline).await;
-        for task in background {
-            task.abort();
-        }
         if let Some(local) = local_clickhouse.as_mut() {
             local.stop(Duration::from_secs(30));
         }
@@ -219,18 +215,17 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             "/v1/openapi.json",
             web::get().to(crate::openapi::openapi_json),
         );
-    hypercare_alerts::configure(cfg);
 }
 
 /// The route tables of the capabilities that mount their own routes (in
 /// [`hypercare_runtime::Mount::configure`]), for the OpenAPI test, which
-/// compares every API route with the document. A capability moved onto the
-/// one shape moves from [`routes`] to this list.
+/// compares every API route with the document.
 pub const CAPABILITY_ROUTES: &[fn(&mut web::ServiceConfig)] = &[
     hypercare_ingest::configure,
     hypercare_kpis::configure,
     hypercare_capacity::configure,
     hypercare_tickets::configure,
+    hypercare_alerts::configure,
 ];
 
 /// Connects to the configured ClickHouse, or starts the local default (and
@@ -323,53 +318,4 @@ async fn not_found(req: HttpRequest) -> HttpResponse {
         ErrorCode::NotFound,
         format!("no route for {} {}", req.method(), req.path()),
     )
-}
-
-/// Loads the alert rules and, on the evaluating replica, the engine.
-fn build_alerts(
-    settings: &Settings,
-    store: &Store,
-    kpis: std::sync::Arc<hypercare_kpis::KpiState>,
-) -> anyhow::Result<hypercare_alerts::AlertState> {
-    let config = &settings.alerts;
-    let inhibitions = config.validate().map_err(anyhow::Error::msg)?;
-    let paths: Vec<_> = config
-        .rules
-        .iter()
-        .filter(|p| {
-            let exists = p.exists();
-            if !exists {
-                tracing::warn!(path = %p.display(), "No alert rules at this path (alerts.rules); it is skipped.");
-            }
-            exists
-        })
-        .cloned()
-        .collect();
-    let rules = hypercare_alerts::rule::load(&paths, None).context("loading the alert rules")?;
-    tracing::info!(
-        rules = rules.len(),
-        evaluate = config.evaluate,
-        "Alert rules loaded."
-    );
-    let engine = if config.evaluate {
-        Some(std::sync::Arc::new(
-            hypercare_alerts::engine::Engine::new(
-                config.clone(),
-                rules,
-                // Evaluation reads whole windows of metrics: background deadlines.
-                store.background.clone(),
-                kpis,
-                settings.capacity.clone(),
-            )
-            .map_err(anyhow::Error::msg)?,
-        ))
-    } else {
-        None
-    };
-    Ok(hypercare_alerts::AlertState {
-        store: store.client.clone(),
-        engine,
-        settings: config.clone(),
-        inhibitions,
-    })
 }

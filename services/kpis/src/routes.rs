@@ -256,19 +256,3 @@ async fn days(
     caller.authorize(Scope::Read)?;
     Ok(HttpResponse::Ok().json(state.days(&path).await?))
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_bad_member_is_named_even_when_it_is_missing() {
-        let missing =
-            from_json::<NewLaunch>(serde_json::json!({"name": "x", "release": "1", "tz": "UTC"}))
-                .unwrap_err();
-        assert_eq!(missing.field(), Some("d0"));
-        let wrong = from_json::<NewLaunch>(serde_json::json!({"name": "x", "release": "1", "tz": "UTC", "d0": "", "stages": [{"name": "a", "percent": "x", "starts_at": ""}]}))
-            .unwrap_err();
-        assert_eq!(wrong.field(), Some("stages[0].percent"));
-    }
-}

@@ -1,19 +1,15 @@
-//! The alert and silence routes in the OpenAPI document (`GET /v1/openapi.json`).
-//!
-//! The handlers carry their own `#[utoipa::path]`. The handlers that build their
-//! answer with `serde_json::json!` are described by the schemas here: keep them
-//! in step with `routes.rs` (the schemathesis run in the end-to-end tests checks
-//! every answer against them).
+//! The schemas of the answers that handlers write with `serde_json::json!` or
+//! from the pure modules' types, for the OpenAPI document: keep them in step
+//! with `routes.rs` (the schemathesis run in the end-to-end tests checks every
+//! answer against them). The document itself is `routes::ApiDoc`.
 
 #![allow(dead_code)] // The types only describe JSON the handlers write.
 
 use std::collections::BTreeMap;
 
-use utoipa::{OpenApi, ToSchema};
+use utoipa::ToSchema;
 
-use hypercare_http::openapi::SecuritySchemes;
-
-use crate::routes::AlertView;
+use crate::view::AlertView;
 
 /// `GET /v1/alerts`: active alerts and whether a rollback is recommended.
 #[derive(ToSchema)]
@@ -84,7 +80,7 @@ pub struct FiredAlert {
 /// `GET /v1/alerts/notifications`: delivery attempts, newest first.
 #[derive(ToSchema)]
 pub struct Deliveries {
-    deliveries: Vec<crate::notify::DeliveryRow>,
+    deliveries: Vec<crate::store::DeliveryRow>,
 }
 
 /// A silence as Alertmanager's API shows it.
@@ -124,22 +120,3 @@ pub struct SilenceCreated {
     #[schema(rename = "silenceID")]
     silence_id: String,
 }
-
-#[derive(OpenApi)]
-#[openapi(
-    paths(
-        crate::routes::list,
-        crate::routes::history,
-        crate::routes::notifications,
-        crate::routes::show,
-        crate::routes::ack,
-        crate::routes::resolve,
-        crate::routes::list_silences,
-        crate::routes::create_silence,
-        crate::routes::show_silence,
-        crate::routes::expire_silence,
-    ),
-    modifiers(&SecuritySchemes),
-    tags((name = "alerts", description = "Tiered alerts, rollback recommendation, silences, MTTA/MTTR"))
-)]
-pub struct ApiDoc;
