@@ -15,6 +15,7 @@ fn reads() -> Vec<Statement> {
     statements.extend(hypercare_capacity::headroom::catalog());
     statements.extend(hypercare_tickets::store::catalog());
     statements.extend(hypercare_kpis::routes::catalog());
+    statements.extend(hypercare_kpis::published::catalog());
     statements.extend(hypercare_alerts::catalog());
     statements
 }

@@ -158,6 +158,13 @@ impl Application {
                     .into_inner()
                     .spawn_rollup_worker(settings.kpis.rollups.clone(), store.background.clone()),
             );
+            // The values dashboards read, on the rollups' cadence (issue 15).
+            hypercare_kpis::published::start(
+                &ctx.tasks,
+                kpis.clone().into_inner(),
+                Duration::from_secs(settings.kpis.rollups.interval_secs.max(1)),
+                store.background.clone(),
+            );
         }
         let alerts = web::Data::new(build_alerts(&settings, &store, kpis.clone().into_inner())?);
         if let Some(engine) = &alerts.engine {

@@ -22,6 +22,7 @@ pub mod cli;
 pub mod clock;
 pub mod definition;
 pub mod pace;
+pub mod published;
 pub mod query;
 pub mod rollup;
 pub mod routes;

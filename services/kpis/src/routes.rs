@@ -24,8 +24,8 @@ use crate::rollup::{self, RollupSettings};
 
 pub struct KpiState {
     pub store: clickhouse::Client,
-    cache: query::BucketCache,
-    definitions: RwLock<BTreeMap<String, (Kpi, u32)>>,
+    pub(crate) cache: query::BucketCache,
+    pub(crate) definitions: RwLock<BTreeMap<String, (Kpi, u32)>>,
     /// "Now" of the answers (a manual clock in tests).
     clock: SharedClock,
 }
@@ -422,7 +422,11 @@ impl KpiState {
         self.board_on(None, true).await
     }
 
-    async fn board_on(&self, asked: Option<NaiveDate>, today: bool) -> Result<Board, KpiError> {
+    pub(crate) async fn board_on(
+        &self,
+        asked: Option<NaiveDate>,
+        today: bool,
+    ) -> Result<Board, KpiError> {
         let state = self;
         let launch = current_launch(state).await?;
         let tz = match &launch {
