@@ -5,7 +5,7 @@ Reads one JSON object on stdin: {"schema": [sql, ...], "seed": [sql, ...],
 "queries": [{"origin": ..., "sql": ...}, ...]}. Applies the schema and the seed
 (INSERT statements holding the rows of the 18.16 test database) in a fresh
 database, then runs each query and prints one JSON line per query:
-{"origin", "ok", "error", "columns": [[name, type], ...], "rows"}. Exits 3 if
+{"origin", "ok", "error", "columns": [[name, type], ...], "data": [[...], ...]}. Exits 3 if
 chdb is not installed. Called by the `dashboards` integration test; see
 docs/grafana.md.
 """
@@ -29,11 +29,11 @@ def main() -> int:
         for sql in job["schema"] + job["seed"]:
             s.query(sql)
         for query in job["queries"]:
-            line = {"origin": query["origin"], "ok": True, "error": "", "columns": [], "rows": 0}
+            line = {"origin": query["origin"], "ok": True, "error": "", "columns": [], "data": []}
             try:
                 answer = json.loads(s.query(query["sql"], "JSONCompact").bytes() or b"{}")
                 line["columns"] = [[c["name"], c["type"]] for c in answer.get("meta", [])]
-                line["rows"] = len(answer.get("data", []))
+                line["data"] = answer.get("data", [])
             except Exception as error:  # chdb raises its own error type per version
                 line["ok"] = False
                 line["error"] = str(error).strip().splitlines()[0]
