@@ -611,7 +611,32 @@ async fn seeded(clock: &std::sync::Arc<ManualClock>) -> TestApp {
             );
         }
     }
+    let sent_points = points.len() as u64;
     ok(app.post_metrics(&Value::Array(points)).await).await;
+    // Stored (the writers batch) before the clock reaches the board's time,
+    // so that the passes published at 10:30 see every event.
+    let (sent_events, db) = (lines.len() as u64, app.db.clone());
+    eventually(
+        "the seeded events and points stored",
+        Duration::from_secs(30),
+        || {
+            let db = db.clone();
+            async move {
+                let events: u64 = db
+                    .query("SELECT count() FROM events")
+                    .fetch_one()
+                    .await
+                    .ok()?;
+                let points: u64 = db
+                    .query("SELECT count() FROM metric_points")
+                    .fetch_one()
+                    .await
+                    .ok()?;
+                (events == sent_events && points == sent_points).then_some(())
+            }
+        },
+    )
+    .await;
     sql(&app, "INSERT INTO loadtest_runs (run_id, service, scenario, target, started_at, finished_at, replicas, requests, errors, error_rate, p50_ms, p99_ms, thresholds_passed, slo_p99_ms, latency_floor_ms, max_sustainable_rps, report) VALUES ('run-1', 'checkout', 'ramp', 'http://checkout', toDateTime(1794900000), toDateTime(1794903600), 2, 100000, 10, 0.0001, 20, 80, 1, 500, 10, 120, '{}')").await;
     // One alert per tier: fired, acknowledged 5 minutes later, resolved after 30.
     let fired = paris_ms(20, 8, 0);
@@ -959,11 +984,11 @@ async fn every_query_runs_on_clickhouse_18_and_in_chdb_with_the_columns_its_pane
             ] {
                 // A repeated panel runs once per value of its variable.
                 let mut e = e.clone();
-                if let Kind::Panel { title, .. } = &query.kind {
-                    if title.contains("${kpi:text}") {
-                        let first = e.vars["kpi"].values()[0].clone();
-                        e.vars.insert("kpi".into(), Selection::One(first));
-                    }
+                if let Kind::Panel { title, .. } = &query.kind
+                    && title.contains("${kpi:text}")
+                {
+                    let first = e.vars["kpi"].values()[0].clone();
+                    e.vars.insert("kpi".into(), Selection::One(first));
                 }
                 let sql = e.expand(&query.sql);
                 let origin = format!("{} [{label}]", query.origin);

@@ -5,6 +5,7 @@
 //!   current launch (the last declared, as the board)
 //!   ├─ each day D-B..min(today, D+N): KpiState::board_on(day)  -> rows grain `day`
 //!   └─ each KPI, each hour from D-B to now: query::run(hour)   -> rows grain `hour`
+//!   -> the rows that differ from the previous pass's (all of them after a start)
 //!   -> INSERT INTO kpi_published (ReplacingMergeTree by published_ms; readers use FINAL)
 //! ```
 //!
@@ -16,6 +17,7 @@
 //! empty hour, status against the whole-day levels as the series judges it).
 //! Rows of a past launch stay as they were last published.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -290,20 +292,59 @@ fn next_version() -> u64 {
     }
 }
 
-/// One pass: computes the rows and writes them with `writer`; answers how many.
-pub async fn publish(state: &KpiState, writer: &clickhouse::Client) -> Result<usize, KpiError> {
-    let mut rows = rows(state).await?;
-    if rows.is_empty() {
-        return Ok(0);
+/// A row's identity in `kpi_published` (the table's sorting key).
+type Key = (String, String, String, u32);
+
+fn key(row: &PublishedRow) -> Key {
+    (
+        row.grain.clone(),
+        row.launch_id.clone(),
+        row.kpi_id.clone(),
+        row.bucket,
+    )
+}
+
+/// The rows of a pass that differ from what the previous pass wrote: past
+/// days and hours rarely change (a late event, a changed target), so a pass
+/// writes a few rows instead of every hour of the window again.
+pub fn changed(written: &HashMap<Key, PublishedRow>, rows: &[PublishedRow]) -> Vec<PublishedRow> {
+    rows.iter()
+        .filter(|row| written.get(&key(row)) != Some(*row))
+        .cloned()
+        .collect()
+}
+
+/// Publishes the KPI values, remembering what it wrote (the process's memory:
+/// after a restart, the first pass writes every row again).
+#[derive(Default)]
+pub struct Publisher {
+    written: tokio::sync::Mutex<HashMap<Key, PublishedRow>>,
+}
+
+impl Publisher {
+    /// One pass: computes the rows and writes those that changed with
+    /// `writer`; answers how many it wrote.
+    pub async fn publish(
+        &self,
+        state: &KpiState,
+        writer: &clickhouse::Client,
+    ) -> Result<usize, KpiError> {
+        let rows = rows(state).await?;
+        let mut written = self.written.lock().await;
+        let mut fresh = changed(&written, &rows);
+        if !fresh.is_empty() {
+            let version = next_version();
+            let mut insert = writer.insert::<PublishedRow>(TABLE).await?;
+            for row in &mut fresh {
+                row.published_ms = version;
+                insert.write(row).await?;
+            }
+            insert.end().await?;
+        }
+        // Only this pass's rows: a past launch's are forgotten, not rewritten.
+        *written = rows.into_iter().map(|row| (key(&row), row)).collect();
+        Ok(fresh.len())
     }
-    let version = next_version();
-    let mut insert = writer.insert::<PublishedRow>(TABLE).await?;
-    for row in &mut rows {
-        row.published_ms = version;
-        insert.write(row).await?;
-    }
-    insert.end().await?;
-    Ok(rows.len())
 }
 
 /// Publishes every `period` on `tasks` (the rollup worker's period) until shutdown;
@@ -314,11 +355,17 @@ pub fn start(
     period: Duration,
     writer: clickhouse::Client,
 ) {
+    let publisher = Arc::new(Publisher::default());
     tasks.every("kpi_publisher", period, move || {
-        let (state, writer) = (state.clone(), writer.clone());
+        let (state, writer, publisher) = (state.clone(), writer.clone(), publisher.clone());
         async move {
-            match publish(&state, &writer).await {
-                Ok(rows) => tracing::debug!(rows, "KPI values published."),
+            let started = std::time::Instant::now();
+            match publisher.publish(&state, &writer).await {
+                Ok(rows) => tracing::debug!(
+                    rows,
+                    seconds = started.elapsed().as_secs_f64(),
+                    "KPI values published."
+                ),
                 Err(error) => tracing::warn!(
                     %error,
                     "Could not publish the KPI values; retrying on the next pass."
@@ -359,6 +406,48 @@ mod tests {
 
     fn date(s: &str) -> NaiveDate {
         s.parse().unwrap()
+    }
+
+    #[test]
+    fn a_pass_writes_only_the_rows_that_changed_since_the_last_one() {
+        let tz: Tz = "Europe/Paris".parse().unwrap();
+        let launch = launch();
+        let window = window_of(&launch, tz);
+        let counts = kpi(
+            "kpis:\n  - id: orders\n    title: Orders\n    owner: po@example.com\n    aggregation: count\n    filter: { event: order_placed }\n    direction: higher_is_better\n    target: 100\n    warning: 80\n    critical: 50\n",
+        );
+        let from = 1_794_780_000;
+        let values = BTreeMap::from([(from, Some(3.0))]);
+        let before = hour_rows(
+            &launch,
+            &window,
+            tz,
+            from + 7200,
+            &counts,
+            from,
+            from + 7200,
+            &values,
+        );
+        let written: HashMap<Key, PublishedRow> =
+            before.iter().map(|r| (key(r), r.clone())).collect();
+        assert!(changed(&written, &before).is_empty());
+        // A late event changes the first hour; the second stays.
+        let values = BTreeMap::from([(from, Some(4.0))]);
+        let after = hour_rows(
+            &launch,
+            &window,
+            tz,
+            from + 7200,
+            &counts,
+            from,
+            from + 7200,
+            &values,
+        );
+        let fresh = changed(&written, &after);
+        assert_eq!(fresh.len(), 1);
+        assert_eq!((fresh[0].bucket, fresh[0].value), (from as u32, Some(4.0)));
+        // Everything is new to a publisher that wrote nothing yet.
+        assert_eq!(changed(&HashMap::new(), &after).len(), 2);
     }
 
     #[test]
