@@ -361,7 +361,8 @@ pub fn start(
         async move {
             let started = std::time::Instant::now();
             match publisher.publish(&state, &writer).await {
-                Ok(rows) => tracing::debug!(
+                Ok(0) => {}
+                Ok(rows) => tracing::info!(
                     rows,
                     seconds = started.elapsed().as_secs_f64(),
                     "KPI values published."
