@@ -6,6 +6,7 @@ mod alerts;
 mod auth;
 mod backpressure;
 mod compat;
+mod dashboards;
 mod errors;
 mod events;
 mod hostile;

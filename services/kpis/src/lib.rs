@@ -38,6 +38,7 @@ pub mod definition;
 pub mod error;
 pub mod launch;
 pub mod pace;
+pub mod published;
 pub mod query;
 pub mod repository;
 pub mod rollup;
@@ -112,11 +113,15 @@ impl Capability for Kpis {
     type Error = BuildError;
 
     /// Loads the definitions (recording the file's new ones) and, when
-    /// `rollups.enabled`, starts the rollup worker on `ctx.tasks`.
+    /// `rollups.enabled`, starts the rollup worker and the publisher of the
+    /// values dashboards read on `ctx.tasks`.
     async fn build(settings: KpiSettings, ctx: &Context) -> Result<Self, BuildError> {
         let from_file = settings.load()?;
-        let state = KpiState::load(ctx.store.client.clone(), from_file, ctx.clock.clone()).await?;
+        let state = web::Data::new(
+            KpiState::load(ctx.store.client.clone(), from_file, ctx.clock.clone()).await?,
+        );
         if settings.rollups.enabled {
+            let period = std::time::Duration::from_secs(settings.rollups.interval_secs.max(1));
             // Background deadlines: a day of rollups takes longer than a request.
             rollup::spawn_worker(
                 &ctx.tasks,
@@ -124,9 +129,14 @@ impl Capability for Kpis {
                 settings.rollups,
                 ctx.store.background.clone(),
             );
+            // The values dashboards read, on the rollups' cadence.
+            published::start(
+                &ctx.tasks,
+                state.clone().into_inner(),
+                period,
+                ctx.store.background.clone(),
+            );
         }
-        Ok(Self {
-            state: web::Data::new(state),
-        })
+        Ok(Self { state })
     }
 }

@@ -236,6 +236,30 @@ pub fn value_of(kpi: &Kpi, a: f64, b: f64) -> Option<f64> {
 
 /// Whether an empty bucket means 0 (counts and sums) or "no data" (averages,
 /// percentiles, ratios of nothing).
+/// Every `grain` bucket of `[from, to)` in `tz` with its value from `values`:
+/// an empty bucket is 0 for counts and sums ([`empty_is_zero`]) and `None`
+/// otherwise. The series route and the published values both answer this.
+pub fn fill_gaps(
+    kpi: &Kpi,
+    grain: Grain,
+    tz: chrono_tz::Tz,
+    from: u64,
+    to: u64,
+    values: &BTreeMap<u64, Option<f64>>,
+) -> Vec<(u64, Option<f64>)> {
+    buckets(grain, tz, from, to)
+        .into_iter()
+        .map(|start| {
+            let value = match values.get(&start) {
+                Some(v) => *v,
+                None if empty_is_zero(kpi.aggregation) => Some(0.0),
+                None => None,
+            };
+            (start, value)
+        })
+        .collect()
+}
+
 pub fn empty_is_zero(aggregation: Aggregation) -> bool {
     matches!(
         aggregation,

@@ -16,7 +16,7 @@ use hypercare_runtime::SharedClock;
 use serde::Serialize;
 
 use crate::board::{self, Board};
-use crate::calendar::{bucket_of, buckets, local_date};
+use crate::calendar::{bucket_of, local_date};
 use crate::definition::{Grain, Kpi, Status};
 use crate::error::KpiError;
 use crate::launch::{self, LaunchDays, LaunchRow, NewLaunch};
@@ -257,6 +257,28 @@ impl KpiState {
         })
     }
 
+    /// `kpi` per `grain` bucket of `[from, to)` in `tz`, every bucket present
+    /// ([`query::fill_gaps`]).
+    pub async fn values(
+        &self,
+        kpi: &Kpi,
+        grain: Grain,
+        tz: Tz,
+        from: u64,
+        to: u64,
+    ) -> Result<Vec<(u64, Option<f64>)>, KpiError> {
+        let values = query::run(
+            &self.store,
+            &self.cache,
+            kpi,
+            grain,
+            tz.name(),
+            &[(from, to)],
+        )
+        .await?;
+        Ok(query::fill_gaps(kpi, grain, tz, from, to, &values))
+    }
+
     /// KPI `id` per bucket over `range`, gaps filled.
     pub async fn series(&self, id: &str, range: SeriesRange) -> Result<Series, KpiError> {
         let kpi = self.kpi(id).await?;
@@ -266,31 +288,17 @@ impl KpiState {
             None => self.current_tz().await?.1,
         };
         let grain = range.grain.unwrap_or(kpi.grain);
-        let values = query::run(
-            &self.store,
-            &self.cache,
-            &kpi,
-            grain,
-            tz.name(),
-            &[(from, to)],
-        )
-        .await?;
-        let points = buckets(grain, tz, from, to)
+        let points = self
+            .values(&kpi, grain, tz, from, to)
+            .await?
             .into_iter()
-            .map(|start| {
-                let value = match values.get(&start) {
-                    Some(v) => *v,
-                    None if empty_is_zero(kpi.aggregation) => Some(0.0),
-                    None => None,
-                };
-                SeriesPoint {
-                    start: tz
-                        .timestamp_opt(start as i64, 0)
-                        .single()
-                        .map(|t| t.to_rfc3339()),
-                    value,
-                    status: kpi.status(value),
-                }
+            .map(|(start, value)| SeriesPoint {
+                start: tz
+                    .timestamp_opt(start as i64, 0)
+                    .single()
+                    .map(|t| t.to_rfc3339()),
+                value,
+                status: kpi.status(value),
             })
             .collect();
         Ok(Series {

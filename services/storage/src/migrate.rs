@@ -104,6 +104,11 @@ pub const MIGRATIONS: &[Migration] = &[
         sql: include_str!("../migrations/0104_events_recent.sql"),
     },
     Migration {
+        version: 105,
+        name: "kpi_published",
+        sql: include_str!("../migrations/0105_kpi_published.sql"),
+    },
+    Migration {
         version: 200,
         name: "alert_events",
         sql: include_str!("../migrations/0200_alert_events.sql"),
