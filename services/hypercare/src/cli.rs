@@ -53,6 +53,7 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
             app.run_until_stopped(shutdown_signal()).await
         }
         Command::Migrate => {
+            settings.validate()?;
             let (store, _local) = crate::startup::connect_store(&settings).await?;
             let outcome = migrate::run(&store).await?;
             print(format!(
@@ -64,7 +65,10 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
                 store.version
             ))
         }
-        Command::Config => print(format!("{settings:#?}\n")),
+        Command::Config => {
+            settings.validate()?;
+            print(format!("{settings:#?}\n"))
+        }
         Command::Kpi(command) => hypercare_kpis::cli::run(command, settings.kpis.file.clone()),
         Command::Rules(command) => {
             let code = hypercare_alerts::cli::run(

@@ -124,7 +124,8 @@ fn env_key_to_path(key: &str) -> String {
 impl Settings {
     /// Loads the settings from `file` (when given, it must exist; otherwise
     /// `hypercare.toml` in the working directory is read if present) and the
-    /// environment, then validates them.
+    /// environment. What serde cannot check is checked once, by [`Self::validate`],
+    /// where the settings are used (`serve`, `migrate`, `config`).
     pub fn load(file: Option<&Path>) -> anyhow::Result<Self> {
         let mut figment = Figment::new();
         match file {
@@ -141,7 +142,6 @@ impl Settings {
             .merge(env)
             .extract()
             .map_err(|e| anyhow::anyhow!("configuration: {e}"))?;
-        settings.validate()?;
         Ok(settings)
     }
 
