@@ -19,7 +19,7 @@ use actix_web::middleware::from_fn;
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use anyhow::Context as _;
 use prometheus::Registry;
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 
 use hypercare_capacity::Capacity;
 use hypercare_http::auth::{ApiKeySettings, ApiKeys, Scope};
@@ -58,8 +58,10 @@ impl Application {
         clock: SharedClock,
     ) -> anyhow::Result<Self> {
         settings.validate()?;
+        let mut development = None;
         if settings.auth.keys.is_empty() {
             let key = development_key(&settings.data_dir)?;
+            development = Some(key.expose_secret().to_owned());
             settings.auth.keys.push(ApiKeySettings {
                 name: "development".into(),
                 key: Some(key),
@@ -153,6 +155,17 @@ impl Application {
         }
         let server = server.run();
         tracing::info!(port, "Hypercare is listening.");
+        // A first local run: say where to go and with what, as a notebook server
+        // prints its token. Configured keys are never printed.
+        if let Some(key) = development
+            && settings.console.enabled
+        {
+            let host = settings.server.listen.rsplit_once(':').map_or("127.0.0.1", |(h, _)| h);
+            let host = if host == "0.0.0.0" { "127.0.0.1" } else { host };
+            eprintln!(
+                "\n  Hypercare console: http://{host}:{port}/\n  Sign in with the development key: {key}\n"
+            );
+        }
         Ok(Self {
             port,
             server,
