@@ -143,12 +143,18 @@ impl Budget {
     /// Refuses `bytes` encoded bytes.
     pub fn check_encoded(&self, bytes: usize) -> Result<(), OverBudget> {
         if bytes > self.max_encoded_bytes {
-            return Err(OverBudget::Encoded(EncodedOver {
-                at_least: bytes,
-                limit: self.encoded_limit,
-            }));
+            return Err(self.over_encoded(bytes));
         }
         Ok(())
+    }
+
+    /// The refusal of an encoder that stopped at `bytes` because the next row
+    /// would not have fit: at least one byte over the budget.
+    pub fn over_encoded(&self, bytes: usize) -> OverBudget {
+        OverBudget::Encoded(EncodedOver {
+            at_least: bytes.max(self.max_encoded_bytes.saturating_add(1)),
+            limit: self.encoded_limit,
+        })
     }
 }
 

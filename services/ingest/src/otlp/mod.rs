@@ -333,10 +333,7 @@ async fn export<S: Signal>(
     let encoded = S::encode(&request, &ctx, budget.max_encoded_bytes);
     drop(request);
     if encoded.over {
-        return Err(budget
-            .check_encoded(encoded.data.len())
-            .expect_err("the encoder stops only over the budget")
-            .into());
+        return Err(budget.over_encoded(encoded.data.len()).into());
     }
     state.counters.count(
         S::LABEL,
