@@ -23,6 +23,7 @@ pub mod target;
 pub mod template;
 pub mod wire;
 
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -303,9 +304,13 @@ pub async fn run_scenario(
     let text = report.text();
     let files = write_files(&args.out, &report, &text)?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        writeln!(
+            std::io::stdout().lock(),
+            "{}",
+            serde_json::to_string_pretty(&report)?
+        )?;
     } else {
-        print!("{text}");
+        write!(std::io::stdout().lock(), "{text}")?;
     }
     eprintln!("Report: {}", files.join(", "));
     if let Some(store) = store {
@@ -384,9 +389,13 @@ async fn compare_runs(args: CompareArgs, clickhouse: &ClickHouseSettings) -> any
         args.min_change / 100.0,
     );
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&comparison)?);
+        writeln!(
+            std::io::stdout().lock(),
+            "{}",
+            serde_json::to_string_pretty(&comparison)?
+        )?;
     } else {
-        print!("{}", comparison.text());
+        write!(std::io::stdout().lock(), "{}", comparison.text())?;
     }
     Ok(
         if args.fail_on_slower && !comparison.slower_steps.is_empty() {

@@ -126,6 +126,15 @@ fn print(text: String) -> anyhow::Result<()> {
     }
 }
 
+/// Whether `error` comes from writing to a pipe whose reader has left.
+pub fn closed_pipe(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
 /// Completes on Ctrl-C (SIGINT) or SIGTERM.
 pub async fn shutdown_signal() {
     let interrupt = tokio::signal::ctrl_c();

@@ -25,6 +25,9 @@ async fn main() -> std::process::ExitCode {
         };
     let code = match cli::run(cli, settings).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
+        // The reader of the output left (`hypercare ticket list | head`): the
+        // output ends there, as any Unix tool's does.
+        Err(error) if cli::closed_pipe(&error) => std::process::ExitCode::SUCCESS,
         Err(error) => {
             tracing::error!(
                 error = format!("{error:#}"),

@@ -160,7 +160,11 @@ impl Application {
         if let Some(key) = development
             && settings.console.enabled
         {
-            let host = settings.server.listen.rsplit_once(':').map_or("127.0.0.1", |(h, _)| h);
+            let host = settings
+                .server
+                .listen
+                .rsplit_once(':')
+                .map_or("127.0.0.1", |(h, _)| h);
             let host = if host == "0.0.0.0" { "127.0.0.1" } else { host };
             eprintln!(
                 "\n  Hypercare console: http://{host}:{port}/\n  Sign in with the development key: {key}\n"

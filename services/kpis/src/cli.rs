@@ -1,6 +1,7 @@
 //! `hypercare kpi check|list|show`: the KPI file from a terminal, without the
 //! service.
 
+use std::io::Write as _;
 use std::path::PathBuf;
 
 use clap::Subcommand;
@@ -34,19 +35,25 @@ pub fn run(command: KpiCommand, configured: Option<PathBuf>) -> anyhow::Result<(
     match command {
         KpiCommand::Check { file } => {
             let (path, kpis) = load(file, configured)?;
-            println!("{}: {} KPIs, all valid.", path.display(), kpis.len());
+            writeln!(
+                std::io::stdout().lock(),
+                "{}: {} KPIs, all valid.",
+                path.display(),
+                kpis.len()
+            )?;
         }
         KpiCommand::List { file } => {
             let (_, kpis) = load(file, configured)?;
             for kpi in kpis {
-                println!(
+                writeln!(
+                    std::io::stdout().lock(),
                     "{:<28} {:<12} target {:>10} {:<6} {}",
                     kpi.id,
                     format!("{:?}", kpi.aggregation).to_lowercase(),
                     kpi.target,
                     kpi.unit,
                     kpi.title
-                );
+                )?;
             }
         }
         KpiCommand::Show { id, file } => {
@@ -55,7 +62,11 @@ pub fn run(command: KpiCommand, configured: Option<PathBuf>) -> anyhow::Result<(
                 .into_iter()
                 .find(|k| k.id == id)
                 .ok_or_else(|| anyhow::anyhow!("{}: no KPI `{id}`", path.display()))?;
-            print!("{}", serde_norway::to_string(&kpi)?);
+            write!(
+                std::io::stdout().lock(),
+                "{}",
+                serde_norway::to_string(&kpi)?
+            )?;
         }
     }
     Ok(())

@@ -5,6 +5,7 @@
 
 use clap::{Args, Subcommand};
 use serde_json::{Value, json};
+use std::io::Write as _;
 
 #[derive(Debug, Args)]
 pub struct TicketArgs {
@@ -212,15 +213,16 @@ pub async fn run(args: TicketArgs, default_key: Option<String>) -> anyhow::Resul
             });
             let answer = api.call(Method::POST, "/v1/tickets", Some(body)).await?;
             if !args.json {
-                println!("{}", line(&answer["ticket"]));
+                writeln!(std::io::stdout().lock(), "{}", line(&answer["ticket"]))?;
                 for similar in answer["similar"].as_array().into_iter().flatten() {
-                    println!(
+                    writeln!(
+                        std::io::stdout().lock(),
                         "  similar: {} ({}, score {}) {}",
                         similar["key"].as_str().unwrap_or("?"),
                         similar["state"].as_str().unwrap_or("?"),
                         similar["score"],
                         similar["title"].as_str().unwrap_or("")
-                    );
+                    )?;
                 }
             }
             answer
@@ -253,9 +255,9 @@ pub async fn run(args: TicketArgs, default_key: Option<String>) -> anyhow::Resul
                 .await?;
             if !args.json {
                 for ticket in answer["tickets"].as_array().into_iter().flatten() {
-                    println!("{}", line(ticket));
+                    writeln!(std::io::stdout().lock(), "{}", line(ticket))?;
                 }
-                println!("({} in all)", answer["total"]);
+                writeln!(std::io::stdout().lock(), "({} in all)", answer["total"])?;
             }
             answer
         }
@@ -265,11 +267,16 @@ pub async fn run(args: TicketArgs, default_key: Option<String>) -> anyhow::Resul
                 .await?;
             if !args.json {
                 let t = &answer["ticket"];
-                println!("{}", line(t));
-                println!("  {}", t["description"].as_str().unwrap_or(""));
+                writeln!(std::io::stdout().lock(), "{}", line(t))?;
+                writeln!(
+                    std::io::stdout().lock(),
+                    "  {}",
+                    t["description"].as_str().unwrap_or("")
+                )?;
                 for clock in ["first_response", "resolution"] {
                     let c = &t["sla"][clock];
-                    println!(
+                    writeln!(
+                        std::io::stdout().lock(),
                         "  sla {clock}: {:.0} of {} min{}{}",
                         c["elapsed_minutes"].as_f64().unwrap_or(0.0),
                         c["target_minutes"],
@@ -283,10 +290,11 @@ pub async fn run(args: TicketArgs, default_key: Option<String>) -> anyhow::Resul
                         } else {
                             ""
                         },
-                    );
+                    )?;
                 }
                 for change in answer["history"].as_array().into_iter().flatten() {
-                    println!(
+                    writeln!(
+                        std::io::stdout().lock(),
                         "  v{} {} {} by {} -> {} {}",
                         change["version"],
                         change["at"].as_str().unwrap_or(""),
@@ -294,7 +302,7 @@ pub async fn run(args: TicketArgs, default_key: Option<String>) -> anyhow::Resul
                         change["actor"].as_str().unwrap_or(""),
                         change["state"].as_str().unwrap_or(""),
                         change["comment"].as_str().unwrap_or(""),
-                    );
+                    )?;
                 }
             }
             answer
@@ -318,7 +326,7 @@ pub async fn run(args: TicketArgs, default_key: Option<String>) -> anyhow::Resul
                 )
                 .await?;
             if !args.json {
-                println!("{}", line(&answer));
+                writeln!(std::io::stdout().lock(), "{}", line(&answer))?;
             }
             answer
         }
@@ -333,7 +341,7 @@ pub async fn run(args: TicketArgs, default_key: Option<String>) -> anyhow::Resul
                 )
                 .await?;
             if !args.json {
-                println!("{}", line(&answer));
+                writeln!(std::io::stdout().lock(), "{}", line(&answer))?;
             }
             answer
         }
@@ -353,7 +361,7 @@ pub async fn run(args: TicketArgs, default_key: Option<String>) -> anyhow::Resul
                 )
                 .await?;
             if !args.json {
-                println!("{}", line(&answer));
+                writeln!(std::io::stdout().lock(), "{}", line(&answer))?;
             }
             answer
         }
@@ -369,9 +377,13 @@ pub async fn run(args: TicketArgs, default_key: Option<String>) -> anyhow::Resul
                 )
                 .await?;
             if !args.json {
-                println!("date        opened resolved closed backlog breaches");
+                writeln!(
+                    std::io::stdout().lock(),
+                    "date        opened resolved closed backlog breaches"
+                )?;
                 for day in answer["days"].as_array().into_iter().flatten() {
-                    println!(
+                    writeln!(
+                        std::io::stdout().lock(),
                         "{:<11} {:>6} {:>8} {:>6} {:>7} {:>8}",
                         day["date"].as_str().unwrap_or(""),
                         day["opened"],
@@ -379,14 +391,18 @@ pub async fn run(args: TicketArgs, default_key: Option<String>) -> anyhow::Resul
                         day["closed"],
                         day["backlog"],
                         day["breaches"]
-                    );
+                    )?;
                 }
             }
             answer
         }
     };
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&answer)?);
+        writeln!(
+            std::io::stdout().lock(),
+            "{}",
+            serde_json::to_string_pretty(&answer)?
+        )?;
     }
     Ok(())
 }
