@@ -13,6 +13,7 @@ fn reads() -> Vec<Statement> {
     statements.extend(hypercare_ingest::quantile::catalog());
     statements.extend(hypercare_loadtest::record::catalog());
     statements.extend(hypercare_capacity::headroom::catalog());
+    statements.extend(hypercare_capacity::runs::catalog());
     statements.extend(hypercare_tickets::store::catalog());
     statements.extend(hypercare_kpis::sql::catalog());
     statements.extend(hypercare_alerts::catalog());

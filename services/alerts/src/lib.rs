@@ -42,6 +42,7 @@ pub mod routes;
 pub mod rule;
 pub mod schema;
 pub mod silence;
+pub mod state;
 pub mod stats;
 pub mod store;
 pub mod view;

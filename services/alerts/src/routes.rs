@@ -1,9 +1,7 @@
 //! The alert API (see the crate documentation for the routes). Each handler
-//! checks the key, parses, asks the engine, the store or a pure module
-//! (`view`, `rollback`, `stats`, `silence`), and writes the answer; errors are
-//! [`AlertError`]s, converted into the API's error answer once.
-
-use std::sync::Arc;
+//! checks the key, parses, asks [`AlertState`] (the domain calls the console
+//! makes too) or a pure module (`rollback`, `stats`), and writes the answer;
+//! errors are [`AlertError`]s, converted into the API's error answer once.
 
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
@@ -13,26 +11,13 @@ use hypercare_http::auth::{Caller, Scope};
 use hypercare_http::body::JsonBody;
 use hypercare_http::error::{ApiError, ErrorBody, parse_json};
 use hypercare_http::openapi::{KeyChecks, SecuritySchemes};
-use hypercare_runtime::SharedClock;
 
-use crate::config::{AlertSettings, Inhibition};
-use crate::engine::Engine;
-use crate::error::AlertError;
-use crate::plan::Action;
+use crate::error::{Action, AlertError};
 use crate::rule::Tier;
-use crate::silence::{Silence, SilenceInput, parse_time};
-use crate::store::{self, AlertRow};
-use crate::view::{self, AlertView};
+use crate::silence::{SilenceInput, parse_time};
+use crate::view::AlertView;
 
-/// What the handlers share (`web::Data<AlertState>`).
-pub struct AlertState {
-    pub store: clickhouse::Client,
-    /// Present on the replica that evaluates.
-    pub engine: Option<Arc<Engine>>,
-    pub settings: AlertSettings,
-    pub inhibitions: Vec<Inhibition>,
-    pub clock: SharedClock,
-}
+pub use crate::state::AlertState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/v1/alerts", web::get().to(list))
@@ -48,58 +33,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 type Answer = Result<HttpResponse, ApiError>;
-
-impl AlertState {
-    fn now(&self) -> u64 {
-        self.clock.now_ms()
-    }
-
-    /// The open alerts and silences: from the evaluator's memory where it
-    /// runs, else from ClickHouse.
-    async fn open_alerts(&self) -> Result<(Vec<AlertRow>, Vec<Silence>), AlertError> {
-        Ok(match &self.engine {
-            Some(engine) => engine.open().await,
-            None => (
-                store::open_alerts(&self.store).await?,
-                Silence::from_rows(store::silences(&self.store).await?),
-            ),
-        })
-    }
-
-    fn engine(&self) -> Result<&Engine, AlertError> {
-        self.engine.as_deref().ok_or(AlertError::NotEvaluator)
-    }
-
-    fn view_context<'a>(
-        &'a self,
-        open: &'a [AlertRow],
-        silences: &'a [Silence],
-    ) -> view::Context<'a> {
-        view::Context {
-            open,
-            silences,
-            settings: &self.settings,
-            inhibitions: &self.inhibitions,
-            now: self.now(),
-        }
-    }
-
-    async fn find_silence(&self, id: &str) -> Result<Silence, AlertError> {
-        Silence::from_rows(store::silences(&self.store).await?)
-            .into_iter()
-            .find(|s| s.id == id)
-            .ok_or_else(|| AlertError::NotFound(format!("no silence `{id}`")))
-    }
-
-    /// Stores a silence's version and lets the evaluator see it at once.
-    async fn save_silence(&self, silence: &Silence) -> Result<(), AlertError> {
-        store::save_silence(&self.store, &silence.to_row(self.now())).await?;
-        if let Some(engine) = &self.engine {
-            engine.reload_silences().await?;
-        }
-        Ok(())
-    }
-}
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -130,19 +63,10 @@ async fn list(
         ),
         None => None,
     };
-    let (open, silences) = state.open_alerts().await?;
-    let alerts = view::board(
-        &state.view_context(&open, &silences),
-        tier,
-        query.state.as_deref(),
-    );
-    let rules = state
-        .engine
-        .as_ref()
-        .map_or(&[][..], |e| e.planner.rules.as_slice());
+    let open = state.board(tier, query.state.as_deref()).await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({
-        "rollback": crate::rollback::recommend(&alerts, rules),
-        "alerts": alerts,
+        "rollback": crate::rollback::recommend(&open.alerts, open.rules),
+        "alerts": open.alerts,
     })))
 }
 
@@ -157,17 +81,10 @@ async fn list(
     ))]
 async fn show(caller: Caller, path: web::Path<String>, state: web::Data<AlertState>) -> Answer {
     caller.authorize(Scope::Read)?;
-    let id = path.into_inner();
-    let versions = store::alert_versions(&state.store, &id)
-        .await
-        .map_err(AlertError::from)?;
-    let Some(latest) = versions.last() else {
-        return Err(AlertError::NotFound(format!("no alert `{id}`")).into());
-    };
-    let (open, silences) = state.open_alerts().await?;
+    let (alert, changes) = state.alert(&path).await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({
-        "alert": AlertView::of(latest, &state.view_context(&open, &silences)),
-        "history": view::changes(&versions),
+        "alert": alert,
+        "history": changes,
     })))
 }
 
@@ -195,10 +112,7 @@ async fn act(
         .by
         .filter(|b| !b.trim().is_empty())
         .unwrap_or_else(|| caller.name().to_owned());
-    let engine = state.engine()?;
-    let row = engine.act(action, id, &by).await?;
-    let (open, silences) = engine.open().await;
-    Ok(HttpResponse::Ok().json(AlertView::of(&row, &state.view_context(&open, &silences))))
+    Ok(HttpResponse::Ok().json(state.act(action, id, &by).await?))
 }
 
 /// Acknowledges a firing alert: stops repeats and escalation (scope `admin`).
@@ -280,10 +194,7 @@ async fn history(
         query.to.as_deref(),
         state.now(),
     )?;
-    let rows = store::history(&state.store, from, to)
-        .await
-        .map_err(AlertError::from)?;
-    Ok(HttpResponse::Ok().json(crate::stats::history(&rows, from, to)))
+    Ok(HttpResponse::Ok().json(state.history(from, to).await?))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -316,14 +227,7 @@ async fn notifications(
         .map(|s| parse_time("since", s))
         .transpose()?
         .unwrap_or(0);
-    let limit = query.limit.unwrap_or(100).clamp(1, 10_000);
-    let mut rows = store::deliveries(&state.store, since, limit)
-        .await
-        .map_err(AlertError::from)?;
-    // Rows recorded before URLs were stored redacted still hold the whole URL.
-    for row in &mut rows {
-        row.url = crate::config::redact_url(&row.url);
-    }
+    let rows = state.deliveries(since, query.limit.unwrap_or(100)).await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({ "deliveries": rows })))
 }
 
@@ -340,8 +244,7 @@ async fn notifications(
 async fn create_silence(caller: Caller, body: JsonBody, state: web::Data<AlertState>) -> Answer {
     caller.authorize(Scope::Admin)?;
     let input: SilenceInput = parse_json(&body)?;
-    let silence = input.into_silence(uuid::Uuid::new_v4().to_string(), state.now())?;
-    state.save_silence(&silence).await?;
+    let silence = state.create_silence(input).await?;
     Ok(HttpResponse::Created().json(serde_json::json!({ "silenceID": silence.id })))
 }
 
@@ -354,12 +257,8 @@ async fn create_silence(caller: Caller, body: JsonBody, state: web::Data<AlertSt
     ))]
 async fn list_silences(caller: Caller, state: web::Data<AlertState>) -> Answer {
     caller.authorize(Scope::Read)?;
+    let silences = state.silences().await?;
     let now = state.now();
-    let silences = Silence::from_rows(
-        store::silences(&state.store)
-            .await
-            .map_err(AlertError::from)?,
-    );
     Ok(HttpResponse::Ok().json(silences.iter().map(|s| s.to_json(now)).collect::<Vec<_>>()))
 }
 
@@ -397,16 +296,8 @@ async fn expire_silence(
     state: web::Data<AlertState>,
 ) -> Answer {
     caller.authorize(Scope::Admin)?;
-    let silence = state.find_silence(&path).await?;
-    let now = state.now();
-    let shown = match silence.expired_at(now) {
-        Some(expired) => {
-            state.save_silence(&expired).await?;
-            expired
-        }
-        None => silence,
-    };
-    Ok(HttpResponse::Ok().json(shown.to_json(now)))
+    let shown = state.expire_silence(&path).await?;
+    Ok(HttpResponse::Ok().json(shown.to_json(state.now())))
 }
 
 /// The alert and silence routes in the OpenAPI document (`GET /v1/openapi.json`).

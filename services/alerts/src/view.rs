@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::config::{AlertSettings, Inhibition};
+use crate::config::{AlertSettings, Inhibition, TierPolicy};
 use crate::plan::muted;
 use crate::rule::Tier;
 use crate::silence::{Silence, rfc3339};
@@ -103,6 +103,41 @@ pub fn board(cx: &Context<'_>, tier: Option<Tier>, state: Option<&str>) -> Vec<A
     alerts
 }
 
+/// The clocks of an open alert: how old it is and, while it fires without an
+/// ack that holds, when its tier's ack SLA runs out and the next escalation
+/// pages (epoch ms).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Timing {
+    pub started_ms: u64,
+    pub fired_ms: u64,
+    pub ack_due_ms: Option<u64>,
+    /// When the next escalation level is paged, and whom it pages.
+    pub next_escalation: Option<(u64, Vec<String>)>,
+}
+
+/// The clocks run from when the alert fired, or from when its ack ran out (as
+/// the planner escalates); a pending or acknowledged alert has none.
+pub fn timing(row: &AlertRow, policy: Option<&TierPolicy>, now: u64) -> Timing {
+    let running =
+        policy.filter(|p| row.state == AlertStatus::Firing && !p.ack_holds(row.acked_ms, now));
+    let clock = running.map(|p| (p, p.escalation_clock_ms(row.fired_ms, row.acked_ms)));
+    Timing {
+        started_ms: row.started_ms,
+        fired_ms: row.fired_ms,
+        ack_due_ms: clock.map(|(p, from)| from.saturating_add(p.ack_sla.as_millis() as u64)),
+        next_escalation: clock.and_then(|(p, from)| {
+            p.escalation
+                .get(usize::from(row.escalation_level))
+                .map(|e| {
+                    (
+                        from.saturating_add(e.after.as_millis() as u64),
+                        e.receivers.clone(),
+                    )
+                })
+        }),
+    }
+}
+
 /// One version of an alert, as its history lists it.
 #[derive(Debug, Serialize)]
 pub struct Change {
@@ -122,4 +157,102 @@ pub fn changes(versions: &[AlertRow]) -> Vec<Change> {
             state: v.state,
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Escalation;
+    use std::time::Duration;
+
+    const T0: u64 = 1_795_000_000_000;
+
+    fn row(state: AlertStatus, acked_ms: u64, escalation_level: u8) -> AlertRow {
+        AlertRow {
+            alert_id: "a".into(),
+            version: 2,
+            fingerprint: "f".into(),
+            rule: "r".into(),
+            tier: "P0".into(),
+            state,
+            label_keys: vec![],
+            label_values: vec![],
+            annotation_keys: vec![],
+            annotation_values: vec![],
+            value: 1.0,
+            rollback: 0,
+            started_ms: T0 - 60_000,
+            fired_ms: T0,
+            acked_ms,
+            acked_by: String::new(),
+            resolved_ms: 0,
+            resolved_by: String::new(),
+            escalation_level,
+            change: "fired".into(),
+            at_ms: T0,
+        }
+    }
+
+    fn policy(ack_timeout: Option<Duration>) -> TierPolicy {
+        let minutes = |m: u64| Duration::from_secs(m * 60);
+        TierPolicy {
+            receivers: vec!["oncall".into()],
+            ack_sla: minutes(5),
+            group_wait: Duration::ZERO,
+            group_interval: minutes(1),
+            repeat_interval: minutes(15),
+            escalation: vec![
+                Escalation {
+                    after: minutes(5),
+                    receivers: vec!["lead".into()],
+                },
+                Escalation {
+                    after: minutes(15),
+                    receivers: vec!["head".into()],
+                },
+            ],
+            ack_timeout,
+            digest_at: None,
+        }
+    }
+
+    #[test]
+    fn a_firing_alert_shows_its_ack_deadline_and_next_escalation() {
+        let t = timing(&row(AlertStatus::Firing, 0, 0), Some(&policy(None)), T0 + 1);
+        assert_eq!(t.ack_due_ms, Some(T0 + 300_000));
+        assert_eq!(t.next_escalation, Some((T0 + 300_000, vec!["lead".into()])));
+        assert_eq!(t.started_ms, T0 - 60_000);
+        // Once the first level was paged, the next one is the second.
+        let t = timing(
+            &row(AlertStatus::Firing, 0, 1),
+            Some(&policy(None)),
+            T0 + 400_000,
+        );
+        assert_eq!(t.next_escalation, Some((T0 + 900_000, vec!["head".into()])));
+        // The last level paged: no escalation left, the SLA is past.
+        let t = timing(
+            &row(AlertStatus::Firing, 0, 2),
+            Some(&policy(None)),
+            T0 + 1_000_000,
+        );
+        assert_eq!(
+            (t.ack_due_ms, t.next_escalation),
+            (Some(T0 + 300_000), None)
+        );
+    }
+
+    #[test]
+    fn an_ack_stops_the_clocks_until_it_runs_out() {
+        let ten_minutes = Some(Duration::from_secs(600));
+        let acked = row(AlertStatus::Firing, T0 + 60_000, 0);
+        let t = timing(&acked, Some(&policy(ten_minutes)), T0 + 120_000);
+        assert_eq!((t.ack_due_ms, t.next_escalation), (None, None));
+        // The ack ran out at T0 + 11 min: the clocks start over from then.
+        let t = timing(&acked, Some(&policy(ten_minutes)), T0 + 700_000);
+        assert_eq!(t.ack_due_ms, Some(T0 + 660_000 + 300_000));
+        let pending = timing(&row(AlertStatus::Pending, 0, 0), Some(&policy(None)), T0);
+        assert_eq!(pending.ack_due_ms, None);
+        let unknown_tier = timing(&row(AlertStatus::Firing, 0, 0), None, T0);
+        assert_eq!(unknown_tier.ack_due_ms, None);
+    }
 }

@@ -15,12 +15,15 @@
 
 pub mod headroom;
 pub mod routes;
+pub mod runs;
+pub mod state;
 
 use actix_web::web;
 use hypercare_runtime::{Capability, Context, Mount};
 use serde::Deserialize;
 
-pub use routes::{CapacityError, CapacityState, configure};
+pub use routes::configure;
+pub use state::{CapacityError, CapacityState};
 
 /// The capacity capability: its state and its route (no background work).
 pub struct Capacity {

@@ -6,25 +6,17 @@
 //!
 //! The handler checks the key, checks the parameters
 //! ([`crate::headroom::HeadroomRequest::check`]), asks
-//! [`crate::headroom::current_at`] at the clock's now, and answers JSON.
+//! [`CapacityState::headroom`] (which the console's page calls too), and
+//! answers JSON.
 
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 
+use crate::headroom::HeadroomRequest;
+pub use crate::state::{CapacityError, CapacityState};
 use hypercare_http::auth::{Caller, Scope};
 use hypercare_http::error::{ApiError, ErrorBody};
 use hypercare_http::openapi::{KeyChecks, SecuritySchemes, StoreChecks};
-use hypercare_runtime::SharedClock;
-
-use crate::CapacitySettings;
-use crate::headroom::{self, HeadroomRequest};
-
-pub struct CapacityState {
-    pub settings: CapacitySettings,
-    pub store: clickhouse::Client,
-    /// "Now" of the live peak's window.
-    pub clock: SharedClock,
-}
 
 /// The capacity routes in the OpenAPI document.
 #[derive(utoipa::OpenApi)]
@@ -48,30 +40,6 @@ struct HeadroomQuery {
     replicas: Option<u32>,
     /// The peak to plan for; default the live peak.
     forecast_peak_rps: Option<f64>,
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum CapacityError {
-    #[error(transparent)]
-    Invalid(#[from] headroom::Invalid),
-    #[error(
-        "no load test baseline is recorded for service `{0}`: run `hypercare loadtest run ... --service {0}` first"
-    )]
-    NoBaseline(String),
-    #[error("the ClickHouse query failed: {0}; retry later")]
-    Store(#[from] clickhouse::error::Error),
-}
-
-impl From<CapacityError> for ApiError {
-    fn from(error: CapacityError) -> Self {
-        match error {
-            CapacityError::Invalid(invalid) => ApiError::invalid(invalid.field, invalid.reason),
-            no_baseline @ CapacityError::NoBaseline(_) => {
-                ApiError::not_found(no_baseline.to_string())
-            }
-            CapacityError::Store(e) => ApiError::storage(e),
-        }
-    }
 }
 
 /// Live peak against the load test baseline, with a scaling plan.
@@ -105,17 +73,13 @@ async fn get_headroom(
     }
     .check(&state.settings)
     .map_err(CapacityError::from)?;
-    let now = state.clock.now_ms() / 1000;
-    let answer = headroom::current_at(&state.store, &state.settings, &request, now)
-        .await
-        .map_err(CapacityError::from)?
-        .ok_or_else(|| CapacityError::NoBaseline(request.service.clone()))?;
-    Ok(HttpResponse::Ok().json(answer))
+    Ok(HttpResponse::Ok().json(state.headroom(&request).await?))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::headroom;
     use hypercare_http::error::ErrorCode;
 
     #[test]

@@ -10,7 +10,8 @@
   });
 
   // <script type="application/json" data-chart="id"> holds
-  // {"series": [{"label": ..., "stroke": ...}], "data": [[x...], [y...], ...]}
+  // {"series": [{"label": ..., "stroke": ..., "scale"?: ...}], "data": [[x...], [y...], ...],
+  //  "time"?: false, "xLabel"?: ..., "axes"?: [...]}
   function drawCharts(root) {
     if (typeof uPlot === "undefined") {
       return;
@@ -22,10 +23,18 @@
       }
       var spec = JSON.parse(node.textContent);
       var width = Math.max(280, target.clientWidth || 600);
-      var series = [{}].concat(spec.series.map(function (s) {
-        return { label: s.label, stroke: s.stroke, width: s.width || 2, dash: s.dash };
+      var series = [spec.xLabel ? { label: spec.xLabel } : {}].concat(spec.series.map(function (s) {
+        return { label: s.label, stroke: s.stroke, width: s.width || 2, dash: s.dash, scale: s.scale };
       }));
-      new uPlot({ width: width, height: 300, series: series, scales: { x: { time: true } } }, spec.data, target);
+      // Optional: "time": false for a numeric x axis (a rate), and "axes"
+      // [{label, scale, side}] for y axes with their own scales (1 = right).
+      var options = { width: width, height: 300, series: series, scales: { x: { time: spec.time !== false } } };
+      if (spec.axes) {
+        options.axes = [spec.xLabel ? { label: spec.xLabel } : {}].concat(spec.axes.map(function (a) {
+          return { label: a.label, scale: a.scale, side: a.side === 1 ? 1 : 3, grid: { show: a.side !== 1 } };
+        }));
+      }
+      new uPlot(options, spec.data, target);
       target.dataset.drawn = "1";
     });
   }

@@ -11,21 +11,27 @@ use crate::shell;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Section {
     Home,
+    Alerts,
+    Capacity,
 }
 
 impl Section {
     /// The sections in the navigation, in order.
-    pub const NAV: &'static [Section] = &[Section::Home];
+    pub const NAV: &'static [Section] = &[Section::Home, Section::Alerts, Section::Capacity];
 
     pub fn title(self) -> &'static str {
         match self {
             Section::Home => "Overview",
+            Section::Alerts => "Alerts",
+            Section::Capacity => "Capacity",
         }
     }
 
     pub fn path(self) -> &'static str {
         match self {
             Section::Home => "/",
+            Section::Alerts => "/alerts",
+            Section::Capacity => "/capacity",
         }
     }
 
@@ -33,6 +39,8 @@ impl Section {
     pub fn scope(self) -> Option<Scope> {
         match self {
             Section::Home => None,
+            Section::Alerts => Some(Scope::Read),
+            Section::Capacity => Some(Scope::Read),
         }
     }
 }

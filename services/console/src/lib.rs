@@ -57,6 +57,18 @@ impl Mount for Console {
             .route("/sign-in", web::get().to(pages::sign_in::show))
             .route("/sign-in", web::post().to(pages::sign_in::submit))
             .route("/sign-out", web::post().to(pages::sign_in::sign_out))
-            .route("/assets/{name}", web::get().to(assets::serve));
+            .route("/assets/{name}", web::get().to(assets::serve))
+            .route("/alerts", web::get().to(pages::alerts::show))
+            .route("/alerts/silences", web::post().to(pages::alerts::silence))
+            .route(
+                "/alerts/silences/{id}/expire",
+                web::post().to(pages::alerts::expire),
+            )
+            .route("/alerts/{id}/ack", web::post().to(pages::alerts::ack))
+            .route(
+                "/alerts/{id}/resolve",
+                web::post().to(pages::alerts::resolve),
+            )
+            .route("/capacity", web::get().to(pages::capacity::show));
     }
 }

@@ -1,6 +1,8 @@
 //! The console's pages. Each one reads through the same domain functions as
 //! its API route, as the signed-in key, and renders HTML.
 
+pub mod alerts;
+pub mod capacity;
 pub mod home;
 pub mod sign_in;
 
