@@ -66,6 +66,28 @@ impl AlertState {
         })
     }
 
+    /// The open alerts as `GET /v1/alerts` lists them: filtered by `tier` and
+    /// `state`, most severe first (the API and the console's board).
+    pub async fn active(
+        &self,
+        tier: Option<Tier>,
+        state: Option<&str>,
+    ) -> Result<Vec<AlertView>, AlertError> {
+        let (open, silences) = self.open_alerts().await?;
+        Ok(view::board(
+            &self.view_context(&open, &silences),
+            tier,
+            state,
+        ))
+    }
+
+    /// The rules this replica evaluates (none on one that does not evaluate).
+    pub fn rules(&self) -> &[crate::rule::Rule] {
+        self.engine
+            .as_ref()
+            .map_or(&[][..], |e| e.planner.rules.as_slice())
+    }
+
     fn engine(&self) -> Result<&Engine, AlertError> {
         self.engine.as_deref().ok_or(AlertError::NotEvaluator)
     }
@@ -130,18 +152,9 @@ async fn list(
         ),
         None => None,
     };
-    let (open, silences) = state.open_alerts().await?;
-    let alerts = view::board(
-        &state.view_context(&open, &silences),
-        tier,
-        query.state.as_deref(),
-    );
-    let rules = state
-        .engine
-        .as_ref()
-        .map_or(&[][..], |e| e.planner.rules.as_slice());
+    let alerts = state.active(tier, query.state.as_deref()).await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({
-        "rollback": crate::rollback::recommend(&alerts, rules),
+        "rollback": crate::rollback::recommend(&alerts, state.rules()),
         "alerts": alerts,
     })))
 }

@@ -10,7 +10,36 @@
   });
 
   // <script type="application/json" data-chart="id"> holds
-  // {"series": [{"label": ..., "stroke": ...}], "data": [[x...], [y...], ...]}
+  // {"series": [{"label": ..., "stroke": ..., "width": ..., "dash": [..]}],
+  //  "data": [[x...], [y...], ...],
+  //  optional "band": [hi, lo] (series indices: the area between them is filled),
+  //  "marks": [{"x": epoch seconds, "label": "D0"}] (vertical lines),
+  //  "tz": "Europe/Paris" (the time zone of the axis)}
+  function markPlugin(marks) {
+    return {
+      hooks: {
+        draw: [function (u) {
+          var ctx = u.ctx;
+          ctx.save();
+          ctx.strokeStyle = "#1b1f24";
+          ctx.fillStyle = "#1b1f24";
+          ctx.lineWidth = 1;
+          ctx.setLineDash([3, 3]);
+          ctx.font = "12px system-ui, sans-serif";
+          marks.forEach(function (mark) {
+            var x = Math.round(u.valToPos(mark.x, "x", true));
+            ctx.beginPath();
+            ctx.moveTo(x, u.bbox.top);
+            ctx.lineTo(x, u.bbox.top + u.bbox.height);
+            ctx.stroke();
+            ctx.fillText(mark.label, x + 4, u.bbox.top + 14);
+          });
+          ctx.restore();
+        }]
+      }
+    };
+  }
+
   function drawCharts(root) {
     if (typeof uPlot === "undefined") {
       return;
@@ -21,11 +50,21 @@
         return;
       }
       var spec = JSON.parse(node.textContent);
-      var width = Math.max(280, target.clientWidth || 600);
+      var width = Math.max(280, (target.clientWidth || 600) - 16);
       var series = [{}].concat(spec.series.map(function (s) {
-        return { label: s.label, stroke: s.stroke, width: s.width || 2, dash: s.dash };
+        return { label: s.label, stroke: s.stroke, width: s.width || 2, dash: s.dash, spanGaps: false };
       }));
-      new uPlot({ width: width, height: 300, series: series, scales: { x: { time: true } } }, spec.data, target);
+      var options = { width: width, height: 300, series: series, scales: { x: { time: true } } };
+      if (spec.tz) {
+        options.tzDate = function (ts) { return uPlot.tzDate(new Date(ts * 1e3), spec.tz); };
+      }
+      if (spec.band) {
+        options.bands = [{ series: spec.band, fill: "rgba(140, 149, 159, 0.18)" }];
+      }
+      if (spec.marks && spec.marks.length) {
+        options.plugins = [markPlugin(spec.marks)];
+      }
+      new uPlot(options, spec.data, target);
       target.dataset.drawn = "1";
     });
   }

@@ -11,21 +11,27 @@ use crate::shell;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Section {
     Home,
+    Board,
+    Days,
 }
 
 impl Section {
     /// The sections in the navigation, in order.
-    pub const NAV: &'static [Section] = &[Section::Home];
+    pub const NAV: &'static [Section] = &[Section::Board, Section::Days];
 
     pub fn title(self) -> &'static str {
         match self {
             Section::Home => "Overview",
+            Section::Board => "Board",
+            Section::Days => "Launch days",
         }
     }
 
     pub fn path(self) -> &'static str {
         match self {
             Section::Home => "/",
+            Section::Board => "/",
+            Section::Days => "/launches/current/days",
         }
     }
 
@@ -33,6 +39,7 @@ impl Section {
     pub fn scope(self) -> Option<Scope> {
         match self {
             Section::Home => None,
+            Section::Board | Section::Days => Some(Scope::Read),
         }
     }
 }

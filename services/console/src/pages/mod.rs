@@ -1,7 +1,11 @@
 //! The console's pages. Each one reads through the same domain functions as
 //! its API route, as the signed-in key, and renders HTML.
 
+pub mod board;
+pub mod figures;
 pub mod home;
+pub mod kpi;
+pub mod launch_days;
 pub mod sign_in;
 
 use actix_web::HttpResponse;
