@@ -25,14 +25,17 @@
           ctx.fillStyle = "#1b1f24";
           ctx.lineWidth = 1;
           ctx.setLineDash([3, 3]);
-          ctx.font = "12px system-ui, sans-serif";
-          marks.forEach(function (mark) {
+          // The canvas counts device pixels; labels are staggered so that
+          // marks close together stay readable on a phone.
+          var px = window.devicePixelRatio || 1;
+          ctx.font = Math.round(12 * px) + "px system-ui, sans-serif";
+          marks.forEach(function (mark, i) {
             var x = Math.round(u.valToPos(mark.x, "x", true));
             ctx.beginPath();
             ctx.moveTo(x, u.bbox.top);
             ctx.lineTo(x, u.bbox.top + u.bbox.height);
             ctx.stroke();
-            ctx.fillText(mark.label, x + 4, u.bbox.top + 14);
+            ctx.fillText(mark.label, x + 4 * px, u.bbox.top + 14 * px * (1 + i % 3));
           });
           ctx.restore();
         }]

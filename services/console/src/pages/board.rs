@@ -96,9 +96,11 @@ async fn load(req: &HttpRequest, kpis: &KpiState) -> Result<Live, ConsoleError> 
         }
         None => None,
     };
+    // After the board: every KPI it shows is defined by then.
+    let definitions = definitions(kpis).await;
     Ok(Live {
         board,
-        definitions: definitions(kpis).await,
+        definitions,
         launch,
         days,
         rollback,
@@ -251,32 +253,10 @@ fn rollback_banner(recommendation: &rollback::Recommendation<'_>, tz: Tz) -> Mar
 }
 
 fn tile(entry: &BoardEntry, kpi: Option<&Kpi>, days: Option<&LaunchDays>) -> Markup {
-    // A KPI removed since the board was read: its title and raw numbers.
-    let fallback;
-    let kpi = match kpi {
-        Some(k) => k,
-        None => {
-            fallback = Kpi {
-                id: entry.id.clone(),
-                title: entry.title.clone(),
-                owner: entry.owner.clone(),
-                unit: entry.unit.clone(),
-                aggregation: hypercare_kpis::definition::Aggregation::Count,
-                filter: Default::default(),
-                numerator: None,
-                denominator: None,
-                p: None,
-                property: None,
-                scale: 1.0,
-                decimals: None,
-                grain: Default::default(),
-                direction: hypercare_kpis::definition::Direction::HigherIsBetter,
-                target: entry.target,
-                warning: entry.warning,
-                critical: entry.critical,
-            };
-            &fallback
-        }
+    // The definitions are read after the board and KPIs are never removed,
+    // so every entry has one; a tile without it could not format its value.
+    let Some(kpi) = kpi else {
+        return html! {};
     };
     let class = status_class(entry.status);
     let title_id = format!("kpi-{}", entry.id);

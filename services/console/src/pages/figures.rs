@@ -10,8 +10,11 @@
 use chrono::{DateTime, NaiveDate, TimeZone, Timelike};
 use chrono_tz::Tz;
 use hypercare_kpis::board::Trend;
+use hypercare_kpis::calendar::{day_start, local_date};
+use hypercare_kpis::definition::Invalid;
 use hypercare_kpis::definition::{Aggregation, Grain, Kpi, Status};
 use hypercare_kpis::launch::{Stage, day_label};
+use hypercare_kpis::pace::Window;
 use maud::{Markup, html};
 
 /// `value` at the KPI's precision. A declared precision, and money (sums and
@@ -28,7 +31,11 @@ pub fn number(value: f64, kpi: &Kpi) -> String {
         text.trim_end_matches('0').trim_end_matches('.').to_owned()
     };
     // A value rounded to zero from below reads "0", not "-0".
-    if text.trim_start_matches('-').chars().all(|c| c == '0' || c == '.') {
+    if text
+        .trim_start_matches('-')
+        .chars()
+        .all(|c| c == '0' || c == '.')
+    {
         text.trim_start_matches('-').to_owned()
     } else {
         text
@@ -140,6 +147,76 @@ pub fn levels_apply(kpi: &Kpi, grain: Grain) -> bool {
     grain == Grain::Day || !kpi.accumulates()
 }
 
+const DAY: u64 = 86_400;
+
+/// What a KPI page charts: `[from, to)` in epoch seconds, per `grain`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChartRange {
+    pub from: u64,
+    pub to: u64,
+    pub grain: Grain,
+}
+
+/// The range of a KPI page at `now`: a `date` is that local day of `tz` up to
+/// now (per hour unless asked); without one, the launch's baseline days (or
+/// D0) up to now, or the last 14 days without a launch (per day unless asked).
+pub fn chart_range(
+    date: Option<NaiveDate>,
+    grain: Option<Grain>,
+    window: Option<&Window>,
+    tz: Tz,
+    now: u64,
+) -> Result<ChartRange, Invalid> {
+    let (from, to, grain) = match date {
+        Some(date) => {
+            let end = day_start(date.succ_opt().unwrap_or(date), tz);
+            (
+                day_start(date, tz),
+                end.min(now),
+                grain.unwrap_or(Grain::Hour),
+            )
+        }
+        None => {
+            let from = match window {
+                Some(w) => day_start(w.baseline.map_or(w.d0, |b| b.0), tz),
+                None => now.saturating_sub(14 * DAY),
+            };
+            (from, now, grain.unwrap_or(Grain::Day))
+        }
+    };
+    if from >= to {
+        return Err(Invalid::new(
+            "date",
+            format!("is after today ({} in {})", local_date(now, tz), tz.name()),
+        ));
+    }
+    if to - from > 400 * DAY {
+        return Err(Invalid::new("date", "the range is longer than 400 days"));
+    }
+    Ok(ChartRange { from, to, grain })
+}
+
+/// The vertical marks of a chart over `[from, to)`: D0 and each rollout
+/// stage's start, one label per instant (D0 and a first stage at the same
+/// time read `D0 · canary 1%`).
+pub fn chart_marks(d0: u64, stages: &[Stage], from: u64, to: u64) -> Vec<(u64, String)> {
+    let mut marks: std::collections::BTreeMap<u64, Vec<String>> = Default::default();
+    marks.entry(d0).or_default().push("D0".to_owned());
+    for stage in stages {
+        if let Ok(at) = DateTime::parse_from_rfc3339(&stage.starts_at) {
+            marks
+                .entry(at.timestamp().max(0) as u64)
+                .or_default()
+                .push(stage.name.clone());
+        }
+    }
+    marks
+        .into_iter()
+        .filter(|(at, _)| *at >= from && *at < to)
+        .map(|(at, labels)| (at, labels.join(" · ")))
+        .collect()
+}
+
 const SPARK_WIDTH: f64 = 120.0;
 const SPARK_HEIGHT: f64 = 36.0;
 const SPARK_PAD: f64 = 3.0;
@@ -242,7 +319,10 @@ mod tests {
     fn values_show_the_kpis_precision_and_unit() {
         let count = kpi("aggregation: count");
         assert_eq!(number(50.0, &count), "50");
-        assert_eq!(with_unit(Some(42.5), &kpi("aggregation: count, unit: '%'")), "42.5 %");
+        assert_eq!(
+            with_unit(Some(42.5), &kpi("aggregation: count, unit: '%'")),
+            "42.5 %"
+        );
         let money = kpi("aggregation: sum, unit: EUR");
         assert_eq!(with_unit(Some(20.0), &money), "20.00 EUR");
         let declared = kpi("aggregation: unique_users, decimals: 1");
@@ -296,6 +376,59 @@ mod tests {
     }
 
     #[test]
+    fn a_day_is_charted_per_hour_up_to_now_and_a_launch_from_its_baseline() {
+        let paris: Tz = "Europe/Paris".parse().unwrap();
+        let d = |day| NaiveDate::from_ymd_opt(2026, 11, day).unwrap();
+        let at = |day, h| {
+            paris
+                .with_ymd_and_hms(2026, 11, day, h, 0, 0)
+                .unwrap()
+                .timestamp() as u64
+        };
+        let now = at(20, 10) + 1800;
+        let today = chart_range(Some(d(20)), None, None, paris, now).unwrap();
+        assert_eq!(
+            today,
+            ChartRange {
+                from: at(20, 0),
+                to: now,
+                grain: Grain::Hour
+            }
+        );
+        let before = chart_range(Some(d(19)), Some(Grain::Day), None, paris, now).unwrap();
+        assert_eq!(
+            (before.from, before.to, before.grain),
+            (at(19, 0), at(20, 0), Grain::Day)
+        );
+        assert_eq!(
+            chart_range(Some(d(21)), None, None, paris, now)
+                .unwrap_err()
+                .field,
+            "date"
+        );
+        let window = Window::new(d(16), 14, 7);
+        let launch = chart_range(None, None, Some(&window), paris, now).unwrap();
+        assert_eq!((launch.from, launch.grain), (at(9, 0), Grain::Day));
+        let none = chart_range(None, None, None, paris, now).unwrap();
+        assert_eq!(none.to - none.from, 14 * DAY);
+
+        let stages: Vec<Stage> = serde_json::from_value(serde_json::json!([
+            {"name": "canary 1%", "percent": 1, "starts_at": "2026-11-16T09:00:00+01:00"},
+            {"name": "everyone", "percent": 100, "starts_at": "2026-11-17T09:00:00+01:00"}
+        ]))
+        .unwrap();
+        let marks = chart_marks(at(16, 9), &stages, at(9, 0), now);
+        assert_eq!(
+            marks,
+            [
+                (at(16, 9), "D0 · canary 1%".to_owned()),
+                (at(17, 9), "everyone".to_owned())
+            ]
+        );
+        assert!(chart_marks(at(16, 9), &stages, at(20, 0), now).is_empty());
+    }
+
+    #[test]
     fn a_sparkline_breaks_on_days_without_data_and_spans_the_target() {
         let path = spark_path(&[Some(0.0), Some(10.0), None, Some(5.0)], 0.0, 10.0);
         assert_eq!(path, "M0.0 33.0 L40.0 3.0 M120.0 18.0");
@@ -304,7 +437,10 @@ mod tests {
             .unwrap()
             .into_string();
         assert!(svg.contains("aria-label=\"Orders\"") && svg.contains("stroke-dasharray"));
-        assert!(!svg.contains("style"), "no inline style: the CSP forbids it");
+        assert!(
+            !svg.contains("style"),
+            "no inline style: the CSP forbids it"
+        );
         assert!(sparkline(&[None], 10.0, "Orders").is_none());
     }
 
@@ -328,7 +464,12 @@ mod tests {
             [(Some(3.0), Some(7.0))]
         );
         assert_eq!(
-            baseline_band(&[at(20, 0), at(20, 1), at(20, 2)], &baseline, Grain::Hour, paris),
+            baseline_band(
+                &[at(20, 0), at(20, 1), at(20, 2)],
+                &baseline,
+                Grain::Hour,
+                paris
+            ),
             [(Some(3.0), Some(5.0)), (Some(7.0), Some(7.0)), (None, None)]
         );
         let count = kpi("aggregation: count");

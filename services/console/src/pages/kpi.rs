@@ -41,8 +41,6 @@ pub struct KpiQuery {
     grain: Option<String>,
 }
 
-const DAY: u64 = 86_400;
-
 pub async fn show(
     viewer: Viewer,
     path: web::Path<String>,
@@ -64,44 +62,20 @@ pub async fn show(
         Some("day") => Some(Grain::Day),
         Some(_) => return Err(ApiError::invalid("grain", "must be `hour` or `day`").into()),
     };
-    let date = match query.date.as_deref().filter(|d| !d.is_empty()) {
-        None => None,
-        Some(text) => Some(NaiveDate::parse_from_str(text, "%Y-%m-%d").map_err(|e| {
-            ApiError::invalid("date", format!("is not a YYYY-MM-DD date ({e})"))
-        })?),
-    };
+    let date =
+        match query.date.as_deref().filter(|d| !d.is_empty()) {
+            None => None,
+            Some(text) => Some(NaiveDate::parse_from_str(text, "%Y-%m-%d").map_err(|e| {
+                ApiError::invalid("date", format!("is not a YYYY-MM-DD date ({e})"))
+            })?),
+        };
     let launch = current_launch(&kpis).await?;
     let tz = launch_tz(launch.as_ref());
     let now = kpis.now_secs();
     let window = launch.as_ref().map(|l| l.window(tz));
-    let (from, to, grain) = match date {
-        Some(date) => {
-            let from = day_start(date, tz);
-            let end = day_start(date.succ_opt().unwrap_or(date), tz);
-            (from, end.min(now), grain.unwrap_or(Grain::Hour))
-        }
-        None => {
-            let from = match &window {
-                Some(w) => day_start(w.baseline.map_or(w.d0, |b| b.0), tz),
-                None => now.saturating_sub(14 * DAY),
-            };
-            (from, now, grain.unwrap_or(Grain::Day))
-        }
-    };
-    if from >= to {
-        return Err(ApiError::invalid(
-            "date",
-            format!(
-                "is after today ({} in {})",
-                local_date(now, tz),
-                tz.name()
-            ),
-        )
-        .into());
-    }
-    if to - from > 400 * DAY {
-        return Err(ApiError::invalid("date", "the range is longer than 400 days").into());
-    }
+    let figures::ChartRange { from, to, grain } =
+        figures::chart_range(date, grain, window.as_ref(), tz, now)
+            .map_err(|e| ApiError::invalid(e.field, e.reason))?;
     let range = SeriesRange {
         from,
         to,
@@ -130,25 +104,26 @@ pub async fn show(
     };
     let band = figures::baseline_band(&starts, &baseline, grain, tz);
     let levels = figures::levels_apply(&kpi, grain);
-    let mut marks = Vec::new();
-    if let Some(l) = &launch {
-        marks.push(json!({"x": l.d0_secs, "label": "D0"}));
-        let stages: Vec<Stage> = serde_json::from_str(&l.stages).unwrap_or_default();
-        for s in stages {
-            if let Ok(at) = DateTime::parse_from_rfc3339(&s.starts_at) {
-                marks.push(json!({"x": at.timestamp(), "label": s.name}));
-            }
+    let marks: Vec<serde_json::Value> = match &launch {
+        Some(l) => {
+            let stages: Vec<Stage> = serde_json::from_str(&l.stages).unwrap_or_default();
+            figures::chart_marks(l.d0_secs, &stages, from, to)
+                .into_iter()
+                .map(|(x, label)| json!({"x": x, "label": label}))
+                .collect()
         }
-    }
-    marks.retain(|m| m["x"].as_u64().is_some_and(|x| x >= from && x < to));
+        None => Vec::new(),
+    };
     let values: Vec<Option<f64>> = series.points.iter().map(|p| p.value).collect();
     let flat = |v: f64| vec![Some(v); starts.len()];
     let mut chart_series = vec![json!({"label": kpi.title, "stroke": "#0b5cad", "width": 2})];
     let mut data = vec![json!(starts), json!(values)];
     if levels {
-        chart_series.push(json!({"label": "Target", "stroke": "#116329", "width": 1, "dash": [6, 4]}));
+        chart_series
+            .push(json!({"label": "Target", "stroke": "#116329", "width": 1, "dash": [6, 4]}));
         data.push(json!(flat(kpi.target)));
-        chart_series.push(json!({"label": "Warning", "stroke": "#7d4e00", "width": 1, "dash": [2, 3]}));
+        chart_series
+            .push(json!({"label": "Warning", "stroke": "#7d4e00", "width": 1, "dash": [2, 3]}));
         data.push(json!(flat(kpi.warning)));
     }
     let has_band = band.iter().any(|(lo, _)| lo.is_some());
@@ -222,7 +197,7 @@ pub async fn show(
                         thead { tr {
                             th scope="col" { "Start (" (tz.name()) ")" }
                             th scope="col" { "Value" }
-                            th scope="col" { "Status" }
+                            @if levels { th scope="col" { "Status" } }
                             @if has_band { th scope="col" { "Baseline range" } }
                         } }
                         tbody {
@@ -230,7 +205,9 @@ pub async fn show(
                                 tr {
                                     th scope="row" { (figures::local_time(starts[i], tz)) }
                                     td.num { (figures::with_unit(point.value, &kpi)) }
-                                    td { span.status.(status_class(point.status)) { (status_symbol(point.status)) " " (status_word(point.status)) } }
+                                    @if levels {
+                                        td { span.status.(status_class(point.status)) { (status_symbol(point.status)) " " (status_word(point.status)) } }
+                                    }
                                     @if has_band {
                                         td { @match band[i] {
                                             (Some(lo), Some(hi)) => { (figures::number(lo, &kpi)) " – " (figures::with_unit(Some(hi), &kpi)) }
