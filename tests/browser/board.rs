@@ -130,6 +130,16 @@ fn shown_number(text: &str) -> Option<f64> {
     text.split_whitespace().next()?.parse().ok()
 }
 
+/// With `HYPERCARE_UI_SHOTS=<folder>`, a screenshot of the page as
+/// `<folder>/<name>.png` (for docs/ui).
+async fn shot(browser: &Browser, name: &str) {
+    if let Some(dir) = std::env::var_os("HYPERCARE_UI_SHOTS") {
+        let path = std::path::Path::new(&dir).join(format!("{name}.png"));
+        std::fs::write(&path, browser.screenshot().await)
+            .unwrap_or_else(|e| panic!("writing {}: {e}", path.display()));
+    }
+}
+
 async fn no_accessibility_problems(browser: &Browser, page: &str) {
     let problems = browser.accessibility_problems().await;
     assert!(problems.is_empty(), "{page}: {problems:?}");
@@ -228,12 +238,14 @@ async fn the_board_shows_the_apis_values_the_launch_and_the_rollback_recommendat
             && rollback.contains("Conversion below 60 %"),
         "{rollback}"
     );
+    shot(&browser, "board-1280").await;
     no_accessibility_problems(&browser, "board at 1280 px").await;
     browser.close().await;
 
     let phone = Browser::start(390).await;
     phone.sign_in(&app.address, READ_KEY).await;
     phone.wait_for("#board .tiles").await;
+    shot(&phone, "board-390").await;
     no_accessibility_problems(&phone, "board at 390 px").await;
     phone.close().await;
 
@@ -353,6 +365,7 @@ async fn the_launch_days_and_a_kpi_page_show_the_apis_statuses_and_series() {
             }
         }
     }
+    shot(&browser, "launch-days-1280").await;
     no_accessibility_problems(&browser, "launch days at 1280 px").await;
 
     // Today's orders open the hours of today.
@@ -395,6 +408,7 @@ async fn the_launch_days_and_a_kpi_page_show_the_apis_statuses_and_series() {
             .await
             .contains("admin-key")
     );
+    shot(&browser, "kpi-hours-1280").await;
     no_accessibility_problems(&browser, "KPI at 1280 px").await;
     let kpi_page = browser.current_path().await;
     browser.close().await;
@@ -405,9 +419,11 @@ async fn the_launch_days_and_a_kpi_page_show_the_apis_statuses_and_series() {
         .goto(&format!("{}/launches/current/days", app.address))
         .await;
     phone.wait_for("table.days").await;
+    shot(&phone, "launch-days-390").await;
     no_accessibility_problems(&phone, "launch days at 390 px").await;
     phone.goto(&format!("{}{kpi_page}", app.address)).await;
     phone.wait_for(".chart canvas").await;
+    shot(&phone, "kpi-hours-390").await;
     no_accessibility_problems(&phone, "KPI at 390 px").await;
     // The whole launch, per day: the chart carries D0 and the stages.
     phone
@@ -415,7 +431,76 @@ async fn the_launch_days_and_a_kpi_page_show_the_apis_statuses_and_series() {
         .await;
     phone.wait_for(".chart canvas").await;
     assert!(phone.count("table.series tbody tr").await >= 12);
+    shot(&phone, "kpi-per-day-390").await;
     no_accessibility_problems(&phone, "KPI per day at 390 px").await;
     phone.close().await;
+
+    // What a wrong address or query gets: a page a person can read, with the
+    // API's status, naming the field.
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let signed_in = http
+        .post(format!("{}/sign-in", app.address))
+        .form(&[("key", READ_KEY), ("next", "/")])
+        .send()
+        .await
+        .unwrap();
+    let cookie = signed_in.headers()["set-cookie"].to_str().unwrap();
+    let cookie = cookie.split(';').next().unwrap().to_owned();
+    for (path, status, says) in [
+        ("/kpis/orders?grain=minute", 400, "grain"),
+        ("/kpis/orders?date=20-11-2026", 400, "YYYY-MM-DD"),
+        ("/kpis/orders?date=2026-11-21", 400, "after today"),
+        ("/kpis/no_such_kpi", 404, "no_such_kpi"),
+        ("/launches/no-such-launch/days", 404, "no-such-launch"),
+    ] {
+        let response = http
+            .get(format!("{}{path}", app.address))
+            .header("cookie", &cookie)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), status, "{path}");
+        assert!(
+            response.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/html"),
+            "{path}"
+        );
+        let page = response.text().await.unwrap();
+        assert!(page.contains(says), "{path}: {page}");
+    }
+    app.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn before_any_launch_or_kpi_the_pages_say_so() {
+    let app = spawn_app().await;
+    let browser = Browser::start(1280).await;
+    browser.sign_in(&app.address, READ_KEY).await;
+    browser.wait_for("#board").await;
+    let board = browser.text("main").await;
+    assert!(
+        board.contains("No launch is declared yet") && board.contains("No KPI is defined yet"),
+        "{board}"
+    );
+    assert_eq!(browser.count("article.tile").await, 0);
+    no_accessibility_problems(&browser, "empty board").await;
+    browser
+        .click("nav.main a[href='/launches/current/days']")
+        .await;
+    browser.wait_for("#no-launch-days").await;
+    assert_eq!(browser.current_path().await, "/launches/current/days");
+    assert!(
+        browser
+            .text("#no-launch-days")
+            .await
+            .contains("No launch is declared yet")
+    );
+    no_accessibility_problems(&browser, "launch days without a launch").await;
+    browser.close().await;
     app.stop().await.unwrap();
 }

@@ -25,6 +25,7 @@
           ctx.fillStyle = "#1b1f24";
           ctx.lineWidth = 1;
           ctx.setLineDash([3, 3]);
+          ctx.textBaseline = "alphabetic";
           // The canvas counts device pixels; labels are staggered so that
           // marks close together stay readable on a phone.
           var px = window.devicePixelRatio || 1;
@@ -35,7 +36,11 @@
             ctx.moveTo(x, u.bbox.top);
             ctx.lineTo(x, u.bbox.top + u.bbox.height);
             ctx.stroke();
-            ctx.fillText(mark.label, x + 4 * px, u.bbox.top + 14 * px * (1 + i % 3));
+            var y = u.bbox.top + 14 * px * (1 + i % 3);
+            var room = u.bbox.left + u.bbox.width - x;
+            var fits = ctx.measureText(mark.label).width + 4 * px <= room;
+            ctx.textAlign = fits ? "left" : "right";
+            ctx.fillText(mark.label, fits ? x + 4 * px : x - 4 * px, y);
           });
           ctx.restore();
         }]
@@ -57,10 +62,25 @@
       var series = [{}].concat(spec.series.map(function (s) {
         return { label: s.label, stroke: s.stroke, width: s.width || 2, dash: s.dash, spanGaps: false };
       }));
-      var options = { width: width, height: 300, series: series, scales: { x: { time: true } } };
-      if (spec.tz) {
-        options.tzDate = function (ts) { return uPlot.tzDate(new Date(ts * 1e3), spec.tz); };
-      }
+      // Times in the launch's zone (named on the page), on a 24-hour clock.
+      var toDate = function (ts) {
+        return spec.tz ? uPlot.tzDate(new Date(ts * 1e3), spec.tz) : new Date(ts * 1e3);
+      };
+      var fmtHour = uPlot.fmtDate("{HH}:{mm}");
+      var fmtDay = uPlot.fmtDate("{D} {MMM}");
+      var fmtFull = uPlot.fmtDate("{D} {MMM} {YYYY} {HH}:{mm}");
+      series[0] = {
+        label: "Time",
+        value: function (u, v) { return v == null ? "--" : fmtFull(toDate(v)); }
+      };
+      var options = {
+        width: width, height: 300, series: series, scales: { x: { time: true } }, tzDate: toDate,
+        axes: [{
+          values: function (u, splits, axisIdx, space, incr) {
+            return splits.map(function (s) { return incr >= 86400 ? fmtDay(toDate(s)) : fmtHour(toDate(s)); });
+          }
+        }, {}]
+      };
       if (spec.band) {
         options.bands = [{ series: spec.band, fill: "rgba(140, 149, 159, 0.18)" }];
       }

@@ -9,9 +9,9 @@
 use actix_web::{HttpResponse, web};
 use hypercare_http::ApiError;
 use hypercare_http::auth::Scope;
-use hypercare_kpis::KpiState;
 use hypercare_kpis::calendar::local_date;
 use hypercare_kpis::launch::LaunchDay;
+use hypercare_kpis::{KpiError, KpiState};
 use maud::html;
 
 use super::board::{authorize, definitions};
@@ -26,7 +26,21 @@ pub async fn show(
     kpis: web::Data<KpiState>,
 ) -> Result<HttpResponse, ConsoleError> {
     authorize(&viewer, Scope::Read)?;
-    let answer = kpis.days(&path).await.map_err(ApiError::from)?;
+    let answer = match kpis.days(&path).await {
+        Ok(answer) => answer,
+        // The navigation links the current launch's days before any launch exists.
+        Err(KpiError::NotFound(_)) if path.as_str() == "current" => {
+            return Ok(super::ok(layout::page(
+                "Launch days",
+                &viewer,
+                Section::Days,
+                html! {
+                    p #no-launch-days { "No launch is declared yet. Declare one with " code { "POST /v1/launches" } "; its days appear here." }
+                },
+            )));
+        }
+        Err(e) => return Err(ApiError::from(e).into()),
+    };
     let definitions = definitions(&kpis).await;
     let launch = &answer.launch;
     let tz: chrono_tz::Tz = launch.tz.parse().unwrap_or(chrono_tz::UTC);
