@@ -3,4 +3,5 @@
 //! do it. Every page is also checked with axe-core.
 
 mod alerts;
+mod board;
 mod sign_in;

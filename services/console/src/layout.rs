@@ -11,17 +11,26 @@ use crate::shell;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Section {
     Home,
+    Board,
+    Days,
     Alerts,
     Capacity,
 }
 
 impl Section {
     /// The sections in the navigation, in order.
-    pub const NAV: &'static [Section] = &[Section::Home, Section::Alerts, Section::Capacity];
+    pub const NAV: &'static [Section] = &[
+        Section::Board,
+        Section::Days,
+        Section::Alerts,
+        Section::Capacity,
+    ];
 
     pub fn title(self) -> &'static str {
         match self {
             Section::Home => "Overview",
+            Section::Board => "Board",
+            Section::Days => "Launch days",
             Section::Alerts => "Alerts",
             Section::Capacity => "Capacity",
         }
@@ -30,6 +39,8 @@ impl Section {
     pub fn path(self) -> &'static str {
         match self {
             Section::Home => "/",
+            Section::Board => "/",
+            Section::Days => "/launches/current/days",
             Section::Alerts => "/alerts",
             Section::Capacity => "/capacity",
         }
@@ -39,6 +50,7 @@ impl Section {
     pub fn scope(self) -> Option<Scope> {
         match self {
             Section::Home => None,
+            Section::Board | Section::Days => Some(Scope::Read),
             Section::Alerts => Some(Scope::Read),
             Section::Capacity => Some(Scope::Read),
         }

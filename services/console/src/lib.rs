@@ -53,7 +53,13 @@ impl Mount for Console {
             return;
         }
         cfg.app_data(self.sessions.clone())
-            .route("/", web::get().to(pages::home::show))
+            .route("/", web::get().to(pages::board::show))
+            .route("/board/tiles", web::get().to(pages::board::tiles))
+            .route(
+                "/launches/{id}/days",
+                web::get().to(pages::launch_days::show),
+            )
+            .route("/kpis/{id}", web::get().to(pages::kpi::show))
             .route("/sign-in", web::get().to(pages::sign_in::show))
             .route("/sign-in", web::post().to(pages::sign_in::submit))
             .route("/sign-out", web::post().to(pages::sign_in::sign_out))

@@ -2,8 +2,12 @@
 //! its API route, as the signed-in key, and renders HTML.
 
 pub mod alerts;
+pub mod board;
 pub mod capacity;
+pub mod figures;
 pub mod home;
+pub mod kpi;
+pub mod launch_days;
 pub mod sign_in;
 
 use actix_web::HttpResponse;
