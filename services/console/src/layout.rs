@@ -11,21 +11,24 @@ use crate::shell;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Section {
     Home,
+    Tickets,
 }
 
 impl Section {
     /// The sections in the navigation, in order.
-    pub const NAV: &'static [Section] = &[Section::Home];
+    pub const NAV: &'static [Section] = &[Section::Home, Section::Tickets];
 
     pub fn title(self) -> &'static str {
         match self {
             Section::Home => "Overview",
+            Section::Tickets => "Tickets",
         }
     }
 
     pub fn path(self) -> &'static str {
         match self {
             Section::Home => "/",
+            Section::Tickets => "/tickets",
         }
     }
 
@@ -33,6 +36,16 @@ impl Section {
     pub fn scope(self) -> Option<Scope> {
         match self {
             Section::Home => None,
+            // Support keys too: see `visible_to`.
+            Section::Tickets => Some(Scope::Read),
+        }
+    }
+
+    /// Whether `viewer`'s key may open the section.
+    pub fn visible_to(self, viewer: &Viewer) -> bool {
+        match self {
+            Section::Tickets => viewer.can(Scope::Support) || viewer.can(Scope::Read),
+            _ => self.scope().is_none_or(|s| viewer.can(s)),
         }
     }
 }
@@ -50,7 +63,7 @@ pub fn page(title: &str, viewer: &Viewer, active: Section, content: Markup) -> M
                     nav.main aria-label="Main" {
                         ul {
                             @for section in Section::NAV {
-                                @if section.scope().is_none_or(|s| viewer.can(s)) {
+                                @if section.visible_to(viewer) {
                                     li {
                                         a href=(section.path())
                                           aria-current=[(*section == active).then_some("page")] {

@@ -57,6 +57,7 @@ impl Mount for Console {
             .route("/sign-in", web::get().to(pages::sign_in::show))
             .route("/sign-in", web::post().to(pages::sign_in::submit))
             .route("/sign-out", web::post().to(pages::sign_in::sign_out))
-            .route("/assets/{name}", web::get().to(assets::serve));
+            .route("/assets/{name}", web::get().to(assets::serve))
+            .configure(pages::tickets::configure);
     }
 }

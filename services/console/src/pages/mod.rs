@@ -3,6 +3,7 @@
 
 pub mod home;
 pub mod sign_in;
+pub mod tickets;
 
 use actix_web::HttpResponse;
 use actix_web::http::header;
