@@ -2,4 +2,6 @@
 //! ClickHouse: what the product owner, the SRE and support do, as they would
 //! do it. Every page is also checked with axe-core.
 
+mod screenshots;
 mod sign_in;
+mod tickets;
