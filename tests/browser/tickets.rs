@@ -159,10 +159,41 @@ async fn support_creates_a_ticket_through_the_form_and_moves_it_twice() {
     // The first move answered the user: that clock stopped.
     assert!(browser.texts(".clocks .tile").await[0].contains("Met"));
 
-    // The queue lists it and links to it.
+    // Assign and answer the user.
+    browser.fill("#assignee", "ana").await;
+    browser.click("form.assign button[type=submit]").await;
+    browser.wait_for("p.summary[data-version='4']").await;
+    assert_eq!(browser.text("#assignee-now").await, "ana");
+    browser.fill("#body", "A fix ships in 2.4.2 today.").await;
+    browser.click("#visibility option[value=public]").await;
+    browser.click("form.comment button[type=submit]").await;
+    browser.wait_for("p.summary[data-version='5']").await;
+    let history = browser.texts("table.history td.change").await;
+    assert_eq!(history[3], "Assigned to ana");
+    assert!(history[4].starts_with("Commented (public)") && history[4].contains("2.4.2"));
+
+    // The same problem reported again: each one points at the other.
+    let (status, body) = app
+        .post_json_as(
+            "/v1/tickets",
+            SUPPORT_KEY,
+            &json!({"title": "Payment fails at checkout on Safari", "category": "bug",
+                    "impact": "low", "urgency": "low", "description": "502 at checkout",
+                    "release": "2.4.1"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    browser.goto(&format!("{}/tickets/HC-1", app.address)).await;
+    browser.wait_for("ul.similar").await;
+    assert_eq!(browser.text("ul.similar a").await, "HC-2");
+
+    // The queue lists both and links to them.
     browser.goto(&format!("{}/tickets", app.address)).await;
     browser.wait_for("table.tickets").await;
-    assert_eq!(browser.text("table.tickets tbody a").await, "HC-1");
+    assert_eq!(
+        browser.texts("table.tickets tbody td:first-child a").await,
+        ["HC-2", "HC-1"]
+    );
     axe_clean(&browser, "/tickets").await;
 
     // The same pages on a phone.
@@ -315,5 +346,181 @@ async fn a_read_only_key_finds_tickets_but_gets_no_action_and_a_forged_one_is_re
     let (_, stored) = app.get_json_as("/v1/tickets/HC-1", READ_KEY).await;
     assert_eq!(stored["ticket"]["state"], "new", "nothing moved");
     assert_eq!(stored["ticket"]["version"], 1);
+    app.stop().await.unwrap();
+}
+
+/// A session's cookie and CSRF token, signed in over plain HTTP.
+async fn session(app: &TestApp, http: &reqwest::Client, key: &str) -> (String, String) {
+    let signed_in = http
+        .post(format!("{}/sign-in", app.address))
+        .form(&[("key", key), ("next", "/tickets")])
+        .send()
+        .await
+        .unwrap();
+    let cookie = signed_in.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let page = http
+        .get(format!("{}/tickets", app.address))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let csrf = page
+        .split("name=\"csrf-token\" content=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("the page carries the CSRF token")
+        .to_owned();
+    (cookie, csrf)
+}
+
+#[tokio::test]
+async fn hostile_requests_get_a_readable_refusal_and_change_nothing() {
+    let app = spawn_app().await;
+    let (status, body) = app
+        .post_json_as(
+            "/v1/tickets",
+            SUPPORT_KEY,
+            &json!({"title": "Checkout times out", "category": "question", "impact": "high", "urgency": "high"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let (cookie, csrf) = session(&app, &http, SUPPORT_KEY).await;
+    let get = |path: &str| {
+        http.get(format!("{}{path}", app.address))
+            .header("cookie", &cookie)
+            .send()
+    };
+    let post = |path: &str, form: Vec<(&'static str, String)>| {
+        http.post(format!("{}{path}", app.address))
+            .header("cookie", &cookie)
+            .form(&form)
+            .send()
+    };
+
+    // Not signed in: to the sign-in page, and back after it.
+    let anonymous = http
+        .get(format!("{}/tickets/HC-1", app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), 303);
+    assert_eq!(
+        anonymous.headers()["location"],
+        "/sign-in?next=%2Ftickets%2FHC-1"
+    );
+
+    // A wrong filter, an unknown ticket, an unknown category: HTML, with the reason.
+    for (path, status, reason) in [
+        ("/tickets?state=asleep", 400, "`asleep` is not a state"),
+        ("/tickets?offset=-3", 400, "`offset` is not a whole number"),
+        ("/tickets/HC-999", 404, "no ticket `HC-999`"),
+        (
+            "/tickets/new?category=gossip",
+            400,
+            "`gossip` is not one of",
+        ),
+    ] {
+        let response = get(path).await.unwrap();
+        assert_eq!(response.status(), status, "{path}");
+        assert!(
+            response.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/html"),
+            "{path}"
+        );
+        let page = response.text().await.unwrap();
+        assert!(page.contains(reason), "{path}: {page}");
+    }
+
+    // Moves the state machine has no room for, a stale version, no version.
+    let attempts = [
+        (
+            vec![
+                ("to", "closed".to_owned()),
+                ("expected_version", "1".to_owned()),
+            ],
+            409,
+            "cannot move to `closed`",
+        ),
+        (
+            vec![
+                ("to", "flying".to_owned()),
+                ("expected_version", "1".to_owned()),
+            ],
+            400,
+            "`flying` is not a state",
+        ),
+        (
+            vec![
+                ("to", "triaged".to_owned()),
+                ("expected_version", "7".to_owned()),
+            ],
+            409,
+            "at version 1, not 7",
+        ),
+        (
+            vec![("to", "triaged".to_owned())],
+            400,
+            "expected_version is required",
+        ),
+        (
+            vec![
+                ("to", "resolved".to_owned()),
+                ("expected_version", "1".to_owned()),
+            ],
+            400,
+            "is required to resolve",
+        ),
+    ];
+    for (mut form, status, reason) in attempts {
+        form.push(("csrf", csrf.clone()));
+        let response = post("/tickets/HC-1/transition", form).await.unwrap();
+        assert_eq!(response.status(), status, "{reason}");
+        let page = response.text().await.unwrap();
+        assert!(page.contains(reason), "{reason}: {page}");
+        assert!(
+            page.contains("id=\"sla-heading\""),
+            "the ticket is shown again"
+        );
+    }
+    let empty_comment = post(
+        "/tickets/HC-1/comments",
+        vec![
+            ("csrf", csrf.clone()),
+            ("expected_version", "1".into()),
+            ("body", "  ".into()),
+        ],
+    )
+    .await
+    .unwrap();
+    assert_eq!(empty_comment.status(), 400);
+
+    // A form over the limit is refused before it is read.
+    let huge = post(
+        "/tickets/new",
+        vec![("csrf", csrf.clone()), ("title", "x".repeat(2_000_000))],
+    )
+    .await
+    .unwrap();
+    assert_eq!(huge.status(), 413);
+    assert!(huge.text().await.unwrap().contains("larger than the limit"));
+
+    let (_, stored) = app.get_json_as("/v1/tickets/HC-1", SUPPORT_KEY).await;
+    assert_eq!(stored["ticket"]["version"], 1, "nothing changed");
+    assert_eq!(total_tickets(&app).await, 1, "nothing created");
     app.stop().await.unwrap();
 }

@@ -192,6 +192,26 @@ mod tests {
     }
 
     #[test]
+    fn the_required_fields_are_every_ticket_s_then_the_template_s() {
+        let settings = TicketSettings::default();
+        assert_eq!(
+            required_fields(&settings, "bug"),
+            [
+                "title",
+                "category",
+                "impact",
+                "urgency",
+                "description",
+                "release"
+            ]
+        );
+        assert_eq!(required_fields(&settings, "question").len(), 4);
+        assert!(check_category(&settings, "bug").is_ok());
+        assert!(check_category(&settings, "").is_err());
+        assert!(check_category(&settings, "gossip").is_err());
+    }
+
+    #[test]
     fn a_complete_bug_passes_trimmed_with_its_matrix_priority() {
         let intake = bug().check(&TicketSettings::default()).unwrap();
         assert_eq!(intake.title, "Payment fails");

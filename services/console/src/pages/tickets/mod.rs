@@ -16,20 +16,50 @@ mod new;
 mod queue;
 mod show;
 
-use actix_web::web;
+use actix_web::error::UrlencodedError;
+use actix_web::{ResponseError, web};
 use chrono::TimeZone;
 use chrono_tz::Tz;
+use hypercare_http::ApiError;
+use hypercare_http::error::ErrorCode;
 use hypercare_kpis::KpiState;
 use hypercare_tickets::TicketService;
 use hypercare_tickets::model::{Priority, State};
 use maud::{Markup, html};
 
+use crate::error::ConsoleError;
+
 /// Longest form body: a description or comment of `MAX_TEXT` characters,
 /// each up to 4 UTF-8 bytes, URL-encoded (3 bytes per byte), and the rest.
 const FORM_LIMIT: usize = hypercare_tickets::intake::MAX_TEXT * 12 + 16 * 1024;
 
+/// The form bodies of the actions: a body too large or not a form gets a
+/// page a person can read, as every other refusal of the console.
+fn form_config() -> web::FormConfig {
+    web::FormConfig::default()
+        .limit(FORM_LIMIT)
+        .error_handler(|err, _| {
+            let error = match &err {
+                UrlencodedError::Overflow { .. } => ApiError::new(
+                    ErrorCode::PayloadTooLarge,
+                    format!("the form is larger than the limit of {FORM_LIMIT} bytes"),
+                ),
+                UrlencodedError::ContentType => ApiError::new(
+                    ErrorCode::UnsupportedContentType,
+                    "send the form as application/x-www-form-urlencoded",
+                ),
+                other => ApiError::new(
+                    ErrorCode::InvalidRequest,
+                    format!("the form is not valid: {other}"),
+                ),
+            };
+            let page = ConsoleError::Api(error).error_response();
+            actix_web::error::InternalError::from_response(err, page).into()
+        })
+}
+
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    let form = || web::FormConfig::default().limit(FORM_LIMIT);
+    let form = form_config;
     cfg.route("/tickets", web::get().to(queue::show))
         .service(
             web::resource("/tickets/new")

@@ -82,7 +82,7 @@ async fn render(
             Some(Notice::Refused(text)) => p.banner.critical role="alert" #problem { "Not done: " (text) },
             None => {},
         }
-        p.summary data-state=(current.state.as_str()) {
+        p.summary data-state=(current.state.as_str()) data-version=(current.version) {
             (state_badge(current.state)) " " (priority_badge(current.priority))
             " " span.muted { (current.category.replace('_', " ")) " · version " (current.version) }
         }
