@@ -10,7 +10,7 @@ use hypercare_tests::browser::Browser;
 use hypercare_tests::*;
 use serde_json::{Value, json};
 
-fn paris_ms(d: u32, h: u32, min: u32) -> u64 {
+pub(crate) fn paris_ms(d: u32, h: u32, min: u32) -> u64 {
     chrono_tz::Europe::Paris
         .with_ymd_and_hms(2026, 11, d, h, min, 0)
         .single()
@@ -34,12 +34,19 @@ const KPIS: &[(&str, &str)] = &[
 ];
 
 /// A rollback rule that holds on the seeded data (conversion is about 50 %).
-const ROLLBACK_RULE: &str = "groups:\n  - name: po\n    rules:\n      - {name: conversion_rollback, tier: P0, for: 0s, rollback_trigger: true, annotations: {summary: Conversion below 60 %}, condition: {kpi: conversion, compare: value, below: 60}}\n";
+pub(crate) const ROLLBACK_RULE: &str = "groups:\n  - name: po\n    rules:\n      - {name: conversion_rollback, tier: P0, for: 0s, rollback_trigger: true, annotations: {summary: Conversion below 60 %}, condition: {kpi: conversion, compare: value, below: 60}}\n";
 
 /// A launch with two rollout stages, three KPIs and twelve days of events
 /// (2026-11-09..20, early each morning); the clock at 2026-11-20 10:30 Paris.
 async fn seeded(rules: Option<&std::path::Path>) -> TestApp {
-    let clock = ManualClock::starting_at(paris_ms(20, 10, 30));
+    seeded_on(ManualClock::starting_at(paris_ms(20, 10, 30)), rules).await
+}
+
+/// [`seeded`] on `clock` (the screenshots move it on to add tickets).
+pub(crate) async fn seeded_on(
+    clock: std::sync::Arc<ManualClock>,
+    rules: Option<&std::path::Path>,
+) -> TestApp {
     let shared: hypercare_runtime::SharedClock = clock.clone();
     let rules = rules.map(|p| p.to_owned());
     let app = spawn_app_on(shared, move |s| {

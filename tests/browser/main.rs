@@ -4,4 +4,6 @@
 
 mod alerts;
 mod board;
+mod screenshots;
 mod sign_in;
+mod tickets;

@@ -15,6 +15,7 @@ pub enum Section {
     Days,
     Alerts,
     Capacity,
+    Tickets,
 }
 
 impl Section {
@@ -23,6 +24,7 @@ impl Section {
         Section::Board,
         Section::Days,
         Section::Alerts,
+        Section::Tickets,
         Section::Capacity,
     ];
 
@@ -33,6 +35,7 @@ impl Section {
             Section::Days => "Launch days",
             Section::Alerts => "Alerts",
             Section::Capacity => "Capacity",
+            Section::Tickets => "Tickets",
         }
     }
 
@@ -43,6 +46,7 @@ impl Section {
             Section::Days => "/launches/current/days",
             Section::Alerts => "/alerts",
             Section::Capacity => "/capacity",
+            Section::Tickets => "/tickets",
         }
     }
 
@@ -53,6 +57,16 @@ impl Section {
             Section::Board | Section::Days => Some(Scope::Read),
             Section::Alerts => Some(Scope::Read),
             Section::Capacity => Some(Scope::Read),
+            // Support keys too: see `visible_to`.
+            Section::Tickets => Some(Scope::Read),
+        }
+    }
+
+    /// Whether `viewer`'s key may open the section.
+    pub fn visible_to(self, viewer: &Viewer) -> bool {
+        match self {
+            Section::Tickets => viewer.can(Scope::Support) || viewer.can(Scope::Read),
+            _ => self.scope().is_none_or(|s| viewer.can(s)),
         }
     }
 }
@@ -70,7 +84,7 @@ pub fn page(title: &str, viewer: &Viewer, active: Section, content: Markup) -> M
                     nav.main aria-label="Main" {
                         ul {
                             @for section in Section::NAV {
-                                @if section.scope().is_none_or(|s| viewer.can(s)) {
+                                @if section.visible_to(viewer) {
                                     li {
                                         a href=(section.path())
                                           aria-current=[(*section == active).then_some("page")] {

@@ -75,6 +75,7 @@ impl Mount for Console {
                 "/alerts/{id}/resolve",
                 web::post().to(pages::alerts::resolve),
             )
-            .route("/capacity", web::get().to(pages::capacity::show));
+            .route("/capacity", web::get().to(pages::capacity::show))
+            .configure(pages::tickets::configure);
     }
 }

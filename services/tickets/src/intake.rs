@@ -25,6 +25,33 @@ pub fn text(field: &str, value: Option<String>, max: usize) -> Result<String, Ti
     Ok(value)
 }
 
+/// `category` is one of `[tickets] categories`.
+pub fn check_category(settings: &TicketSettings, category: &str) -> Result<(), TicketError> {
+    if category.is_empty() {
+        return Err(TicketError::invalid("category", "is required"));
+    }
+    if !settings.categories.iter().any(|c| c == category) {
+        return Err(TicketError::invalid(
+            "category",
+            format!(
+                "`{category}` is not one of {}",
+                settings.categories.join(", ")
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// The fields a new ticket of `category` must give: the ones every ticket
+/// needs, then its template's.
+pub fn required_fields<'a>(settings: &'a TicketSettings, category: &str) -> Vec<&'a str> {
+    let mut fields = vec!["title", "category", "impact", "urgency"];
+    if let Some(template) = settings.templates.get(category) {
+        fields.extend(template.required.iter().map(String::as_str));
+    }
+    fields
+}
+
 /// The body of `POST /v1/tickets`.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -76,18 +103,7 @@ impl NewTicket {
             return Err(TicketError::invalid("title", "is required"));
         }
         let category = self.category.unwrap_or_default();
-        if category.is_empty() {
-            return Err(TicketError::invalid("category", "is required"));
-        }
-        if !settings.categories.contains(&category) {
-            return Err(TicketError::invalid(
-                "category",
-                format!(
-                    "`{category}` is not one of {}",
-                    settings.categories.join(", ")
-                ),
-            ));
-        }
+        check_category(settings, &category)?;
         let impact = self
             .impact
             .ok_or_else(|| TicketError::invalid("impact", "is required"))?;
@@ -173,6 +189,26 @@ mod tests {
             Err(TicketError::Invalid { field, .. }) => field,
             other => panic!("not an invalid field: {other:?}"),
         }
+    }
+
+    #[test]
+    fn the_required_fields_are_every_ticket_s_then_the_template_s() {
+        let settings = TicketSettings::default();
+        assert_eq!(
+            required_fields(&settings, "bug"),
+            [
+                "title",
+                "category",
+                "impact",
+                "urgency",
+                "description",
+                "release"
+            ]
+        );
+        assert_eq!(required_fields(&settings, "question").len(), 4);
+        assert!(check_category(&settings, "bug").is_ok());
+        assert!(check_category(&settings, "").is_err());
+        assert!(check_category(&settings, "gossip").is_err());
     }
 
     #[test]

@@ -20,6 +20,7 @@
 //!                                       |-> lifecycle transition / assign / comment / regrade
 //!                                       |-> sla       the two clocks;  stats: per day
 //!                                       '-> store     SQL (every statement in its catalog)
+//! request: the text of a request (API or console form) -> domain values
 //! view: what the API shows;  error: TicketError -> ApiError (once)
 //! ```
 //!
@@ -41,6 +42,7 @@ pub mod intake;
 pub mod lifecycle;
 pub mod model;
 pub mod priority;
+pub mod request;
 pub mod routes;
 pub mod service;
 pub mod similar;

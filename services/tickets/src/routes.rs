@@ -12,11 +12,10 @@ use hypercare_http::error::{ApiError, ErrorBody, parse_json};
 use hypercare_http::openapi::{BodyChecks, KeyChecks, SecuritySchemes, StoreChecks};
 
 use crate::config::TicketSettings;
-use crate::intake::{MAX_FIELD, MAX_TEXT, NewTicket, text};
-use crate::lifecycle::{Regrade, Visibility};
-use crate::model::{Priority, State};
+use crate::intake::{MAX_FIELD, NewTicket, text};
+use crate::lifecycle::Regrade;
+use crate::request::{self, Comment, ListQuery, ListRequest, Move};
 use crate::service::TicketService;
-use crate::store::{Filters, Sort};
 use crate::view::{Created, HistoryEntry, Page, Shown, TicketView};
 
 type Service = web::Data<TicketService>;
@@ -64,7 +63,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 /// Reading needs `support` or `read`; changing needs `support` (or `admin`).
-fn authorize_read(caller: &Caller) -> Result<(), ApiError> {
+pub fn authorize_read(caller: &Caller) -> Result<(), ApiError> {
     let scope = if caller.0.has_scope(Scope::Support) {
         Scope::Support
     } else {
@@ -128,20 +127,10 @@ async fn transition(
 ) -> Result<HttpResponse, ApiError> {
     caller.authorize(Scope::Support)?;
     let input: TransitionBody = parse_json(&body)?;
-    let to = State::parse(&input.to).ok_or_else(|| {
-        ApiError::invalid(
-            "to",
-            format!(
-                "`{}` is not a state: {}",
-                input.to,
-                State::ALL.map(State::as_str).join(", ")
-            ),
-        )
-    })?;
-    let resolution = text("resolution", input.resolution, MAX_TEXT)?;
+    let wanted = Move::parse(&input.to, input.resolution)?;
     let ticket = service
         .change(&path, input.expected_version, |current, now| {
-            current.transition(to, &resolution, caller.name(), now)
+            current.transition(wanted.to, &wanted.resolution, caller.name(), now)
         })
         .await?;
     Ok(HttpResponse::Ok().json(service.view(ticket)))
@@ -174,7 +163,7 @@ async fn assign(
 ) -> Result<HttpResponse, ApiError> {
     caller.authorize(Scope::Support)?;
     let input: AssignBody = parse_json(&body)?;
-    let assignee = text("assignee", Some(input.assignee), MAX_FIELD)?;
+    let assignee = request::assignee(input.assignee)?;
     let ticket = service
         .change(&path, input.expected_version, |current, now| {
             Ok(current.assign(&assignee, caller.name(), now))
@@ -212,18 +201,10 @@ async fn comment(
 ) -> Result<HttpResponse, ApiError> {
     caller.authorize(Scope::Support)?;
     let input: CommentBody = parse_json(&body)?;
-    let text = text("body", Some(input.body), MAX_TEXT)?;
-    if text.is_empty() {
-        return Err(ApiError::invalid("body", "is required"));
-    }
-    let visibility = match input.visibility.as_deref() {
-        None => Visibility::Internal,
-        Some(given) => Visibility::parse(given)
-            .ok_or_else(|| ApiError::invalid("visibility", "must be `internal` or `public`"))?,
-    };
+    let comment = Comment::parse(input.body, input.visibility.as_deref())?;
     let ticket = service
         .change(&path, input.expected_version, |current, now| {
-            Ok(current.comment(&text, visibility, caller.name(), now))
+            Ok(current.comment(&comment.body, comment.visibility, caller.name(), now))
         })
         .await?;
     Ok(HttpResponse::Created().json(service.view(ticket)))
@@ -296,26 +277,6 @@ async fn show(
     }))
 }
 
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-struct ListQuery {
-    state: Option<String>,
-    priority: Option<String>,
-    category: Option<String>,
-    assignee: Option<String>,
-    release: Option<String>,
-    launch: Option<String>,
-    /// Words to find in the title or description (case-insensitive).
-    q: Option<String>,
-    /// `created` (default), `updated` or `priority`.
-    sort: Option<String>,
-    /// `desc` (default) or `asc`.
-    order: Option<String>,
-    limit: Option<u64>,
-    offset: Option<u64>,
-}
-
 /// Tickets filtered, searched and sorted (scope `support` or `read`).
 #[utoipa::path(get, path = "/v1/tickets", operation_id = "list_tickets", tag = "tickets", security(("bearer" = []), ("basic" = []), ("api_key" = [])),
     params(ListQuery),
@@ -331,48 +292,13 @@ async fn list(
     service: Service,
 ) -> Result<HttpResponse, ApiError> {
     authorize_read(&caller)?;
-    let query = query.into_inner();
-    let state = match &query.state {
-        None => None,
-        Some(s) => Some(
-            State::parse(s)
-                .ok_or_else(|| ApiError::invalid("state", format!("`{s}` is not a state")))?,
-        ),
-    };
-    let priority = match &query.priority {
-        None => None,
-        Some(p) => Some(
-            Priority::parse(p)
-                .ok_or_else(|| ApiError::invalid("priority", format!("`{p}` is not P1..P4")))?,
-        ),
-    };
-    let sort = match query.sort.as_deref() {
-        None => Sort::Created,
-        Some(text) => Sort::parse(text).ok_or_else(|| {
-            ApiError::invalid("sort", "must be `created`, `updated` or `priority`")
-        })?,
-    };
-    let descending = match query.order.as_deref() {
-        None | Some("desc") => true,
-        Some("asc") => false,
-        Some(_) => return Err(ApiError::invalid("order", "must be `asc` or `desc`")),
-    };
-    let limit = query.limit.unwrap_or(50);
-    if !(1..=500).contains(&limit) {
-        return Err(ApiError::invalid("limit", "must be between 1 and 500"));
-    }
-    let offset = query.offset.unwrap_or(0);
-    let filters = Filters {
-        state,
-        priority,
-        category: query.category,
-        assignee: query.assignee,
-        release: query.release,
-        launch: query.launch,
-        text: query.q.filter(|q| !q.trim().is_empty()),
-        created_from_ms: None,
-        created_to_ms: None,
-    };
+    let ListRequest {
+        filters,
+        sort,
+        descending,
+        offset,
+        limit,
+    } = query.into_inner().check()?;
     let (rows, total) = service
         .list(&filters, sort, descending, offset, limit)
         .await?;

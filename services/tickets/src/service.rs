@@ -23,7 +23,7 @@ use crate::error::TicketError;
 use crate::intake::Intake;
 use crate::lifecycle::Changed;
 use crate::model::{Priority, Ticket};
-use crate::similar::{Similar, similar};
+use crate::similar::{Similar, similar, similar_to};
 use crate::sla::sla;
 use crate::stats::{DayStats, per_day};
 use crate::store::{self, Filters, Sort, TicketRef};
@@ -139,6 +139,13 @@ impl TicketService {
         let current = self.current(&TicketRef::parse(id), id).await?;
         let history = store::history(&self.store, &current.ticket_id).await?;
         Ok((current, history))
+    }
+
+    /// Open tickets of the same category that read like `ticket`: maybe the
+    /// same problem, reported twice.
+    pub async fn similar_to(&self, ticket: &Ticket) -> Result<Vec<Similar>, TicketError> {
+        let candidates = store::open_in_category(&self.store, &ticket.category).await?;
+        Ok(similar_to(ticket, &candidates))
     }
 
     /// A page of current tickets, and how many match in all.

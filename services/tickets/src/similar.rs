@@ -66,9 +66,40 @@ pub fn similar(title: &str, description: &str, candidates: &[Ticket]) -> Vec<Sim
     found
 }
 
+/// The candidates most like `ticket` itself (a ticket is not similar to itself).
+pub fn similar_to(ticket: &Ticket, candidates: &[Ticket]) -> Vec<Similar> {
+    let others: Vec<Ticket> = candidates
+        .iter()
+        .filter(|c| c.ticket_id != ticket.ticket_id)
+        .cloned()
+        .collect();
+    similar(&ticket.title, &ticket.description, &others)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn ticket(id: &str, title: &str) -> Ticket {
+        let new: crate::intake::NewTicket = serde_json::from_value(serde_json::json!({
+            "title": title, "category": "question", "impact": "low", "urgency": "low"
+        }))
+        .unwrap();
+        let intake = new
+            .check(&crate::config::TicketSettings::default())
+            .unwrap();
+        Ticket::open(intake, id.into(), 1, "ana", 0).ticket
+    }
+
+    #[test]
+    fn a_ticket_is_not_its_own_duplicate() {
+        let mine = ticket("a", "payment failed at checkout");
+        let twin = ticket("b", "checkout payment failed again");
+        let other = ticket("c", "dark mode request");
+        let found = similar_to(&mine, &[mine.clone(), twin, other]);
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].id, "b");
+    }
 
     #[test]
     fn common_words_make_a_match_and_stop_words_do_not() {

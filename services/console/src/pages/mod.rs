@@ -9,6 +9,7 @@ pub mod home;
 pub mod kpi;
 pub mod launch_days;
 pub mod sign_in;
+pub mod tickets;
 
 use actix_web::HttpResponse;
 use actix_web::http::header;
