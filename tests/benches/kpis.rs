@@ -11,7 +11,8 @@
 //! launch ten days ago, then times through the HTTP API:
 //! - the board and a series straight from `events` (before any rollup);
 //! - the rollup worker's catch-up over the whole history;
-//! - the board, each KPI's 14-day hourly series and the launch's D+N days:
+//! - the board, each KPI's 14-day hourly series and the launch's D+N days,
+//!   and the console's board, launch days and KPI pages (HTML, as a session):
 //!   the first call (cold: no bucket cached) and p50 / p95 / max over repeated
 //!   calls (closed buckets cached, the current day or hour computed each time);
 //! - one alert evaluation of 200 rules over the same data.
@@ -68,8 +69,51 @@ async fn load(app: &TestApp, events: u64, start: u64) -> anyhow::Result<()> {
 }
 
 async fn time_calls(app: &TestApp, name: &str, path: &str, calls: usize) -> anyhow::Result<()> {
+    time_as(app, name, path, calls, None).await
+}
+
+/// GET `path` with the read key, or as a console session (`cookie`).
+async fn get(app: &TestApp, path: &str, cookie: Option<&str>) -> reqwest::Response {
+    match cookie {
+        None => app.get(path, Some(READ_KEY)).await,
+        Some(cookie) => app
+            .http
+            .get(format!("{}{path}", app.address))
+            .header("cookie", cookie)
+            .send()
+            .await
+            .expect("request failed"),
+    }
+}
+
+/// A console session of the read key: the `Cookie` header value.
+async fn console_session(app: &TestApp) -> anyhow::Result<String> {
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()?;
+    let response = client
+        .post(format!("{}/sign-in", app.address))
+        .form(&[("key", READ_KEY), ("next", "/")])
+        .send()
+        .await?;
+    let cookie = response
+        .headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .ok_or_else(|| anyhow::anyhow!("no session cookie: {}", response.status()))?;
+    Ok(cookie.to_owned())
+}
+
+async fn time_as(
+    app: &TestApp,
+    name: &str,
+    path: &str,
+    calls: usize,
+    cookie: Option<&str>,
+) -> anyhow::Result<()> {
     let cold = Instant::now();
-    let first = app.get(path, Some(READ_KEY)).await;
+    let first = get(app, path, cookie).await;
     let status = first.status();
     let body = first.text().await?;
     let cold = cold.elapsed();
@@ -83,7 +127,7 @@ async fn time_calls(app: &TestApp, name: &str, path: &str, calls: usize) -> anyh
     let mut times = Vec::with_capacity(calls);
     for _ in 0..calls {
         let started = Instant::now();
-        let response = app.get(path, Some(READ_KEY)).await;
+        let response = get(app, path, cookie).await;
         anyhow::ensure!(response.status() == 200, "{path}: {}", response.status());
         let _ = response.bytes().await?;
         times.push(started.elapsed());
@@ -272,6 +316,33 @@ fn main() -> anyhow::Result<()> {
         );
 
         time_calls(&app, "board (GET /v1/kpis)", "/v1/kpis", calls).await?;
+        // The console's pages, server time as the browser waits for the HTML
+        // (the board page reads the board, the launch days and the alerts).
+        let session = console_session(&app).await?;
+        time_as(
+            &app,
+            "console: board page (GET /)",
+            "/",
+            calls,
+            Some(&session),
+        )
+        .await?;
+        time_as(
+            &app,
+            "console: launch days page",
+            &format!("/launches/{launch_id}/days"),
+            calls.div_ceil(3),
+            Some(&session),
+        )
+        .await?;
+        time_as(
+            &app,
+            &format!("console: KPI page ({})", kpis[0].id),
+            &format!("/kpis/{}", kpis[0].id),
+            calls,
+            Some(&session),
+        )
+        .await?;
         for kpi in &kpis {
             time_calls(
                 &app,

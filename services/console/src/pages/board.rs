@@ -296,7 +296,7 @@ fn tile(entry: &BoardEntry, kpi: Option<&Kpi>, days: Option<&LaunchDays>) -> Mar
                 dt { "Baseline" }
                 dd.delta {
                     (figures::delta_text(entry.delta_vs_baseline_pct))
-                    @if let Some(b) = entry.baseline { " (" (figures::with_unit(Some(b), kpi)) ")" }
+                    @if let Some(b) = entry.baseline { " (" (figures::approx_with_unit(b, kpi)) ")" }
                 }
                 dt { "Trend" }
                 dd.trend { (figures::trend_text(entry.trend, entry.trend_is_good)) }

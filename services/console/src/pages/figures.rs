@@ -42,6 +42,21 @@ pub fn number(value: f64, kpi: &Kpi) -> String {
     }
 }
 
+/// A derived figure (a baseline mean) at the KPI's declared precision, or at
+/// most two decimals: the mean of seven days carries no sixth decimal.
+pub fn approx_with_unit(value: f64, kpi: &Kpi) -> String {
+    if kpi.decimals.is_some() {
+        return with_unit(Some(value), kpi);
+    }
+    let text = format!("{value:.2}");
+    let text = text.trim_end_matches('0').trim_end_matches('.');
+    if kpi.unit.is_empty() {
+        text.to_owned()
+    } else {
+        format!("{text} {}", kpi.unit)
+    }
+}
+
 /// `value` with the KPI's unit, or "no data".
 pub fn with_unit(value: Option<f64>, kpi: &Kpi) -> String {
     match value {
