@@ -67,6 +67,14 @@ pub(crate) fn local_time(ms: u64, tz: Tz) -> Markup {
     }
 }
 
+/// An RFC 3339 time from the API, shown in `tz` like every other time here.
+fn rfc3339_local(text: Option<&str>, tz: Tz) -> Markup {
+    match text.and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok()) {
+        Some(t) => local_time(u64::try_from(t.timestamp_millis()).unwrap_or(0), tz),
+        None => html! { (text.unwrap_or("")) },
+    }
+}
+
 /// A duration as a person reads it: `45s`, `3m 20s`, `2h 05m`, `3d 4h`.
 pub(crate) fn duration(ms: u64) -> String {
     let s = ms / 1000;
@@ -568,7 +576,7 @@ fn history(page: &Page) -> Markup {
                             tbody {
                                 @for a in &history.alerts {
                                     tr {
-                                        td { (a.rule) br; span.muted { (a.fired_at.as_deref().unwrap_or("")) } }
+                                        td { (a.rule) br; span.muted { (rfc3339_local(a.fired_at.as_deref(), page.tz)) } }
                                         td { (a.tier) }
                                         td { (a.state.as_str()) }
                                         td { (secs(a.time_to_ack_secs)) @if !a.acked_by.is_empty() { " by " (a.acked_by) } }
