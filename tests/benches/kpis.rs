@@ -254,6 +254,9 @@ fn main() -> anyhow::Result<()> {
             s.kpis.file = Some(kpi_file.clone());
             // The bench runs the catch-up itself, to time it.
             s.kpis.rollups.enabled = false;
+            // The test client (`app.db`) loads the data and runs the catch-up:
+            // statements of minutes, past the 10 s deadline of API requests.
+            s.clickhouse.query_timeout_secs = 1800;
         })
         .await;
         let now = chrono::Utc::now().timestamp() as u64;

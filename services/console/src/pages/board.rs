@@ -80,22 +80,36 @@ struct Live {
 }
 
 async fn load(req: &HttpRequest, kpis: &KpiState) -> Result<Live, ConsoleError> {
-    let board = kpis.board_on(None, false).await.map_err(ApiError::from)?;
     let launch = current_launch(kpis).await?;
-    let days = match &launch {
-        Some(l) => Some(kpis.days(&l.launch_id).await.map_err(ApiError::from)?),
-        None => None,
-    };
     let tz = launch_tz(launch.as_ref());
-    let rollback = match req.app_data::<web::Data<AlertState>>() {
-        Some(alerts) => {
-            let open = alerts.board(None, None).await.map_err(ApiError::from)?;
-            let recommendation = rollback::recommend(&open.alerts, open.rules);
-            (recommendation.state == RollbackState::RollbackRecommended)
-                .then(|| rollback_banner(&recommendation, tz))
+    // The three reads are independent: the page waits for the slowest, not
+    // for their sum.
+    let board = async { kpis.board_on(None, false).await.map_err(ApiError::from) };
+    let days = async {
+        match &launch {
+            Some(l) => kpis
+                .days(&l.launch_id)
+                .await
+                .map(Some)
+                .map_err(ApiError::from),
+            None => Ok(None),
         }
-        None => None,
     };
+    let rollback = async {
+        match req.app_data::<web::Data<AlertState>>() {
+            Some(alerts) => {
+                let open = alerts.board(None, None).await.map_err(ApiError::from)?;
+                let recommendation = rollback::recommend(&open.alerts, open.rules);
+                Ok::<_, ApiError>(
+                    (recommendation.state == RollbackState::RollbackRecommended)
+                        .then(|| rollback_banner(&recommendation, tz)),
+                )
+            }
+            None => Ok(None),
+        }
+    };
+    let (board, days, rollback) = futures_util::future::join3(board, days, rollback).await;
+    let (board, days, rollback) = (board?, days?, rollback?);
     // After the board: every KPI it shows is defined by then.
     let definitions = definitions(kpis).await;
     Ok(Live {
