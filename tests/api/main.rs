@@ -19,5 +19,6 @@ mod observability;
 mod openapi;
 mod otlp;
 mod remote_write;
+mod report;
 mod segment;
 mod tickets;

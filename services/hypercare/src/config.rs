@@ -19,6 +19,7 @@ use hypercare_console::ConsoleSettings;
 use hypercare_http::auth::{ApiKeys, AuthSettings};
 use hypercare_ingest::IngestSettings;
 use hypercare_kpis::KpiSettings;
+use hypercare_report::ReportSettings;
 use hypercare_storage::ClickHouseSettings;
 use hypercare_telemetry::{LogSettings, TraceSettings};
 use hypercare_tickets::TicketSettings;
@@ -54,6 +55,7 @@ pub struct Settings {
     pub kpis: KpiSettings,
     pub alerts: AlertSettings,
     pub console: ConsoleSettings,
+    pub report: ReportSettings,
 }
 
 impl Default for Settings {
@@ -71,6 +73,7 @@ impl Default for Settings {
             kpis: KpiSettings::default(),
             alerts: AlertSettings::default(),
             console: ConsoleSettings::default(),
+            report: ReportSettings::default(),
         }
     }
 }
@@ -180,6 +183,7 @@ impl Settings {
         }
         self.capacity.validate()?;
         self.tickets.validate()?;
+        self.report.validate()?;
         self.kpis
             .load()
             .map_err(|e| anyhow::anyhow!("kpis.file {e}"))?;

@@ -36,6 +36,7 @@ pub fn document() -> utoipa::openapi::OpenApi {
         hypercare_tickets::routes::ApiDoc::openapi(),
         hypercare_kpis::api_doc::ApiDoc::openapi(),
         hypercare_alerts::api_doc::ApiDoc::openapi(),
+        hypercare_report::routes::ApiDoc::openapi(),
     ] {
         doc.merge(part);
     }

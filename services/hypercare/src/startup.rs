@@ -105,6 +105,7 @@ impl Application {
         )
         .await?;
         let capacity = Capacity::build(settings.capacity.clone(), &ctx).await?;
+        let report = hypercare_report::Report::build(settings.report.clone(), &ctx).await?;
         let console = hypercare_console::Console::build(settings.console.clone(), &ctx).await?;
         // The capabilities built on the one shape mount their own state and routes.
         let mounted: Arc<[Arc<dyn Mount>]> = Arc::new([
@@ -113,6 +114,7 @@ impl Application {
             Arc::new(capacity),
             Arc::new(tickets),
             Arc::new(alerts),
+            Arc::new(report),
             Arc::new(console),
         ]);
 
@@ -243,6 +245,7 @@ pub const CAPABILITY_ROUTES: &[fn(&mut web::ServiceConfig)] = &[
     hypercare_capacity::configure,
     hypercare_tickets::configure,
     hypercare_alerts::configure,
+    hypercare_report::configure,
 ];
 
 /// Connects to the configured ClickHouse, or starts the local default (and
