@@ -3,7 +3,7 @@
 //! installs them). One `chromedriver` serves the test process; each
 //! [`Browser`] is a session of its own, with an empty profile.
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use fantoccini::{Client, ClientBuilder, Locator};
@@ -12,16 +12,6 @@ use tokio::sync::OnceCell;
 
 struct Driver {
     url: String,
-    _process: ChildGuard,
-}
-
-struct ChildGuard(Child);
-
-impl Drop for ChildGuard {
-    fn drop(&mut self) {
-        self.0.kill().ok();
-        self.0.wait().ok();
-    }
 }
 
 static DRIVER: OnceCell<Driver> = OnceCell::const_new();
@@ -34,11 +24,29 @@ async fn driver() -> &'static Driver {
                 .local_addr()
                 .unwrap()
                 .port();
-            let process = Command::new("chromedriver")
-                .arg(format!("--port={port}"))
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
+            // A thread of its own spawns chromedriver and waits for it: the
+            // parent-death signal follows that thread, which lives until the
+            // test process ends, so no chromedriver outlives the tests.
+            let (started, pid) = std::sync::mpsc::channel();
+            std::thread::spawn(move || {
+                let mut command = Command::new("chromedriver");
+                command
+                    .arg(format!("--port={port}"))
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null());
+                hypercare_storage::local::die_with_parent(&mut command);
+                match command.spawn() {
+                    Ok(mut child) => {
+                        started.send(Ok(child.id())).ok();
+                        child.wait().ok();
+                    }
+                    Err(e) => {
+                        started.send(Err(e)).ok();
+                    }
+                }
+            });
+            pid.recv()
+                .expect("the chromedriver thread answers")
                 .expect("starting chromedriver (install it: scripts/install-deps --tests)");
             let url = format!("http://127.0.0.1:{port}");
             let status = format!("{url}/status");
@@ -50,10 +58,7 @@ async fn driver() -> &'static Driver {
                 }
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
-            Driver {
-                url,
-                _process: ChildGuard(process),
-            }
+            Driver { url }
         })
         .await
 }

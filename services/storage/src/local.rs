@@ -375,10 +375,13 @@ fn users_xml(password: Option<&str>) -> String {
     )
 }
 
-/// Asks Linux to send SIGTERM to the server if Hypercare dies without stopping it,
-/// so that a crash or `kill -9` does not leave an orphan holding the data folder.
+/// Asks Linux to send SIGTERM to the child if Hypercare dies without stopping it,
+/// so that a crash or `kill -9` does not leave an orphan (here: the server
+/// holding the data folder; in the tests: chromedriver). The signal follows the
+/// *thread* that spawns the child, so spawn it from a thread that lives as long
+/// as the child is wanted.
 #[allow(unsafe_code)]
-fn die_with_parent(command: &mut Command) {
+pub fn die_with_parent(command: &mut Command) {
     use std::os::unix::process::CommandExt;
     // SAFETY: prctl is async-signal-safe and touches no memory of the parent.
     unsafe {
