@@ -205,6 +205,18 @@ impl Viewer {
         &self.session_id
     }
 
+    /// The key may do `scope`: a readable refusal without it, then one request
+    /// taken from the key's rate limit, as the API would.
+    pub fn require(&self, scope: Scope) -> Result<(), ConsoleError> {
+        if !self.can(scope) {
+            return Err(ConsoleError::denied(self.key_name(), scope));
+        }
+        self.caller
+            .authorize(scope)
+            .map_err(hypercare_http::ApiError::from)?;
+        Ok(())
+    }
+
     /// Checks an action's CSRF token (constant time).
     pub fn check_csrf(&self, presented: &str) -> Result<(), ConsoleError> {
         let same = presented.len() == self.csrf.len()

@@ -39,16 +39,6 @@ use crate::session::{self, Viewer};
 /// Webhook delivery attempts the page lists, newest first.
 const DELIVERIES_SHOWN: u64 = 50;
 
-/// The key may do `scope`: a readable refusal without it, and the key's rate
-/// limit taken as the API would.
-pub(crate) fn require(viewer: &Viewer, scope: Scope) -> Result<(), ConsoleError> {
-    if !viewer.can(scope) {
-        return Err(ConsoleError::denied(viewer.key_name(), scope));
-    }
-    viewer.caller.authorize(scope).map_err(ApiError::from)?;
-    Ok(())
-}
-
 /// The current launch's time zone (UTC without a launch).
 pub(crate) async fn launch_zone(store: &clickhouse::Client) -> Result<Tz, ConsoleError> {
     let launch = hypercare_kpis::launch::current(store)
@@ -232,7 +222,7 @@ pub async fn show(
     state: web::Data<AlertState>,
     query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ConsoleError> {
-    require(&viewer, Scope::Read)?;
+    viewer.require(Scope::Read)?;
     let page = read(&state, query.date.as_deref()).await?;
     let form = SilenceForm {
         matchers: query.silence.clone().unwrap_or_default(),
@@ -653,7 +643,7 @@ pub struct CsrfForm {
 fn gate(req: &HttpRequest, viewer: &Viewer, csrf: &str) -> Result<(), ConsoleError> {
     session::same_site(req)?;
     viewer.check_csrf(csrf)?;
-    require(viewer, Scope::Admin)
+    viewer.require(Scope::Admin)
 }
 
 fn back(done: &str) -> HttpResponse {

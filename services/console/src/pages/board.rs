@@ -35,16 +35,6 @@ use crate::error::ConsoleError;
 use crate::layout::{self, Section};
 use crate::session::Viewer;
 
-/// Checks the scope (a page a person can read when missing), then takes one
-/// request from the key's rate limit, as the API does.
-pub fn authorize(viewer: &Viewer, scope: Scope) -> Result<(), ConsoleError> {
-    if !viewer.can(scope) {
-        return Err(ConsoleError::denied(viewer.key_name(), scope));
-    }
-    viewer.caller.authorize(scope).map_err(ApiError::from)?;
-    Ok(())
-}
-
 /// The current launch, none before one is declared.
 pub async fn current_launch(kpis: &KpiState) -> Result<Option<LaunchRow>, ConsoleError> {
     match kpis.launch("current").await {
@@ -135,7 +125,7 @@ pub async fn show(
         }
         return Ok(super::home::show(viewer).await);
     }
-    authorize(&viewer, Scope::Read)?;
+    viewer.require(Scope::Read)?;
     let live = load(&req, &kpis).await?;
     Ok(super::ok(layout::page(
         "Board",
@@ -151,7 +141,7 @@ pub async fn tiles(
     viewer: Viewer,
     kpis: web::Data<KpiState>,
 ) -> Result<HttpResponse, ConsoleError> {
-    authorize(&viewer, Scope::Read)?;
+    viewer.require(Scope::Read)?;
     let live = load(&req, &kpis).await?;
     if req.headers().contains_key("hx-request") {
         return Ok(super::ok(live_part(&live)));

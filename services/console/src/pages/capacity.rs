@@ -16,7 +16,7 @@ use hypercare_capacity::runs::Run;
 use hypercare_http::auth::Scope;
 use maud::{Markup, html};
 
-use super::alerts::{launch_zone, local_time, require};
+use super::alerts::{launch_zone, local_time};
 use crate::error::ConsoleError;
 use crate::layout::{self, Section};
 use crate::session::Viewer;
@@ -41,7 +41,7 @@ pub async fn show(
     viewer: Viewer,
     state: web::Data<CapacityState>,
 ) -> Result<HttpResponse, ConsoleError> {
-    require(&viewer, Scope::Read)?;
+    viewer.require(Scope::Read)?;
     let tz = launch_zone(&state.store).await?;
     let headroom = state
         .headroom_of_every_service()

@@ -28,7 +28,7 @@ use maud::html;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::board::{authorize, current_launch, launch_tz};
+use super::board::{current_launch, launch_tz};
 use super::figures::{self, status_class, status_symbol, status_word};
 use crate::error::ConsoleError;
 use crate::layout::{self, Section};
@@ -47,7 +47,7 @@ pub async fn show(
     query: web::Query<KpiQuery>,
     kpis: web::Data<KpiState>,
 ) -> Result<HttpResponse, ConsoleError> {
-    authorize(&viewer, Scope::Read)?;
+    viewer.require(Scope::Read)?;
     let id = path.into_inner();
     let rows = kpis.history(&id).await.map_err(ApiError::from)?;
     let definitions = KpiDefinitions::from_rows(&rows);

@@ -14,7 +14,7 @@ use hypercare_kpis::launch::LaunchDay;
 use hypercare_kpis::{KpiError, KpiState};
 use maud::html;
 
-use super::board::{authorize, definitions};
+use super::board::definitions;
 use super::figures::{self, status_class, status_symbol, status_word};
 use crate::error::ConsoleError;
 use crate::layout::{self, Section};
@@ -25,7 +25,7 @@ pub async fn show(
     path: web::Path<String>,
     kpis: web::Data<KpiState>,
 ) -> Result<HttpResponse, ConsoleError> {
-    authorize(&viewer, Scope::Read)?;
+    viewer.require(Scope::Read)?;
     let answer = match kpis.days(&path).await {
         Ok(answer) => answer,
         // The navigation links the current launch's days before any launch exists.
