@@ -39,14 +39,6 @@ use crate::session::{self, Viewer};
 /// Webhook delivery attempts the page lists, newest first.
 const DELIVERIES_SHOWN: u64 = 50;
 
-/// The current launch's time zone (UTC without a launch).
-pub(crate) async fn launch_zone(store: &clickhouse::Client) -> Result<Tz, ConsoleError> {
-    let launch = hypercare_kpis::launch::current(store)
-        .await
-        .map_err(ApiError::storage)?;
-    Ok(launch.and_then(|l| l.tz().ok()).unwrap_or(Tz::UTC))
-}
-
 /// A time (epoch ms) in `tz`, zone abbreviation included, in a `<time>`.
 pub(crate) fn local_time(ms: u64, tz: Tz) -> Markup {
     match tz.timestamp_millis_opt(i64::try_from(ms).unwrap_or(i64::MAX)) {
@@ -168,7 +160,7 @@ struct Page {
 }
 
 async fn read(state: &AlertState, date: Option<&str>) -> Result<Page, ConsoleError> {
-    let tz = launch_zone(&state.store).await?;
+    let tz = super::zone::launch_zone(&state.store).await?;
     let open = state.board(None, None).await.map_err(ApiError::from)?;
     let recommendation = rollback::recommend(&open.alerts, open.rules);
     let rollback_rules = match recommendation.state {

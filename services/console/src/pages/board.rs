@@ -44,11 +44,6 @@ pub async fn current_launch(kpis: &KpiState) -> Result<Option<LaunchRow>, Consol
     }
 }
 
-/// The time zone of a launch (UTC without one).
-pub fn launch_tz(launch: Option<&LaunchRow>) -> Tz {
-    launch.and_then(|l| l.tz().ok()).unwrap_or(chrono_tz::UTC)
-}
-
 /// Every KPI definition, by id.
 pub async fn definitions(kpis: &KpiState) -> BTreeMap<String, Kpi> {
     kpis.definitions()
@@ -71,7 +66,7 @@ struct Live {
 
 async fn load(req: &HttpRequest, kpis: &KpiState) -> Result<Live, ConsoleError> {
     let launch = current_launch(kpis).await?;
-    let tz = launch_tz(launch.as_ref());
+    let tz = super::zone::launch_tz(launch.as_ref());
     // The three reads are independent: the page waits for the slowest, not
     // for their sum.
     let board = async { kpis.board_on(None, false).await.map_err(ApiError::from) };

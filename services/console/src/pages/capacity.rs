@@ -16,7 +16,8 @@ use hypercare_capacity::runs::Run;
 use hypercare_http::auth::Scope;
 use maud::{Markup, html};
 
-use super::alerts::{launch_zone, local_time};
+use super::alerts::local_time;
+use super::zone::launch_zone;
 use crate::error::ConsoleError;
 use crate::layout::{self, Section};
 use crate::session::Viewer;

@@ -28,8 +28,9 @@ use maud::html;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::board::{current_launch, launch_tz};
+use super::board::current_launch;
 use super::figures::{self, status_class, status_symbol, status_word};
+use super::zone::launch_tz;
 use crate::error::ConsoleError;
 use crate::layout::{self, Section};
 use crate::session::Viewer;

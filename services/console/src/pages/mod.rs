@@ -10,6 +10,7 @@ pub mod kpi;
 pub mod launch_days;
 pub mod sign_in;
 pub mod tickets;
+pub mod zone;
 
 use actix_web::HttpResponse;
 use actix_web::http::header;

@@ -92,9 +92,8 @@ async fn zone(kpis: Option<&web::Data<KpiState>>) -> Tz {
     let Some(kpis) = kpis else {
         return chrono_tz::UTC;
     };
-    match hypercare_kpis::launch::current(&kpis.store).await {
-        Ok(Some(launch)) => launch.tz().unwrap_or(chrono_tz::UTC),
-        Ok(None) => chrono_tz::UTC,
+    match super::zone::launch_zone(&kpis.store).await {
+        Ok(tz) => tz,
         Err(error) => {
             tracing::warn!(%error, "Could not read the current launch; showing times in UTC.");
             chrono_tz::UTC
