@@ -53,7 +53,7 @@ async fn judgement(
     if !(-400..=400).contains(&day) {
         return Err(ApiError::invalid("day", "must be between -400 and 400"));
     }
-    let answer = verdicts::judge_day(&kpis, &launch.launch_id, day, report.rules()).await?;
+    let answer = verdicts::judge_day(&kpis, &launch, day, report.rules()).await?;
     Ok(HttpResponse::Ok().json(answer))
 }
 

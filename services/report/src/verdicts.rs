@@ -9,6 +9,7 @@
 use chrono::NaiveDate;
 use hypercare_kpis::calendar::day_start;
 use hypercare_kpis::definition::{Direction as KpiDirection, Grain};
+use hypercare_kpis::launch::LaunchRow;
 use hypercare_kpis::{KpiError, KpiState};
 use serde::Serialize;
 
@@ -39,14 +40,13 @@ pub struct Rules {
     pub min_effect: f64,
 }
 
-/// Judges day `day` (N of D+N) of launch `launch_id` as of `now` (epoch s).
+/// Judges day `day` (N of D+N) of `launch` as of the KPIs' "now".
 pub async fn judge_day(
     kpis: &KpiState,
-    launch_id: &str,
+    launch: &LaunchRow,
     day: i64,
     rules: Rules,
 ) -> Result<DayJudgement, KpiError> {
-    let launch = kpis.launch(launch_id).await?;
     let tz = launch.tz()?;
     let window = launch.window(tz);
     let date: NaiveDate = window.d0 + chrono::Duration::days(day);
