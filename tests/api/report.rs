@@ -3,8 +3,6 @@
 //! hours; one that did not move is not; a quiet day has no verdict but
 //! `no_change`.
 
-use std::time::Duration;
-
 use chrono::TimeZone;
 use hypercare_tests::*;
 use serde_json::{Value, json};
@@ -49,36 +47,13 @@ async fn seeded() -> TestApp {
                 for i in 0..count {
                     lines.push(
                         json!({"event": event, "event_id": uuid::Uuid::new_v4().to_string(),
-                               "timestamp": paris_ms(day, hour, 0) + i * 60_000, "user_id": format!("u{i}")})
-                        .to_string(),
+                               "timestamp": paris_ms(day, hour, 0) + i * 60_000, "user_id": format!("u{i}")}),
                     );
                 }
             }
         }
     }
-    let sent = lines.len() as u64;
-    let response = app
-        .post(
-            "/v1/events",
-            INGEST_KEY,
-            "application/x-ndjson",
-            lines.join("\n"),
-        )
-        .await;
-    assert_eq!(response.status(), 202, "{}", response.text().await.unwrap());
-    let db = app.db.clone();
-    eventually("the events stored", Duration::from_secs(30), || {
-        let db = db.clone();
-        async move {
-            let stored: u64 = db
-                .query("SELECT count() FROM events")
-                .fetch_one()
-                .await
-                .ok()?;
-            (stored == sent).then_some(())
-        }
-    })
-    .await;
+    app.send_events(&lines).await;
     app
 }
 

@@ -95,29 +95,7 @@ pub(crate) async fn seeded_on(
             }
         }
     }
-    let body: Vec<String> = lines.iter().map(Value::to_string).collect();
-    let response = app
-        .post(
-            "/v1/events",
-            INGEST_KEY,
-            "application/x-ndjson",
-            body.join("\n"),
-        )
-        .await;
-    assert_eq!(response.status(), 202, "{}", response.text().await.unwrap());
-    let (sent, db) = (lines.len() as u64, app.db.clone());
-    eventually("the seeded events stored", Duration::from_secs(30), || {
-        let db = db.clone();
-        async move {
-            let stored: u64 = db
-                .query("SELECT count() FROM events")
-                .fetch_one()
-                .await
-                .ok()?;
-            (stored == sent).then_some(())
-        }
-    })
-    .await;
+    app.send_events(&lines).await;
     app
 }
 

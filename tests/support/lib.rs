@@ -211,6 +211,37 @@ impl TestApp {
         .await
     }
 
+    /// `POST /v1/events` of `events` as NDJSON with the ingest key, which must
+    /// answer 202, then waits until the table holds them: the seed of a test.
+    pub async fn send_events(&self, events: &[serde_json::Value]) {
+        let db = &self.db;
+        let count = || async move {
+            db.query("SELECT count() FROM events")
+                .fetch_one::<u64>()
+                .await
+                .ok()
+        };
+        let before = count().await.expect("counting the events");
+        let body: Vec<String> = events.iter().map(|e| e.to_string()).collect();
+        let response = self
+            .post(
+                "/v1/events",
+                INGEST_KEY,
+                "application/x-ndjson",
+                body.join("\n"),
+            )
+            .await;
+        let status = response.status();
+        assert_eq!(status, 202, "{}", response.text().await.unwrap());
+        let expected = before + events.len() as u64;
+        eventually(
+            "the events stored",
+            Duration::from_secs(30),
+            || async move { (count().await? == expected).then_some(()) },
+        )
+        .await;
+    }
+
     /// `POST /v1/metrics` with a JSON body and the ingest key.
     pub async fn post_metrics(&self, body: &serde_json::Value) -> reqwest::Response {
         self.post(
