@@ -18,7 +18,7 @@ use crate::engine::Engine;
 use crate::error::{Action, AlertError};
 use crate::rule::{Rule, Tier};
 use crate::silence::{Silence, SilenceInput};
-use crate::stats::History;
+use crate::stats::{History, SpanAlerts};
 use crate::store::{self, AlertRow, DeliveryRow};
 use crate::view::{self, AlertView, Change, Timing};
 
@@ -139,6 +139,16 @@ impl AlertState {
     pub async fn history(&self, from: u64, to: u64) -> Result<History, AlertError> {
         let rows = store::history(&self.store, from, to).await?;
         Ok(crate::stats::history(&rows, from, to))
+    }
+
+    /// The alerts active during `[from, to)` as they stood at `to`, with the
+    /// per-tier times and ack SLA breaches of those that fired inside it.
+    pub async fn span(&self, from: u64, to: u64) -> Result<SpanAlerts, AlertError> {
+        let rows = store::history(&self.store, from, to).await?;
+        Ok(crate::stats::span_alerts(&rows, from, to, |tier| {
+            self.policy(tier)
+                .map(|p| u64::try_from(p.ack_sla.as_millis()).unwrap_or(u64::MAX))
+        }))
     }
 
     /// Webhook delivery attempts since `since` (epoch ms), newest first, their

@@ -145,6 +145,109 @@ pub fn history(rows: &[AlertRow], from: u64, to: u64) -> History {
     }
 }
 
+/// One tier over a day, for the daily report.
+#[derive(Debug, Default, Clone, PartialEq, Serialize)]
+pub struct TierDay {
+    pub fired: u64,
+    pub acked: u64,
+    pub resolved: u64,
+    pub mtta_secs: Option<f64>,
+    pub mttr_secs: Option<f64>,
+    /// Acknowledged after the tier's ack SLA, or still not acknowledged once
+    /// it had passed by the span's end.
+    pub ack_sla_breaches: u64,
+}
+
+/// An alert active during the span, as it stood at the span's end.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SpanAlert {
+    pub id: String,
+    pub rule: String,
+    pub tier: String,
+    pub summary: String,
+    pub labels: BTreeMap<String, String>,
+    pub fired_at: Option<String>,
+    /// Resolved by the span's end.
+    pub resolved_at: Option<String>,
+    /// It fired inside the span (not before it).
+    pub fired_in_span: bool,
+    /// Still firing at the span's end.
+    pub firing_at_end: bool,
+    pub rollback_trigger: bool,
+}
+
+/// The alerts of a span `[from, to)` (a report's day up to its `as_of`).
+#[derive(Debug, Default, Clone, PartialEq, Serialize)]
+pub struct SpanAlerts {
+    /// Per tier, over the alerts that fired inside the span.
+    pub tiers: BTreeMap<String, TierDay>,
+    /// Every alert active during the span, oldest first.
+    pub alerts: Vec<SpanAlert>,
+}
+
+/// `rows` are the latest versions of the alerts active during `[from, to)`
+/// (`store::history`); `ack_sla_ms` gives a tier's time to acknowledge. What
+/// happened after `to` is not seen: an alert resolved later is firing at `to`.
+pub fn span_alerts(
+    rows: &[AlertRow],
+    from: u64,
+    to: u64,
+    ack_sla_ms: impl Fn(&str) -> Option<u64>,
+) -> SpanAlerts {
+    let seen = |ms: u64| (ms > 0 && ms < to).then_some(ms);
+    let mut per_tier: BTreeMap<String, (TierDay, Vec<u64>, Vec<u64>)> = BTreeMap::new();
+    let mut alerts = Vec::new();
+    for row in rows.iter().filter(|r| r.fired_ms > 0 && r.fired_ms < to) {
+        let acked = seen(row.acked_ms);
+        let resolved = seen(row.resolved_ms);
+        if resolved.is_some_and(|ms| ms < from) {
+            continue;
+        }
+        let fired_in_span = row.fired_ms >= from;
+        if fired_in_span {
+            let (tier, tta, ttr) = per_tier.entry(row.tier.clone()).or_default();
+            tier.fired += 1;
+            if let Some(ms) = acked {
+                tier.acked += 1;
+                tta.push(ms.saturating_sub(row.fired_ms));
+            }
+            if let Some(ms) = resolved {
+                tier.resolved += 1;
+                ttr.push(ms.saturating_sub(row.fired_ms));
+            }
+            if let Some(sla) = ack_sla_ms(&row.tier) {
+                let due = row.fired_ms + sla;
+                let late = match acked {
+                    Some(ms) => ms > due,
+                    None => due < to && resolved.is_none_or(|ms| ms > due),
+                };
+                tier.ack_sla_breaches += u64::from(late);
+            }
+        }
+        alerts.push(SpanAlert {
+            id: row.alert_id.clone(),
+            rule: row.rule.clone(),
+            tier: row.tier.clone(),
+            summary: row.annotations().remove("summary").unwrap_or_default(),
+            labels: row.labels(),
+            fired_at: rfc3339(row.fired_ms),
+            resolved_at: resolved.and_then(rfc3339),
+            fired_in_span,
+            firing_at_end: resolved.is_none(),
+            rollback_trigger: row.rollback == 1,
+        });
+    }
+    let tiers = per_tier
+        .into_iter()
+        .map(|(name, (mut tier, tta, ttr))| {
+            tier.mtta_secs = mean_secs(&tta);
+            tier.mttr_secs = mean_secs(&ttr);
+            (name, tier)
+        })
+        .collect();
+    SpanAlerts { tiers, alerts }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -179,6 +282,31 @@ mod tests {
             change: "x".into(),
             at_ms: fired,
         }
+    }
+
+    #[test]
+    fn a_span_sees_alerts_as_they_stood_at_its_end() {
+        let day = 86_400_000;
+        let sla = |tier: &str| (tier == "P0").then_some(300_000);
+        let rows = [
+            // Fired the day before, resolved inside the span: active, not counted.
+            row("P1", T0 - 1000, 0, T0 + 1000),
+            // Acked late (10 min against 5), resolved after the span: firing at its end.
+            row("P0", T0 + 10, T0 + 10 + 600_000, T0 + 2 * day),
+            // Never acked, SLA passed: a breach.
+            row("P0", T0 + 20, 0, 0),
+            // Fired after the span.
+            row("P0", T0 + day + 5, 0, 0),
+        ];
+        let span = span_alerts(&rows, T0, T0 + day, sla);
+        assert_eq!(span.alerts.len(), 3);
+        assert!(!span.alerts[0].fired_in_span && !span.alerts[0].firing_at_end);
+        assert!(span.alerts[1].firing_at_end && span.alerts[1].resolved_at.is_none());
+        let p0 = &span.tiers["P0"];
+        assert_eq!((p0.fired, p0.acked, p0.resolved), (2, 1, 0));
+        assert_eq!(p0.ack_sla_breaches, 2);
+        assert_eq!(p0.mtta_secs, Some(600.0));
+        assert!(!span.tiers.contains_key("P1"));
     }
 
     #[test]

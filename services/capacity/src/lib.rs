@@ -30,6 +30,13 @@ pub struct Capacity {
     state: web::Data<CapacityState>,
 }
 
+impl Capacity {
+    /// The daily report reads each day's peak and headroom through it.
+    pub fn state(&self) -> &web::Data<CapacityState> {
+        &self.state
+    }
+}
+
 impl Mount for Capacity {
     fn configure(&self, cfg: &mut web::ServiceConfig) {
         cfg.app_data(self.state.clone());

@@ -47,8 +47,11 @@ impl From<CapacityError> for ApiError {
 impl CapacityState {
     /// The checked request's headroom and scaling plan now.
     pub async fn headroom(&self, request: &Checked) -> Result<Headroom, CapacityError> {
-        let now = self.clock.now_ms() / 1000;
-        headroom::current_at(&self.store, &self.settings, request, now)
+        self.headroom_at(request, self.clock.now_ms() / 1000).await
+    }
+
+    async fn headroom_at(&self, request: &Checked, at: u64) -> Result<Headroom, CapacityError> {
+        headroom::current_at(&self.store, &self.settings, request, at)
             .await?
             .ok_or_else(|| CapacityError::NoBaseline(request.service.clone()))
     }
@@ -56,15 +59,26 @@ impl CapacityState {
     /// Headroom and plan now of every service that has a baseline, with the
     /// configured window and the baseline's replicas.
     pub async fn headroom_of_every_service(&self) -> Result<Vec<Headroom>, CapacityError> {
+        self.headroom_of_every_service_at(self.clock.now_ms() / 1000, self.settings.window_minutes)
+            .await
+    }
+
+    /// The same over the `window_minutes` before `at` (epoch seconds): the
+    /// daily report asks for a whole day's peak.
+    pub async fn headroom_of_every_service_at(
+        &self,
+        at: u64,
+        window_minutes: u32,
+    ) -> Result<Vec<Headroom>, CapacityError> {
         let mut answers = Vec::new();
         for service in headroom::services_with_baseline(&self.store).await? {
             let request = Checked {
                 service,
-                window_minutes: self.settings.window_minutes,
+                window_minutes,
                 replicas: None,
                 forecast_peak_rps: None,
             };
-            match self.headroom(&request).await {
+            match self.headroom_at(&request, at).await {
                 Ok(answer) => answers.push(answer),
                 // Its baseline went between the two reads: nothing to show.
                 Err(CapacityError::NoBaseline(_)) => {}

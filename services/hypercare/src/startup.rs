@@ -105,7 +105,17 @@ impl Application {
         )
         .await?;
         let capacity = Capacity::build(settings.capacity.clone(), &ctx).await?;
-        let report = hypercare_report::Report::build(settings.report.clone(), &ctx).await?;
+        let report = hypercare_report::Report::build(
+            hypercare_report::ReportInputs {
+                report: settings.report.clone(),
+                kpis: kpis.state(),
+                alerts: alerts.state().clone(),
+                tickets: tickets.service(),
+                capacity: capacity.state().clone(),
+            },
+            &ctx,
+        )
+        .await?;
         let console = hypercare_console::Console::build(settings.console.clone(), &ctx).await?;
         // The capabilities built on the one shape mount their own state and routes.
         let mounted: Arc<[Arc<dyn Mount>]> = Arc::new([

@@ -146,6 +146,24 @@ impl KpiState {
     /// today whatever the window.
     pub async fn board_on(&self, asked: Option<NaiveDate>, today: bool) -> Result<Board, KpiError> {
         let (launch, tz) = self.current_tz().await?;
+        self.board_with(launch, tz, asked, today).await
+    }
+
+    /// The board of `launch` (current or not) on `date`: the daily report's
+    /// KPI figures, at pace up to the last whole hour while `date` is today.
+    pub async fn board_of(&self, launch: &LaunchRow, date: NaiveDate) -> Result<Board, KpiError> {
+        let tz = launch.tz()?;
+        self.board_with(Some(launch.clone()), tz, Some(date), false)
+            .await
+    }
+
+    async fn board_with(
+        &self,
+        launch: Option<LaunchRow>,
+        tz: Tz,
+        asked: Option<NaiveDate>,
+        today: bool,
+    ) -> Result<Board, KpiError> {
         let window = launch.as_ref().map(|l| l.window(tz));
         let now = self.now_secs();
         let reference = pace::reference(now, tz, window.as_ref().filter(|_| !today), asked)

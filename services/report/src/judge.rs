@@ -19,10 +19,10 @@
 //!    an effect of at least the KPI's minimum meaningful one in that direction;
 //!    otherwise `no_change`; too few hours is `not_enough_data`.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// How the p-value was computed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Method {
     Exact,
@@ -214,7 +214,7 @@ impl Default for JudgeSettings {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Verdict {
     Better,
@@ -224,7 +224,7 @@ pub enum Verdict {
 }
 
 /// The judge's answer for one KPI, with what it rests on.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Judgement {
     pub kpi: String,
     pub verdict: Verdict,

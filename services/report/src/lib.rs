@@ -1,9 +1,12 @@
-//! The daily stabilization report (issue 16, under way).
+//! The daily stabilization report and its go / hold / roll back call.
 //!
 //! ```text
-//! GET /v1/launches/{id}/judgement?day=N   every KPI's verdict for D+N (scope read)
-//!   KpiState::values (the series' hours) -> verdicts.rs (whole hours of D+N
-//!   against the same hours of each baseline day) -> judge.rs
+//! GET /v1/launches/{id}/report?day=N[&format=json|md|html]   the report of D+N (scope read)
+//!   make.rs: reads the KPIs (board + judge), alerts, tickets, capacity, stages
+//!   assemble.rs: the sections and the policy's inputs (pure)
+//!   policy.rs: the call;  store.rs: kept once the day is over
+//!   render/: Markdown and HTML from the stored JSON (document.rs)
+//! GET /v1/launches/{id}/judgement?day=N                      the judge's verdicts alone
 //! ```
 //!
 //! - [`judge`]: whether a KPI moved since the baseline, as Kayenta judges a
@@ -14,15 +17,30 @@
 //! - [`policy`]: the go / hold / roll back call, from rules written in YAML
 //!   (`config/decision-policy.yaml`), every rule reported with its inputs.
 
+pub mod assemble;
+pub mod document;
+pub mod error;
 pub mod gate;
 pub mod judge;
+pub mod make;
 pub mod policy;
+pub mod render;
 pub mod routes;
+pub mod store;
 pub mod verdicts;
 
+use std::path::PathBuf;
+use std::sync::Arc;
+
 use actix_web::web;
-use hypercare_runtime::{Capability, Context, Mount};
+use hypercare_alerts::AlertState;
+use hypercare_capacity::CapacityState;
+use hypercare_kpis::KpiState;
+use hypercare_runtime::{Capability, Context, Mount, SharedClock};
+use hypercare_tickets::service::TicketService;
 use serde::Deserialize;
+
+use crate::policy::Policy;
 
 pub use routes::configure;
 
@@ -36,6 +54,9 @@ pub struct ReportSettings {
     pub min_hours: usize,
     /// The smallest relative change (of the baseline's median) worth a verdict.
     pub min_effect: f64,
+    /// The decision policy (YAML); empty: the shipped one,
+    /// `config/decision-policy.yaml`.
+    pub policy: Option<PathBuf>,
 }
 
 impl Default for ReportSettings {
@@ -44,6 +65,7 @@ impl Default for ReportSettings {
             alpha: 0.05,
             min_hours: 6,
             min_effect: 0.05,
+            policy: None,
         }
     }
 }
@@ -53,7 +75,7 @@ impl Default for ReportSettings {
 #[error("report.{field}: {reason}")]
 pub struct ReportSettingsError {
     pub field: &'static str,
-    pub reason: &'static str,
+    pub reason: String,
 }
 
 impl ReportSettings {
@@ -61,28 +83,51 @@ impl ReportSettings {
         if !(self.alpha > 0.0 && self.alpha < 1.0) {
             return Err(ReportSettingsError {
                 field: "alpha",
-                reason: "must be between 0 and 1, e.g. 0.05",
+                reason: "must be between 0 and 1, e.g. 0.05".into(),
             });
         }
         if self.min_hours < 2 {
             return Err(ReportSettingsError {
                 field: "min_hours",
-                reason: "must be at least 2",
+                reason: "must be at least 2".into(),
             });
         }
         if !(0.0..10.0).contains(&self.min_effect) {
             return Err(ReportSettingsError {
                 field: "min_effect",
-                reason: "must be a fraction such as 0.05 (5 %)",
+                reason: "must be a fraction such as 0.05 (5 %)".into(),
             });
         }
+        self.load_policy()?;
         Ok(())
+    }
+
+    /// The decision policy: the configured file, or the shipped one.
+    pub fn load_policy(&self) -> Result<Policy, ReportSettingsError> {
+        let Some(path) = &self.policy else {
+            return Ok(Policy::default());
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| ReportSettingsError {
+            field: "policy",
+            reason: format!("cannot read {}: {e}", path.display()),
+        })?;
+        Policy::parse(&text).map_err(|e| ReportSettingsError {
+            field: "policy",
+            reason: format!("{}: {e}", path.display()),
+        })
     }
 }
 
-/// What the report's routes read.
+/// What the report reads: its settings and the other capabilities' states.
 pub struct ReportState {
     settings: ReportSettings,
+    policy: Policy,
+    kpis: Arc<KpiState>,
+    alerts: web::Data<AlertState>,
+    tickets: Arc<TicketService>,
+    capacity: web::Data<CapacityState>,
+    store: clickhouse::Client,
+    clock: SharedClock,
 }
 
 impl ReportState {
@@ -95,11 +140,34 @@ impl ReportState {
             min_effect: self.settings.min_effect,
         }
     }
+
+    pub fn kpis(&self) -> &KpiState {
+        &self.kpis
+    }
+
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
 }
 
-/// The report capability (so far: the judge's verdicts on a launch day).
+/// What building the report needs: its settings and the capabilities it reads.
+pub struct ReportInputs {
+    pub report: ReportSettings,
+    pub kpis: Arc<KpiState>,
+    pub alerts: web::Data<AlertState>,
+    pub tickets: Arc<TicketService>,
+    pub capacity: web::Data<CapacityState>,
+}
+
+/// The report capability: the daily report, the judge, the call.
 pub struct Report {
     state: web::Data<ReportState>,
+}
+
+impl Report {
+    pub fn state(&self) -> &web::Data<ReportState> {
+        &self.state
+    }
 }
 
 impl Mount for Report {
@@ -110,13 +178,23 @@ impl Mount for Report {
 }
 
 impl Capability for Report {
-    type Settings = ReportSettings;
+    type Settings = ReportInputs;
     type Error = ReportSettingsError;
 
     /// `settings` were validated with the rest of the configuration.
-    async fn build(settings: ReportSettings, _ctx: &Context) -> Result<Self, ReportSettingsError> {
+    async fn build(inputs: ReportInputs, ctx: &Context) -> Result<Self, ReportSettingsError> {
+        let policy = inputs.report.load_policy()?;
         Ok(Report {
-            state: web::Data::new(ReportState { settings }),
+            state: web::Data::new(ReportState {
+                settings: inputs.report,
+                policy,
+                kpis: inputs.kpis,
+                alerts: inputs.alerts,
+                tickets: inputs.tickets,
+                capacity: inputs.capacity,
+                store: ctx.store.client.clone(),
+                clock: ctx.clock.clone(),
+            }),
         })
     }
 }

@@ -36,6 +36,22 @@ pub enum Call {
     RollBack,
 }
 
+impl Call {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Call::Go => "go",
+            Call::Hold => "hold",
+            Call::RollBack => "roll_back",
+        }
+    }
+}
+
+impl fmt::Display for Call {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// What a rule can look at; the report fills in each for the day.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -87,7 +103,7 @@ impl Input {
         }
     }
 
-    const ALL: [Input; 13] = [
+    pub const ALL: [Input; 13] = [
         Input::RollbackTriggersFiring,
         Input::RollbackTriggersFired,
         Input::KpisCritical,
@@ -362,7 +378,7 @@ fn parse_condition(text: &str) -> Result<Condition, String> {
     })
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
     Holds,
@@ -372,7 +388,7 @@ pub enum Outcome {
 }
 
 /// One rule applied to the day, for the audit.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RuleResult {
     pub rule: String,
     pub call: Call,

@@ -1,7 +1,11 @@
-//! `GET /v1/launches/{id}/judgement?day=N` (scope `read`): the statistical
-//! judge's verdict on every KPI for day D+N of a launch (today by default).
+//! The report's routes (scope `read`; `id` may be `current`; `day` is N of
+//! D+N, today's by default):
+//! - `GET /v1/launches/{id}/report?day=N&format=json|md|html`: the daily report
+//!   (`format` or the `Accept` header; JSON by default);
+//! - `GET /v1/launches/{id}/judgement?day=N`: the judge's verdict on every KPI.
 
-use actix_web::{HttpResponse, web};
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, web};
 use hypercare_http::ApiError;
 use hypercare_http::auth::{Caller, Scope};
 use hypercare_http::error::ErrorBody;
@@ -10,10 +14,131 @@ use hypercare_kpis::KpiState;
 use serde::Deserialize;
 
 use crate::ReportState;
+use crate::document::DailyReport;
+use crate::make::Freshness;
+use crate::render;
 use crate::verdicts::{self, DayJudgement};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/v1/launches/{id}/judgement", web::get().to(judgement));
+    cfg.route("/v1/launches/{id}/judgement", web::get().to(judgement))
+        .route("/v1/launches/{id}/report", web::get().to(report));
+}
+
+/// How the report is written out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    Json,
+    Md,
+    Html,
+}
+
+impl Format {
+    /// `format=` wins; else the first of `Accept` that names Markdown or HTML; else JSON.
+    pub fn negotiate(asked: Option<Format>, accept: Option<&str>) -> Format {
+        if let Some(format) = asked {
+            return format;
+        }
+        let accept = accept.unwrap_or_default();
+        for media in accept
+            .split(',')
+            .map(|m| m.split(';').next().unwrap_or("").trim())
+        {
+            match media {
+                "application/json" => return Format::Json,
+                "text/markdown" => return Format::Md,
+                "text/html" => return Format::Html,
+                _ => {}
+            }
+        }
+        Format::Json
+    }
+
+    /// The report written out, with its media type.
+    pub fn write(self, report: &DailyReport) -> (&'static str, String) {
+        match self {
+            Format::Json => (
+                "application/json",
+                serde_json::to_string(report).unwrap_or_default(),
+            ),
+            Format::Md => (
+                "text/markdown; charset=utf-8",
+                render::markdown::render(report),
+            ),
+            Format::Html => ("text/html; charset=utf-8", render::html::render(report)),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct ReportQuery {
+    /// N of D+N (negative for a baseline day); today's by default.
+    day: Option<i64>,
+    /// `json`, `md` or `html`; else the `Accept` header decides (JSON by default).
+    format: Option<Format>,
+    /// `true`: make the report again from what the tables hold now (and keep
+    /// that one), instead of the one kept when the day ended.
+    #[serde(default)]
+    refresh: bool,
+}
+
+/// The daily stabilization report of D+N: the call and its reasons first,
+/// then KPIs with the judge's verdicts, alerts, tickets, capacity, rollout and
+/// what changed since the day before (docs/report.md). A day that is over is
+/// made once and kept: it reads the same tomorrow.
+#[utoipa::path(get, path = "/v1/launches/{id}/report", operation_id = "launch_report", tag = "report",
+    security(("bearer" = []), ("basic" = []), ("api_key" = [])),
+    params(("id" = String, Path, description = "Launch id, or `current`"), ReportQuery),
+    responses(
+        (status = 200, description = "The report, as JSON, Markdown (`text/markdown`) or HTML", body = DailyReport),
+        (status = 400, description = "A bad `day` or `format`, or a day not started (`invalid_request`)", body = ErrorBody),
+        (status = 404, description = "No such launch (`not_found`)", body = ErrorBody),
+        KeyChecks,
+        QueryChecks,
+    ))]
+async fn report(
+    caller: Caller,
+    request: HttpRequest,
+    id: web::Path<String>,
+    query: web::Query<ReportQuery>,
+    report: web::Data<ReportState>,
+) -> Result<HttpResponse, ApiError> {
+    caller.authorize(Scope::Read)?;
+    let launch = report.kpis().launch(&id).await?;
+    let day = day_or_today(report.kpis(), &launch, query.day)?;
+    let freshness = if query.refresh {
+        Freshness::Remake
+    } else {
+        Freshness::Stored
+    };
+    let made = report.report(&launch, day, freshness).await?;
+    let accept = request
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok());
+    let (media, body) = Format::negotiate(query.format, accept).write(&made);
+    Ok(HttpResponse::Ok()
+        .content_type(media)
+        .insert_header((header::VARY, "Accept"))
+        .body(body))
+}
+
+/// `day`, checked, or today's N in the launch's zone.
+fn day_or_today(
+    kpis: &KpiState,
+    launch: &hypercare_kpis::launch::LaunchRow,
+    day: Option<i64>,
+) -> Result<i64, ApiError> {
+    let tz = launch.tz().map_err(hypercare_kpis::KpiError::from)?;
+    let today = (hypercare_kpis::calendar::local_date(kpis.now_secs(), tz) - launch.window(tz).d0)
+        .num_days();
+    let day = day.unwrap_or(today);
+    if !(-400..=400).contains(&day) {
+        return Err(ApiError::invalid("day", "must be between -400 and 400"));
+    }
+    Ok(day)
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -41,26 +166,20 @@ async fn judgement(
     caller: Caller,
     id: web::Path<String>,
     query: web::Query<JudgementQuery>,
-    kpis: web::Data<KpiState>,
     report: web::Data<ReportState>,
 ) -> Result<HttpResponse, ApiError> {
     caller.authorize(Scope::Read)?;
+    let kpis = report.kpis();
     let launch = kpis.launch(&id).await?;
-    let tz = launch.tz().map_err(hypercare_kpis::KpiError::from)?;
-    let today = (hypercare_kpis::calendar::local_date(kpis.now_secs(), tz) - launch.window(tz).d0)
-        .num_days();
-    let day = query.day.unwrap_or(today);
-    if !(-400..=400).contains(&day) {
-        return Err(ApiError::invalid("day", "must be between -400 and 400"));
-    }
-    let answer = verdicts::judge_day(&kpis, &launch, day, report.rules()).await?;
+    let day = day_or_today(kpis, &launch, query.day)?;
+    let answer = verdicts::judge_day(kpis, &launch, day, report.rules()).await?;
     Ok(HttpResponse::Ok().json(answer))
 }
 
 #[derive(utoipa::OpenApi)]
 #[openapi(
-    paths(judgement),
-    components(schemas(DayJudgement)),
-    tags((name = "report", description = "The daily stabilization report: the statistical judge of KPIs"))
+    paths(report, judgement),
+    components(schemas(DailyReport, DayJudgement, Format)),
+    tags((name = "report", description = "The daily stabilization report, its go / hold / roll back call, and the statistical judge of KPIs"))
 )]
 pub struct ApiDoc;

@@ -143,6 +143,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "events_first_write_wins",
         sql: include_str!("../migrations/0500_events_first_write_wins.sql"),
     },
+    Migration {
+        version: 600,
+        name: "daily_reports",
+        sql: include_str!("../migrations/0600_daily_reports.sql"),
+    },
 ];
 
 const CREATE_LEDGER: &str = "CREATE TABLE IF NOT EXISTS schema_migrations \

@@ -178,6 +178,26 @@ impl TicketService {
         ))
     }
 
+    /// Day `date` (cut in `tz`) for the daily report: its statistics and the
+    /// clusters of similar tickets opened that day.
+    pub async fn day(
+        &self,
+        date: NaiveDate,
+        tz: Tz,
+    ) -> Result<(DayStats, Vec<crate::similar::Cluster>), TicketError> {
+        let tickets = store::all_current(&self.store).await?;
+        let stats = per_day(&tickets, date, date, tz, &self.settings, self.now_ms())
+            .pop()
+            .unwrap_or_default();
+        let start = crate::stats::day_start_ms(date, tz);
+        let end = crate::stats::day_start_ms(date.succ_opt().unwrap_or(date), tz);
+        let opened: Vec<Ticket> = tickets
+            .into_iter()
+            .filter(|t| t.created_ms >= start && t.created_ms < end)
+            .collect();
+        Ok((stats, crate::similar::clusters(&opened)))
+    }
+
     /// Recomputes the open and breached gauges from every ticket's current state.
     pub async fn refresh_gauges(&self) -> Result<(), TicketError> {
         let tickets = store::all_current(&self.store).await?;

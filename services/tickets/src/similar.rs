@@ -76,6 +76,68 @@ pub fn similar_to(ticket: &Ticket, candidates: &[Ticket]) -> Vec<Similar> {
     similar(&ticket.title, &ticket.description, &others)
 }
 
+/// A group of similar tickets: the daily report's "top clusters".
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Cluster {
+    /// The oldest ticket's title, standing for the group.
+    pub title: String,
+    pub category: String,
+    /// Keys (`HC-12`), oldest first.
+    pub keys: Vec<String>,
+}
+
+/// Groups `tickets` of the same category that are similar to one another,
+/// directly or through a chain of similar tickets (single linkage at
+/// [`MIN_SCORE`]); groups of two or more, biggest first, then oldest first.
+pub fn clusters(tickets: &[Ticket]) -> Vec<Cluster> {
+    let mut sorted: Vec<&Ticket> = tickets.iter().collect();
+    sorted.sort_by_key(|t| (t.created_ms, t.number));
+    let bags: Vec<HashSet<String>> = sorted
+        .iter()
+        .map(|t| words(&format!("{} {}", t.title, t.description)))
+        .collect();
+    // Union-find over the tickets' indexes.
+    let mut parent: Vec<usize> = (0..sorted.len()).collect();
+    fn root(parent: &mut [usize], mut i: usize) -> usize {
+        while parent[i] != i {
+            parent[i] = parent[parent[i]];
+            i = parent[i];
+        }
+        i
+    }
+    for i in 0..sorted.len() {
+        for j in i + 1..sorted.len() {
+            if sorted[i].category != sorted[j].category {
+                continue;
+            }
+            let all = bags[i].union(&bags[j]).count();
+            let common = bags[i].intersection(&bags[j]).count();
+            if all > 0 && common as f64 / all as f64 >= MIN_SCORE {
+                let (a, b) = (root(&mut parent, i), root(&mut parent, j));
+                // The older ticket stays the root: it names the group.
+                parent[a.max(b)] = a.min(b);
+            }
+        }
+    }
+    let mut groups: std::collections::BTreeMap<usize, Vec<usize>> = Default::default();
+    for i in 0..sorted.len() {
+        let r = root(&mut parent, i);
+        groups.entry(r).or_default().push(i);
+    }
+    let mut found: Vec<Cluster> = groups
+        .into_iter()
+        .filter(|(_, members)| members.len() >= 2)
+        .map(|(first, members)| Cluster {
+            title: sorted[first].title.clone(),
+            category: sorted[first].category.clone(),
+            keys: members.iter().map(|i| sorted[*i].key()).collect(),
+        })
+        .collect();
+    // Stable: equal sizes keep the oldest group first.
+    found.sort_by_key(|c| std::cmp::Reverse(c.keys.len()));
+    found
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -99,6 +161,24 @@ mod tests {
         let found = similar_to(&mine, &[mine.clone(), twin, other]);
         assert_eq!(found.len(), 1);
         assert_eq!(found[0].id, "b");
+    }
+
+    #[test]
+    fn similar_tickets_chain_into_one_cluster_named_by_the_oldest() {
+        let mut a = ticket("a", "payment failed at checkout");
+        a.number = 1;
+        let mut b = ticket("b", "checkout payment failed again");
+        b.number = 2;
+        b.created_ms = 10;
+        let mut c = ticket("c", "payment failed again on mobile");
+        c.number = 3;
+        c.created_ms = 20;
+        let mut d = ticket("d", "dark mode request");
+        d.number = 4;
+        let found = clusters(&[c, d, b, a]);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].title, "payment failed at checkout");
+        assert_eq!(found[0].keys, ["HC-1", "HC-2", "HC-3"]);
     }
 
     #[test]

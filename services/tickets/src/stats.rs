@@ -21,6 +21,8 @@ pub struct DayStats {
     pub closed: u64,
     /// Not resolved at the end of the day.
     pub backlog: u64,
+    /// The backlog by priority (`P0`..`P3`).
+    pub backlog_by_priority: BTreeMap<String, u64>,
     /// SLA targets that fell due that day without being met.
     pub breaches: u64,
     pub opened_by_category: BTreeMap<String, u64>,
@@ -75,6 +77,9 @@ pub fn per_day(
             }
             if ticket.created_ms < end && (resolved_ms == 0 || resolved_ms >= end) {
                 day.backlog += 1;
+                *day.backlog_by_priority
+                    .entry(ticket.priority.to_string())
+                    .or_default() += 1;
             }
             let target = settings.sla_for(ticket.priority);
             for (minutes, met_ms) in [

@@ -1,0 +1,155 @@
+//! Making a day's report: read what each capability knows of the day, shape it
+//! (`assemble.rs`), make the call (`policy.rs`), and keep it once the day is over.
+//!
+//! ```text
+//! ReportState::report(launch, day)
+//!   stored (day over, made before)? -> that report, unchanged
+//!   else: board_of + judge_day (KPIs) | AlertState::span | TicketService::day
+//!         | CapacityState::headroom_of_every_service_at | stages
+//!         -> assemble -> Policy::decide -> changes since D+N-1 -> store if day over
+//! ```
+//!
+//! "The day" is D+N's local day in the launch's time zone, up to `as_of`: its
+//! end once over, now while it runs (KPIs at pace to the last whole hour, as
+//! the board compares them).
+
+use std::collections::BTreeMap;
+
+use chrono::{Duration, NaiveDate, SecondsFormat};
+use hypercare_kpis::calendar::day_start;
+use hypercare_kpis::launch::{LaunchRow, Stage};
+
+use crate::document::{CallSection, DailyReport, LaunchInfo, SCHEMA_VERSION};
+use crate::error::ReportError;
+use crate::{ReportState, assemble, store, verdicts};
+
+/// How the report of a day is asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Freshness {
+    /// The stored report if the day has one; else made (and stored if the day is over).
+    Stored,
+    /// Made again from what the tables hold now, and stored again if the day is over.
+    Remake,
+}
+
+impl ReportState {
+    /// The report of day `day` (N of D+N) of `launch`.
+    pub async fn report(
+        &self,
+        launch: &LaunchRow,
+        day: i64,
+        freshness: Freshness,
+    ) -> Result<DailyReport, ReportError> {
+        if freshness == Freshness::Stored
+            && let Some(stored) = store::stored(&self.store, &launch.launch_id, day).await?
+        {
+            return Ok(stored);
+        }
+        let mut report = self.make(launch, day).await?;
+        let before = match store::stored(&self.store, &launch.launch_id, day - 1).await? {
+            Some(report) => Some(report),
+            // The day before was never asked for: made now, not stored (its
+            // own "before" is not needed to compare with it).
+            None if self.has_day(launch, day - 1)? => Some(self.make(launch, day - 1).await?),
+            None => None,
+        };
+        if let Some(before) = before {
+            report.changes = assemble::changes(&before, &report);
+        }
+        if report.complete {
+            store::save(&self.store, &report, self.clock.now_ms()).await?;
+        }
+        Ok(report)
+    }
+
+    /// Whether D+`day` is a day the launch's calendar has: from the first
+    /// baseline day to the window's last.
+    fn has_day(&self, launch: &LaunchRow, day: i64) -> Result<bool, ReportError> {
+        let window = launch.window(launch.tz().map_err(hypercare_kpis::KpiError::from)?);
+        let date = window.d0 + Duration::days(day);
+        let first = window
+            .baseline_dates()
+            .first()
+            .copied()
+            .unwrap_or(window.d0);
+        Ok(date >= first && date <= window.last)
+    }
+
+    /// The report of the day as the tables hold it now, without `changes`.
+    pub async fn make(&self, launch: &LaunchRow, day: i64) -> Result<DailyReport, ReportError> {
+        let tz = launch.tz().map_err(hypercare_kpis::KpiError::from)?;
+        let window = launch.window(tz);
+        let date: NaiveDate = window.d0 + Duration::days(day);
+        let now_ms = self.clock.now_ms();
+        let start = day_start(date, tz);
+        let end = day_start(date + Duration::days(1), tz);
+        if start * 1000 > now_ms {
+            return Err(ReportError::invalid(
+                "day",
+                format!("D{day:+} ({date}) has not started yet in {}", tz.name()),
+            ));
+        }
+        let complete = now_ms >= end * 1000;
+        let as_of_ms = now_ms.min(end * 1000);
+
+        let board = self.kpis.board_of(launch, date).await?;
+        let judged = verdicts::judge_day(&self.kpis, launch, day, self.rules()).await?;
+        let kpis = assemble::kpis(&board.kpis, &judged.kpis);
+        let alerts = assemble::alerts(&self.alerts.span(start * 1000, as_of_ms).await?);
+        let (stats, clusters) = self.tickets.day(date, tz).await?;
+        let tickets = assemble::tickets(stats, clusters);
+        let day_minutes = u32::try_from((end - start) / 60).unwrap_or(1440);
+        let headrooms = self
+            .capacity
+            .headroom_of_every_service_at(as_of_ms / 1000, day_minutes)
+            .await?;
+        let capacity = assemble::capacity(&headrooms);
+        let stages: Vec<Stage> = serde_json::from_str(&launch.stages).unwrap_or_default();
+        let rollout = assemble::rollout(&stages, as_of_ms / 1000, &BTreeMap::new());
+
+        let inputs = assemble::inputs(&kpis, &alerts, &tickets, &capacity, &rollout);
+        let decision = self.policy.decide(&inputs);
+        let local = |ms: u64| {
+            chrono::DateTime::from_timestamp_millis(i64::try_from(ms).unwrap_or(i64::MAX))
+                .unwrap_or_default()
+                .with_timezone(&tz)
+                .to_rfc3339_opts(SecondsFormat::Secs, true)
+        };
+        Ok(DailyReport {
+            schema: SCHEMA_VERSION,
+            launch: LaunchInfo {
+                id: launch.launch_id.clone(),
+                name: launch.name.clone(),
+                release: launch.release.clone(),
+                tz: tz.name().to_owned(),
+                d0: window.d0.to_string(),
+                last_day: window.last.to_string(),
+            },
+            day,
+            date: date.to_string(),
+            generated_at: chrono::DateTime::from_timestamp_millis(
+                i64::try_from(now_ms).unwrap_or(i64::MAX),
+            )
+            .unwrap_or_default()
+            .to_rfc3339_opts(SecondsFormat::Secs, true),
+            as_of: local(as_of_ms),
+            complete,
+            call: CallSection {
+                call: decision.call,
+                reasons: decision.reasons,
+                inputs: crate::policy::Input::ALL
+                    .iter()
+                    .map(|i| (i.as_str().to_owned(), inputs.get(i).copied()))
+                    .collect(),
+                rules: decision.rules,
+            },
+            kpis,
+            alerts,
+            tickets,
+            capacity,
+            rollout,
+            slos: Vec::new(),
+            changes: Vec::new(),
+        })
+    }
+}
