@@ -44,6 +44,11 @@ use crate::policy::Policy;
 
 pub use routes::configure;
 
+/// Every read query of the report, for the compatibility test.
+pub fn catalog() -> Vec<hypercare_storage::catalog::Statement> {
+    store::catalog()
+}
+
 /// The `[report]` section.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]

@@ -95,7 +95,9 @@ impl ReportState {
         let board = self.kpis.board_of(launch, date).await?;
         let judged = verdicts::judge_day(&self.kpis, launch, day, self.rules()).await?;
         let kpis = assemble::kpis(&board.kpis, &judged.kpis);
-        let alerts = assemble::alerts(&self.alerts.span(start * 1000, as_of_ms).await?);
+        // While the day runs, an alert that fired this very millisecond counts.
+        let alerts_to = if complete { as_of_ms } else { as_of_ms + 1 };
+        let alerts = assemble::alerts(&self.alerts.span(start * 1000, alerts_to).await?);
         let (stats, clusters) = self.tickets.day(date, tz).await?;
         let tickets = assemble::tickets(stats, clusters);
         let day_minutes = u32::try_from((end - start) / 60).unwrap_or(1440);
