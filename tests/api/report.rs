@@ -327,6 +327,34 @@ async fn the_report_calls_roll_back_on_the_incident_day_and_go_on_a_quiet_day() 
     );
     assert!(response.text().await.unwrap().contains("<!DOCTYPE html>"));
 
+    // The terminal command prints the same report.
+    use clap::Parser;
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        report: hypercare_report::cli::ReportArgs,
+    }
+    let cli = |words: &[&str]| {
+        let mut argv = vec![
+            "hypercare-report",
+            "--url",
+            app.address.as_str(),
+            "--key",
+            READ_KEY,
+        ];
+        argv.extend_from_slice(words);
+        hypercare_report::cli::run(Cli::try_parse_from(argv).unwrap().report, None)
+    };
+    assert_eq!(cli(&["--day", "1"]).await.unwrap(), markdown);
+    let json: Value =
+        serde_json::from_str(&cli(&["--day", "1", "--format", "json"]).await.unwrap()).unwrap();
+    assert_eq!(json, incident);
+    let error = cli(&["--day", "5"]).await.unwrap_err().to_string();
+    assert!(
+        error.starts_with("400") && error.contains("`day`"),
+        "{error}"
+    );
+
     // A hostile or mistaken client.
     let (status, answer) = app.get_json("/v1/launches/current/report?day=5").await;
     assert_eq!(

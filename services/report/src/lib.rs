@@ -18,6 +18,7 @@
 //!   (`config/decision-policy.yaml`), every rule reported with its inputs.
 
 pub mod assemble;
+pub mod cli;
 pub mod document;
 pub mod error;
 pub mod gate;
