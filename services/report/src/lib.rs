@@ -4,6 +4,8 @@
 //! GET /v1/launches/{id}/judgement?day=N   every KPI's verdict for D+N (scope read)
 //!   KpiState::values (the series' hours) -> verdicts.rs (whole hours of D+N
 //!   against the same hours of each baseline day) -> judge.rs
+//! GET /v1/launches/{id}/stages            every rollout stage's gate (scope read)
+//!   stages::gates: per stage, the release against the others -> gate.rs
 //! ```
 //!
 //! - [`judge`]: whether a KPI moved since the baseline, as Kayenta judges a
@@ -18,6 +20,7 @@ pub mod gate;
 pub mod judge;
 pub mod policy;
 pub mod routes;
+pub mod stages;
 pub mod verdicts;
 
 use actix_web::web;
@@ -36,6 +39,8 @@ pub struct ReportSettings {
     pub min_hours: usize,
     /// The smallest relative change (of the baseline's median) worth a verdict.
     pub min_effect: f64,
+    /// `[report.stages]`: the rollout stage gates.
+    pub stages: stages::StageSettings,
 }
 
 impl Default for ReportSettings {
@@ -44,6 +49,7 @@ impl Default for ReportSettings {
             alpha: 0.05,
             min_hours: 6,
             min_effect: 0.05,
+            stages: stages::StageSettings::default(),
         }
     }
 }
@@ -75,6 +81,9 @@ impl ReportSettings {
                 field: "min_effect",
                 reason: "must be a fraction such as 0.05 (5 %)",
             });
+        }
+        if let Err((field, reason)) = self.stages.check() {
+            return Err(ReportSettingsError { field, reason });
         }
         Ok(())
     }

@@ -14,6 +14,10 @@ use crate::verdicts::{self, DayJudgement};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/v1/launches/{id}/judgement", web::get().to(judgement));
+    cfg.route(
+        "/v1/launches/{id}/stages",
+        web::get().to(crate::stages::routes::stages),
+    );
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -59,8 +63,8 @@ async fn judgement(
 
 #[derive(utoipa::OpenApi)]
 #[openapi(
-    paths(judgement),
-    components(schemas(DayJudgement)),
+    paths(judgement, crate::stages::routes::stages),
+    components(schemas(DayJudgement, crate::stages::Stages)),
     tags((name = "report", description = "The daily stabilization report: the statistical judge of KPIs"))
 )]
 pub struct ApiDoc;
