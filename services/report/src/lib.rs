@@ -7,6 +7,8 @@
 //!   policy.rs: the call;  store.rs: kept once the day is over
 //!   render/: Markdown and HTML from the stored JSON (document.rs)
 //! GET /v1/launches/{id}/judgement?day=N                      the judge's verdicts alone
+//! GET /v1/launches/{id}/stages                               every rollout stage's gate
+//!   stages::gates: per stage, the release against the others -> gate.rs
 //! ```
 //!
 //! - [`judge`]: whether a KPI moved since the baseline, as Kayenta judges a
@@ -27,6 +29,7 @@ pub mod make;
 pub mod policy;
 pub mod render;
 pub mod routes;
+pub mod stages;
 pub mod store;
 pub mod verdicts;
 
@@ -47,7 +50,9 @@ pub use routes::configure;
 
 /// Every read query of the report, for the compatibility test.
 pub fn catalog() -> Vec<hypercare_storage::catalog::Statement> {
-    store::catalog()
+    let mut statements = store::catalog();
+    statements.extend(stages::store::catalog());
+    statements
 }
 
 /// The `[report]` section.
@@ -63,6 +68,8 @@ pub struct ReportSettings {
     /// The decision policy (YAML); empty: the shipped one,
     /// `config/decision-policy.yaml`.
     pub policy: Option<PathBuf>,
+    /// `[report.stages]`: the rollout stage gates.
+    pub stages: stages::StageSettings,
 }
 
 impl Default for ReportSettings {
@@ -72,6 +79,7 @@ impl Default for ReportSettings {
             min_hours: 6,
             min_effect: 0.05,
             policy: None,
+            stages: stages::StageSettings::default(),
         }
     }
 }
@@ -105,6 +113,12 @@ impl ReportSettings {
             });
         }
         self.load_policy()?;
+        if let Err((field, reason)) = self.stages.check() {
+            return Err(ReportSettingsError {
+                field,
+                reason: reason.into(),
+            });
+        }
         Ok(())
     }
 

@@ -107,7 +107,18 @@ impl ReportState {
             .await?;
         let capacity = assemble::capacity(&headrooms);
         let stages: Vec<Stage> = serde_json::from_str(&launch.stages).unwrap_or_default();
-        let rollout = assemble::rollout(&stages, as_of_ms / 1000, &BTreeMap::new());
+        let gates = crate::stages::gates(&self.kpis, launch, self, as_of_ms / 1000).await?;
+        let verdicts: BTreeMap<String, (String, Vec<String>)> = gates
+            .stages
+            .iter()
+            .map(|g| {
+                (
+                    g.name.clone(),
+                    (g.verdict.as_str().to_owned(), g.failed.clone()),
+                )
+            })
+            .collect();
+        let rollout = assemble::rollout(&stages, as_of_ms / 1000, &verdicts);
 
         let inputs = assemble::inputs(&kpis, &alerts, &tickets, &capacity, &rollout);
         let decision = self.policy.decide(&inputs);
