@@ -232,5 +232,67 @@ async fn the_report_shows_the_call_and_its_reason_and_steps_back_a_day_with_the_
     assert!(wide.text("h1").await.starts_with("Spring D+1"));
     no_accessibility_problems(&wide, "API HTML report at 1280 px").await;
     wide.close().await;
+
+    // The console's Markdown is the API's, byte for byte; a wrong address or
+    // query gets a page a person can read, naming the field.
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let signed_in = http
+        .post(format!("{}/sign-in", app.address))
+        .form(&[("key", READ_KEY), ("next", "/")])
+        .send()
+        .await
+        .unwrap();
+    let cookie = signed_in.headers()["set-cookie"].to_str().unwrap();
+    let cookie = cookie.split(';').next().unwrap().to_owned();
+    let console = |path: &str| {
+        http.get(format!("{}{path}", app.address))
+            .header("cookie", &cookie)
+            .send()
+    };
+    let markdown = console("/launches/current/report?day=1&format=md")
+        .await
+        .unwrap();
+    assert_eq!(markdown.status(), 200);
+    let markdown = markdown.text().await.unwrap();
+    let api_markdown = app
+        .get(
+            "/v1/launches/current/report?day=1&format=md",
+            Some(READ_KEY),
+        )
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(markdown, api_markdown);
+    for (path, status, says) in [
+        ("/launches/current/report?day=D%2B1", 400, "whole number"),
+        (
+            "/launches/current/report?day=9999",
+            400,
+            "between -400 and 400",
+        ),
+        ("/launches/current/report?day=3", 400, "has not started yet"),
+        ("/launches/current/report?day=1&format=pdf", 400, "format"),
+        (
+            "/launches/no-such-launch/report?day=1",
+            404,
+            "no-such-launch",
+        ),
+    ] {
+        let response = console(path).await.unwrap();
+        assert_eq!(response.status(), status, "{path}");
+        assert!(
+            response.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/html"),
+            "{path}"
+        );
+        let page = response.text().await.unwrap();
+        assert!(page.contains(says), "{path}: {page}");
+    }
     app.stop().await.unwrap();
 }

@@ -48,9 +48,11 @@ pub struct Picker {
 /// `today` (a day not started has no report).
 pub fn picker(first: i64, last: i64, today: i64, day: i64) -> Picker {
     let newest = last.min(today);
+    let previous = day - 1;
+    let next = day + 1;
     Picker {
-        previous: (day - 1 >= first && day - 1 <= newest).then_some(day - 1),
-        next: (day + 1 >= first && day < newest).then_some(day + 1),
+        previous: (first..=newest).contains(&previous).then_some(previous),
+        next: (first..=newest).contains(&next).then_some(next),
         window: (0..=last.max(0)).map(|n| (n, n <= today)).collect(),
     }
 }
