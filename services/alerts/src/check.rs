@@ -348,7 +348,14 @@ fn check_slos(
         let who = name.clone().or_else(|| Some(format!("slos[{i}]")));
         let slo = match deserialize_as::<crate::slo::Slo>(value) {
             Ok(slo) => slo,
-            Err((path, reason)) => {
+            Err((mut path, mut reason)) => {
+                // serde names the map of an unknown field: name the field.
+                if let Some(rest) = reason.strip_prefix("unknown field `")
+                    && let Some((unknown, expected)) = rest.split_once('`')
+                {
+                    path.push(unknown.to_owned());
+                    reason = format!("unknown field ({})", expected.trim_start_matches(", "));
+                }
                 let field = if path.is_empty() {
                     "slo".to_owned()
                 } else {
@@ -749,5 +756,67 @@ mod tests {
             (problems[0].line, problems[0].field.as_str()),
             (9, "condition.above")
         );
+    }
+
+    const SLOS: &str = "slos:
+  - name: api
+    objective: 99.5
+    sli:
+      availability: {errors: 'r{status=~\"5..\"}', total: r}
+  - name: slow
+    objective: 99.5
+    window: 2h
+    sli:
+      latency:
+        histogram: h
+        threshold: 0.8
+        le: 1
+  - name: both
+    objective: 99
+    sli:
+      kpi_floor: {kpi: leads, floor: 3}
+      latency: {histogram: h, threshold: 1}
+  - name: leads
+    objective: 150
+    sli:
+      kpi_floor: {kpi: nope, floor: 3}
+";
+
+    #[test]
+    fn slos_make_burn_rate_rules_and_their_problems_name_file_slo_field_and_line() {
+        let (rules, problems) = check_text("s.yaml", SLOS, Some(&["leads".to_owned()]));
+        let names: Vec<&str> = rules.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(names, ["api-burn-1h", "api-burn-6h", "api-burn-1d", "api-burn-3d"]);
+        let shown: Vec<String> = problems.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            shown,
+            [
+                "s.yaml:13: slo `slow`: sli.latency.le: unknown field (expected `histogram` or `threshold`)",
+                "s.yaml:16: slo `both`: sli: needs exactly one of `availability`, `latency` or `kpi_floor`",
+                "s.yaml:20: slo `leads`: objective: must be a percentage above 0 and below 100 (99.5 means 99.5 %)",
+                "s.yaml:22: slo `leads`: sli.kpi_floor.kpi: names no known KPI (known: leads)",
+            ]
+        );
+        // A file of rules and SLOs: both, and a clash of names is a problem.
+        let mixed = format!(
+            "groups:\n  - name: g\n    rules:\n      - name: api-burn-1h\n        tier: P1\n        annotations: {{summary: s}}\n        condition: {{kpi: leads, below: 3}}\n{}",
+            SLOS.lines().take(5).collect::<Vec<_>>().join("\n")
+        );
+        let (rules, problems) = check_text("m.yaml", &mixed, Some(&["leads".to_owned()]));
+        assert_eq!(rules.len(), 4, "{problems:?}");
+        assert_eq!(problems.len(), 1);
+        assert!(problems[0].reason.contains("burn-rate rule"), "{problems:?}");
+        let (_, problems) = check_text("m.yaml", "slos: 3\n", None);
+        assert_eq!(problems[0].field, "slos");
+    }
+
+    #[test]
+    fn the_shipped_slos_pass() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let kpis: Vec<String> = ["payment_success_rate".to_owned()].into();
+        let text = std::fs::read_to_string(root.join("alert-rules/slos.yaml")).unwrap();
+        let (rules, problems) = check_text("slos.yaml", &text, Some(&kpis));
+        assert!(problems.is_empty(), "{problems:?}");
+        assert_eq!(rules.len(), 12);
     }
 }
