@@ -21,4 +21,5 @@ mod otlp;
 mod remote_write;
 mod report;
 mod segment;
+mod slos;
 mod tickets;

@@ -201,8 +201,8 @@ async fn latency(
     Ok((bad, total))
 }
 
-/// Whole hours of `kpi` below `floor`, per age bucket of hours ending at `at`'s
-/// last whole hour... returned as counts per window directly.
+/// `kpi` per hour (the launch's time zone) over the longest window, counted by
+/// [`floor_measurement`].
 async fn kpi_floor(
     kpis: &KpiState,
     slo: &Slo,
