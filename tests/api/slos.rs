@@ -74,8 +74,8 @@ fn counters(now_ms: u64) -> Vec<Value> {
 /// The budget left over the 7 days, by hand: every error of the 24 hours over
 /// every request, against the 0.5 % budget.
 fn remaining_by_hand(burning: f64) -> f64 {
-    let errors = (STEPS - BURNING_STEPS) as f64 * HEALTHY_ERRORS_PER_STEP
-        + BURNING_STEPS as f64 * burning;
+    let errors =
+        (STEPS - BURNING_STEPS) as f64 * HEALTHY_ERRORS_PER_STEP + BURNING_STEPS as f64 * burning;
     let requests = STEPS as f64 * REQUESTS_PER_STEP;
     1.0 - (errors / requests) / 0.005
 }
@@ -152,7 +152,10 @@ async fn burn_rates_fire_at_the_workbooks_thresholds_and_slos_show_the_budget_le
     assert_eq!(page["labels"]["slo"], "checkout-availability");
     assert_eq!(page["labels"]["window"], "1h");
     assert_eq!(page["labels"]["team"], "sre");
-    assert!((page["value"].as_f64().unwrap() - 15.0).abs() < 1e-6, "{page}");
+    assert!(
+        (page["value"].as_f64().unwrap() - 15.0).abs() < 1e-6,
+        "{page}"
+    );
     let summary = page["annotations"]["summary"].as_str().unwrap();
     assert!(summary.contains("15.00x over 1h"), "{summary}");
     assert!(summary.contains("of the 7d budget left"), "{summary}");
@@ -180,15 +183,27 @@ async fn burn_rates_fire_at_the_workbooks_thresholds_and_slos_show_the_budget_le
             (remaining - expected).abs() < 1e-9,
             "{name}: {remaining} against {expected} by hand: {status}"
         );
-        assert_eq!(status["total"].as_f64(), Some(STEPS as f64 * REQUESTS_PER_STEP));
+        assert_eq!(
+            status["total"].as_f64(),
+            Some(STEPS as f64 * REQUESTS_PER_STEP)
+        );
         assert_eq!(status["window"], "7d");
-        assert_eq!(status["error_budget"].as_f64().map(|b| (b * 1e6).round()), Some(5000.0));
+        assert_eq!(
+            status["error_budget"].as_f64().map(|b| (b * 1e6).round()),
+            Some(5000.0)
+        );
     }
     let checkout = slo("checkout-availability");
     assert!(expected_negative(&checkout), "overspent: {checkout}");
     let fast = &checkout["burn_rates"][0];
-    assert_eq!((fast["window"].as_str(), fast["tier"].as_str()), (Some("1h"), Some("P1")));
-    assert!((fast["burn_rate"].as_f64().unwrap() - 15.0).abs() < 1e-6, "{fast}");
+    assert_eq!(
+        (fast["window"].as_str(), fast["tier"].as_str()),
+        (Some("1h"), Some("P1"))
+    );
+    assert!(
+        (fast["burn_rate"].as_f64().unwrap() - 15.0).abs() < 1e-6,
+        "{fast}"
+    );
     assert_eq!(fast["burning"], true);
     let search = slo("search-availability");
     assert_eq!(search["burn_rates"][0]["burning"], false, "{search}");

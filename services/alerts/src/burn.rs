@@ -224,7 +224,7 @@ pub fn unmeasured(slo: &Slo, error: String) -> SloStatus {
 /// An SLO's window as it is said: `28d`, not `4w`.
 pub fn days(window: std::time::Duration) -> String {
     let secs = window.as_secs();
-    if secs % 86_400 == 0 {
+    if secs.is_multiple_of(86_400) {
         format!("{}d", secs / 86_400)
     } else {
         crate::duration::format(window)
@@ -246,10 +246,8 @@ pub fn sample(alert: &SloAlert, measured: &Measurement) -> Option<Sample> {
     let remaining = burn_rate(measured.window, budget).map(|c| 1.0 - c);
     let long_name = crate::duration::format(w.long);
     let short_name = crate::duration::format(w.short);
-    let remaining_text = remaining.map_or_else(
-        || "unknown".to_owned(),
-        |r| format!("{:.1} %", r * 100.0),
-    );
+    let remaining_text =
+        remaining.map_or_else(|| "unknown".to_owned(), |r| format!("{:.1} %", r * 100.0));
     let annotations = BTreeMap::from([
         (
             "summary".to_owned(),
@@ -277,8 +275,8 @@ pub fn sample(alert: &SloAlert, measured: &Measurement) -> Option<Sample> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::slo::alert_rules;
     use crate::rule::Source;
+    use crate::slo::alert_rules;
 
     fn counter(series: u64, age: u32, first: f64, last: f64) -> Point {
         Point {
@@ -332,8 +330,20 @@ mod tests {
                 total: 1000.0,
             },
             alert_windows: BTreeMap::from([
-                (long.0, Counts { bad: long.1, total: 1000.0 }),
-                (short.0, Counts { bad: short.1, total: 1000.0 }),
+                (
+                    long.0,
+                    Counts {
+                        bad: long.1,
+                        total: 1000.0,
+                    },
+                ),
+                (
+                    short.0,
+                    Counts {
+                        bad: short.1,
+                        total: 1000.0,
+                    },
+                ),
             ]),
         }
     }
@@ -348,24 +358,47 @@ mod tests {
         let below = sample(&fast, &measured((3600, 71.5), (300, 72.0), 1.0)).unwrap();
         assert!(!below.holds, "14.3x over 1h: {below:?}");
         let recovered = sample(&fast, &measured((3600, 80.0), (300, 71.5), 1.0)).unwrap();
-        assert!(!recovered.holds, "the short window recovered: {recovered:?}");
+        assert!(
+            !recovered.holds,
+            "the short window recovered: {recovered:?}"
+        );
         assert!(sample(&fast, &Measurement::default()).is_none());
-        assert!(at.annotations["summary"].contains("14.40x over 1h"), "{:?}", at.annotations);
+        assert!(
+            at.annotations["summary"].contains("14.40x over 1h"),
+            "{:?}",
+            at.annotations
+        );
         assert_eq!(at.annotations["budget_remaining"], "80.0 %");
     }
 
     #[test]
     fn each_row_of_the_table_uses_its_windows_and_factor() {
-        for (i, (long, short, factor)) in [(3600, 300, 14.4), (21_600, 1800, 6.0), (86_400, 7200, 3.0), (259_200, 21_600, 1.0)]
-            .into_iter()
-            .enumerate()
+        for (i, (long, short, factor)) in [
+            (3600, 300, 14.4),
+            (21_600, 1800, 6.0),
+            (86_400, 7200, 3.0),
+            (259_200, 21_600, 1.0),
+        ]
+        .into_iter()
+        .enumerate()
         {
             let a = alert(i);
             let bad = factor * 5.0;
-            assert!(sample(&a, &measured((long, bad), (short, bad), 0.0)).unwrap().holds);
-            assert!(!sample(&a, &measured((long, bad * 0.99), (short, bad), 0.0)).unwrap().holds);
+            assert!(
+                sample(&a, &measured((long, bad), (short, bad), 0.0))
+                    .unwrap()
+                    .holds
+            );
+            assert!(
+                !sample(&a, &measured((long, bad * 0.99), (short, bad), 0.0))
+                    .unwrap()
+                    .holds
+            );
             // Another row's windows burning do not make this one fire.
-            assert!(!sample(&a, &measured((long + 1, bad), (short + 1, bad), 0.0)).is_some_and(|s| s.holds));
+            assert!(
+                !sample(&a, &measured((long + 1, bad), (short + 1, bad), 0.0))
+                    .is_some_and(|s| s.holds)
+            );
         }
     }
 

@@ -329,7 +329,12 @@ fn check_slos(
     let Some(list) = slos.as_sequence() else {
         return (
             Vec::new(),
-            vec![problem(slos_line, None, "slos".into(), "must be a list of SLOs".into())],
+            vec![problem(
+                slos_line,
+                None,
+                "slos".into(),
+                "must be a list of SLOs".into(),
+            )],
         );
     };
     let mut rules = Vec::new();
@@ -373,7 +378,12 @@ fn check_slos(
             continue;
         }
         if !names.insert(slo.name.clone()) {
-            problems.push(problem(start, who, "name".into(), "is used twice in this file".into()));
+            problems.push(problem(
+                start,
+                who,
+                "name".into(),
+                "is used twice in this file".into(),
+            ));
             continue;
         }
         rules.extend(crate::slo::alert_rules(slo, "slos"));
@@ -786,7 +796,10 @@ mod tests {
     fn slos_make_burn_rate_rules_and_their_problems_name_file_slo_field_and_line() {
         let (rules, problems) = check_text("s.yaml", SLOS, Some(&["leads".to_owned()]));
         let names: Vec<&str> = rules.iter().map(|r| r.name.as_str()).collect();
-        assert_eq!(names, ["api-burn-1h", "api-burn-6h", "api-burn-1d", "api-burn-3d"]);
+        assert_eq!(
+            names,
+            ["api-burn-1h", "api-burn-6h", "api-burn-1d", "api-burn-3d"]
+        );
         let shown: Vec<String> = problems.iter().map(ToString::to_string).collect();
         assert_eq!(
             shown,
@@ -805,7 +818,10 @@ mod tests {
         let (rules, problems) = check_text("m.yaml", &mixed, Some(&["leads".to_owned()]));
         assert_eq!(rules.len(), 4, "{problems:?}");
         assert_eq!(problems.len(), 1);
-        assert!(problems[0].reason.contains("burn-rate rule"), "{problems:?}");
+        assert!(
+            problems[0].reason.contains("burn-rate rule"),
+            "{problems:?}"
+        );
         let (_, problems) = check_text("m.yaml", "slos: 3\n", None);
         assert_eq!(problems[0].field, "slos");
     }

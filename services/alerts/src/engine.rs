@@ -19,13 +19,13 @@ use tokio::sync::Mutex;
 
 use crate::burn::{self, Measurement};
 use crate::config::{AlertSettings, ConfigError};
-use crate::sli;
 use crate::error::AlertError;
 use crate::evaluate::evaluate;
 use crate::notify::Delivery;
 use crate::plan::{self, Action, ActionError, Plan, Planner, State};
 use crate::rule::{Rule, Source};
 use crate::silence::Silence;
+use crate::sli;
 use crate::store::{self, AlertRow};
 
 /// The shortest pause between two evaluations when they run early.

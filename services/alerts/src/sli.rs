@@ -33,11 +33,15 @@ pub enum SliError {
     Store(#[from] clickhouse::error::Error),
     #[error("KPI: {0}")]
     Kpi(#[from] hypercare_kpis::KpiError),
-    #[error("`{0}` matches too many series x buckets (over {SLO_MAX_ROWS} rows): narrow it with label matchers")]
+    #[error(
+        "`{0}` matches too many series x buckets (over {SLO_MAX_ROWS} rows): narrow it with label matchers"
+    )]
     TooMany(String),
     #[error("`{0}` is not a selector: {1}")]
     Selector(String, String),
-    #[error("the threshold {threshold} is not a bucket bound of `{histogram}` (bounds: {bounds:?})")]
+    #[error(
+        "the threshold {threshold} is not a bucket bound of `{histogram}` (bounds: {bounds:?})"
+    )]
     Threshold {
         histogram: String,
         threshold: f64,
@@ -237,7 +241,12 @@ async fn kpi_floor(
 /// From hourly values (start, value): the whole hours ending within each
 /// window (at least the last whole hour), those below `floor` bad; hours
 /// without a value are not counted.
-pub fn floor_measurement(slo: &Slo, hours: &[(u64, Option<f64>)], floor: f64, at: u64) -> Measurement {
+pub fn floor_measurement(
+    slo: &Slo,
+    hours: &[(u64, Option<f64>)],
+    floor: f64,
+    at: u64,
+) -> Measurement {
     let counts = |window: u64| {
         let since = at.saturating_sub(window.max(HOUR));
         let mut counts = Counts::default();
@@ -257,7 +266,10 @@ pub fn floor_measurement(slo: &Slo, hours: &[(u64, Option<f64>)], floor: f64, at
     };
     Measurement {
         window: counts(slo.window.as_secs()),
-        alert_windows: alert_windows().into_iter().map(|w| (w, counts(w))).collect(),
+        alert_windows: alert_windows()
+            .into_iter()
+            .map(|w| (w, counts(w)))
+            .collect(),
     }
 }
 
@@ -316,10 +328,28 @@ mod tests {
             })
             .collect();
         let m = floor_measurement(&slo, &hours, 10.0, at);
-        assert_eq!(m.window, Counts { bad: 2.0, total: 9.0 });
+        assert_eq!(
+            m.window,
+            Counts {
+                bad: 2.0,
+                total: 9.0
+            }
+        );
         // 5 minutes reads the last whole hour (99, below the floor).
-        assert_eq!(m.over(300), Counts { bad: 1.0, total: 1.0 });
-        assert_eq!(m.over(6 * HOUR), Counts { bad: 2.0, total: 5.0 });
+        assert_eq!(
+            m.over(300),
+            Counts {
+                bad: 1.0,
+                total: 1.0
+            }
+        );
+        assert_eq!(
+            m.over(6 * HOUR),
+            Counts {
+                bad: 2.0,
+                total: 5.0
+            }
+        );
     }
 
     #[test]
@@ -331,9 +361,27 @@ mod tests {
         let minutes = (vec![1.0; 4320], vec![10.0; 4320]);
         let hours = (vec![60.0; 48], vec![600.0; 48]);
         let m = measurement(&slo, &minutes, &hours);
-        assert_eq!(m.over(300), Counts { bad: 5.0, total: 50.0 });
-        assert_eq!(m.over(3 * 86_400), Counts { bad: 4320.0, total: 43_200.0 });
-        assert_eq!(m.window, Counts { bad: 2880.0, total: 28_800.0 });
+        assert_eq!(
+            m.over(300),
+            Counts {
+                bad: 5.0,
+                total: 50.0
+            }
+        );
+        assert_eq!(
+            m.over(3 * 86_400),
+            Counts {
+                bad: 4320.0,
+                total: 43_200.0
+            }
+        );
+        assert_eq!(
+            m.window,
+            Counts {
+                bad: 2880.0,
+                total: 28_800.0
+            }
+        );
         assert_eq!(reads(&slo, 1_000_000)[1].0.buckets, 49);
     }
 }

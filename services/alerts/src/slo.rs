@@ -161,18 +161,18 @@ impl TryFrom<SliSpec> for Sli {
 
     fn try_from(spec: SliSpec) -> Result<Self, SliKindError> {
         let mut kinds: Vec<Sli> = Vec::new();
-        kinds.extend(
-            spec.availability
-                .map(|a| Sli::Availability { errors: a.errors, total: a.total }),
-        );
+        kinds.extend(spec.availability.map(|a| Sli::Availability {
+            errors: a.errors,
+            total: a.total,
+        }));
         kinds.extend(spec.latency.map(|l| Sli::Latency {
             histogram: l.histogram,
             threshold: l.threshold,
         }));
-        kinds.extend(
-            spec.kpi_floor
-                .map(|k| Sli::KpiFloor { kpi: k.kpi, floor: k.floor }),
-        );
+        kinds.extend(spec.kpi_floor.map(|k| Sli::KpiFloor {
+            kpi: k.kpi,
+            floor: k.floor,
+        }));
         match kinds.len() {
             1 => Ok(kinds.remove(0)),
             _ => Err(SliKindError),
@@ -270,7 +270,10 @@ impl Slo {
         }
         match &self.sli {
             Sli::Availability { errors, total } => {
-                for (field, text) in [("sli.availability.errors", errors), ("sli.availability.total", total)] {
+                for (field, text) in [
+                    ("sli.availability.errors", errors),
+                    ("sli.availability.total", total),
+                ] {
                     if let Err(reason) = Selector::parse(text) {
                         err(field, reason.to_string());
                     }
@@ -391,7 +394,10 @@ mod tests {
         assert!(s.problems(None).is_empty());
         let rules = alert_rules(s, "slos");
         let names: Vec<&str> = rules.iter().map(|r| r.name.as_str()).collect();
-        assert_eq!(names, ["api-burn-1h", "api-burn-6h", "api-burn-1d", "api-burn-3d"]);
+        assert_eq!(
+            names,
+            ["api-burn-1h", "api-burn-6h", "api-burn-1d", "api-burn-3d"]
+        );
         let tiers: Vec<Tier> = rules.iter().map(|r| r.tier).collect();
         assert_eq!(tiers, [Tier::P1, Tier::P2, Tier::P3, Tier::P3]);
         assert_eq!(rules[1].labels["window"], "6h");
@@ -415,7 +421,10 @@ mod tests {
                 "sli.latency.threshold"
             ]
         );
-        let s = slo("name: k\nobjective: 95\ntiers: {1h: P0}\nsli: {kpi_floor: {kpi: nope, floor: 3}}\n").unwrap();
+        let s = slo(
+            "name: k\nobjective: 95\ntiers: {1h: P0}\nsli: {kpi_floor: {kpi: nope, floor: 3}}\n",
+        )
+        .unwrap();
         let problems = s.problems(Some(&["leads".to_owned()]));
         assert_eq!(problems[0].0, "sli.kpi_floor.kpi");
         assert_eq!(alert_rules(s, "g")[0].tier, Tier::P0);

@@ -13,13 +13,13 @@ use std::sync::Arc;
 
 use hypercare_runtime::SharedClock;
 
+use crate::burn::{self, SloStatus};
 use crate::config::{AlertSettings, Inhibition, TierPolicy};
 use crate::engine::Engine;
 use crate::error::{Action, AlertError};
 use crate::rule::{Rule, Tier};
 use crate::silence::{Silence, SilenceInput};
 use crate::slo::Slo;
-use crate::burn::{self, SloStatus};
 use crate::stats::History;
 use crate::store::{self, AlertRow, DeliveryRow};
 use crate::view::{self, AlertView, Change, Timing};

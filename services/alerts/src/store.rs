@@ -268,7 +268,8 @@ const SLO_COUNTER_INNER: &str = "any(value) AS value";
 const SLO_HISTOGRAM_VALUE: &str = "any(hist_bounds) AS bounds, \
      argMin(hist_counts, (timestamp, timestamp_ms)) AS first, \
      argMax(hist_counts, (timestamp, timestamp_ms)) AS last, sumForEach(hist_counts) AS total";
-const SLO_HISTOGRAM_INNER: &str = "any(hist_bounds) AS hist_bounds, any(hist_counts) AS hist_counts";
+const SLO_HISTOGRAM_INNER: &str =
+    "any(hist_bounds) AS hist_bounds, any(hist_counts) AS hist_counts";
 
 /// Rows one SLI read may return (series x buckets): a selector matching more
 /// is an error the SLO's status names, not a partial SLI.
@@ -411,11 +412,21 @@ fn slo_catalog_sql(histogram: bool) -> String {
     let (sql, binds) = slo_points_sql(&selector, histogram);
     let mut parts = sql.split('?');
     let mut text = parts.next().unwrap_or_default().to_owned();
-    let fixed = ["1795000000", "60", "1794740800", "1795000000", "'http_requests_total'"];
+    let fixed = [
+        "1795000000",
+        "60",
+        "1794740800",
+        "1795000000",
+        "'http_requests_total'",
+    ];
     let literals = fixed
         .iter()
         .map(|s| (*s).to_owned())
-        .chain(binds.iter().map(|b| format!("'{}'", b.replace('\\', "\\\\").replace('\'', "\\'"))))
+        .chain(
+            binds
+                .iter()
+                .map(|b| format!("'{}'", b.replace('\\', "\\\\").replace('\'', "\\'"))),
+        )
         .chain(["2000001".to_owned()]);
     for (part, literal) in parts.zip(literals) {
         text.push_str(&literal);
