@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use hypercare_tests::{ManualClock, READ_KEY, TestApp, eventually, spawn_app_on};
+use hypercare_tests::{INGEST_KEY, ManualClock, READ_KEY, TestApp, eventually, spawn_app_on};
 
 /// Two SLOs at 99.5 % (a 0.5 % budget) over 7 days, one per service.
 const SLOS: &str = r#"
@@ -209,9 +209,15 @@ async fn burn_rates_fire_at_the_workbooks_thresholds_and_slos_show_the_budget_le
     assert_eq!(search["burn_rates"][0]["burning"], false, "{search}");
     assert_eq!(search["burn_rates"][1]["burning"], true, "{search}");
 
-    // Without a key: the usual 401.
+    // Without a key: the usual 401; an ingest key has no `read`: 403.
     let response = app.get("/v1/slos", None).await;
     assert_eq!(response.status(), 401);
+    let (status, body) = app.get_json_as("/v1/slos", INGEST_KEY).await;
+    assert_eq!(
+        (status.as_u16(), body["error"].as_str()),
+        (403, Some("forbidden")),
+        "{body}"
+    );
 }
 
 fn expected_negative(status: &Value) -> bool {

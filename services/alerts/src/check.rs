@@ -351,27 +351,51 @@ fn check_slos(
             line_of(lines, start.saturating_sub(1), end, &path)
         };
         let who = name.clone().or_else(|| Some(format!("slos[{i}]")));
-        let slo = match deserialize_as::<crate::slo::Slo>(value) {
-            Ok(slo) => slo,
-            Err((mut path, mut reason)) => {
-                // serde names the map of an unknown field: name the field.
-                if let Some(rest) = reason.strip_prefix("unknown field `")
-                    && let Some((unknown, expected)) = rest.split_once('`')
-                {
-                    path.push(unknown.to_owned());
-                    reason = format!("unknown field ({})", expected.trim_start_matches(", "));
+        // Unknown fields are reported and taken out, so that the SLO's other
+        // problems are reported in the same run; any other serde error ends it.
+        let mut value = value.clone();
+        let mut unknown = false;
+        let mut read = None;
+        for _ in 0..16 {
+            match deserialize_as::<crate::slo::Slo>(&value) {
+                Ok(slo) => {
+                    read = Some(slo);
+                    break;
                 }
-                let field = if path.is_empty() {
-                    "slo".to_owned()
-                } else {
-                    path.join(".")
-                };
-                problems.push(problem(at(&field), who, field, reason));
-                continue;
+                Err((mut path, reason)) => {
+                    let extra = reason
+                        .strip_prefix("unknown field `")
+                        .and_then(|rest| rest.split_once('`'));
+                    let Some((field, expected)) = extra else {
+                        let field = if path.is_empty() {
+                            "slo".to_owned()
+                        } else {
+                            path.join(".")
+                        };
+                        problems.push(problem(at(&field), who.clone(), field, reason));
+                        break;
+                    };
+                    // serde names the map of an unknown field: name the field.
+                    path.push(field.to_owned());
+                    let reason = format!("unknown field ({})", expected.trim_start_matches(", "));
+                    problems.push(problem(
+                        at(&path.join(".")),
+                        who.clone(),
+                        path.join("."),
+                        reason,
+                    ));
+                    unknown = true;
+                    if !remove(&mut value, &path) {
+                        break;
+                    }
+                }
             }
+        }
+        let Some(slo) = read else {
+            continue;
         };
         let found = slo.problems(kpis);
-        if !found.is_empty() {
+        if unknown || !found.is_empty() {
             for (field, reason) in found {
                 problems.push(problem(at(&field), who.clone(), field, reason));
             }
@@ -388,6 +412,8 @@ fn check_slos(
         }
         rules.extend(crate::slo::alert_rules(slo, "slos"));
     }
+    // In the order of the file (serde reports unknown fields first).
+    problems.sort_by_key(|p| p.line);
     (rules, problems)
 }
 
@@ -804,6 +830,7 @@ mod tests {
         assert_eq!(
             shown,
             [
+                "s.yaml:8: slo `slow`: window: must be between 1d and 90d",
                 "s.yaml:13: slo `slow`: sli.latency.le: unknown field (expected `histogram` or `threshold`)",
                 "s.yaml:16: slo `both`: sli: needs exactly one of `availability`, `latency` or `kpi_floor`",
                 "s.yaml:20: slo `leads`: objective: must be a percentage above 0 and below 100 (99.5 means 99.5 %)",
