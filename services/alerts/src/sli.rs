@@ -282,23 +282,28 @@ pub async fn measure(
 ) -> Result<Measurement, SliError> {
     let [(minutes, n_minutes), (hours, n_hours)] = reads(slo, at);
     match &slo.sli {
+        // The reads of one SLI run at once: a status waits for the slowest, not their sum.
         Sli::Availability { errors, total } => {
-            let minutes = (
-                counter(client, errors, minutes, n_minutes).await?,
-                counter(client, total, minutes, n_minutes).await?,
-            );
-            let hours = (
-                counter(client, errors, hours, n_hours).await?,
-                counter(client, total, hours, n_hours).await?,
-            );
-            Ok(measurement(slo, &minutes, &hours))
+            let (e_minutes, t_minutes, e_hours, t_hours) = tokio::try_join!(
+                counter(client, errors, minutes, n_minutes),
+                counter(client, total, minutes, n_minutes),
+                counter(client, errors, hours, n_hours),
+                counter(client, total, hours, n_hours),
+            )?;
+            Ok(measurement(
+                slo,
+                &(e_minutes, t_minutes),
+                &(e_hours, t_hours),
+            ))
         }
         Sli::Latency {
             histogram,
             threshold,
         } => {
-            let minutes = latency(client, histogram, *threshold, minutes, n_minutes).await?;
-            let hours = latency(client, histogram, *threshold, hours, n_hours).await?;
+            let (minutes, hours) = tokio::try_join!(
+                latency(client, histogram, *threshold, minutes, n_minutes),
+                latency(client, histogram, *threshold, hours, n_hours),
+            )?;
             Ok(measurement(slo, &minutes, &hours))
         }
         Sli::KpiFloor { kpi, floor } => kpi_floor(kpis, slo, kpi, *floor, at).await,
