@@ -21,5 +21,6 @@ mod otlp;
 mod remote_write;
 mod report;
 mod segment;
+mod slos;
 mod stages;
 mod tickets;

@@ -31,6 +31,7 @@ async fn the_document_is_served_without_a_key() {
         ("/v1/tickets/{id}/transition", "post"),
         ("/v1/kpis/{id}", "put"),
         ("/v1/silences/{id}", "delete"),
+        ("/v1/slos", "get"),
         ("/v1/openapi.json", "get"),
     ] {
         assert!(doc["paths"][path][method].is_object(), "{method} {path}");

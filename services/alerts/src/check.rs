@@ -27,6 +27,8 @@ pub struct Problem {
     pub line: usize,
     /// The rule's name; None for problems of the file or of a group.
     pub rule: Option<String>,
+    /// What `rule` names: `rule`, or `slo` for an entry of `slos:`.
+    pub kind: &'static str,
     /// The field's path within the rule (`condition.metric.window`), or within
     /// the file (`groups[1].name`) for problems outside rules.
     pub field: String,
@@ -37,7 +39,7 @@ impl std::fmt::Display for Problem {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}:{}: ", self.file, self.line)?;
         if let Some(rule) = &self.rule {
-            write!(f, "rule `{rule}`: ")?;
+            write!(f, "{} `{rule}`: ", self.kind)?;
         }
         write!(f, "{}: {}", self.field, self.reason)
     }
@@ -52,6 +54,7 @@ pub fn check(paths: &[PathBuf], kpis: Option<&[String]>) -> (Vec<Rule>, Vec<Prob
         file: file.display().to_string(),
         line: 0,
         rule: None,
+        kind: "rule",
         field: "file".into(),
         reason: e.to_string(),
     };
@@ -76,6 +79,7 @@ pub fn check(paths: &[PathBuf], kpis: Option<&[String]>) -> (Vec<Rule>, Vec<Prob
                     file: name.clone(),
                     line: rule_lines(&text).get(&rule.name).copied().unwrap_or(1),
                     rule: Some(rule.name.clone()),
+                    kind: "rule",
                     field: "name".into(),
                     reason: "is already used by a rule of another file".into(),
                 });
@@ -137,6 +141,7 @@ pub fn check_text(file: &str, text: &str, kpis: Option<&[String]>) -> (Vec<Rule>
         file: file.to_owned(),
         line,
         rule: rule.map(str::to_owned),
+        kind: "rule",
         field: field.to_owned(),
         reason,
     };
@@ -163,18 +168,30 @@ pub fn check_text(file: &str, text: &str, kpis: Option<&[String]>) -> (Vec<Rule>
         );
     };
     for key in root.keys() {
-        if key.as_str() != Some("groups") {
+        if key.as_str() != Some("groups") && key.as_str() != Some("slos") {
             let name = key_text(key);
             let line = line_of(&lines, 0, lines.len(), &[name.as_str()]);
             problems.push(problem(
                 line,
                 None,
                 &name,
-                "unknown field (expected `groups`)".into(),
+                "unknown field (expected `groups`, `slos`)".into(),
             ));
         }
     }
-    let Some(groups) = root.get("groups").and_then(Value::as_sequence) else {
+    // SLOs come first in the answer's problems only if they come first in the file.
+    let (slo_rules, mut slo_problems) = match root.get("slos") {
+        Some(slos) => check_slos(file, &lines, slos, kpis),
+        None => (Vec::new(), Vec::new()),
+    };
+    let groups = match root.get("groups") {
+        None if root.contains_key("slos") => {
+            problems.append(&mut slo_problems);
+            return (slo_rules, problems);
+        }
+        groups => groups,
+    };
+    let Some(groups) = groups.and_then(Value::as_sequence) else {
         let line = line_of(&lines, 0, lines.len(), &["groups"]);
         problems.push(problem(
             line,
@@ -270,6 +287,133 @@ pub fn check_text(file: &str, text: &str, kpis: Option<&[String]>) -> (Vec<Rule>
             }
         }
     }
+    if !slo_problems.is_empty() {
+        problems.append(&mut slo_problems);
+        problems.sort_by_key(|p| p.line);
+    }
+    for rule in slo_rules {
+        if seen.insert(rule.name.clone()) {
+            rules.push(rule);
+        } else {
+            problems.push(Problem {
+                file: file.to_owned(),
+                line: 1,
+                rule: Some(rule.name.clone()),
+                kind: "rule",
+                field: "name".into(),
+                reason: "is used by a rule and by an SLO's burn-rate rule: rename one".into(),
+            });
+        }
+    }
+    (rules, problems)
+}
+
+/// The `slos:` list: each SLO's burn-rate rules, and every problem (a
+/// problem's `rule` is the SLO's name, its `kind` `slo`). An SLO with a
+/// problem makes no rules.
+fn check_slos(
+    file: &str,
+    lines: &[&str],
+    slos: &Value,
+    kpis: Option<&[String]>,
+) -> (Vec<Rule>, Vec<Problem>) {
+    let slos_line = line_of(lines, 0, lines.len(), &["slos"]);
+    let problem = |line: usize, slo: Option<String>, field: String, reason: String| Problem {
+        file: file.to_owned(),
+        line,
+        rule: slo,
+        kind: "slo",
+        field,
+        reason,
+    };
+    let Some(list) = slos.as_sequence() else {
+        return (
+            Vec::new(),
+            vec![problem(
+                slos_line,
+                None,
+                "slos".into(),
+                "must be a list of SLOs".into(),
+            )],
+        );
+    };
+    let mut rules = Vec::new();
+    let mut problems = Vec::new();
+    let mut names = BTreeSet::new();
+    let mut cursor = slos_line.saturating_sub(1);
+    for (i, value) in list.iter().enumerate() {
+        let start = line_of(lines, cursor, lines.len(), &["name"]).max(cursor + 1);
+        let end = next_item_line(lines, start);
+        cursor = start;
+        let name = value.get("name").and_then(Value::as_str).map(str::to_owned);
+        let at = |field: &str| {
+            let path: Vec<&str> = field.split('.').collect();
+            line_of(lines, start.saturating_sub(1), end, &path)
+        };
+        let who = name.clone().or_else(|| Some(format!("slos[{i}]")));
+        // Unknown fields are reported and taken out, so that the SLO's other
+        // problems are reported in the same run; any other serde error ends it.
+        let mut value = value.clone();
+        let mut unknown = false;
+        let mut read = None;
+        for _ in 0..16 {
+            match deserialize_as::<crate::slo::Slo>(&value) {
+                Ok(slo) => {
+                    read = Some(slo);
+                    break;
+                }
+                Err((mut path, reason)) => {
+                    let extra = reason
+                        .strip_prefix("unknown field `")
+                        .and_then(|rest| rest.split_once('`'));
+                    let Some((field, expected)) = extra else {
+                        let field = if path.is_empty() {
+                            "slo".to_owned()
+                        } else {
+                            path.join(".")
+                        };
+                        problems.push(problem(at(&field), who.clone(), field, reason));
+                        break;
+                    };
+                    // serde names the map of an unknown field: name the field.
+                    path.push(field.to_owned());
+                    let reason = format!("unknown field ({})", expected.trim_start_matches(", "));
+                    problems.push(problem(
+                        at(&path.join(".")),
+                        who.clone(),
+                        path.join("."),
+                        reason,
+                    ));
+                    unknown = true;
+                    if !remove(&mut value, &path) {
+                        break;
+                    }
+                }
+            }
+        }
+        let Some(slo) = read else {
+            continue;
+        };
+        let found = slo.problems(kpis);
+        if unknown || !found.is_empty() {
+            for (field, reason) in found {
+                problems.push(problem(at(&field), who.clone(), field, reason));
+            }
+            continue;
+        }
+        if !names.insert(slo.name.clone()) {
+            problems.push(problem(
+                start,
+                who,
+                "name".into(),
+                "is used twice in this file".into(),
+            ));
+            continue;
+        }
+        rules.extend(crate::slo::alert_rules(slo, "slos"));
+    }
+    // In the order of the file (serde reports unknown fields first).
+    problems.sort_by_key(|p| p.line);
     (rules, problems)
 }
 
@@ -325,9 +469,15 @@ fn strip_location(e: &serde_norway::Error) -> String {
 /// One serde error: the path serde names (may be a parent of the field) and
 /// the message.
 fn deserialize(value: &Value) -> Result<Rule, (Vec<String>, String)> {
+    deserialize_as::<Rule>(value)
+}
+
+fn deserialize_as<T: serde::de::DeserializeOwned>(
+    value: &Value,
+) -> Result<T, (Vec<String>, String)> {
     // Through text, so that serde_norway tracks the path of the error.
     let text = serde_norway::to_string(value).map_err(|e| (Vec::new(), e.to_string()))?;
-    serde_norway::from_str::<Rule>(&text).map_err(|e| {
+    serde_norway::from_str::<T>(&text).map_err(|e| {
         let message = strip_location(&e);
         match message.split_once(": ") {
             Some((path, rest))
@@ -475,11 +625,13 @@ fn check_rule(mut value: Value, kpis: Option<&[String]>) -> (Option<Rule>, Vec<(
 /// The first problem of a file or of rule files, for those who stop at it
 /// (the service at start-up).
 #[derive(Debug, thiserror::Error, PartialEq)]
-#[error("{file}:{line}: rule `{rule}`: {field}: {reason}")]
+#[error("{file}:{line}: {kind} `{rule}`: {field}: {reason}")]
 pub struct RuleError {
     pub file: String,
     pub line: usize,
     pub rule: String,
+    /// `rule`, or `slo` when `rule` names an SLO.
+    pub kind: &'static str,
     pub field: String,
     pub reason: String,
 }
@@ -502,6 +654,7 @@ fn first(problems: Vec<Problem>) -> RuleError {
         file: problem.file,
         line: problem.line,
         rule: problem.rule.unwrap_or_else(|| "-".into()),
+        kind: problem.kind,
         field: problem.field,
         reason: problem.reason,
     }
@@ -639,5 +792,74 @@ mod tests {
             (problems[0].line, problems[0].field.as_str()),
             (9, "condition.above")
         );
+    }
+
+    const SLOS: &str = "slos:
+  - name: api
+    objective: 99.5
+    sli:
+      availability: {errors: 'r{status=~\"5..\"}', total: r}
+  - name: slow
+    objective: 99.5
+    window: 2h
+    sli:
+      latency:
+        histogram: h
+        threshold: 0.8
+        le: 1
+  - name: both
+    objective: 99
+    sli:
+      kpi_floor: {kpi: leads, floor: 3}
+      latency: {histogram: h, threshold: 1}
+  - name: leads
+    objective: 150
+    sli:
+      kpi_floor: {kpi: nope, floor: 3}
+";
+
+    #[test]
+    fn slos_make_burn_rate_rules_and_their_problems_name_file_slo_field_and_line() {
+        let (rules, problems) = check_text("s.yaml", SLOS, Some(&["leads".to_owned()]));
+        let names: Vec<&str> = rules.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(
+            names,
+            ["api-burn-1h", "api-burn-6h", "api-burn-1d", "api-burn-3d"]
+        );
+        let shown: Vec<String> = problems.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            shown,
+            [
+                "s.yaml:8: slo `slow`: window: must be between 1d and 90d",
+                "s.yaml:13: slo `slow`: sli.latency.le: unknown field (expected `histogram` or `threshold`)",
+                "s.yaml:16: slo `both`: sli: needs exactly one of `availability`, `latency` or `kpi_floor`",
+                "s.yaml:20: slo `leads`: objective: must be a percentage above 0 and below 100 (99.5 means 99.5 %)",
+                "s.yaml:22: slo `leads`: sli.kpi_floor.kpi: names no known KPI (known: leads)",
+            ]
+        );
+        // A file of rules and SLOs: both, and a clash of names is a problem.
+        let mixed = format!(
+            "groups:\n  - name: g\n    rules:\n      - name: api-burn-1h\n        tier: P1\n        annotations: {{summary: s}}\n        condition: {{kpi: leads, below: 3}}\n{}",
+            SLOS.lines().take(5).collect::<Vec<_>>().join("\n")
+        );
+        let (rules, problems) = check_text("m.yaml", &mixed, Some(&["leads".to_owned()]));
+        assert_eq!(rules.len(), 4, "{problems:?}");
+        assert_eq!(problems.len(), 1);
+        assert!(
+            problems[0].reason.contains("burn-rate rule"),
+            "{problems:?}"
+        );
+        let (_, problems) = check_text("m.yaml", "slos: 3\n", None);
+        assert_eq!(problems[0].field, "slos");
+    }
+
+    #[test]
+    fn the_shipped_slos_pass() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let kpis: Vec<String> = ["payment_success_rate".to_owned()].into();
+        let text = std::fs::read_to_string(root.join("alert-rules/slos.yaml")).unwrap();
+        let (rules, problems) = check_text("slos.yaml", &text, Some(&kpis));
+        assert!(problems.is_empty(), "{problems:?}");
+        assert_eq!(rules.len(), 12);
     }
 }

@@ -9,6 +9,7 @@
 //! so a restart does not forget what fires (groups are notified again once).
 //! Time is read from the context's clock only.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,6 +17,7 @@ use clickhouse::Client;
 use hypercare_runtime::{Cancellation, SharedClock, Tasks};
 use tokio::sync::Mutex;
 
+use crate::burn::{self, Measurement};
 use crate::config::{AlertSettings, ConfigError};
 use crate::error::AlertError;
 use crate::evaluate::evaluate;
@@ -23,6 +25,7 @@ use crate::notify::Delivery;
 use crate::plan::{self, Action, ActionError, Plan, Planner, State};
 use crate::rule::{Rule, Source};
 use crate::silence::Silence;
+use crate::sli;
 use crate::store::{self, AlertRow};
 
 /// The shortest pause between two evaluations when they run early.
@@ -173,17 +176,43 @@ impl Engine {
             None
         };
         let mut results = Vec::with_capacity(rules.len());
+        // An SLO's four burn-rate rules read its SLI once per evaluation.
+        let mut measured: HashMap<String, Measurement> = HashMap::new();
         for rule in rules {
-            match evaluate(
-                &self.store,
-                &self.kpis,
-                &self.capacity,
-                board.as_ref(),
-                rule,
-                now / 1000,
-            )
-            .await
-            {
+            let evaluated = match &rule.condition.source {
+                Source::Slo(alert) => {
+                    let name = &alert.slo.name;
+                    if !measured.contains_key(name) {
+                        match sli::measure(&self.store, &self.kpis, &alert.slo, now / 1000).await {
+                            Ok(m) => {
+                                measured.insert(name.clone(), m);
+                            }
+                            Err(error) => {
+                                tracing::warn!(slo = %name, %error, "Could not measure an SLO; its burn-rate alerts keep their state.");
+                            }
+                        }
+                    }
+                    match measured.get(name) {
+                        Some(m) => Ok(burn::sample(alert, m).into_iter().collect()),
+                        None => {
+                            results.push(None);
+                            continue;
+                        }
+                    }
+                }
+                _ => {
+                    evaluate(
+                        &self.store,
+                        &self.kpis,
+                        &self.capacity,
+                        board.as_ref(),
+                        rule,
+                        now / 1000,
+                    )
+                    .await
+                }
+            };
+            match evaluated {
                 Ok(samples) => results.push(Some(samples)),
                 Err(error) => {
                     tracing::warn!(rule = %rule.name, %error, "Could not evaluate an alert rule; its alerts keep their state.");

@@ -57,6 +57,9 @@ pub enum AlertError {
     NotEvaluator,
     #[error("ClickHouse: {0}")]
     Store(#[from] clickhouse::error::Error),
+    /// An SLI read that ClickHouse could not answer.
+    #[error("{0}")]
+    Sli(crate::sli::SliError),
 }
 
 impl AlertError {
@@ -92,6 +95,10 @@ impl From<AlertError> for ApiError {
             }
             AlertError::NotEvaluator => ApiError::new(ErrorCode::NotEvaluator, message),
             AlertError::Store(e) => ApiError::storage(e),
+            AlertError::Sli(crate::sli::SliError::Store(e)) => ApiError::storage(e),
+            AlertError::Sli(crate::sli::SliError::Kpi(e)) => e.into(),
+            // Not reached: other SLI errors are reported in the SLO's status.
+            AlertError::Sli(e) => ApiError::new(ErrorCode::InternalError, e.to_string()),
         }
     }
 }

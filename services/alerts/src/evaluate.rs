@@ -31,6 +31,9 @@ pub struct Sample {
     pub labels: BTreeMap<String, String>,
     pub value: f64,
     pub holds: bool,
+    /// Annotations of the sample itself, over the rule's (burn-rate alerts
+    /// say the budget left); empty for rules written by hand.
+    pub annotations: BTreeMap<String, String>,
 }
 
 const LABEL_OR_RESOURCE: &str = "multiIf(has(label_keys, ?), label_values[indexOf(label_keys, ?)], \
@@ -51,7 +54,7 @@ fn label_expr(name: &str, sql: &mut String, binds: &mut Vec<String>) {
     }
 }
 
-fn matcher_sql(m: &Matcher, sql: &mut String, binds: &mut Vec<String>) {
+pub(crate) fn matcher_sql(m: &Matcher, sql: &mut String, binds: &mut Vec<String>) {
     sql.push_str(" AND ");
     match m.op {
         Op::Eq | Op::Ne => {
@@ -432,6 +435,7 @@ async fn kpi_sample(
                     labels: BTreeMap::from([("kpi".to_owned(), id.to_owned())]),
                     value,
                     holds: holds_scaled,
+                    annotations: BTreeMap::new(),
                 }));
             }
             None => (Some(value), Some(current)),
@@ -454,6 +458,7 @@ async fn kpi_sample(
         labels: BTreeMap::from([("kpi".to_owned(), id.to_owned())]),
         value: v,
         holds: holds(v, levels),
+        annotations: BTreeMap::new(),
     }))
 }
 
@@ -486,8 +491,13 @@ pub async fn evaluate(
                     labels,
                     value,
                     holds: value == 0.0,
+                    annotations: BTreeMap::new(),
                 })
                 .collect());
+        }
+        Source::Slo(alert) => {
+            let measured = crate::sli::measure(client, kpis, &alert.slo, now).await?;
+            return Ok(crate::burn::sample(alert, &measured).into_iter().collect());
         }
         Source::Capacity(source) => {
             let window = (source.window.as_secs() / 60) as u32;
@@ -509,6 +519,7 @@ pub async fn evaluate(
                         (_, Some(Threshold::Value(t))) => value < t,
                         _ => false,
                     },
+                    annotations: BTreeMap::new(),
                 });
             }
             return Ok(samples);
@@ -570,6 +581,7 @@ pub async fn evaluate(
             holds: holds(value, None),
             labels,
             value,
+            annotations: BTreeMap::new(),
         })
         .collect())
 }

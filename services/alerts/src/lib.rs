@@ -1,7 +1,7 @@
 //! Tiered alerts for the SRE during the stabilization window.
 //!
 //! ```text
-//! alert-rules/*.yaml ─ check::load ┐
+//! alert-rules/*.yaml ─ check::load ┐   (slos: ─ slo::alert_rules: burn-rate rules)
 //!                                  ▼
 //!   engine (one replica): evaluate every `interval` ─ pending → firing → resolved
 //!        │   KPIs (hypercare-kpis), metric_points, events          │ alert_events
@@ -20,6 +20,7 @@
 //! POST   /v1/alerts/{id}/resolve         resolve by hand (admin)
 //! GET    /v1/alerts/history?date=&tz=    time to ack / resolve, MTTA / MTTR per tier (read)
 //! GET    /v1/alerts/notifications        webhook deliveries, failed ones included (read)
+//! GET    /v1/slos                        every SLO: SLI, error budget left, burn rates (read)
 //! GET    /v1/silences, /v1/silences/{id} (read)
 //! POST   /v1/silences                    matchers, startsAt, endsAt|duration, createdBy, comment (admin)
 //! DELETE /v1/silences/{id}               expire (admin)
@@ -27,6 +28,7 @@
 //!
 //! See docs/alerts.md for the rule format, the tier policies and the semantics.
 
+pub mod burn;
 pub mod check;
 pub mod cli;
 pub mod config;
@@ -42,6 +44,8 @@ pub mod routes;
 pub mod rule;
 pub mod schema;
 pub mod silence;
+pub mod sli;
+pub mod slo;
 pub mod state;
 pub mod stats;
 pub mod store;
@@ -140,6 +144,7 @@ impl Capability for Alerts {
             evaluate = config.evaluate,
             "Alert rules loaded."
         );
+        let slos = slo::slos_of(&rules);
         let engine = if config.evaluate {
             let engine = Arc::new(engine::Engine::with_settings(
                 &config,
@@ -148,7 +153,7 @@ impl Capability for Alerts {
                 ctx.store.background.clone(),
                 ctx.clock.clone(),
                 ctx.tasks.clone(),
-                kpis,
+                kpis.clone(),
                 capacity,
             )?);
             let running = engine.clone();
@@ -165,6 +170,8 @@ impl Capability for Alerts {
                 settings: config,
                 inhibitions,
                 clock: ctx.clock.clone(),
+                slos,
+                kpis,
             }),
         })
     }

@@ -252,11 +252,12 @@ impl Planner {
             let labels = Self::labels_of(rule, &sample);
             let fp = fingerprint(&labels);
             seen.insert(fp.clone());
-            let annotations: BTreeMap<String, String> = rule
+            let mut annotations: BTreeMap<String, String> = rule
                 .annotations
                 .iter()
                 .map(|(k, v)| (k.clone(), render(v, sample.value, &labels)))
                 .collect();
+            annotations.extend(sample.annotations.clone());
             if !sample.holds {
                 state.held_resolved.remove(&fp);
                 Self::clear(state, &fp, now, &mut changes);
@@ -944,6 +945,7 @@ mod tests {
             labels: BTreeMap::from([("service".to_owned(), service.to_owned())]),
             value: if holds { 5.0 } else { 0.0 },
             holds,
+            annotations: BTreeMap::new(),
         }
     }
 

@@ -26,6 +26,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/v1/alerts/{id}", web::get().to(show))
         .route("/v1/alerts/{id}/ack", web::post().to(ack))
         .route("/v1/alerts/{id}/resolve", web::post().to(resolve))
+        .route("/v1/slos", web::get().to(slos))
         .route("/v1/silences", web::get().to(list_silences))
         .route("/v1/silences", web::post().to(create_silence))
         .route("/v1/silences/{id}", web::get().to(show_silence))
@@ -231,6 +232,23 @@ async fn notifications(
     Ok(HttpResponse::Ok().json(serde_json::json!({ "deliveries": rows })))
 }
 
+/// Every SLO of the rule files with its SLI, error budget left and burn rates now (scope `read`).
+#[utoipa::path(get, path = "/v1/slos", operation_id = "list_slos", tag = "alerts", security(("bearer" = []), ("basic" = []), ("api_key" = [])),
+    responses(
+        (status = 200, description = "The SLOs, in the order of the rule files; one that cannot be measured says why in `error`", body = crate::schema::SloList),
+        KeyChecks,
+        (status = 503, description = "ClickHouse cannot answer (`storage_unavailable`, with Retry-After)", body = ErrorBody),
+    ))]
+async fn slos(caller: Caller, state: web::Data<AlertState>) -> Answer {
+    caller.authorize(Scope::Read)?;
+    let at = state.now();
+    let slos = state.slo_status(at).await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({
+        "at": crate::notify::rfc3339_ms(at),
+        "slos": slos,
+    })))
+}
+
 /// Silences alerts whose labels match (scope `admin`), as Alertmanager's API takes it.
 #[utoipa::path(post, path = "/v1/silences", tag = "alerts", security(("bearer" = []), ("basic" = []), ("api_key" = [])),
     request_body(content((SilenceInput = "application/json"))),
@@ -307,6 +325,7 @@ async fn expire_silence(
         list,
         history,
         notifications,
+        slos,
         show,
         ack,
         resolve,
@@ -316,6 +335,6 @@ async fn expire_silence(
         expire_silence,
     ),
     modifiers(&SecuritySchemes),
-    tags((name = "alerts", description = "Tiered alerts, rollback recommendation, silences, MTTA/MTTR"))
+    tags((name = "alerts", description = "Tiered alerts, rollback recommendation, silences, MTTA/MTTR, SLOs and error budgets"))
 )]
 pub struct ApiDoc;

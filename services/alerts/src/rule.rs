@@ -108,6 +108,9 @@ pub enum Source {
     /// Capacity headroom in percent (live peak against the load test baseline),
     /// one alert per service that has a baseline.
     Capacity(CapacitySource),
+    /// An SLO's burn rate over one row of the workbook's windows: generated
+    /// from the file's `slos:` (see `slo.rs`), never written as a condition.
+    Slo(crate::slo::SloAlert),
 }
 
 impl Source {
@@ -118,6 +121,7 @@ impl Source {
             Source::Metric(_) => "metric",
             Source::Silence(_) => "silence",
             Source::Capacity(_) => "capacity",
+            Source::Slo(_) => "slo",
         }
     }
 
@@ -182,6 +186,8 @@ impl Source {
                     err("condition.capacity.window", "must be between 1m and 14d");
                 }
             }
+            // Checked as an SLO when its file was read (`Slo::problems`).
+            Source::Slo(_) => {}
         }
     }
 }

@@ -120,3 +120,11 @@ pub struct SilenceCreated {
     #[schema(rename = "silenceID")]
     silence_id: String,
 }
+
+/// `GET /v1/slos`: every SLO and its error budget at `at`.
+#[derive(ToSchema)]
+pub struct SloList {
+    /// RFC 3339: the end of every window.
+    at: String,
+    slos: Vec<crate::burn::SloStatus>,
+}

@@ -13,11 +13,13 @@ use std::sync::Arc;
 
 use hypercare_runtime::SharedClock;
 
+use crate::burn::{self, SloStatus};
 use crate::config::{AlertSettings, Inhibition, TierPolicy};
 use crate::engine::Engine;
 use crate::error::{Action, AlertError};
 use crate::rule::{Rule, Tier};
 use crate::silence::{Silence, SilenceInput};
+use crate::slo::Slo;
 use crate::stats::{History, SpanAlerts};
 use crate::store::{self, AlertRow, DeliveryRow};
 use crate::view::{self, AlertView, Change, Timing};
@@ -30,6 +32,10 @@ pub struct AlertState {
     pub settings: AlertSettings,
     pub inhibitions: Vec<Inhibition>,
     pub clock: SharedClock,
+    /// The SLOs of the rule files (loaded on every replica).
+    pub slos: Vec<Arc<Slo>>,
+    /// KPI floors read KPIs per hour.
+    pub kpis: Arc<hypercare_kpis::KpiState>,
 }
 
 /// The open alerts as `GET /v1/alerts` shows them, with the rules they came
@@ -160,6 +166,22 @@ impl AlertState {
             row.url = crate::config::redact_url(&row.url);
         }
         Ok(rows)
+    }
+
+    /// Every SLO with its error budget and burn rates at `at_ms` (epoch ms),
+    /// in the order of the rule files. An SLO that cannot be measured (a
+    /// selector over too many series, an unknown KPI) says why in its
+    /// `error`; ClickHouse not answering fails the whole call.
+    pub async fn slo_status(&self, at_ms: u64) -> Result<Vec<SloStatus>, AlertError> {
+        let mut out = Vec::with_capacity(self.slos.len());
+        for slo in &self.slos {
+            match crate::sli::measure(&self.store, &self.kpis, slo, at_ms / 1000).await {
+                Ok(measured) => out.push(burn::status(slo, &measured)),
+                Err(error) if error.is_storage() => return Err(AlertError::Sli(error)),
+                Err(error) => out.push(burn::unmeasured(slo, error.to_string())),
+            }
+        }
+        Ok(out)
     }
 
     /// Every silence, expired ones included.

@@ -9,6 +9,8 @@ use hypercare_storage::ReadOnly;
 use std::collections::BTreeMap;
 
 use clickhouse::Client;
+
+use crate::matcher::Selector;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// Where an alert is in its life. Stored as the text of [`AlertStatus::as_str`];
@@ -249,6 +251,119 @@ pub async fn deliveries(
         .await
 }
 
+/// SLI reads: a metric's points per (series, age bucket), where age bucket k
+/// holds the points of `(at - (k + 1) step, at]`; `{value}` is the counter or
+/// histogram columns, `{matchers}` the selector's label matchers. Copies of a
+/// point are folded first. The caller asks for one row more than it accepts.
+const SLO_POINTS_SQL: &str = "SELECT series_id, bucket, toUInt8(any(temporality) = 'delta') AS delta, \
+     {value} FROM (SELECT series_id, timestamp, timestamp_ms, any(temporality) AS temporality, \
+     {inner}, toUInt32(intDiv(toUInt32(?) - toUInt32(timestamp), ?)) AS bucket \
+     FROM metric_points WHERE timestamp > toDateTime(?) AND timestamp <= toDateTime(?) AND name = ?{matchers} \
+     GROUP BY series_id, timestamp, timestamp_ms) \
+     GROUP BY series_id, bucket ORDER BY series_id, bucket DESC LIMIT ?";
+
+const SLO_COUNTER_VALUE: &str = "argMin(value, (timestamp, timestamp_ms)) AS first, \
+     argMax(value, (timestamp, timestamp_ms)) AS last, sum(value) AS total";
+const SLO_COUNTER_INNER: &str = "any(value) AS value";
+const SLO_HISTOGRAM_VALUE: &str = "any(hist_bounds) AS bounds, \
+     argMin(hist_counts, (timestamp, timestamp_ms)) AS first, \
+     argMax(hist_counts, (timestamp, timestamp_ms)) AS last, sumForEach(hist_counts) AS total";
+const SLO_HISTOGRAM_INNER: &str =
+    "any(hist_bounds) AS hist_bounds, any(hist_counts) AS hist_counts";
+
+/// Rows one SLI read may return (series x buckets): a selector matching more
+/// is an error the SLO's status names, not a partial SLI.
+pub const SLO_MAX_ROWS: u64 = 2_000_000;
+
+/// A read of an SLI metric: `buckets` age buckets of `step` seconds ending at `at`.
+#[derive(Debug, Clone, Copy)]
+pub struct BucketRead {
+    pub at: u64,
+    pub step: u64,
+    pub buckets: u64,
+}
+
+#[derive(Debug, clickhouse::Row, Deserialize)]
+pub struct CounterBucketRow {
+    pub series_id: u64,
+    pub bucket: u32,
+    pub delta: u8,
+    pub first: f64,
+    pub last: f64,
+    pub total: f64,
+}
+
+#[derive(Debug, clickhouse::Row, Deserialize)]
+pub struct HistogramBucketRow {
+    pub series_id: u64,
+    pub bucket: u32,
+    pub delta: u8,
+    pub bounds: Vec<f64>,
+    pub first: Vec<u64>,
+    pub last: Vec<u64>,
+    pub total: Vec<u64>,
+}
+
+fn slo_points_sql(selector: &Selector, histogram: bool) -> (String, Vec<String>) {
+    let mut matchers = String::new();
+    let mut binds = Vec::new();
+    for m in &selector.matchers {
+        crate::evaluate::matcher_sql(m, &mut matchers, &mut binds);
+    }
+    let (value, inner) = if histogram {
+        (SLO_HISTOGRAM_VALUE, SLO_HISTOGRAM_INNER)
+    } else {
+        (SLO_COUNTER_VALUE, SLO_COUNTER_INNER)
+    };
+    let sql = SLO_POINTS_SQL
+        .replace("{value}", value)
+        .replace("{inner}", inner)
+        .replace("{matchers}", &matchers);
+    (sql, binds)
+}
+
+fn slo_query(
+    client: &Client,
+    selector: &Selector,
+    histogram: bool,
+    read: BucketRead,
+) -> clickhouse::query::Query {
+    let (sql, binds) = slo_points_sql(selector, histogram);
+    let from = read.at.saturating_sub(read.step * read.buckets);
+    let mut query = client
+        .query(&sql)
+        .bind(read.at)
+        .bind(read.step)
+        .bind(from)
+        .bind(read.at)
+        .bind(selector.metric.as_str());
+    for b in &binds {
+        query = query.bind(b.as_str());
+    }
+    query
+        .bind(SLO_MAX_ROWS + 1)
+        .read_only()
+        .with_setting("max_execution_time", "20")
+}
+
+/// A counter selector's points per (series, age bucket).
+pub async fn counter_buckets(
+    client: &Client,
+    selector: &Selector,
+    read: BucketRead,
+) -> clickhouse::error::Result<Vec<CounterBucketRow>> {
+    slo_query(client, selector, false, read).fetch_all().await
+}
+
+/// A histogram selector's points per (series, age bucket).
+pub async fn histogram_buckets(
+    client: &Client,
+    selector: &Selector,
+    read: BucketRead,
+) -> clickhouse::error::Result<Vec<HistogramBucketRow>> {
+    slo_query(client, selector, true, read).fetch_all().await
+}
+
 pub fn catalog() -> Vec<hypercare_storage::catalog::Statement> {
     use hypercare_storage::catalog::Statement;
     vec![
@@ -271,10 +386,51 @@ pub fn catalog() -> Vec<hypercare_storage::catalog::Statement> {
             sql: SILENCES_SQL.into(),
         },
         Statement {
+            origin: "alerts: SLI counters per age bucket".into(),
+            sql: slo_catalog_sql(false),
+        },
+        Statement {
+            origin: "alerts: SLI histograms per age bucket".into(),
+            sql: slo_catalog_sql(true),
+        },
+        Statement {
             origin: "alerts: deliveries".into(),
             sql: DELIVERIES_SQL
                 .replacen('?', "1795000000000", 1)
                 .replacen('?', "100", 1),
         },
     ]
+}
+
+/// An SLI read with example values (a regex matcher included).
+fn slo_catalog_sql(histogram: bool) -> String {
+    let selector = Selector::parse(r#"http_requests_total{service="checkout", status=~"5.."}"#)
+        .unwrap_or_else(|_| Selector {
+            metric: "x".into(),
+            matchers: vec![],
+        });
+    let (sql, binds) = slo_points_sql(&selector, histogram);
+    let mut parts = sql.split('?');
+    let mut text = parts.next().unwrap_or_default().to_owned();
+    let fixed = [
+        "1795000000",
+        "60",
+        "1794740800",
+        "1795000000",
+        "'http_requests_total'",
+    ];
+    let literals = fixed
+        .iter()
+        .map(|s| (*s).to_owned())
+        .chain(
+            binds
+                .iter()
+                .map(|b| format!("'{}'", b.replace('\\', "\\\\").replace('\'', "\\'"))),
+        )
+        .chain(["2000001".to_owned()]);
+    for (part, literal) in parts.zip(literals) {
+        text.push_str(&literal);
+        text.push_str(part);
+    }
+    text
 }

@@ -17,7 +17,7 @@ use hypercare_tickets::stats::DayStats;
 
 use crate::document::{
     AlertLine, AlertsSection, CapacitySection, Change, DailyReport, KpiLine, RolloutSection,
-    ServiceCapacity, StageLine, TicketCluster, TicketsSection, TierLine,
+    ServiceCapacity, SloLine, StageLine, TicketCluster, TicketsSection, TierLine,
 };
 use crate::judge::{Judgement, Verdict};
 use crate::policy::Input;
@@ -220,6 +220,30 @@ pub fn rollout(
                 }
             })
             .collect(),
+    }
+}
+
+/// Each SLO's budget at the report's `as_of`; objectives as fractions.
+pub fn slos(statuses: &[hypercare_alerts::burn::SloStatus]) -> Vec<SloLine> {
+    statuses
+        .iter()
+        .map(|s| SloLine {
+            name: s.name.clone(),
+            objective: s.objective / 100.0,
+            window: s.window.clone(),
+            sli: s.sli_value,
+            budget_remaining: s.budget_remaining,
+        })
+        .collect()
+}
+
+/// The SLOs' input: how many have spent their whole error budget (absent
+/// without any SLO measured, so that its rule is `no_data`).
+pub fn slo_inputs(slos: &[SloLine], inputs: &mut BTreeMap<Input, f64>) {
+    let measured: Vec<f64> = slos.iter().filter_map(|s| s.budget_remaining).collect();
+    if !measured.is_empty() {
+        let spent = measured.iter().filter(|left| **left <= 0.0).count();
+        inputs.insert(Input::SlosOutOfBudget, spent as f64);
     }
 }
 

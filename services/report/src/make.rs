@@ -5,7 +5,8 @@
 //! ReportState::report(launch, day)
 //!   stored (day over, made before)? -> that report, unchanged
 //!   else: board_of + judge_day (KPIs) | AlertState::span | TicketService::day
-//!         | CapacityState::headroom_of_every_service_at | stages
+//!         | CapacityState::headroom_of_every_service_at | stages::gates
+//!         | AlertState::slo_status
 //!         -> assemble -> Policy::decide -> changes since D+N-1 -> store if day over
 //! ```
 //!
@@ -120,7 +121,9 @@ impl ReportState {
             .collect();
         let rollout = assemble::rollout(&stages, as_of_ms / 1000, &verdicts);
 
-        let inputs = assemble::inputs(&kpis, &alerts, &tickets, &capacity, &rollout);
+        let slos = assemble::slos(&self.alerts.slo_status(as_of_ms).await?);
+        let mut inputs = assemble::inputs(&kpis, &alerts, &tickets, &capacity, &rollout);
+        assemble::slo_inputs(&slos, &mut inputs);
         let decision = self.policy.decide(&inputs);
         let local = |ms: u64| {
             chrono::DateTime::from_timestamp_millis(i64::try_from(ms).unwrap_or(i64::MAX))
@@ -161,7 +164,7 @@ impl ReportState {
             tickets,
             capacity,
             rollout,
-            slos: Vec::new(),
+            slos,
             changes: Vec::new(),
         })
     }

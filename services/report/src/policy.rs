@@ -82,6 +82,8 @@ pub enum Input {
     HeadroomRatio,
     /// Rollout stages whose gate failed.
     StageGatesFailed,
+    /// SLOs whose error budget is spent (none left over their window).
+    SlosOutOfBudget,
 }
 
 impl Input {
@@ -100,10 +102,11 @@ impl Input {
             Input::SlaBreaches => "sla_breaches",
             Input::HeadroomRatio => "headroom_ratio",
             Input::StageGatesFailed => "stage_gates_failed",
+            Input::SlosOutOfBudget => "slos_out_of_budget",
         }
     }
 
-    pub const ALL: [Input; 13] = [
+    pub const ALL: [Input; 14] = [
         Input::RollbackTriggersFiring,
         Input::RollbackTriggersFired,
         Input::KpisCritical,
@@ -117,6 +120,7 @@ impl Input {
         Input::SlaBreaches,
         Input::HeadroomRatio,
         Input::StageGatesFailed,
+        Input::SlosOutOfBudget,
     ];
 
     fn parse(name: &str) -> Option<Input> {
