@@ -20,6 +20,7 @@
 pub mod assemble;
 pub mod document;
 pub mod error;
+pub mod exit;
 pub mod gate;
 pub mod judge;
 pub mod make;
@@ -57,6 +58,8 @@ pub struct ReportSettings {
     /// The decision policy (YAML); empty: the shipped one,
     /// `config/decision-policy.yaml`.
     pub policy: Option<PathBuf>,
+    /// `[report.exit]`: the exit criteria of the handover.
+    pub exit: exit::ExitSettings,
 }
 
 impl Default for ReportSettings {
@@ -66,6 +69,7 @@ impl Default for ReportSettings {
             min_hours: 6,
             min_effect: 0.05,
             policy: None,
+            exit: exit::ExitSettings::default(),
         }
     }
 }
@@ -99,6 +103,10 @@ impl ReportSettings {
             });
         }
         self.load_policy()?;
+        self.exit.validate().map_err(|e| ReportSettingsError {
+            field: e.field,
+            reason: e.reason.into(),
+        })?;
         Ok(())
     }
 

@@ -15,59 +15,15 @@ use serde::Deserialize;
 
 use crate::ReportState;
 use crate::document::DailyReport;
+use crate::exit::routes::WithExit;
 use crate::make::Freshness;
-use crate::render;
+pub use crate::render::Format;
 use crate::verdicts::{self, DayJudgement};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/v1/launches/{id}/judgement", web::get().to(judgement))
         .route("/v1/launches/{id}/report", web::get().to(report));
-}
-
-/// How the report is written out.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum Format {
-    Json,
-    Md,
-    Html,
-}
-
-impl Format {
-    /// `format=` wins; else the first of `Accept` that names Markdown or HTML; else JSON.
-    pub fn negotiate(asked: Option<Format>, accept: Option<&str>) -> Format {
-        if let Some(format) = asked {
-            return format;
-        }
-        let accept = accept.unwrap_or_default();
-        for media in accept
-            .split(',')
-            .map(|m| m.split(';').next().unwrap_or("").trim())
-        {
-            match media {
-                "application/json" => return Format::Json,
-                "text/markdown" => return Format::Md,
-                "text/html" => return Format::Html,
-                _ => {}
-            }
-        }
-        Format::Json
-    }
-
-    /// The report written out, with its media type.
-    pub fn write(self, report: &DailyReport) -> (&'static str, String) {
-        match self {
-            Format::Json => (
-                "application/json",
-                serde_json::to_string(report).unwrap_or_default(),
-            ),
-            Format::Md => (
-                "text/markdown; charset=utf-8",
-                render::markdown::render(report),
-            ),
-            Format::Html => ("text/html; charset=utf-8", render::html::render(report)),
-        }
-    }
+    crate::exit::routes::configure(cfg);
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -179,6 +135,7 @@ async fn judgement(
 #[derive(utoipa::OpenApi)]
 #[openapi(
     paths(report, judgement),
+    modifiers(&WithExit),
     components(schemas(DailyReport, DayJudgement, Format)),
     tags((name = "report", description = "The daily stabilization report, its go / hold / roll back call, and the statistical judge of KPIs"))
 )]
