@@ -4,9 +4,15 @@
 //! in words and its evidence. Figures are written by `crate::render`'s
 //! helpers, as in the daily report.
 
-use std::fmt::Write as _;
-
 use maud::{DOCTYPE, Markup, html as maud_html};
+
+/// Appends one formatted line (writing to a String cannot fail).
+macro_rules! put {
+    ($out:expr, $($arg:tt)*) => {{
+        $out.push_str(&format!($($arg)*));
+        $out.push('\n');
+    }};
+}
 
 use super::{Criterion, ExitReport, Outcome};
 use crate::render::{day_label, number, percent};
@@ -69,8 +75,8 @@ fn cell(text: &str) -> String {
 
 pub fn markdown(r: &ExitReport) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "# {}\n", cell(&heading(r)));
-    let _ = writeln!(
+    put!(out, "# {}\n", cell(&heading(r)));
+    put!(
         out,
         "Release {} · window {} to {} ({}) · {}\n",
         cell(&r.launch.release),
@@ -83,16 +89,16 @@ pub fn markdown(r: &ExitReport) -> String {
             "window under way"
         }
     );
-    let _ = writeln!(
+    put!(
         out,
         "## Ready for handover: **{}**\n",
         if r.ready { "yes" } else { "no" }
     );
-    let _ = writeln!(out, "{}\n", cell(&r.summary));
-    let _ = writeln!(out, "| criterion | limit | measured | days | outcome |");
-    let _ = writeln!(out, "|---|---|---|---|---|");
+    put!(out, "{}\n", cell(&r.summary));
+    put!(out, "| criterion | limit | measured | days | outcome |");
+    put!(out, "|---|---|---|---|---|");
     for c in &r.criteria {
-        let _ = writeln!(
+        put!(
             out,
             "| {} | {} | {} | {} | {} |",
             cell(&c.title),
@@ -106,14 +112,14 @@ pub fn markdown(r: &ExitReport) -> String {
         );
     }
     for c in &r.criteria {
-        let _ = writeln!(
+        put!(
             out,
             "\n### {}: {}\n",
             cell(&c.title),
             outcome_label(c.outcome)
         );
         for line in &c.evidence {
-            let _ = writeln!(out, "- {}", cell(line));
+            put!(out, "- {}", cell(line));
         }
     }
     out
