@@ -36,7 +36,8 @@ pub struct ExitQuery {
     security(("bearer" = []), ("basic" = []), ("api_key" = [])),
     params(("id" = String, Path, description = "Launch id, or `current`"), ExitQuery),
     responses(
-        (status = 200, description = "The criteria, as JSON, or the exit report as Markdown (`text/markdown`) or HTML", body = ExitReport),
+        (status = 200, description = "The criteria as JSON, or the exit report as Markdown or HTML",
+            content((ExitReport = "application/json"), (String = "text/markdown"), (String = "text/html"))),
         (status = 400, description = "An unknown parameter or a bad `format` (`invalid_request`)", body = ErrorBody),
         (status = 404, description = "No such launch (`not_found`)", body = ErrorBody),
         KeyChecks,
