@@ -23,6 +23,7 @@ pub mod assemble;
 pub mod cli;
 pub mod document;
 pub mod error;
+pub mod exit;
 pub mod gate;
 pub mod judge;
 pub mod make;
@@ -70,6 +71,8 @@ pub struct ReportSettings {
     pub policy: Option<PathBuf>,
     /// `[report.stages]`: the rollout stage gates.
     pub stages: stages::StageSettings,
+    /// `[report.exit]`: the exit criteria of the handover.
+    pub exit: exit::ExitSettings,
 }
 
 impl Default for ReportSettings {
@@ -80,6 +83,7 @@ impl Default for ReportSettings {
             min_effect: 0.05,
             policy: None,
             stages: stages::StageSettings::default(),
+            exit: exit::ExitSettings::default(),
         }
     }
 }
@@ -119,6 +123,10 @@ impl ReportSettings {
                 reason: reason.into(),
             });
         }
+        self.exit.validate().map_err(|e| ReportSettingsError {
+            field: e.field,
+            reason: e.reason.into(),
+        })?;
         Ok(())
     }
 

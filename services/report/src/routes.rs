@@ -15,8 +15,9 @@ use serde::Deserialize;
 
 use crate::ReportState;
 use crate::document::DailyReport;
+use crate::exit::routes::WithExit;
 use crate::make::Freshness;
-use crate::render;
+pub use crate::render::Format;
 use crate::verdicts::{self, DayJudgement};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -26,52 +27,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             "/v1/launches/{id}/stages",
             web::get().to(crate::stages::routes::stages),
         );
-}
-
-/// How the report is written out.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum Format {
-    Json,
-    Md,
-    Html,
-}
-
-impl Format {
-    /// `format=` wins; else the first of `Accept` that names Markdown or HTML; else JSON.
-    pub fn negotiate(asked: Option<Format>, accept: Option<&str>) -> Format {
-        if let Some(format) = asked {
-            return format;
-        }
-        let accept = accept.unwrap_or_default();
-        for media in accept
-            .split(',')
-            .map(|m| m.split(';').next().unwrap_or("").trim())
-        {
-            match media {
-                "application/json" => return Format::Json,
-                "text/markdown" => return Format::Md,
-                "text/html" => return Format::Html,
-                _ => {}
-            }
-        }
-        Format::Json
-    }
-
-    /// The report written out, with its media type.
-    pub fn write(self, report: &DailyReport) -> (&'static str, String) {
-        match self {
-            Format::Json => (
-                "application/json",
-                serde_json::to_string(report).unwrap_or_default(),
-            ),
-            Format::Md => (
-                "text/markdown; charset=utf-8",
-                render::markdown::render(report),
-            ),
-            Format::Html => ("text/html; charset=utf-8", render::html::render(report)),
-        }
-    }
+    crate::exit::routes::configure(cfg);
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -124,10 +80,15 @@ async fn report(
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok());
     let (media, body) = Format::negotiate(query.format, accept).write(&made);
-    Ok(HttpResponse::Ok()
+    let mut answer = HttpResponse::Ok();
+    answer
         .content_type(media)
         .insert_header((header::VARY, "Accept"))
-        .body(body))
+        .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"));
+    if media.starts_with("text/html") {
+        answer.insert_header((header::CONTENT_SECURITY_POLICY, crate::render::html::CSP));
+    }
+    Ok(answer.body(body))
 }
 
 /// `day`, checked, or today's N in the launch's zone.
@@ -184,7 +145,8 @@ async fn judgement(
 #[derive(utoipa::OpenApi)]
 #[openapi(
     paths(report, judgement, crate::stages::routes::stages),
+    modifiers(&WithExit),
     components(schemas(DailyReport, DayJudgement, Format, crate::stages::Stages)),
-    tags((name = "report", description = "The daily stabilization report, its go / hold / roll back call, the statistical judge of KPIs and the rollout stage gates"))
+    tags((name = "report", description = "The daily stabilization report, its go / hold / roll back call, the statistical judge of KPIs, the rollout stage gates and the exit criteria"))
 )]
 pub struct ApiDoc;

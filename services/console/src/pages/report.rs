@@ -89,11 +89,6 @@ fn chosen_format(text: Option<&str>) -> Result<Option<Format>, ApiError> {
     }
 }
 
-/// The standalone HTML report carries its own `<style>` and no script: its
-/// policy allows that style and nothing else.
-const STANDALONE_CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; \
-                              frame-ancestors 'none'; form-action 'none'; base-uri 'none'";
-
 pub async fn show(
     viewer: Viewer,
     path: web::Path<String>,
@@ -139,7 +134,10 @@ pub async fn show(
             .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
             .insert_header((header::CACHE_CONTROL, "no-store"));
         if format == Format::Html {
-            answer.insert_header((header::CONTENT_SECURITY_POLICY, STANDALONE_CSP));
+            answer.insert_header((
+                header::CONTENT_SECURITY_POLICY,
+                hypercare_report::render::html::CSP,
+            ));
         }
         return Ok(answer.body(body));
     }

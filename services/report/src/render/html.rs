@@ -20,6 +20,11 @@ use crate::policy::{Call, Outcome};
 use crate::render::{call_label, day_label, number, percent, pvalue, seconds, verdict_label};
 
 /// The standalone page.
+/// The page's Content-Security-Policy: its own inline style and nothing else
+/// (no script, no outside resource, not framed).
+pub const CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; \
+                       frame-ancestors 'none'; form-action 'none'; base-uri 'none'";
+
 pub fn render(report: &DailyReport) -> String {
     page(report).into_string()
 }

@@ -7,8 +7,54 @@
 pub mod html;
 pub mod markdown;
 
+use serde::Deserialize;
+
+use crate::document::DailyReport;
 use crate::judge::Verdict;
 use crate::policy::Call;
+
+/// How the report is written out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    Json,
+    Md,
+    Html,
+}
+
+impl Format {
+    /// `format=` wins; else the first of `Accept` that names Markdown or HTML; else JSON.
+    pub fn negotiate(asked: Option<Format>, accept: Option<&str>) -> Format {
+        if let Some(format) = asked {
+            return format;
+        }
+        let accept = accept.unwrap_or_default();
+        for media in accept
+            .split(',')
+            .map(|m| m.split(';').next().unwrap_or("").trim())
+        {
+            match media {
+                "application/json" => return Format::Json,
+                "text/markdown" => return Format::Md,
+                "text/html" => return Format::Html,
+                _ => {}
+            }
+        }
+        Format::Json
+    }
+
+    /// The report written out, with its media type.
+    pub fn write(self, report: &DailyReport) -> (&'static str, String) {
+        match self {
+            Format::Json => (
+                "application/json",
+                serde_json::to_string(report).unwrap_or_default(),
+            ),
+            Format::Md => ("text/markdown; charset=utf-8", markdown::render(report)),
+            Format::Html => ("text/html; charset=utf-8", html::render(report)),
+        }
+    }
+}
 
 pub fn call_label(call: Call) -> &'static str {
     match call {
