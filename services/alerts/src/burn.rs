@@ -17,7 +17,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::evaluate::Sample;
+use crate::sample::Sample;
 use crate::slo::{BURN_WINDOWS, BurnWindow, Slo, SloAlert};
 
 /// One row of a bucketed read: a series' points within one age bucket (age 0
@@ -276,7 +276,7 @@ pub fn sample(alert: &SloAlert, measured: &Measurement) -> Option<Sample> {
 mod tests {
     use super::*;
     use crate::rule::Source;
-    use crate::slo::alert_rules;
+    use crate::slo_rules::alert_rules;
 
     fn counter(series: u64, age: u32, first: f64, last: f64) -> Point {
         Point {

@@ -410,7 +410,7 @@ fn check_slos(
             ));
             continue;
         }
-        rules.extend(crate::slo::alert_rules(slo, "slos"));
+        rules.extend(crate::slo_rules::alert_rules(slo, "slos"));
     }
     // In the order of the file (serde reports unknown fields first).
     problems.sort_by_key(|p| p.line);

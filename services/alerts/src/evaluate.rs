@@ -20,60 +20,12 @@ use std::collections::BTreeMap;
 use hypercare_ingest::quantile::{bucket_counts_in_window, estimate};
 use hypercare_kpis::routes::{Board, KpiNow};
 
-use crate::matcher::{Matcher, Op, Selector};
+use crate::matcher::{Selector, label_expr, matcher_sql};
 use crate::rule::{
     Compare, KpiLevel, MetricFn, MetricSource, Rule, SilenceSource, Source, Threshold,
 };
 
-#[derive(Debug, Clone, PartialEq)]
-pub struct Sample {
-    /// The series' own labels (the `by` labels, or `source`).
-    pub labels: BTreeMap<String, String>,
-    pub value: f64,
-    pub holds: bool,
-    /// Annotations of the sample itself, over the rule's (burn-rate alerts
-    /// say the budget left); empty for rules written by hand.
-    pub annotations: BTreeMap<String, String>,
-}
-
-const LABEL_OR_RESOURCE: &str = "multiIf(has(label_keys, ?), label_values[indexOf(label_keys, ?)], \
-     has(resource_keys, ?), resource_values[indexOf(resource_keys, ?)], \
-     has(resource_keys, ?), resource_values[indexOf(resource_keys, ?)], '')";
-
-/// The SQL of a label's value (a label, else a resource attribute; `service`
-/// also reads `service.name`), with its four binds.
-fn label_expr(name: &str, sql: &mut String, binds: &mut Vec<String>) {
-    sql.push_str(LABEL_OR_RESOURCE);
-    let alt = if name == "service" {
-        "service.name"
-    } else {
-        name
-    };
-    for n in [name, name, name, name, alt, alt] {
-        binds.push(n.to_owned());
-    }
-}
-
-pub(crate) fn matcher_sql(m: &Matcher, sql: &mut String, binds: &mut Vec<String>) {
-    sql.push_str(" AND ");
-    match m.op {
-        Op::Eq | Op::Ne => {
-            label_expr(&m.name, sql, binds);
-            sql.push_str(if m.op == Op::Eq { " = ?" } else { " != ?" });
-            binds.push(m.value.clone());
-        }
-        Op::Re | Op::NotRe => {
-            if m.op == Op::NotRe {
-                sql.push_str("NOT ");
-            }
-            sql.push_str("match(");
-            label_expr(&m.name, sql, binds);
-            sql.push_str(", ?)");
-            // A plain group: the same meaning, and no `?` in the SQL of the compatibility test.
-            binds.push(format!("^({})$", m.value));
-        }
-    }
-}
+pub use crate::sample::Sample;
 
 /// Points of `selector` in `[lookback, to)`, copies folded, with the group labels.
 fn points_sql(

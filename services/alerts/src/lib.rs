@@ -1,7 +1,7 @@
 //! Tiered alerts for the SRE during the stabilization window.
 //!
 //! ```text
-//! alert-rules/*.yaml ─ check::load ┐   (slos: ─ slo::alert_rules: burn-rate rules)
+//! alert-rules/*.yaml ─ check::load ┐   (slos: ─ slo_rules::alert_rules: burn-rate rules)
 //!                                  ▼
 //!   engine (one replica): evaluate every `interval` ─ pending → firing → resolved
 //!        │   KPIs (hypercare-kpis), metric_points, events          │ alert_events
@@ -42,13 +42,16 @@ pub mod plan;
 pub mod rollback;
 pub mod routes;
 pub mod rule;
+pub mod sample;
 pub mod schema;
 pub mod silence;
 pub mod sli;
 pub mod slo;
+pub mod slo_rules;
 pub mod state;
 pub mod stats;
 pub mod store;
+pub mod tier;
 pub mod view;
 
 /// The OpenAPI document of the alert routes, and the schemas it uses.
@@ -144,7 +147,7 @@ impl Capability for Alerts {
             evaluate = config.evaluate,
             "Alert rules loaded."
         );
-        let slos = slo::slos_of(&rules);
+        let slos = slo_rules::slos_of(&rules);
         let engine = if config.evaluate {
             let engine = Arc::new(engine::Engine::with_settings(
                 &config,

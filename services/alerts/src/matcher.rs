@@ -183,6 +183,47 @@ fn split_outside_quotes(text: &str) -> Vec<String> {
     parts
 }
 
+// The SQL of matchers over `metric_points`' labels (and resource attributes).
+
+const LABEL_OR_RESOURCE: &str = "multiIf(has(label_keys, ?), label_values[indexOf(label_keys, ?)], \
+     has(resource_keys, ?), resource_values[indexOf(resource_keys, ?)], \
+     has(resource_keys, ?), resource_values[indexOf(resource_keys, ?)], '')";
+
+/// The SQL of a label's value (a label, else a resource attribute; `service`
+/// also reads `service.name`), with its four binds.
+pub(crate) fn label_expr(name: &str, sql: &mut String, binds: &mut Vec<String>) {
+    sql.push_str(LABEL_OR_RESOURCE);
+    let alt = if name == "service" {
+        "service.name"
+    } else {
+        name
+    };
+    for n in [name, name, name, name, alt, alt] {
+        binds.push(n.to_owned());
+    }
+}
+
+pub(crate) fn matcher_sql(m: &Matcher, sql: &mut String, binds: &mut Vec<String>) {
+    sql.push_str(" AND ");
+    match m.op {
+        Op::Eq | Op::Ne => {
+            label_expr(&m.name, sql, binds);
+            sql.push_str(if m.op == Op::Eq { " = ?" } else { " != ?" });
+            binds.push(m.value.clone());
+        }
+        Op::Re | Op::NotRe => {
+            if m.op == Op::NotRe {
+                sql.push_str("NOT ");
+            }
+            sql.push_str("match(");
+            label_expr(&m.name, sql, binds);
+            sql.push_str(", ?)");
+            // A plain group: the same meaning, and no `?` in the SQL of the compatibility test.
+            binds.push(format!("^({})$", m.value));
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -20,10 +20,10 @@ use sha2::{Digest, Sha256};
 
 use crate::config::{AlertSettings, Inhibition, digest_minute};
 pub use crate::error::{Action, ActionError};
-use crate::evaluate::Sample;
 use crate::matcher::all_match;
 use crate::notify::{NOT_ENDED, Outgoing, WebhookAlert, WebhookPayload, common, rfc3339_ms};
 use crate::rule::{Rule, Tier};
+use crate::sample::Sample;
 use crate::silence::Silence;
 use crate::store::{AlertRow, AlertStatus};
 

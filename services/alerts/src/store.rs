@@ -308,7 +308,7 @@ fn slo_points_sql(selector: &Selector, histogram: bool) -> (String, Vec<String>)
     let mut matchers = String::new();
     let mut binds = Vec::new();
     for m in &selector.matchers {
-        crate::evaluate::matcher_sql(m, &mut matchers, &mut binds);
+        crate::matcher::matcher_sql(m, &mut matchers, &mut binds);
     }
     let (value, inner) = if histogram {
         (SLO_HISTOGRAM_VALUE, SLO_HISTOGRAM_INNER)

@@ -73,15 +73,28 @@ fn is_p0_p1(tier: &str) -> bool {
     matches!(tier, "P0" | "P1")
 }
 
-pub fn alerts(span: &SpanAlerts) -> AlertsSection {
+/// A UTC time of the alert history, in the launch's zone (as the rest of the report).
+fn local_time(utc: &Option<String>, tz: chrono_tz::Tz) -> Option<String> {
+    let utc = utc.as_deref()?;
+    Some(
+        chrono::DateTime::parse_from_rfc3339(utc)
+            .map(|t| {
+                t.with_timezone(&tz)
+                    .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            })
+            .unwrap_or_else(|_| utc.to_owned()),
+    )
+}
+
+pub fn alerts(span: &SpanAlerts, tz: chrono_tz::Tz) -> AlertsSection {
     let line = |a: &hypercare_alerts::stats::SpanAlert| AlertLine {
         id: a.id.clone(),
         rule: a.rule.clone(),
         tier: a.tier.clone(),
         summary: a.summary.clone(),
         labels: a.labels.clone(),
-        fired_at: a.fired_at.clone(),
-        resolved_at: a.resolved_at.clone(),
+        fired_at: local_time(&a.fired_at, tz),
+        resolved_at: local_time(&a.resolved_at, tz),
         firing: a.firing_at_end,
         rollback_trigger: a.rollback_trigger,
     };

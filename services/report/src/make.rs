@@ -98,7 +98,7 @@ impl ReportState {
         let kpis = assemble::kpis(&board.kpis, &judged.kpis);
         // While the day runs, an alert that fired this very millisecond counts.
         let alerts_to = if complete { as_of_ms } else { as_of_ms + 1 };
-        let alerts = assemble::alerts(&self.alerts.span(start * 1000, alerts_to).await?);
+        let alerts = assemble::alerts(&self.alerts.span(start * 1000, alerts_to).await?, tz);
         let (stats, clusters) = self.tickets.day(date, tz).await?;
         let tickets = assemble::tickets(stats, clusters);
         let day_minutes = u32::try_from((end - start) / 60).unwrap_or(1440);
