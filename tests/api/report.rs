@@ -294,6 +294,32 @@ async fn the_report_calls_roll_back_on_the_incident_day_and_go_on_a_quiet_day() 
         (Some("roll_back"), Some("go"))
     );
 
+    // A range: one line per day, the call and what it rests on.
+    let (status, range) = app
+        .get_json("/v1/launches/current/report?from=0&to=2")
+        .await;
+    assert_eq!(status, 200, "{range}");
+    let calls: Vec<&str> = range["days"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["call"].as_str().unwrap())
+        .collect();
+    assert_eq!(calls, ["go", "roll_back", "go"], "{range}");
+    assert_eq!(
+        range["days"][1]["kpis_not_ok"][0],
+        "orders: critical, worse"
+    );
+    assert_eq!(range["days"][1]["rollback_triggers"], 1);
+    let (status, answer) = app
+        .get_json("/v1/launches/current/report?from=2&to=4")
+        .await;
+    assert_eq!(
+        (status.as_u16(), answer["field"].as_str()),
+        (400, Some("to")),
+        "{answer}"
+    );
+
     // Kept: late events for D+1 do not rewrite its report.
     app.send_events(&orders((17, 8), (17, 9))).await;
     let (_, again) = app.get_json("/v1/launches/current/report?day=1").await;

@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! GET /v1/launches/{id}/report?day=N[&format=json|md|html]   the report of D+N (scope read)
+//!   ?from=N&to=M: one line per day (range.rs)
 //!   make.rs: reads the KPIs (board + judge), alerts, tickets, capacity, stages
 //!   assemble.rs: the sections and the policy's inputs (pure)
 //!   policy.rs: the call;  store.rs: kept once the day is over
@@ -28,6 +29,7 @@ pub mod gate;
 pub mod judge;
 pub mod make;
 pub mod policy;
+pub mod range;
 pub mod render;
 pub mod routes;
 pub mod stages;

@@ -63,6 +63,21 @@ impl ReportState {
         Ok(report)
     }
 
+    /// The reports of days `from..=to`, in order (kept ones read, others made
+    /// and kept once over), each with its changes since the day before.
+    pub async fn range(
+        &self,
+        launch: &LaunchRow,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<DailyReport>, ReportError> {
+        let mut reports = Vec::new();
+        for day in from..=to {
+            reports.push(self.report(launch, day, Freshness::Stored).await?);
+        }
+        Ok(reports)
+    }
+
     /// Whether D+`day` is a day the launch's calendar has: from the first
     /// baseline day to the window's last.
     fn has_day(&self, launch: &LaunchRow, day: i64) -> Result<bool, ReportError> {

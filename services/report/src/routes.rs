@@ -42,6 +42,10 @@ pub struct ReportQuery {
     /// that one), instead of the one kept when the day ended.
     #[serde(default)]
     refresh: bool,
+    /// First day of a range (with `to`, instead of `day`): one line per day.
+    from: Option<i64>,
+    /// Last day of a range, at most 45 days after `from` and not after today.
+    to: Option<i64>,
 }
 
 /// The daily stabilization report of D+N: the call and its reasons first,
@@ -52,7 +56,7 @@ pub struct ReportQuery {
     security(("bearer" = []), ("basic" = []), ("api_key" = [])),
     params(("id" = String, Path, description = "Launch id, or `current`"), ReportQuery),
     responses(
-        (status = 200, description = "The report, as JSON, Markdown or HTML",
+        (status = 200, description = "The report of `day` (a `DailyReport`), or one line per day of `from`..`to` (a `RangeReport`), as JSON, Markdown or HTML",
             content((DailyReport = "application/json"), (String = "text/markdown"), (String = "text/html"))),
         (status = 400, description = "A bad `day` or `format`, or a day not started (`invalid_request`)", body = ErrorBody),
         (status = 404, description = "No such launch (`not_found`)", body = ErrorBody),
@@ -68,18 +72,39 @@ async fn report(
 ) -> Result<HttpResponse, ApiError> {
     caller.authorize(Scope::Read)?;
     let launch = report.kpis().launch(&id).await?;
-    let day = day_or_today(report.kpis(), &launch, query.day)?;
-    let freshness = if query.refresh {
-        Freshness::Remake
-    } else {
-        Freshness::Stored
-    };
-    let made = report.report(&launch, day, freshness).await?;
     let accept = request
         .headers()
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok());
-    let (media, body) = Format::negotiate(query.format, accept).write(&made);
+    let format = Format::negotiate(query.format, accept);
+    let (media, body) = match (query.from, query.to) {
+        (None, None) => {
+            let day = day_or_today(report.kpis(), &launch, query.day)?;
+            let freshness = if query.refresh {
+                Freshness::Remake
+            } else {
+                Freshness::Stored
+            };
+            format.write(&report.report(&launch, day, freshness).await?)
+        }
+        (Some(from), Some(to)) => {
+            let (from, to) = checked_range(report.kpis(), &launch, &query, from, to)?;
+            let range = crate::range::summarize(&report.range(&launch, from, to).await?);
+            match format {
+                Format::Json => (
+                    "application/json",
+                    serde_json::to_string(&range).unwrap_or_default(),
+                ),
+                Format::Md => (
+                    "text/markdown; charset=utf-8",
+                    crate::range::markdown(&range),
+                ),
+                Format::Html => ("text/html; charset=utf-8", crate::range::html(&range)),
+            }
+        }
+        (None, Some(_)) => return Err(ApiError::invalid("from", "is needed with `to`")),
+        (Some(_), None) => return Err(ApiError::invalid("to", "is needed with `from`")),
+    };
     let mut answer = HttpResponse::Ok();
     answer
         .content_type(media)
@@ -89,6 +114,47 @@ async fn report(
         answer.insert_header((header::CONTENT_SECURITY_POLICY, crate::render::html::CSP));
     }
     Ok(answer.body(body))
+}
+
+/// A range's days, checked: not with `day` or `refresh`, in order, at most
+/// [`crate::range::MAX_DAYS`] long, and not past today.
+fn checked_range(
+    kpis: &KpiState,
+    launch: &hypercare_kpis::launch::LaunchRow,
+    query: &ReportQuery,
+    from: i64,
+    to: i64,
+) -> Result<(i64, i64), ApiError> {
+    if query.day.is_some() {
+        return Err(ApiError::invalid("day", "cannot be combined with from/to"));
+    }
+    if query.refresh {
+        return Err(ApiError::invalid(
+            "refresh",
+            "applies to one day (`day`), not to a range",
+        ));
+    }
+    let from = day_or_today(kpis, launch, Some(from))
+        .map_err(|_| ApiError::invalid("from", "must be between -400 and 400"))?;
+    let to = day_or_today(kpis, launch, Some(to))
+        .map_err(|_| ApiError::invalid("to", "must be between -400 and 400"))?;
+    let today = day_or_today(kpis, launch, None)?;
+    if to < from {
+        return Err(ApiError::invalid("to", "must not be before `from`"));
+    }
+    if to - from >= crate::range::MAX_DAYS {
+        return Err(ApiError::invalid(
+            "to",
+            format!("a range holds at most {} days", crate::range::MAX_DAYS),
+        ));
+    }
+    if to > today {
+        return Err(ApiError::invalid(
+            "to",
+            format!("D{to:+} has not started yet (today is D{today:+})"),
+        ));
+    }
+    Ok((from, to))
 }
 
 /// `day`, checked, or today's N in the launch's zone.
@@ -146,7 +212,7 @@ async fn judgement(
 #[openapi(
     paths(report, judgement, crate::stages::routes::stages),
     modifiers(&WithExit),
-    components(schemas(DailyReport, DayJudgement, Format, crate::stages::Stages)),
+    components(schemas(DailyReport, crate::range::RangeReport, DayJudgement, Format, crate::stages::Stages)),
     tags((name = "report", description = "The daily stabilization report, its go / hold / roll back call, the statistical judge of KPIs, the rollout stage gates and the exit criteria"))
 )]
 pub struct ApiDoc;
