@@ -17,6 +17,7 @@ fn reads() -> Vec<Statement> {
     statements.extend(hypercare_tickets::store::catalog());
     statements.extend(hypercare_kpis::sql::catalog());
     statements.extend(hypercare_alerts::catalog());
+    statements.extend(hypercare_report::catalog());
     statements
 }
 

@@ -18,6 +18,7 @@
 //!   (`config/decision-policy.yaml`), every rule reported with its inputs.
 
 pub mod assemble;
+pub mod delivery;
 pub mod document;
 pub mod error;
 pub mod gate;
@@ -57,6 +58,8 @@ pub struct ReportSettings {
     /// The decision policy (YAML); empty: the shipped one,
     /// `config/decision-policy.yaml`.
     pub policy: Option<PathBuf>,
+    /// Scheduled delivery of the report to webhooks and a folder.
+    pub delivery: delivery::DeliverySettings,
 }
 
 impl Default for ReportSettings {
@@ -66,6 +69,7 @@ impl Default for ReportSettings {
             min_hours: 6,
             min_effect: 0.05,
             policy: None,
+            delivery: delivery::DeliverySettings::default(),
         }
     }
 }
@@ -99,6 +103,7 @@ impl ReportSettings {
             });
         }
         self.load_policy()?;
+        self.delivery.validate()?;
         Ok(())
     }
 
@@ -184,7 +189,8 @@ impl Capability for Report {
     /// `settings` were validated with the rest of the configuration.
     async fn build(inputs: ReportInputs, ctx: &Context) -> Result<Self, ReportSettingsError> {
         let policy = inputs.report.load_policy()?;
-        Ok(Report {
+        let delivery = inputs.report.delivery.clone();
+        let report = Report {
             state: web::Data::new(ReportState {
                 settings: inputs.report,
                 policy,
@@ -195,6 +201,15 @@ impl Capability for Report {
                 store: ctx.store.client.clone(),
                 clock: ctx.clock.clone(),
             }),
-        })
+        };
+        delivery::task::start(delivery, report.state.clone(), ctx);
+        Ok(report)
     }
+}
+
+/// The report's read queries, with example parameters, for the compatibility test.
+pub fn catalog() -> Vec<hypercare_storage::catalog::Statement> {
+    let mut statements = store::catalog();
+    statements.extend(delivery::store::catalog());
+    statements
 }

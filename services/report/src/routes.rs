@@ -22,6 +22,7 @@ use crate::verdicts::{self, DayJudgement};
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/v1/launches/{id}/judgement", web::get().to(judgement))
         .route("/v1/launches/{id}/report", web::get().to(report));
+    crate::delivery::routes::configure(cfg);
 }
 
 /// How the report is written out.
@@ -178,8 +179,8 @@ async fn judgement(
 
 #[derive(utoipa::OpenApi)]
 #[openapi(
-    paths(report, judgement),
-    components(schemas(DailyReport, DayJudgement, Format)),
+    paths(report, judgement, crate::delivery::routes::deliveries),
+    components(schemas(DailyReport, DayJudgement, Format, crate::delivery::routes::Deliveries, crate::delivery::store::AttemptRow)),
     tags((name = "report", description = "The daily stabilization report, its go / hold / roll back call, and the statistical judge of KPIs"))
 )]
 pub struct ApiDoc;
