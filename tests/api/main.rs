@@ -20,5 +20,6 @@ mod openapi;
 mod otlp;
 mod remote_write;
 mod report;
+mod report_delivery;
 mod segment;
 mod tickets;

@@ -25,8 +25,10 @@ pub struct DeliveriesQuery {
     /// RFC 3339; attempts at or after it. Default: all.
     #[param(format = DateTime)]
     since: Option<String>,
-    /// 1 to 1000; default 100.
-    limit: Option<u64>,
+    /// 1 to 1000; default 100. (Read as text so that a bad value is
+    /// refused naming `limit`.)
+    #[param(value_type = Option<u64>)]
+    limit: Option<String>,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -35,7 +37,7 @@ pub struct Deliveries {
 }
 
 /// `since` and `limit` checked: (ms since the epoch, rows).
-pub fn parse_query(since: Option<&str>, limit: Option<u64>) -> Result<(u64, u64), ApiError> {
+pub fn parse_query(since: Option<&str>, limit: Option<&str>) -> Result<(u64, u64), ApiError> {
     let since_ms = match since {
         None => 0,
         Some(text) => {
@@ -49,7 +51,10 @@ pub fn parse_query(since: Option<&str>, limit: Option<u64>) -> Result<(u64, u64)
                 .map_err(|_| ApiError::invalid("since", "must be after 1970"))?
         }
     };
-    let limit = limit.unwrap_or(100);
+    let limit = match limit {
+        None => 100,
+        Some(text) => text.parse::<u64>().unwrap_or(0),
+    };
     if !(1..=MAX_LIMIT).contains(&limit) {
         return Err(ApiError::invalid(
             "limit",
@@ -77,7 +82,7 @@ pub async fn deliveries(
     report: web::Data<ReportState>,
 ) -> Result<HttpResponse, ApiError> {
     caller.authorize(Scope::Read)?;
-    let (since_ms, limit) = parse_query(query.since.as_deref(), query.limit)?;
+    let (since_ms, limit) = parse_query(query.since.as_deref(), query.limit.as_deref())?;
     let rows = store::attempts(&report.store, since_ms, limit)
         .await
         .map_err(ApiError::storage)?;
@@ -92,7 +97,7 @@ mod tests {
     fn since_and_limit_are_checked_by_field() {
         assert_eq!(parse_query(None, None).unwrap(), (0, 100));
         assert_eq!(
-            parse_query(Some("1970-01-01T00:00:01Z"), Some(5)).unwrap(),
+            parse_query(Some("1970-01-01T00:00:01Z"), Some("5")).unwrap(),
             (1000, 5)
         );
         let field = |e: ApiError| e.field().unwrap_or_default().to_owned();
@@ -104,7 +109,9 @@ mod tests {
             field(parse_query(Some("1960-01-01T00:00:00Z"), None).unwrap_err()),
             "since"
         );
-        assert_eq!(field(parse_query(None, Some(0)).unwrap_err()), "limit");
-        assert_eq!(field(parse_query(None, Some(1001)).unwrap_err()), "limit");
+        assert_eq!(field(parse_query(None, Some("0")).unwrap_err()), "limit");
+        for bad in ["1001", "-1", "ten", ""] {
+            assert_eq!(field(parse_query(None, Some(bad)).unwrap_err()), "limit");
+        }
     }
 }
