@@ -226,9 +226,10 @@ impl DeliverySettings {
                 "must be between 100ms and 1h".into(),
             ));
         }
-        if !self.link.is_empty()
-            && !(self.link.starts_with("http://") || self.link.starts_with("https://"))
-        {
+        let link_ok = self.link.is_empty()
+            || self.link.starts_with("http://")
+            || self.link.starts_with("https://");
+        if !link_ok {
             return Err(invalid(
                 "delivery.link",
                 "must be an http:// or https:// URL, or empty".into(),
