@@ -22,4 +22,5 @@ mod remote_write;
 mod report;
 mod report_delivery;
 mod segment;
+mod stages;
 mod tickets;

@@ -4,6 +4,7 @@
 
 mod alerts;
 mod board;
+mod report;
 mod screenshots;
 mod sign_in;
 mod tickets;

@@ -18,6 +18,7 @@ use serde_json::{Value, json};
 const PAGES: &[(&str, &str)] = &[
     ("board", "/"),
     ("launch-days", "/launches/current/days"),
+    ("report", "/launches/current/report"),
     ("kpi", "/kpis/conversion"),
     ("alerts", "/alerts"),
     ("capacity", "/capacity"),

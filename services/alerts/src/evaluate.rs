@@ -213,6 +213,25 @@ fn group_labels(by: &[String], groups: &[String]) -> BTreeMap<String, String> {
         .collect()
 }
 
+/// A counter series' increase over a window: with delta temporality the sum of
+/// its points in the window; cumulative, its last point in the window minus its
+/// last point `before` the window, the last point alone when the process
+/// restarted (it went down), and last minus first when nothing came before.
+pub fn counter_increase(
+    delta: bool,
+    window_sum: f64,
+    first: f64,
+    last: f64,
+    before: Option<f64>,
+) -> f64 {
+    match before {
+        _ if delta => window_sum,
+        Some(before) if last >= before => last - before,
+        Some(_) => last,
+        None => (last - first).max(0.0),
+    }
+}
+
 /// A metric's value per group at `now` (epoch seconds).
 pub async fn metric_values(
     client: &Client,
@@ -268,15 +287,8 @@ pub async fn metric_values(
     }
     for (labels, rows) in groups {
         let increase = |r: &ScalarRow| {
-            if r.delta == 1 {
-                r.window_sum
-            } else if r.n_before > 0 && r.last >= r.before {
-                r.last - r.before
-            } else if r.n_before > 0 {
-                r.last
-            } else {
-                (r.last - r.first).max(0.0)
-            }
+            let before = (r.n_before > 0).then_some(r.before);
+            counter_increase(r.delta == 1, r.window_sum, r.first, r.last, before)
         };
         let value = match source.function {
             MetricFn::Increase => rows.iter().map(increase).sum(),

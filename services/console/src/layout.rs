@@ -16,6 +16,7 @@ pub enum Section {
     Alerts,
     Capacity,
     Tickets,
+    Report,
 }
 
 impl Section {
@@ -23,6 +24,7 @@ impl Section {
     pub const NAV: &'static [Section] = &[
         Section::Board,
         Section::Days,
+        Section::Report,
         Section::Alerts,
         Section::Tickets,
         Section::Capacity,
@@ -36,6 +38,7 @@ impl Section {
             Section::Alerts => "Alerts",
             Section::Capacity => "Capacity",
             Section::Tickets => "Tickets",
+            Section::Report => "Daily report",
         }
     }
 
@@ -47,6 +50,7 @@ impl Section {
             Section::Alerts => "/alerts",
             Section::Capacity => "/capacity",
             Section::Tickets => "/tickets",
+            Section::Report => "/launches/current/report",
         }
     }
 
@@ -57,6 +61,7 @@ impl Section {
             Section::Board | Section::Days => Some(Scope::Read),
             Section::Alerts => Some(Scope::Read),
             Section::Capacity => Some(Scope::Read),
+            Section::Report => Some(Scope::Read),
             // Support keys too: see `visible_to`.
             Section::Tickets => Some(Scope::Read),
         }

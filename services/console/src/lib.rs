@@ -60,6 +60,7 @@ impl Mount for Console {
                 web::get().to(pages::launch_days::show),
             )
             .route("/kpis/{id}", web::get().to(pages::kpi::show))
+            .route("/launches/{id}/report", web::get().to(pages::report::show))
             .route("/sign-in", web::get().to(pages::sign_in::show))
             .route("/sign-in", web::post().to(pages::sign_in::submit))
             .route("/sign-out", web::post().to(pages::sign_in::sign_out))

@@ -1,5 +1,5 @@
 //! The command line: `hypercare serve`, `migrate`, `config`, `loadtest`, `kpi`,
-//! `rules`, `ticket`.
+//! `rules`, `ticket`, `report`.
 
 use std::path::PathBuf;
 
@@ -44,6 +44,9 @@ pub enum Command {
     Rules(hypercare_alerts::cli::RulesCommand),
     /// Feedback tickets from a terminal (talks to a running service).
     Ticket(Box<hypercare_tickets::cli::TicketArgs>),
+    /// The daily stabilization report of a launch day, as Markdown, HTML or
+    /// JSON (talks to a running service).
+    Report(hypercare_report::cli::ReportArgs),
 }
 
 pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
@@ -83,11 +86,10 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Ticket(args) => {
-            // Without --key, the local development key, as a first run makes it.
-            let dev_key = std::fs::read_to_string(settings.data_dir.join("dev-api-key"))
-                .ok()
-                .map(|k| k.trim().to_owned());
-            hypercare_tickets::cli::run(*args, dev_key).await
+            hypercare_tickets::cli::run(*args, development_key(&settings)).await
+        }
+        Command::Report(args) => {
+            print(hypercare_report::cli::run(args, development_key(&settings)).await?)
         }
         Command::Loadtest(mut args) => {
             // The configured server, else the local default while `serve` runs it.
@@ -112,6 +114,14 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// The local development key, as a first run makes it: what the terminal
+/// commands use without --key.
+fn development_key(settings: &Settings) -> Option<String> {
+    std::fs::read_to_string(settings.data_dir.join("dev-api-key"))
+        .ok()
+        .map(|k| k.trim().to_owned())
 }
 
 /// Prints a command's output: `println!` panics when the reader has left

@@ -229,7 +229,7 @@ pub fn percentile_sql(p: f64, sorted: &str) -> String {
 
 /// The condition that `timestamp` is in one of `ranges`, written so that `table`
 /// is read by its sorting key.
-pub(crate) fn time_condition(ranges: &[Range], table: EventsTable) -> Sql {
+pub fn time_condition(ranges: &[Range], table: EventsTable) -> Sql {
     let mut sql = Sql::default();
     sql.push("(0");
     for (from, to) in ranges {
@@ -301,7 +301,7 @@ pub(crate) fn event_values_sql(kpi: &Kpi, ranges: &[Range], table: EventsTable) 
 /// cast(distinct denominator events) AS names.1`, and the condition on the
 /// events they read (the KPI's filter, and either side): the one place the
 /// ratio is written, for the raw queries and the rollup pieces alike.
-fn ratio_sql(kpi: &Kpi, cast: &str, names: (&str, &str)) -> (Sql, Sql) {
+pub fn ratio_sql(kpi: &Kpi, cast: &str, names: (&str, &str)) -> (Sql, Sql) {
     let numerator = filter_sql(kpi.numerator.as_ref().unwrap_or(&Filter::default()));
     let denominator = filter_sql(kpi.denominator.as_ref().unwrap_or(&Filter::default()));
     let mut columns = Sql::default();

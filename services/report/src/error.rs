@@ -17,6 +17,8 @@ pub enum ReportError {
     Tickets(#[from] hypercare_tickets::error::TicketError),
     #[error(transparent)]
     Capacity(#[from] hypercare_capacity::CapacityError),
+    #[error(transparent)]
+    Stages(#[from] crate::stages::StageError),
     #[error("the report store failed: {0}; retry later")]
     Store(#[from] clickhouse::error::Error),
 }
@@ -38,6 +40,7 @@ impl From<ReportError> for ApiError {
             ReportError::Alerts(e) => e.into(),
             ReportError::Tickets(e) => e.into(),
             ReportError::Capacity(e) => e.into(),
+            ReportError::Stages(e) => e.into(),
             ReportError::Store(e) => ApiError::storage(e),
         }
     }

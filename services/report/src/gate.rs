@@ -31,6 +31,16 @@ pub enum GateVerdict {
     NotEnoughData,
 }
 
+impl GateVerdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GateVerdict::Pass => "pass",
+            GateVerdict::Fail => "fail",
+            GateVerdict::NotEnoughData => "not_enough_data",
+        }
+    }
+}
+
 /// A stage's verdict and the judgement of each metric it rests on.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Gate {

@@ -7,6 +7,8 @@
 //!   policy.rs: the call;  store.rs: kept once the day is over
 //!   render/: Markdown and HTML from the stored JSON (document.rs)
 //! GET /v1/launches/{id}/judgement?day=N                      the judge's verdicts alone
+//! GET /v1/launches/{id}/stages                               every rollout stage's gate
+//!   stages::gates: per stage, the release against the others -> gate.rs
 //! ```
 //!
 //! - [`judge`]: whether a KPI moved since the baseline, as Kayenta judges a
@@ -18,6 +20,7 @@
 //!   (`config/decision-policy.yaml`), every rule reported with its inputs.
 
 pub mod assemble;
+pub mod cli;
 pub mod delivery;
 pub mod document;
 pub mod error;
@@ -27,6 +30,7 @@ pub mod make;
 pub mod policy;
 pub mod render;
 pub mod routes;
+pub mod stages;
 pub mod store;
 pub mod verdicts;
 
@@ -45,6 +49,14 @@ use crate::policy::Policy;
 
 pub use routes::configure;
 
+/// Every read query of the report, for the compatibility test.
+pub fn catalog() -> Vec<hypercare_storage::catalog::Statement> {
+    let mut statements = store::catalog();
+    statements.extend(stages::store::catalog());
+    statements.extend(delivery::store::catalog());
+    statements
+}
+
 /// The `[report]` section.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
@@ -58,6 +70,8 @@ pub struct ReportSettings {
     /// The decision policy (YAML); empty: the shipped one,
     /// `config/decision-policy.yaml`.
     pub policy: Option<PathBuf>,
+    /// `[report.stages]`: the rollout stage gates.
+    pub stages: stages::StageSettings,
     /// Scheduled delivery of the report to webhooks and a folder.
     pub delivery: delivery::DeliverySettings,
 }
@@ -69,6 +83,7 @@ impl Default for ReportSettings {
             min_hours: 6,
             min_effect: 0.05,
             policy: None,
+            stages: stages::StageSettings::default(),
             delivery: delivery::DeliverySettings::default(),
         }
     }
@@ -103,6 +118,12 @@ impl ReportSettings {
             });
         }
         self.load_policy()?;
+        if let Err((field, reason)) = self.stages.check() {
+            return Err(ReportSettingsError {
+                field,
+                reason: reason.into(),
+            });
+        }
         self.delivery.validate()?;
         Ok(())
     }
@@ -205,11 +226,4 @@ impl Capability for Report {
         delivery::task::start(delivery, report.state.clone(), ctx);
         Ok(report)
     }
-}
-
-/// The report's read queries, with example parameters, for the compatibility test.
-pub fn catalog() -> Vec<hypercare_storage::catalog::Statement> {
-    let mut statements = store::catalog();
-    statements.extend(delivery::store::catalog());
-    statements
 }

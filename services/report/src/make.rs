@@ -95,7 +95,9 @@ impl ReportState {
         let board = self.kpis.board_of(launch, date).await?;
         let judged = verdicts::judge_day(&self.kpis, launch, day, self.rules()).await?;
         let kpis = assemble::kpis(&board.kpis, &judged.kpis);
-        let alerts = assemble::alerts(&self.alerts.span(start * 1000, as_of_ms).await?);
+        // While the day runs, an alert that fired this very millisecond counts.
+        let alerts_to = if complete { as_of_ms } else { as_of_ms + 1 };
+        let alerts = assemble::alerts(&self.alerts.span(start * 1000, alerts_to).await?);
         let (stats, clusters) = self.tickets.day(date, tz).await?;
         let tickets = assemble::tickets(stats, clusters);
         let day_minutes = u32::try_from((end - start) / 60).unwrap_or(1440);
@@ -105,7 +107,18 @@ impl ReportState {
             .await?;
         let capacity = assemble::capacity(&headrooms);
         let stages: Vec<Stage> = serde_json::from_str(&launch.stages).unwrap_or_default();
-        let rollout = assemble::rollout(&stages, as_of_ms / 1000, &BTreeMap::new());
+        let gates = crate::stages::gates(&self.kpis, launch, self, as_of_ms / 1000).await?;
+        let verdicts: BTreeMap<String, (String, Vec<String>)> = gates
+            .stages
+            .iter()
+            .map(|g| {
+                (
+                    g.name.clone(),
+                    (g.verdict.as_str().to_owned(), g.failed.clone()),
+                )
+            })
+            .collect();
+        let rollout = assemble::rollout(&stages, as_of_ms / 1000, &verdicts);
 
         let inputs = assemble::inputs(&kpis, &alerts, &tickets, &capacity, &rollout);
         let decision = self.policy.decide(&inputs);

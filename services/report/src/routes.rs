@@ -21,7 +21,11 @@ use crate::verdicts::{self, DayJudgement};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/v1/launches/{id}/judgement", web::get().to(judgement))
-        .route("/v1/launches/{id}/report", web::get().to(report));
+        .route("/v1/launches/{id}/report", web::get().to(report))
+        .route(
+            "/v1/launches/{id}/stages",
+            web::get().to(crate::stages::routes::stages),
+        );
     crate::delivery::routes::configure(cfg);
 }
 
@@ -93,7 +97,8 @@ pub struct ReportQuery {
     security(("bearer" = []), ("basic" = []), ("api_key" = [])),
     params(("id" = String, Path, description = "Launch id, or `current`"), ReportQuery),
     responses(
-        (status = 200, description = "The report, as JSON, Markdown (`text/markdown`) or HTML", body = DailyReport),
+        (status = 200, description = "The report, as JSON, Markdown or HTML",
+            content((DailyReport = "application/json"), (String = "text/markdown"), (String = "text/html"))),
         (status = 400, description = "A bad `day` or `format`, or a day not started (`invalid_request`)", body = ErrorBody),
         (status = 404, description = "No such launch (`not_found`)", body = ErrorBody),
         KeyChecks,
@@ -179,8 +184,8 @@ async fn judgement(
 
 #[derive(utoipa::OpenApi)]
 #[openapi(
-    paths(report, judgement, crate::delivery::routes::deliveries),
-    components(schemas(DailyReport, DayJudgement, Format, crate::delivery::routes::Deliveries, crate::delivery::store::AttemptRow)),
-    tags((name = "report", description = "The daily stabilization report, its go / hold / roll back call, and the statistical judge of KPIs"))
+    paths(report, judgement, crate::stages::routes::stages, crate::delivery::routes::deliveries),
+    components(schemas(DailyReport, DayJudgement, Format, crate::stages::Stages, crate::delivery::routes::Deliveries, crate::delivery::store::AttemptRow)),
+    tags((name = "report", description = "The daily stabilization report, its go / hold / roll back call, the statistical judge of KPIs, the rollout stage gates and the report's scheduled delivery"))
 )]
 pub struct ApiDoc;

@@ -65,6 +65,11 @@ pub async fn show(
                     strong { (day.day) } " " (date)
                     @if day.baseline { br; span.muted { "baseline" } }
                     @if is_today { br; span.muted { "today, so far" } }
+                    @if let Ok(n) = day.day.trim_start_matches('D').parse::<i64>() {
+                        br;
+                        a.report-link href=(format!("/launches/{}/report?day={n}", launch.id))
+                          aria-label=(format!("{} report", day.day)) { "report" }
+                    }
                 }
                 @for id in &columns {
                     @if let Some(value) = day.kpis.get(*id) {

@@ -8,6 +8,7 @@ pub mod figures;
 pub mod home;
 pub mod kpi;
 pub mod launch_days;
+pub mod report;
 pub mod sign_in;
 pub mod tickets;
 pub mod zone;

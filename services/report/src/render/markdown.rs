@@ -2,11 +2,17 @@
 //! chat or a wiki page after the morning meeting, and what the folder
 //! delivery writes beside the JSON.
 
-use std::fmt::Write as _;
-
 use crate::document::{AlertLine, DailyReport};
 use crate::policy::Outcome;
 use crate::render::{call_label, day_label, number, percent, pvalue, seconds, verdict_label};
+
+/// Appends one formatted line (writing to a String cannot fail).
+macro_rules! put {
+    ($out:expr, $($arg:tt)*) => {{
+        $out.push_str(&format!($($arg)*));
+        $out.push('\n');
+    }};
+}
 
 /// Escapes what Markdown would read as table or inline syntax.
 fn cell(text: &str) -> String {
@@ -22,7 +28,7 @@ fn cell(text: &str) -> String {
 pub fn render(report: &DailyReport) -> String {
     let mut out = String::new();
     let r = report;
-    let _ = writeln!(
+    put!(
         out,
         "# {} {}: {} ({})\n",
         cell(&r.launch.name),
@@ -30,7 +36,7 @@ pub fn render(report: &DailyReport) -> String {
         r.date,
         r.launch.tz
     );
-    let _ = writeln!(
+    put!(
         out,
         "Release {} · {} · as of {}\n",
         cell(&r.launch.release),
@@ -42,24 +48,24 @@ pub fn render(report: &DailyReport) -> String {
         r.as_of
     );
 
-    let _ = writeln!(out, "## Call: **{}**\n", call_label(r.call.call));
+    put!(out, "## Call: **{}**\n", call_label(r.call.call));
     if r.call.reasons.is_empty() {
-        let _ = writeln!(out, "No rule of the decision policy holds.\n");
+        put!(out, "No rule of the decision policy holds.\n");
     } else {
         for reason in &r.call.reasons {
-            let _ = writeln!(out, "- {}", cell(reason));
+            put!(out, "- {}", cell(reason));
         }
         out.push('\n');
     }
-    let _ = writeln!(out, "| rule | call | conditions | inputs | result |");
-    let _ = writeln!(out, "|---|---|---|---|---|");
+    put!(out, "| rule | call | conditions | inputs | result |");
+    put!(out, "|---|---|---|---|---|");
     for rule in &r.call.rules {
         let inputs: Vec<String> = rule
             .inputs
             .iter()
             .map(|(k, v)| format!("{k} = {}", v.map_or("no data".into(), number)))
             .collect();
-        let _ = writeln!(
+        put!(
             out,
             "| {} | {} | {} | {} | {} |",
             cell(&rule.rule),
@@ -74,18 +80,18 @@ pub fn render(report: &DailyReport) -> String {
         );
     }
 
-    let _ = writeln!(out, "\n## KPIs\n");
+    put!(out, "\n## KPIs\n");
     if r.kpis.is_empty() {
-        let _ = writeln!(out, "No KPI is defined.");
+        put!(out, "No KPI is defined.");
     } else {
-        let _ = writeln!(
+        put!(
             out,
             "| KPI | value | target | status | baseline | vs baseline | judge | p (Holm) | shift |"
         );
-        let _ = writeln!(out, "|---|---|---|---|---|---|---|---|---|");
+        put!(out, "|---|---|---|---|---|---|---|---|---|");
         for k in &r.kpis {
             let j = &k.judgement;
-            let _ = writeln!(
+            put!(
                 out,
                 "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
                 cell(&k.title),
@@ -103,17 +109,17 @@ pub fn render(report: &DailyReport) -> String {
         }
     }
 
-    let _ = writeln!(out, "\n## Alerts\n");
+    put!(out, "\n## Alerts\n");
     if r.alerts.tiers.is_empty() {
-        let _ = writeln!(out, "No alert fired.");
+        put!(out, "No alert fired.");
     } else {
-        let _ = writeln!(
+        put!(
             out,
             "| tier | fired | acknowledged | resolved | MTTA | MTTR | ack SLA breaches |"
         );
-        let _ = writeln!(out, "|---|---|---|---|---|---|---|");
+        put!(out, "|---|---|---|---|---|---|---|");
         for (tier, t) in &r.alerts.tiers {
-            let _ = writeln!(
+            put!(
                 out,
                 "| {tier} | {} | {} | {} | {} | {} | {} |",
                 t.fired,
@@ -129,11 +135,14 @@ pub fn render(report: &DailyReport) -> String {
     alert_list(&mut out, "P0 and P1 alerts open", &r.alerts.open_p0_p1);
 
     let t = &r.tickets;
-    let _ = writeln!(out, "\n## Tickets\n");
-    let _ = writeln!(
+    put!(out, "\n## Tickets\n");
+    put!(
         out,
         "Opened {}, resolved {}, backlog {}, SLA breaches {}.\n",
-        t.opened, t.resolved, t.backlog, t.sla_breaches
+        t.opened,
+        t.resolved,
+        t.backlog,
+        t.sla_breaches
     );
     let join = |m: &std::collections::BTreeMap<String, u64>| {
         m.iter()
@@ -142,22 +151,22 @@ pub fn render(report: &DailyReport) -> String {
             .join(", ")
     };
     if !t.backlog_by_priority.is_empty() {
-        let _ = writeln!(
+        put!(
             out,
             "- Backlog by priority: {}",
             join(&t.backlog_by_priority)
         );
     }
     if !t.opened_by_priority.is_empty() {
-        let _ = writeln!(out, "- Opened by priority: {}", join(&t.opened_by_priority));
+        put!(out, "- Opened by priority: {}", join(&t.opened_by_priority));
     }
     if !t.opened_by_category.is_empty() {
-        let _ = writeln!(out, "- Opened by category: {}", join(&t.opened_by_category));
+        put!(out, "- Opened by category: {}", join(&t.opened_by_category));
     }
     if !t.clusters.is_empty() {
-        let _ = writeln!(out, "\nSimilar tickets:\n");
+        put!(out, "\nSimilar tickets:\n");
         for c in &t.clusters {
-            let _ = writeln!(
+            put!(
                 out,
                 "- {} tickets like \"{}\" ({})",
                 c.size,
@@ -167,17 +176,17 @@ pub fn render(report: &DailyReport) -> String {
         }
     }
 
-    let _ = writeln!(out, "\n## Capacity\n");
+    put!(out, "\n## Capacity\n");
     if r.capacity.services.is_empty() {
-        let _ = writeln!(out, "No load test baseline is recorded: headroom unknown.");
+        put!(out, "No load test baseline is recorded: headroom unknown.");
     } else {
-        let _ = writeln!(
+        put!(
             out,
             "| service | peak req/s | capacity req/s | headroom | plan |"
         );
-        let _ = writeln!(out, "|---|---|---|---|---|");
+        put!(out, "|---|---|---|---|---|");
         for s in &r.capacity.services {
-            let _ = writeln!(
+            put!(
                 out,
                 "| {} | {} | {} | {} | {} |",
                 cell(&s.service),
@@ -189,17 +198,17 @@ pub fn render(report: &DailyReport) -> String {
         }
     }
 
-    let _ = writeln!(out, "\n## Rollout\n");
+    put!(out, "\n## Rollout\n");
     if r.rollout.stages.is_empty() {
-        let _ = writeln!(out, "The launch has no rollout stages.");
+        put!(out, "The launch has no rollout stages.");
     } else {
         if let (Some(stage), Some(pct)) = (&r.rollout.current_stage, r.rollout.current_percent) {
-            let _ = writeln!(out, "In force: {} ({} %).\n", cell(stage), number(pct));
+            put!(out, "In force: {} ({} %).\n", cell(stage), number(pct));
         }
-        let _ = writeln!(out, "| stage | traffic | starts | gate | failing |");
-        let _ = writeln!(out, "|---|---|---|---|---|");
+        put!(out, "| stage | traffic | starts | gate | failing |");
+        put!(out, "|---|---|---|---|---|");
         for s in &r.rollout.stages {
-            let _ = writeln!(
+            put!(
                 out,
                 "| {} | {} % | {} | {} | {} |",
                 cell(&s.name),
@@ -212,11 +221,11 @@ pub fn render(report: &DailyReport) -> String {
     }
 
     if !r.slos.is_empty() {
-        let _ = writeln!(out, "\n## SLOs\n");
-        let _ = writeln!(out, "| SLO | objective | window | SLI | budget left |");
-        let _ = writeln!(out, "|---|---|---|---|---|");
+        put!(out, "\n## SLOs\n");
+        put!(out, "| SLO | objective | window | SLI | budget left |");
+        put!(out, "|---|---|---|---|---|");
         for s in &r.slos {
-            let _ = writeln!(
+            put!(
                 out,
                 "| {} | {} | {} | {} | {} |",
                 cell(&s.name),
@@ -228,12 +237,12 @@ pub fn render(report: &DailyReport) -> String {
         }
     }
 
-    let _ = writeln!(out, "\n## Since the day before\n");
+    put!(out, "\n## Since the day before\n");
     if r.changes.is_empty() {
-        let _ = writeln!(out, "Nothing changed.");
+        put!(out, "Nothing changed.");
     } else {
         for c in &r.changes {
-            let _ = writeln!(
+            put!(
                 out,
                 "- {}: {} → {}",
                 cell(&c.what),
@@ -249,9 +258,9 @@ fn alert_list(out: &mut String, title: &str, alerts: &[AlertLine]) {
     if alerts.is_empty() {
         return;
     }
-    let _ = writeln!(out, "\n{title}:\n");
+    put!(out, "\n{title}:\n");
     for a in alerts {
-        let _ = writeln!(
+        put!(
             out,
             "- {} {} {} (fired {}{}){}",
             a.tier,

@@ -1,0 +1,86 @@
+//! `hypercare report`: a day's report from a terminal, as Markdown (default),
+//! HTML or JSON. Talks to a running Hypercare over HTTP (`--url`, default the
+//! local service) with a `read` key (`--key`, or `HYPERCARE_API_KEY`, or the
+//! local development key), so it prints exactly what the API and the console
+//! show, kept report included.
+
+use clap::{Args, ValueEnum};
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum CliFormat {
+    Md,
+    Html,
+    Json,
+}
+
+impl CliFormat {
+    fn as_str(self) -> &'static str {
+        match self {
+            CliFormat::Md => "md",
+            CliFormat::Html => "html",
+            CliFormat::Json => "json",
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// Base URL of the Hypercare API.
+    #[arg(long, env = "HYPERCARE_URL", default_value = "http://127.0.0.1:8080")]
+    pub url: String,
+    /// API key with the `read` scope.
+    #[arg(long, env = "HYPERCARE_API_KEY", hide_env_values = true)]
+    pub key: Option<String>,
+    /// Launch id, or `current`.
+    #[arg(long, default_value = "current")]
+    pub launch: String,
+    /// N of D+N (negative for a baseline day); today's by default.
+    #[arg(long, allow_negative_numbers = true)]
+    pub day: Option<i64>,
+    #[arg(long, value_enum, default_value_t = CliFormat::Md)]
+    pub format: CliFormat,
+    /// Make the report again from what the tables hold now, instead of the kept one.
+    #[arg(long)]
+    pub refresh: bool,
+}
+
+/// The report's text, or the API's error in words.
+pub async fn run(args: ReportArgs, default_key: Option<String>) -> anyhow::Result<String> {
+    let key = args
+        .key
+        .or(default_key)
+        .ok_or_else(|| anyhow::anyhow!("no API key: pass --key or set HYPERCARE_API_KEY"))?;
+    let mut query = vec![("format", args.format.as_str().to_owned())];
+    if let Some(day) = args.day {
+        query.push(("day", day.to_string()));
+    }
+    if args.refresh {
+        query.push(("refresh", "true".into()));
+    }
+    let url = format!(
+        "{}/v1/launches/{}/report",
+        args.url.trim_end_matches('/'),
+        args.launch
+    );
+    let response = reqwest::Client::new()
+        .get(&url)
+        .bearer_auth(key)
+        .query(&query)
+        .send()
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot reach Hypercare at {}: {e}", args.url))?;
+    let status = response.status();
+    let body = response.text().await?;
+    if !status.is_success() {
+        let message = serde_json::from_str::<serde_json::Value>(&body)
+            .ok()
+            .and_then(|v| v["message"].as_str().map(str::to_owned))
+            .unwrap_or(body);
+        anyhow::bail!("{status}: {message}");
+    }
+    Ok(if body.ends_with('\n') {
+        body
+    } else {
+        body + "\n"
+    })
+}
