@@ -82,6 +82,10 @@ async fn the_report_of_d1_is_delivered_once_on_d2_morning_retried_and_not_resent
         header.contains("Spring D+1 (2026-11-17)") && header.contains(&call.replace('_', " ")),
         "{header}"
     );
+    // The chat message is a summary, smaller than the report.
+    let (json_size, slack_size) = (json_bodies[0].to_string().len(), slack[0].to_string().len());
+    eprintln!("report delivery body sizes: json {json_size} B, slack {slack_size} B");
+    assert!(slack_size < json_size, "{slack_size} vs {json_size}");
     // The failing receiver gets it at the third attempt.
     let flaky_bodies = flaky.wait_for("hook", 1, Duration::from_secs(60)).await;
     assert_eq!(flaky_bodies[0]["day"], 1);

@@ -197,6 +197,12 @@ impl Scheduler {
                     });
                 Attempt::from_status(answer.status().as_u16(), retry_after)
             }
+            // A request that cannot be built (a URL reqwest refuses) would
+            // fail the same way again.
+            Err(e) if e.is_builder() => Attempt::Refused {
+                http_status: 0,
+                error: e.without_url().to_string(),
+            },
             // Without the URL: it is a secret.
             Err(e) => Attempt::Retryable {
                 http_status: 0,
