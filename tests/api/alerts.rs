@@ -3,11 +3,8 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use actix_web::{App, HttpResponse, HttpServer, web};
 use hypercare::Settings;
 use hypercare_alerts::config::{Escalation, Receiver, TierPolicy};
 use hypercare_alerts::rule::Tier;
@@ -15,106 +12,8 @@ use serde_json::{Value, json};
 
 use reqwest::Method;
 
+use hypercare_tests::receiver::Pager;
 use hypercare_tests::{ADMIN_KEY, READ_KEY, TestApp, eventually, spawn_app_with};
-
-/// A webhook receiver: records every POST by path, with when it arrived (and
-/// its headers); answers 500 to the first `fail_first` requests.
-#[derive(Clone, Default)]
-struct Pager {
-    received: Arc<Mutex<Vec<(String, Value, Instant)>>>,
-    /// (User-Agent, Content-Type) of every request, failed ones included.
-    headers: Arc<Mutex<Vec<(String, String)>>>,
-    fail_first: Arc<AtomicUsize>,
-    port: u16,
-}
-
-impl Pager {
-    async fn start(fail_first: usize) -> Pager {
-        let mut pager = Pager {
-            fail_first: Arc::new(AtomicUsize::new(fail_first)),
-            ..Pager::default()
-        };
-        let state = pager.clone();
-        let server = HttpServer::new(move || {
-            let state = state.clone();
-            App::new()
-                .app_data(web::PayloadConfig::new(64 * 1024 * 1024))
-                .default_service(web::to(
-                    move |req: actix_web::HttpRequest, body: web::Bytes| {
-                        let state = state.clone();
-                        async move {
-                            let header = |name: &str| {
-                                req.headers()
-                                    .get(name)
-                                    .and_then(|v| v.to_str().ok())
-                                    .unwrap_or("")
-                                    .to_owned()
-                            };
-                            state
-                                .headers
-                                .lock()
-                                .unwrap()
-                                .push((header("user-agent"), header("content-type")));
-                            if state
-                                .fail_first
-                                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
-                                    n.checked_sub(1)
-                                })
-                                .is_ok()
-                            {
-                                return HttpResponse::InternalServerError().body("pager down");
-                            }
-                            let value: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-                            state.received.lock().unwrap().push((
-                                req.path().to_owned(),
-                                value,
-                                Instant::now(),
-                            ));
-                            HttpResponse::Ok().finish()
-                        }
-                    },
-                ))
-        })
-        .workers(1)
-        .bind("127.0.0.1:0")
-        .unwrap();
-        pager.port = server.addrs()[0].port();
-        tokio::spawn(server.run());
-        pager
-    }
-
-    fn url(&self, name: &str) -> String {
-        format!("http://127.0.0.1:{}/{name}", self.port)
-    }
-
-    /// What `receiver` got so far, with when each arrived.
-    fn arrivals(&self, receiver: &str) -> Vec<(Value, Instant)> {
-        self.received
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|(path, _, _)| path == &format!("/{receiver}"))
-            .map(|(_, v, at)| (v.clone(), *at))
-            .collect()
-    }
-
-    fn to(&self, receiver: &str) -> Vec<Value> {
-        self.arrivals(receiver)
-            .into_iter()
-            .map(|(v, _)| v)
-            .collect()
-    }
-
-    /// Waits until `receiver` got at least `n` notifications (fails after `within`).
-    async fn wait_for(&self, receiver: &str, n: usize, within: Duration) -> Vec<Value> {
-        eventually(
-            &format!("{n} notifications to {receiver}"),
-            within,
-            || async { Some(self.to(receiver)).filter(|got| got.len() >= n) },
-        )
-        .await
-    }
-}
 
 fn policy(receivers: &[&str], group_wait_ms: u64, repeat_ms: u64) -> TierPolicy {
     TierPolicy {

@@ -20,6 +20,7 @@ mod openapi;
 mod otlp;
 mod remote_write;
 mod report;
+mod report_delivery;
 mod report_exit;
 mod segment;
 mod slos;

@@ -22,6 +22,7 @@ use tokio::sync::OnceCell;
 pub mod bench;
 pub mod browser;
 pub mod proxy;
+pub mod receiver;
 
 pub use hypercare_http_keys::*;
 

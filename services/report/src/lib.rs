@@ -22,6 +22,7 @@
 
 pub mod assemble;
 pub mod cli;
+pub mod delivery;
 pub mod document;
 pub mod error;
 pub mod exit;
@@ -55,6 +56,7 @@ pub use routes::configure;
 pub fn catalog() -> Vec<hypercare_storage::catalog::Statement> {
     let mut statements = store::catalog();
     statements.extend(stages::store::catalog());
+    statements.extend(delivery::store::catalog());
     statements
 }
 
@@ -75,6 +77,8 @@ pub struct ReportSettings {
     pub stages: stages::StageSettings,
     /// `[report.exit]`: the exit criteria of the handover.
     pub exit: exit::ExitSettings,
+    /// Scheduled delivery of the report to webhooks and a folder.
+    pub delivery: delivery::DeliverySettings,
 }
 
 impl Default for ReportSettings {
@@ -86,6 +90,7 @@ impl Default for ReportSettings {
             policy: None,
             stages: stages::StageSettings::default(),
             exit: exit::ExitSettings::default(),
+            delivery: delivery::DeliverySettings::default(),
         }
     }
 }
@@ -129,6 +134,7 @@ impl ReportSettings {
             field: e.field,
             reason: e.reason.into(),
         })?;
+        self.delivery.validate()?;
         Ok(())
     }
 
@@ -214,7 +220,8 @@ impl Capability for Report {
     /// `settings` were validated with the rest of the configuration.
     async fn build(inputs: ReportInputs, ctx: &Context) -> Result<Self, ReportSettingsError> {
         let policy = inputs.report.load_policy()?;
-        Ok(Report {
+        let delivery = inputs.report.delivery.clone();
+        let report = Report {
             state: web::Data::new(ReportState {
                 settings: inputs.report,
                 policy,
@@ -225,6 +232,8 @@ impl Capability for Report {
                 store: ctx.store.client.clone(),
                 clock: ctx.clock.clone(),
             }),
-        })
+        };
+        delivery::task::start(delivery, report.state.clone(), ctx);
+        Ok(report)
     }
 }

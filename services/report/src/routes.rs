@@ -28,6 +28,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             web::get().to(crate::stages::routes::stages),
         );
     crate::exit::routes::configure(cfg);
+    crate::delivery::routes::configure(cfg);
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -210,9 +211,9 @@ async fn judgement(
 
 #[derive(utoipa::OpenApi)]
 #[openapi(
-    paths(report, judgement, crate::stages::routes::stages),
+    paths(report, judgement, crate::stages::routes::stages, crate::delivery::routes::deliveries),
     modifiers(&WithExit),
-    components(schemas(DailyReport, crate::range::RangeReport, DayJudgement, Format, crate::stages::Stages)),
-    tags((name = "report", description = "The daily stabilization report, its go / hold / roll back call, the statistical judge of KPIs, the rollout stage gates and the exit criteria"))
+    components(schemas(DailyReport, crate::range::RangeReport, DayJudgement, Format, crate::stages::Stages, crate::delivery::routes::Deliveries, crate::delivery::store::AttemptRow)),
+    tags((name = "report", description = "The daily stabilization report, its go / hold / roll back call, the statistical judge of KPIs, the rollout stage gates, the exit criteria and the report's scheduled delivery"))
 )]
 pub struct ApiDoc;

@@ -148,6 +148,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "daily_reports",
         sql: include_str!("../migrations/0600_daily_reports.sql"),
     },
+    Migration {
+        version: 601,
+        name: "report_deliveries",
+        sql: include_str!("../migrations/0601_report_deliveries.sql"),
+    },
 ];
 
 const CREATE_LEDGER: &str = "CREATE TABLE IF NOT EXISTS schema_migrations \
