@@ -221,3 +221,50 @@ async fn the_report_of_d1_is_delivered_once_on_d2_morning_retried_and_not_resent
     assert_eq!(flaky.to("hook").len(), 1);
     again.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn an_https_webhook_is_spoken_to_in_tls() {
+    // A listener that reads what a client sends first: a TLS client opens with a
+    // handshake record (0x16, then the protocol version's major byte 0x03).
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let first_bytes = tokio::spawn(async move {
+        use tokio::io::AsyncReadExt;
+        let (mut socket, _) = listener.accept().await.unwrap();
+        let mut head = [0u8; 2];
+        socket.read_exact(&mut head).await.unwrap();
+        head
+    });
+    let folder = tempfile::tempdir().unwrap();
+    let clock = ManualClock::starting_at(paris_ms(18, 8, 31));
+    let webhooks = vec![hook(
+        format!("https://127.0.0.1:{port}/hook"),
+        HookFormat::Slack,
+    )];
+    let app = spawn_app_on(clock.clone(), |s| {
+        delivering(s, webhooks, folder.path());
+        s.report.delivery.folder = String::new();
+        s.report.delivery.retries = 0;
+    })
+    .await;
+    let (status, answer) = app
+        .post_json(
+            "/v1/launches",
+            &json!({"name": "Spring", "release": "2.4.0", "d0": "2026-11-16T00:00:00+01:00",
+                    "tz": "Europe/Paris", "window_days": 14, "baseline_days": 7}),
+        )
+        .await;
+    assert!(status.is_success(), "{answer}");
+    let head = tokio::time::timeout(Duration::from_secs(60), first_bytes)
+        .await
+        .expect("the webhook was never called")
+        .unwrap();
+    assert_eq!(head, [0x16, 0x03], "a TLS handshake, not plain HTTP");
+    // The listener speaks no TLS: the attempt is recorded as failed, with why.
+    let rows = eventually("the failed attempt", Duration::from_secs(30), || async {
+        Some(attempts(&app).await).filter(|rows| rows.iter().any(|r| r["status"] == "failed"))
+    })
+    .await;
+    assert!(!rows[0]["error"].as_str().unwrap().is_empty(), "{rows:?}");
+    app.stop().await.unwrap();
+}
