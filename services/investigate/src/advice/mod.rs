@@ -41,14 +41,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 /// What the client sent.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct AdviceParams {
-    pub weeks: Option<u32>,
+    pub weeks: Option<String>,
     pub length: Option<String>,
 }
 
 impl AdviceParams {
     /// (weeks, window length in minutes).
     pub fn check(&self) -> Result<(u32, u32), InvestigateError> {
-        let weeks = self.weeks.unwrap_or(4);
+        let weeks = crate::logs::filter::number("weeks", self.weeks.as_deref())?.unwrap_or(4);
         if !(1..=MAX_WEEKS).contains(&weeks) {
             return Err(InvestigateError::invalid(
                 "weeks",
@@ -221,7 +221,8 @@ impl InvestigateState {
 #[into_params(parameter_in = Query)]
 pub(crate) struct AdviceQuery {
     /// Past weeks to learn from, 1..=12; default 4.
-    weeks: Option<u32>,
+    #[param(value_type = Option<u32>)]
+    weeks: Option<String>,
     /// The release window's length: `60m`, `90m`, `2h`... (multiple of 15
     /// minutes, at most 12h); default 60m.
     length: Option<String>,
@@ -255,18 +256,19 @@ mod tests {
 
     #[test]
     fn weeks_and_length_are_checked() {
-        let check = |weeks: Option<u32>, length: &str| {
+        let check = |weeks: Option<&str>, length: &str| {
             AdviceParams {
-                weeks,
+                weeks: weeks.map(str::to_owned),
                 length: Some(length.into()),
             }
             .check()
         };
         assert_eq!(check(None, "60m").unwrap(), (4, 60));
-        assert_eq!(check(Some(2), "2h").unwrap(), (2, 120));
+        assert_eq!(check(Some("2"), "2h").unwrap(), (2, 120));
         for (weeks, length, field) in [
-            (Some(0), "60m", "weeks"),
-            (Some(13), "60m", "weeks"),
+            (Some("0"), "60m", "weeks"),
+            (Some("four"), "60m", "weeks"),
+            (Some("13"), "60m", "weeks"),
             (None, "50m", "length"),
             (None, "0m", "length"),
             (None, "13h", "length"),

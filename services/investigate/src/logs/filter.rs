@@ -45,7 +45,7 @@ pub struct LogParams {
     pub q: Option<String>,
     pub from: Option<String>,
     pub to: Option<String>,
-    pub limit: Option<u32>,
+    pub limit: Option<String>,
     pub cursor: Option<String>,
 }
 
@@ -119,7 +119,8 @@ impl Cursor {
     }
 }
 
-/// An RFC 3339 time (seconds since the epoch); `field` names it when it is not one.
+/// An RFC 3339 time in nanoseconds since the epoch; `field` names it when it
+/// is not one.
 pub fn parse_time(field: &'static str, text: &str) -> Result<u64, InvestigateError> {
     let time = DateTime::parse_from_rfc3339(text).map_err(|e| {
         InvestigateError::invalid(
@@ -127,7 +128,18 @@ pub fn parse_time(field: &'static str, text: &str) -> Result<u64, InvestigateErr
             format!("is not an RFC 3339 time such as 2026-11-20T10:00:00Z ({e})"),
         )
     })?;
-    u64::try_from(time.timestamp()).map_err(|_| InvestigateError::invalid(field, "is before 1970"))
+    time.timestamp_nanos_opt()
+        .and_then(|ns| u64::try_from(ns).ok())
+        .ok_or_else(|| InvestigateError::invalid(field, "is not between 1970 and 2262"))
+}
+
+/// A whole number parameter sent as text, so that a bad one is named.
+pub fn number(field: &'static str, text: Option<&str>) -> Result<Option<u32>, InvestigateError> {
+    text.map(|t| {
+        t.parse()
+            .map_err(|_| InvestigateError::invalid(field, "is not a whole number"))
+    })
+    .transpose()
 }
 
 /// RFC 3339 in UTC of a time in nanoseconds, to the millisecond.
@@ -139,28 +151,29 @@ pub fn rfc3339_ns(ns: u64) -> String {
         .to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
-/// The checked window `[from, to)` in seconds: `to` defaults to `now`, `from`
-/// to `default_span` before `to` (`None`: `from` is required); at most
-/// [`MAX_SPAN_SECS`] wide.
+/// The checked window `[from, to)` in nanoseconds: `to` defaults to `now`,
+/// `from` to `default_span` seconds before `to` (`None`: `from` is required);
+/// at most [`MAX_SPAN_SECS`] wide.
 pub fn window(
     from: Option<&str>,
     to: Option<&str>,
     now_secs: u64,
     default_span: Option<u64>,
 ) -> Result<(u64, u64), InvestigateError> {
+    const NS: u64 = 1_000_000_000;
     let to = match to {
         Some(text) => parse_time("to", text)?,
-        None => now_secs,
+        None => now_secs.saturating_mul(NS),
     };
     let from = match (from, default_span) {
         (Some(text), _) => parse_time("from", text)?,
-        (None, Some(span)) => to.saturating_sub(span),
+        (None, Some(span)) => to.saturating_sub(span * NS),
         (None, None) => return Err(InvestigateError::invalid("from", "is required")),
     };
     if from >= to {
         return Err(InvestigateError::invalid("to", "must be after `from`"));
     }
-    if to - from > MAX_SPAN_SECS {
+    if to - from > MAX_SPAN_SECS * NS {
         return Err(InvestigateError::invalid(
             "from",
             format!(
@@ -241,14 +254,14 @@ impl LogParams {
             attributes.push((&USER_ATTRIBUTES[..], id));
         }
         Ok(LogFilter {
-            from_ns: from * 1_000_000_000,
-            to_ns: to * 1_000_000_000,
+            from_ns: from,
+            to_ns: to,
             service: text("service", self.service)?,
             min_severity,
             q: text("q", self.q)?,
             attributes,
             after: self.cursor.as_deref().map(Cursor::parse).transpose()?,
-            limit: limit(self.limit, DEFAULT_LIMIT)?,
+            limit: limit(number("limit", self.limit.as_deref())?, DEFAULT_LIMIT)?,
         })
     }
 }
@@ -329,14 +342,21 @@ mod tests {
             ),
             (
                 LogParams {
-                    limit: Some(0),
+                    limit: Some("0".into()),
                     ..Default::default()
                 },
                 "limit",
             ),
             (
                 LogParams {
-                    limit: Some(MAX_LIMIT + 1),
+                    limit: Some("-1".into()),
+                    ..Default::default()
+                },
+                "limit",
+            ),
+            (
+                LogParams {
+                    limit: Some((MAX_LIMIT + 1).to_string()),
                     ..Default::default()
                 },
                 "limit",

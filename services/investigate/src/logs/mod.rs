@@ -79,7 +79,8 @@ pub(crate) struct LogsQuery {
     /// RFC 3339; default now.
     to: Option<String>,
     /// Lines per page, 1..=1000; default 100.
-    limit: Option<u32>,
+    #[param(value_type = Option<u32>)]
+    limit: Option<String>,
     /// `next_cursor` of the previous page.
     cursor: Option<String>,
 }

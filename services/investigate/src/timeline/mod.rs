@@ -37,7 +37,7 @@ pub struct TimelineParams {
     pub user_id: String,
     pub from: Option<String>,
     pub to: Option<String>,
-    pub limit: Option<u32>,
+    pub limit: Option<String>,
     pub cursor: Option<String>,
 }
 
@@ -57,10 +57,13 @@ impl TimelineParams {
         let (from, to) = filter::window(self.from.as_deref(), self.to.as_deref(), now_secs, None)?;
         Ok(Checked {
             user_id,
-            from_ns: from * 1_000_000_000,
-            to_ns: to * 1_000_000_000,
+            from_ns: from,
+            to_ns: to,
             after: self.cursor.as_deref().map(Cursor::parse).transpose()?,
-            limit: filter::limit(self.limit, DEFAULT_LIMIT)?,
+            limit: filter::limit(
+                filter::number("limit", self.limit.as_deref())?,
+                DEFAULT_LIMIT,
+            )?,
         })
     }
 }
@@ -127,7 +130,8 @@ pub(crate) struct TimelineQuery {
     /// RFC 3339; default now.
     to: Option<String>,
     /// Items per page, 1..=1000; default 200.
-    limit: Option<u32>,
+    #[param(value_type = Option<u32>)]
+    limit: Option<String>,
     /// `next_cursor` of the previous page.
     cursor: Option<String>,
 }
@@ -206,7 +210,7 @@ mod tests {
         );
         assert_eq!(
             field(TimelineParams {
-                limit: Some(5000),
+                limit: Some("5000".into()),
                 ..ok
             }),
             "limit"
