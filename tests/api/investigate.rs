@@ -382,3 +382,71 @@ async fn hostile_clients_get_named_errors_and_nothing_more() {
         );
     }
 }
+
+/// Runs one investigation command against `address` with the read key.
+async fn command(address: &str, words: &[&str]) -> anyhow::Result<String> {
+    use clap::Parser;
+    #[derive(Parser)]
+    enum Cli {
+        Timeline(hypercare_investigate::timeline::cli::TimelineArgs),
+        Logs(hypercare_investigate::logs::cli::LogsArgs),
+        #[command(subcommand)]
+        Advice(hypercare_investigate::advice::cli::AdviceCommand),
+    }
+    let mut argv = vec!["hypercare"];
+    argv.extend_from_slice(words);
+    argv.extend_from_slice(&["--url", address, "--key", READ_KEY]);
+    match Cli::try_parse_from(argv)? {
+        Cli::Timeline(args) => hypercare_investigate::timeline::cli::run(args, None).await,
+        Cli::Logs(args) => hypercare_investigate::logs::cli::run(args, None).await,
+        Cli::Advice(command) => hypercare_investigate::advice::cli::run(command, None).await,
+    }
+}
+
+#[tokio::test]
+async fn the_commands_print_what_the_api_answers() {
+    let app = spawn_app_on(ManualClock::starting_at(T0_MS + 7_200_000), |_| {}).await;
+    seed_support_case(&app).await;
+    let run = |words: &'static [&'static str]| command(&app.address, words);
+    let timeline = run(&[
+        "timeline",
+        "u-42",
+        "--from",
+        "2026-11-22T09:00:00Z",
+        "--limit",
+        "2",
+    ])
+    .await
+    .unwrap();
+    let lines: Vec<&str> = timeline.lines().collect();
+    assert_eq!(lines.len(), 3, "{timeline}");
+    assert_eq!(
+        lines[0],
+        r#"event  2026-11-22T10:00:00.100Z  checkout_started  {"step":1.0}"#
+    );
+    assert_eq!(
+        lines[1],
+        "log    2026-11-22T10:00:02.000Z  INFO   checkout  cart priced  request_id=r-1 user_id=u-42"
+    );
+    assert!(lines[2].starts_with("(more: --cursor "), "{timeline}");
+
+    let logs = run(&["logs", "--request-id", "r-1"]).await.unwrap();
+    assert_eq!(logs.lines().count(), 2, "{logs}");
+    assert!(
+        logs.contains("ERROR  checkout  card declined by issuer"),
+        "{logs}"
+    );
+    let error = run(&["logs", "--limit", "0"]).await.unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "400 Bad Request: `limit` must be at least 1"
+    );
+
+    let advice = run(&["advice", "release-window", "--length", "2h"])
+        .await
+        .unwrap();
+    assert!(
+        advice.starts_with("Quietest 120-minute windows, events per window over 4 weeks (1 with traffic), UTC:\n1. "),
+        "{advice}"
+    );
+}

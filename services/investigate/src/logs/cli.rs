@@ -45,15 +45,10 @@ pub async fn get(
     let body = response.text().await?;
     let value: Option<Value> = serde_json::from_str(&body).ok();
     if !status.is_success() {
+        // The message names the field already (`limit` must be ...).
         let message = value
             .as_ref()
-            .and_then(|v| {
-                let message = v["message"].as_str()?;
-                Some(match v["field"].as_str() {
-                    Some(field) if !message.starts_with(field) => format!("{field}: {message}"),
-                    _ => message.to_owned(),
-                })
-            })
+            .and_then(|v| v["message"].as_str().map(str::to_owned))
             .unwrap_or(body);
         anyhow::bail!("{status}: {message}");
     }
