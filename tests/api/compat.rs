@@ -18,6 +18,7 @@ fn reads() -> Vec<Statement> {
     statements.extend(hypercare_kpis::sql::catalog());
     statements.extend(hypercare_alerts::catalog());
     statements.extend(hypercare_report::catalog());
+    statements.extend(hypercare_investigate::catalog());
     statements
 }
 

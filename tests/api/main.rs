@@ -10,6 +10,7 @@ mod dashboards;
 mod errors;
 mod events;
 mod hostile;
+mod investigate;
 mod kpis;
 mod lifecycle;
 mod limits;

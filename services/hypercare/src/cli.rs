@@ -1,5 +1,5 @@
 //! The command line: `hypercare serve`, `migrate`, `config`, `loadtest`, `kpi`,
-//! `rules`, `ticket`, `report`.
+//! `rules`, `ticket`, `report`, `timeline`, `logs`, `advice`.
 
 use std::path::PathBuf;
 
@@ -47,6 +47,15 @@ pub enum Command {
     /// The daily stabilization report of a launch day, as Markdown, HTML or
     /// JSON (talks to a running service).
     Report(hypercare_report::cli::ReportArgs),
+    /// A user's events and the log lines naming them, in time order (talks to
+    /// a running service).
+    Timeline(hypercare_investigate::timeline::cli::TimelineArgs),
+    /// Search the stored OTLP log lines: by request, user, service, severity,
+    /// text (talks to a running service).
+    Logs(hypercare_investigate::logs::cli::LogsArgs),
+    /// Advice from the past weeks' traffic (talks to a running service).
+    #[command(subcommand)]
+    Advice(hypercare_investigate::advice::cli::AdviceCommand),
 }
 
 pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
@@ -91,6 +100,15 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
         Command::Report(args) => {
             print(hypercare_report::cli::run(args, development_key(&settings)).await?)
         }
+        Command::Timeline(args) => print(
+            hypercare_investigate::timeline::cli::run(args, development_key(&settings)).await?,
+        ),
+        Command::Logs(args) => {
+            print(hypercare_investigate::logs::cli::run(args, development_key(&settings)).await?)
+        }
+        Command::Advice(command) => print(
+            hypercare_investigate::advice::cli::run(command, development_key(&settings)).await?,
+        ),
         Command::Loadtest(mut args) => {
             // The configured server, else the local default while `serve` runs it.
             let local = format!("http://127.0.0.1:{}", settings.clickhouse.local.http_port);

@@ -37,6 +37,7 @@ pub fn document() -> utoipa::openapi::OpenApi {
         hypercare_kpis::api_doc::ApiDoc::openapi(),
         hypercare_alerts::api_doc::ApiDoc::openapi(),
         hypercare_report::routes::ApiDoc::openapi(),
+        hypercare_investigate::ApiDoc::openapi(),
     ] {
         doc.merge(part);
     }

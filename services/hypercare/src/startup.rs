@@ -117,6 +117,7 @@ impl Application {
         )
         .await?;
         let console = hypercare_console::Console::build(settings.console.clone(), &ctx).await?;
+        let investigate = hypercare_investigate::Investigate::build((), &ctx).await?;
         // The capabilities built on the one shape mount their own state and routes.
         let mounted: Arc<[Arc<dyn Mount>]> = Arc::new([
             Arc::new(ingest) as Arc<dyn Mount>,
@@ -126,6 +127,7 @@ impl Application {
             Arc::new(alerts),
             Arc::new(report),
             Arc::new(console),
+            Arc::new(investigate),
         ]);
 
         let openapi = web::Data::new(crate::openapi::OpenApiJson(
@@ -256,6 +258,7 @@ pub const CAPABILITY_ROUTES: &[fn(&mut web::ServiceConfig)] = &[
     hypercare_tickets::configure,
     hypercare_alerts::configure,
     hypercare_report::configure,
+    hypercare_investigate::configure,
 ];
 
 /// Connects to the configured ClickHouse, or starts the local default (and

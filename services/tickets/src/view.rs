@@ -30,6 +30,10 @@ pub struct TicketView {
     pub reporter: String,
     pub channel: String,
     pub affected_user: String,
+    /// The affected user's timeline (events and log lines) from an hour
+    /// before the ticket was created to an hour after; absent without a user.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timeline: Option<String>,
     pub release: String,
     pub launch: String,
     pub tags: Vec<String>,
@@ -60,6 +64,7 @@ impl TicketView {
             assignee: ticket.assignee,
             reporter: ticket.reporter,
             channel: ticket.channel,
+            timeline: timeline_link(&ticket.affected_user, ticket.created_ms),
             affected_user: ticket.affected_user,
             release: ticket.release,
             launch: ticket.launch,
@@ -69,6 +74,31 @@ impl TicketView {
             sla,
         }
     }
+}
+
+/// How far around the ticket's creation its timeline link reads.
+const TIMELINE_AROUND_MS: u64 = 3_600_000;
+
+/// `GET /v1/users/{user}/timeline` around `created_ms` (the user id
+/// percent-encoded as a path segment), or `None` without a user.
+pub fn timeline_link(user: &str, created_ms: u64) -> Option<String> {
+    if user.is_empty() {
+        return None;
+    }
+    let mut path = String::from("/v1/users/");
+    for byte in user.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
+            path.push(char::from(byte));
+        } else {
+            path.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    let second = |ms: u64| rfc3339_ms(ms / 1000 * 1000).replace(".000Z", "Z");
+    Some(format!(
+        "{path}/timeline?from={}&to={}",
+        second(created_ms.saturating_sub(TIMELINE_AROUND_MS)),
+        second(created_ms.saturating_add(TIMELINE_AROUND_MS).div_ceil(1000) * 1000)
+    ))
 }
 
 /// One entry of a ticket's history.
@@ -131,4 +161,20 @@ pub struct Page {
     pub offset: u64,
     pub limit: u64,
     pub tickets: Vec<TicketView>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::timeline_link;
+
+    #[test]
+    fn the_timeline_link_encodes_the_user_and_spans_two_hours() {
+        assert_eq!(timeline_link("", 0), None);
+        assert_eq!(
+            timeline_link("ana@example.com/1", 1_795_341_600_500).as_deref(),
+            Some(
+                "/v1/users/ana%40example.com%2F1/timeline?from=2026-11-22T09:00:00Z&to=2026-11-22T11:00:01Z"
+            )
+        );
+    }
 }
