@@ -204,6 +204,10 @@ async fn get_quantile(
             field: "name",
             reason: e.to_string(),
         },
+        Err(e @ quantile::QuantileError::TooManyPoints) => IngestError::BadQuery {
+            field: "from",
+            reason: e.to_string(),
+        },
     };
     Err(error.into())
 }
