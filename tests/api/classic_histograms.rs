@@ -285,3 +285,118 @@ async fn classic_histogram_quantiles_match_prometheus_histogram_quantile() {
         );
     }
 }
+
+/// OpenTelemetry's Prometheus compatibility names: a query or rule naming
+/// `http_server_request_duration_seconds` reads OTLP's
+/// `http.server.request.duration` (unit `s`), each point stored once.
+#[tokio::test]
+async fn an_otlp_metric_answers_to_its_prometheus_name() {
+    let app = spawn_app().await;
+    let now_ns = (chrono::Utc::now().timestamp() - 60) as u64 * 1_000_000_000;
+    let t = now_ns.to_string();
+    let body = serde_json::json!({"resourceMetrics": [{
+        "resource": {"attributes": [{"key": "service.name", "value": {"stringValue": "shop"}}]},
+        "scopeMetrics": [{"metrics": [
+            {"name": "http.server.request.duration", "unit": "s", "histogram": {
+                "aggregationTemporality": 2, "dataPoints": [{
+                    "timeUnixNano": t, "count": "10", "sum": 3.1,
+                    "explicitBounds": [0.1, 0.5, 1], "bucketCounts": ["2", "5", "2", "1"]}]}},
+            {"name": "http.server.requests", "unit": "{request}", "sum": {
+                "aggregationTemporality": 1, "isMonotonic": true,
+                "dataPoints": [{"asInt": "250", "timeUnixNano": t}]}},
+            {"name": "system.cpu.utilization", "unit": "1", "gauge": {
+                "dataPoints": [{"asDouble": 0.5, "timeUnixNano": t}]}},
+            {"name": "network.io.rate", "unit": "By/s", "gauge": {
+                "dataPoints": [{"asDouble": 10.0, "timeUnixNano": t}]}},
+            {"name": "queue_length", "gauge": {
+                "dataPoints": [{"asDouble": 3.0, "timeUnixNano": t}]}}
+        ]}]
+    }]});
+    let response = app
+        .http
+        .post(format!("{}/v1/otlp/v1/metrics", app.address))
+        .bearer_auth(INGEST_KEY)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200, "{}", response.text().await.unwrap());
+
+    // The names as the compatibility rules give them; a name already in
+    // Prometheus form (`queue_length`, no unit) needs none.
+    #[derive(Debug, clickhouse::Row, serde::Deserialize, PartialEq)]
+    struct Names {
+        prom_name: String,
+        name: String,
+    }
+    let names: Vec<Names> = app
+        .db
+        .query("SELECT DISTINCT prom_name, name FROM metric_names ORDER BY name")
+        .fetch_all()
+        .await
+        .unwrap();
+    let pairs: Vec<(&str, &str)> = names
+        .iter()
+        .map(|n| (n.name.as_str(), n.prom_name.as_str()))
+        .collect();
+    assert_eq!(
+        pairs,
+        [
+            (
+                "http.server.request.duration",
+                "http_server_request_duration_seconds"
+            ),
+            ("http.server.requests", "http_server_requests_total"),
+            ("network.io.rate", "network_io_rate_bytes_per_second"),
+            ("system.cpu.utilization", "system_cpu_utilization_ratio"),
+        ]
+    );
+
+    // The quantile by either name: the same answer from the one stored series.
+    let mut answers = Vec::new();
+    for name in [
+        "http.server.request.duration",
+        "http_server_request_duration_seconds",
+    ] {
+        let (status, answer) = app
+            .get_json_as(&format!("/v1/metrics/quantile?name={name}&q=0.5"), READ_KEY)
+            .await;
+        assert_eq!(status, 200, "{answer}");
+        assert_eq!(
+            (
+                answer["kind"].as_str(),
+                answer["series"].as_u64(),
+                answer["count"].as_u64()
+            ),
+            (Some("histogram"), Some(1), Some(10)),
+            "{answer}"
+        );
+        answers.push(answer["value"].clone());
+    }
+    assert_eq!(answers[0], answers[1]);
+    assert!(
+        answers[0].as_f64().is_some_and(|v| v > 0.1 && v <= 0.5),
+        "{answers:?}"
+    );
+
+    // A rule naming the Prometheus names reads the OTLP points.
+    let now = chrono::Utc::now().timestamp() as u64;
+    for (select, function, expected) in [
+        ("http_server_requests_total", "increase", 250.0),
+        ("system_cpu_utilization_ratio", "last", 0.5),
+        ("queue_length", "last", 3.0),
+    ] {
+        let source: hypercare_alerts::rule::MetricSource = serde_json::from_value(
+            serde_json::json!({"select": select, "fn": function, "window": "5m"}),
+        )
+        .unwrap();
+        let values = hypercare_alerts::evaluate::metric_values(&app.db, &source, select, now)
+            .await
+            .unwrap();
+        assert_eq!(
+            values.values().copied().collect::<Vec<_>>(),
+            [expected],
+            "{select}"
+        );
+    }
+}

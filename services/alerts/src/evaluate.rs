@@ -47,9 +47,12 @@ fn points_sql(
         sql.push_str(", ");
         label_expr(label, sql, binds);
     }
-    sql.push_str("]) AS groups FROM metric_points WHERE timestamp >= toDateTime(?) AND timestamp < toDateTime(?) AND name = ?");
+    sql.push_str("]) AS groups FROM metric_points WHERE timestamp >= toDateTime(?) AND timestamp < toDateTime(?) \
+        AND name IN (SELECT ? UNION ALL SELECT name FROM metric_names WHERE prom_name = ?)");
     binds.push("{lookback}".into());
     binds.push("{to}".into());
+    // The name itself, and the OTLP metrics it is the Prometheus name of.
+    binds.push(selector.metric.clone());
     binds.push(selector.metric.clone());
     for m in &selector.matchers {
         matcher_sql(m, sql, binds);

@@ -27,7 +27,8 @@ use serde::{Deserialize, Serialize};
 /// How far before the window a cumulative series' previous point is looked for.
 pub const LOOKBACK_SECS: i64 = 24 * 3600;
 
-/// Binds, in order: `from` (three times), lookback start, `to`, name; then one
+/// Binds, in order: `from` (three times), lookback start, `to`, name (twice:
+/// itself and as the Prometheus name of OTLP metrics, see `metric_names`); then one
 /// `AND label_values[indexOf(label_keys, ?)] = ?` pair per label filter goes
 /// where `{labels}` is.
 const SERIES_SQL: &str = "SELECT series_id, \
@@ -40,19 +41,19 @@ const SERIES_SQL: &str = "SELECT series_id, \
          any(hist_bounds) AS hist_bounds, any(hist_counts) AS hist_counts \
        FROM metric_points \
        WHERE kind = 'histogram' AND timestamp >= toDateTime(?) AND timestamp < toDateTime(?) \
-         AND name = ? {labels} \
+         AND name IN (SELECT ? UNION ALL SELECT name FROM metric_names WHERE prom_name = ?) {labels} \
        GROUP BY series_id, timestamp, timestamp_ms \
      ) \
      GROUP BY series_id HAVING notEmpty(last) \
      ORDER BY series_id LIMIT 10001";
 
-/// Binds, in order: `from`, `to` (twice), the `_bucket` name; label filters go
+/// Binds, in order: `from`, `to` (twice), the `_bucket` name (twice); label filters go
 /// where `{labels}` is. Counts the raw rows before any is read.
 const CLASSIC_COUNT_SQL: &str = "SELECT toUInt64(count()) AS points, \
      toUInt64(uniqExact(series_id)) AS series FROM metric_points \
      WHERE timestamp >= toDateTime(?) \
        AND (timestamp < toDateTime(?) OR (timestamp = toDateTime(?) AND timestamp_ms = 0)) \
-       AND name = ? {labels}";
+       AND name IN (SELECT ? UNION ALL SELECT name FROM metric_names WHERE prom_name = ?) {labels}";
 
 /// A classic family's `_bucket` series in the window, one row per series with
 /// its points (copies folded), its `le` and its other labels (keys then values).
@@ -68,7 +69,7 @@ const CLASSIC_SQL: &str = "SELECT series_id, any(le) AS le, any(rest) AS groups,
        FROM metric_points \
        WHERE timestamp >= toDateTime(?) \
          AND (timestamp < toDateTime(?) OR (timestamp = toDateTime(?) AND timestamp_ms = 0)) \
-         AND name = ? {labels} \
+         AND name IN (SELECT ? UNION ALL SELECT name FROM metric_names WHERE prom_name = ?) {labels} \
        GROUP BY series_id, timestamp, timestamp_ms \
      ) GROUP BY series_id ORDER BY series_id";
 
@@ -172,6 +173,7 @@ pub async fn quantile(
         .bind(request.from)
         .bind((request.from - LOOKBACK_SECS).max(0))
         .bind(request.to)
+        .bind(request.name)
         .bind(request.name);
     for (key, value) in request.labels {
         query = query.bind(key.as_str()).bind(value.as_str());
@@ -229,6 +231,7 @@ async fn classic_quantile(
             .bind(request.from)
             .bind(request.to)
             .bind(request.to)
+            .bind(name.as_str())
             .bind(name.as_str());
         for (key, value) in request.labels {
             query = query.bind(key.as_str()).bind(value.as_str());
@@ -363,14 +366,14 @@ pub fn catalog() -> Vec<Statement> {
         .replacen('?', "1795300000", 3)
         .replacen('?', "1795200000", 1)
         .replacen('?', "1795400000", 1)
-        .replacen('?', "'latency'", 1)
+        .replacen('?', "'latency'", 2)
         .replacen('?', "'service'", 1)
         .replacen('?', "'checkout'", 1);
     let classic = |sql: &str| {
         sql.replace("{labels}", LABEL_FILTER)
             .replacen('?', "1795300000", 1)
             .replacen('?', "1795400000", 2)
-            .replacen('?', "'latency_bucket'", 1)
+            .replacen('?', "'latency_bucket'", 2)
             .replacen('?', "'service'", 1)
             .replacen('?', "'checkout'", 1)
     };
