@@ -288,7 +288,12 @@ async fn classic_quantile(
     }
     Ok(Quantile {
         name: request.name.to_owned(),
-        kind: "classic_histogram",
+        // A name nothing was sent under answers as before, an empty histogram.
+        kind: if series == 0 {
+            "histogram"
+        } else {
+            "classic_histogram"
+        },
         q: request.q,
         from: crate::summary::rfc3339(request.from),
         to: crate::summary::rfc3339(request.to),
