@@ -9,7 +9,11 @@
 //! - gauges: `last` adds each series' last point per group (like `sum by`);
 //!   `avg`, `max`, `min` run over every point of the group in the window.
 //! - histograms (`fn: quantile`): bucket counts over the window, added per group,
-//!   interpolated as `histogram_quantile` does.
+//!   interpolated as `histogram_quantile` does. A metric with no native
+//!   histogram series is read as a classic Prometheus family (`x_bucket{le}`
+//!   counters, see `hypercare_ingest::classic`): `histogram_quantile(q, sum by
+//!   (le, <by>) (rate(x_bucket[window])))`, PromQL's arithmetic, over the window
+//!   `[now - window, now + 1 s)`.
 //!
 //! Every value from a rule is a bound parameter.
 
@@ -17,6 +21,7 @@ use clickhouse::Client;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 
+use hypercare_ingest::classic;
 use hypercare_ingest::quantile::{bucket_counts_in_window, estimate};
 use hypercare_kpis::routes::{Board, KpiNow};
 
@@ -42,9 +47,12 @@ fn points_sql(
         sql.push_str(", ");
         label_expr(label, sql, binds);
     }
-    sql.push_str("]) AS groups FROM metric_points WHERE timestamp >= toDateTime(?) AND timestamp < toDateTime(?) AND name = ?");
+    sql.push_str("]) AS groups FROM metric_points WHERE timestamp >= toDateTime(?) AND timestamp < toDateTime(?) \
+        AND name IN (SELECT ? UNION ALL SELECT name FROM metric_names WHERE prom_name = ?)");
     binds.push("{lookback}".into());
     binds.push("{to}".into());
+    // The name itself, and the OTLP metrics it is the Prometheus name of.
+    binds.push(selector.metric.clone());
     binds.push(selector.metric.clone());
     for m in &selector.matchers {
         matcher_sql(m, sql, binds);
@@ -93,6 +101,92 @@ fn histogram_sql(selector: &Selector, by: &[String]) -> (String, Vec<String>) {
     sql.push_str(") GROUP BY series_id HAVING notEmpty(last) ORDER BY series_id LIMIT ");
     sql.push_str(SERIES_READ_LIMIT);
     (sql, binds)
+}
+
+/// Per `_bucket` series of a classic family: its `le`, groups and points in
+/// the window (copies folded). `count` is true for the statement that counts
+/// those points first, so that no read is larger than [`MAX_CLASSIC_POINTS`].
+fn classic_sql(selector: &Selector, by: &[String], count: bool) -> (String, Vec<String>) {
+    let bucket = Selector {
+        metric: classic::bucket_name(&selector.metric),
+        matchers: selector.matchers.clone(),
+    };
+    let mut sql = String::from(if count {
+        "SELECT toUInt64(count()) AS n FROM ("
+    } else {
+        "SELECT series_id, any(le) AS le, any(groups) AS groups, \
+         groupArray(t) AS times, groupArray(value) AS values FROM ("
+    });
+    let mut binds = Vec::new();
+    points_sql(
+        &bucket,
+        by,
+        "toInt64(toUInt32(timestamp)) * 1000 + timestamp_ms AS t, \
+         any(label_values[indexOf(label_keys, 'le')]) AS le, any(value) AS value",
+        &mut sql,
+        &mut binds,
+    );
+    sql.push_str(") WHERE timestamp >= toDateTime(?)");
+    binds.push("{from}".into());
+    if !count {
+        sql.push_str(" GROUP BY series_id ORDER BY series_id LIMIT ");
+        sql.push_str(SERIES_READ_LIMIT);
+    }
+    (sql, binds)
+}
+
+/// Points one classic-histogram condition may read (about 16 bytes each).
+pub const MAX_CLASSIC_POINTS: u64 = 1_000_000;
+
+#[derive(Debug, clickhouse::Row, Deserialize)]
+struct ClassicRow {
+    #[allow(dead_code)]
+    series_id: u64,
+    le: String,
+    groups: Vec<String>,
+    times: Vec<i64>,
+    values: Vec<f64>,
+}
+
+/// A classic family's quantile per group (see the module docs).
+async fn classic_values(
+    client: &Client,
+    source: &MetricSource,
+    selector: &Selector,
+    select: &str,
+    (from, now, lookback): (u64, u64, u64),
+) -> anyhow::Result<BTreeMap<BTreeMap<String, String>, f64>> {
+    let (sql, binds) = classic_sql(selector, &source.by, true);
+    let points: u64 = bind_times(&sql, &binds, client, from, now + 1, lookback)
+        .fetch_one()
+        .await?;
+    if points > MAX_CLASSIC_POINTS {
+        anyhow::bail!(
+            "`{select}` reads more than {MAX_CLASSIC_POINTS} points of a classic histogram: shorten the window or narrow it with label matchers"
+        );
+    }
+    let (sql, binds) = classic_sql(selector, &source.by, false);
+    let rows: Vec<ClassicRow> = bind_times(&sql, &binds, client, from, now + 1, lookback)
+        .fetch_all()
+        .await?;
+    check_series_count(rows.len(), select)?;
+    let family = rows
+        .into_iter()
+        .map(|r| classic::BucketSeries {
+            group: r.groups,
+            le: r.le,
+            points: r.times.into_iter().zip(r.values).collect(),
+        })
+        .collect();
+    let q = source.quantile.unwrap_or(0.5);
+    let (start_ms, end_ms) = (from as i64 * 1000, (now as i64 + 1) * 1000);
+    Ok(classic::family_quantiles(family, q, start_ms, end_ms)
+        .into_iter()
+        .filter_map(|(groups, buckets)| {
+            let value = buckets.value.filter(|v| v.is_finite())?;
+            Some((group_labels(&source.by, &groups), value))
+        })
+        .collect())
 }
 
 #[derive(Debug, clickhouse::Row, Deserialize)]
@@ -206,6 +300,10 @@ pub async fn metric_values(
             .fetch_all()
             .await?;
         check_series_count(rows.len(), select)?;
+        if rows.is_empty() {
+            let times = (from, now, lookback);
+            return classic_values(client, source, &selector, select, times).await;
+        }
         let mut per_group: BTreeMap<BTreeMap<String, String>, (Vec<f64>, Vec<u64>)> =
             BTreeMap::new();
         for row in rows {
@@ -578,6 +676,14 @@ pub fn catalog() -> Vec<hypercare_storage::catalog::Statement> {
         hypercare_storage::catalog::Statement {
             origin: "alerts: metric (histograms)".into(),
             sql: inline(histogram_sql(&selector, &by)),
+        },
+        hypercare_storage::catalog::Statement {
+            origin: "alerts: metric (classic histogram size)".into(),
+            sql: inline(classic_sql(&selector, &by, true)),
+        },
+        hypercare_storage::catalog::Statement {
+            origin: "alerts: metric (classic histograms)".into(),
+            sql: inline(classic_sql(&selector, &by, false)),
         },
         hypercare_storage::catalog::Statement {
             origin: "alerts: ingest silence".into(),

@@ -24,6 +24,7 @@
 
 pub mod api_doc;
 pub mod budget;
+pub mod classic;
 pub mod config;
 pub mod error;
 pub mod event;

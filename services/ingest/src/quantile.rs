@@ -11,7 +11,15 @@
 //! linearly inside its bucket by Hypercare's one percentile rule (docs/kpis.md):
 //! rank 1 + q (n - 1), the rank KPIs interpolate exact values at, with a
 //! bucket's observations taken as spread evenly up to its upper bound.
+//!
+//! A name with no native histogram series is then read as a classic Prometheus
+//! histogram family ([`crate::classic`]): `x` or `x_bucket` reads the
+//! `x_bucket{le}` counter series of `[from, to]` (`to` itself included, as a
+//! Prometheus range is) and answers what `histogram_quantile(q, sum by (le)
+//! (rate(x_bucket[to - from])))` answers at `to`, PromQL's rank and
+//! extrapolation included, so a team's dashboards and Hypercare agree.
 
+use crate::classic;
 use hypercare_storage::ReadOnly;
 use hypercare_storage::catalog::Statement;
 use serde::{Deserialize, Serialize};
@@ -19,7 +27,8 @@ use serde::{Deserialize, Serialize};
 /// How far before the window a cumulative series' previous point is looked for.
 pub const LOOKBACK_SECS: i64 = 24 * 3600;
 
-/// Binds, in order: `from` (three times), lookback start, `to`, name; then one
+/// Binds, in order: `from` (three times), lookback start, `to`, name (twice:
+/// itself and as the Prometheus name of OTLP metrics, see `metric_names`); then one
 /// `AND label_values[indexOf(label_keys, ?)] = ?` pair per label filter goes
 /// where `{labels}` is.
 const SERIES_SQL: &str = "SELECT series_id, \
@@ -32,11 +41,57 @@ const SERIES_SQL: &str = "SELECT series_id, \
          any(hist_bounds) AS hist_bounds, any(hist_counts) AS hist_counts \
        FROM metric_points \
        WHERE kind = 'histogram' AND timestamp >= toDateTime(?) AND timestamp < toDateTime(?) \
-         AND name = ? {labels} \
+         AND name IN (SELECT ? UNION ALL SELECT name FROM metric_names WHERE prom_name = ?) {labels} \
        GROUP BY series_id, timestamp, timestamp_ms \
      ) \
      GROUP BY series_id HAVING notEmpty(last) \
      ORDER BY series_id LIMIT 10001";
+
+/// Binds, in order: `from`, `to` (twice), the `_bucket` name (twice); label filters go
+/// where `{labels}` is. Counts the raw rows before any is read.
+const CLASSIC_COUNT_SQL: &str = "SELECT toUInt64(count()) AS points, \
+     toUInt64(uniqExact(series_id)) AS series FROM metric_points \
+     WHERE timestamp >= toDateTime(?) \
+       AND (timestamp < toDateTime(?) OR (timestamp = toDateTime(?) AND timestamp_ms = 0)) \
+       AND name IN (SELECT ? UNION ALL SELECT name FROM metric_names WHERE prom_name = ?) {labels}";
+
+/// A classic family's `_bucket` series in the window, one row per series with
+/// its points (copies folded), its `le` and its other labels (keys then values).
+/// Binds as [`CLASSIC_COUNT_SQL`].
+const CLASSIC_SQL: &str = "SELECT series_id, any(le) AS le, any(rest) AS groups, \
+     groupArray(t) AS times, groupArray(value) AS values FROM ( \
+       SELECT series_id, timestamp, timestamp_ms, \
+         toInt64(toUInt32(timestamp)) * 1000 + timestamp_ms AS t, \
+         any(label_values[indexOf(label_keys, 'le')]) AS le, \
+         any(arrayConcat(arrayFilter(k -> k != 'le', label_keys), \
+           arrayFilter((v, k) -> k != 'le', label_values, label_keys))) AS rest, \
+         any(value) AS value \
+       FROM metric_points \
+       WHERE timestamp >= toDateTime(?) \
+         AND (timestamp < toDateTime(?) OR (timestamp = toDateTime(?) AND timestamp_ms = 0)) \
+         AND name IN (SELECT ? UNION ALL SELECT name FROM metric_names WHERE prom_name = ?) {labels} \
+       GROUP BY series_id, timestamp, timestamp_ms \
+     ) GROUP BY series_id ORDER BY series_id";
+
+/// Points one classic-histogram answer may read (about 16 bytes each): counted
+/// first, refused above ([`QuantileError::TooManyPoints`]).
+pub const MAX_POINTS: u64 = 1_000_000;
+
+#[derive(Debug, clickhouse::Row, Deserialize)]
+struct ClassicCount {
+    points: u64,
+    series: u64,
+}
+
+#[derive(Debug, clickhouse::Row, Deserialize)]
+struct ClassicRow {
+    #[allow(dead_code)]
+    series_id: u64,
+    le: String,
+    groups: Vec<String>,
+    times: Vec<i64>,
+    values: Vec<f64>,
+}
 
 /// Series one answer may add up; more is refused ([`QuantileError::TooManySeries`])
 /// rather than answered from an arbitrary part of them.
@@ -59,6 +114,9 @@ struct SeriesRow {
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Quantile {
     pub name: String,
+    /// `histogram` (native: `/v1/metrics`, OTLP) or `classic_histogram` (the
+    /// `_bucket{le}` series of a Prometheus family).
+    pub kind: &'static str,
     pub q: f64,
     pub from: String,
     pub to: String,
@@ -66,9 +124,13 @@ pub struct Quantile {
     pub value: Option<f64>,
     /// Observations in the window, over all series.
     pub count: u64,
+    /// Series added up (a classic family: label sets without `le`).
     pub series: usize,
+    /// Finite upper bounds.
     pub bounds: Vec<f64>,
-    /// Per bucket, over all series; one more than `bounds`.
+    /// Per bucket, over all series; one more than `bounds`. A classic family's
+    /// are the increases seen between each series' first and last point (the
+    /// estimate itself uses PromQL's extrapolation of them).
     pub counts: Vec<u64>,
 }
 
@@ -84,6 +146,10 @@ pub enum QuantileError {
         "more than {MAX_SERIES} series match: narrow the request with label.<key>=<value> filters"
     )]
     TooManySeries,
+    #[error(
+        "more than {MAX_POINTS} points of this classic histogram fall in the window: narrow `from`..`to` or filter by labels"
+    )]
+    TooManyPoints,
 }
 
 pub struct Request<'a> {
@@ -107,6 +173,7 @@ pub async fn quantile(
         .bind(request.from)
         .bind((request.from - LOOKBACK_SECS).max(0))
         .bind(request.to)
+        .bind(request.name)
         .bind(request.name);
     for (key, value) in request.labels {
         query = query.bind(key.as_str()).bind(value.as_str());
@@ -133,15 +200,106 @@ pub async fn quantile(
             Some(b) => return Err(QuantileError::MixedBounds(b.clone(), row.bounds.clone())),
         }
     }
-    let bounds = bounds.unwrap_or_default();
+    let Some(bounds) = bounds else {
+        return classic_quantile(client, request).await;
+    };
     Ok(Quantile {
         name: request.name.to_owned(),
+        kind: "histogram",
         q: request.q,
         from: crate::summary::rfc3339(request.from),
         to: crate::summary::rfc3339(request.to),
         value: estimate(&bounds, &counts, request.q),
         count: counts.iter().sum(),
         series: rows.len(),
+        bounds,
+        counts,
+    })
+}
+
+/// The classic family of `request.name` (see the module docs); an answer with
+/// no series and a `null` value when there is none either.
+async fn classic_quantile(
+    client: &clickhouse::Client,
+    request: &Request<'_>,
+) -> Result<Quantile, QuantileError> {
+    let name = classic::bucket_name(request.name);
+    let filters = LABEL_FILTER.repeat(request.labels.len());
+    let bind = |sql: &str| {
+        let mut query = client
+            .query(&sql.replace("{labels}", &filters))
+            .bind(request.from)
+            .bind(request.to)
+            .bind(request.to)
+            .bind(name.as_str())
+            .bind(name.as_str());
+        for (key, value) in request.labels {
+            query = query.bind(key.as_str()).bind(value.as_str());
+        }
+        query
+    };
+    let size: ClassicCount = bind(CLASSIC_COUNT_SQL).read_only().fetch_one().await?;
+    if size.series > MAX_SERIES as u64 {
+        return Err(QuantileError::TooManySeries);
+    }
+    if size.points > MAX_POINTS {
+        return Err(QuantileError::TooManyPoints);
+    }
+    let rows: Vec<ClassicRow> = bind(CLASSIC_SQL).read_only().fetch_all().await?;
+    let groups: std::collections::BTreeSet<&Vec<String>> = rows
+        .iter()
+        .filter(|r| classic::parse_le(&r.le).is_some())
+        .map(|r| &r.groups)
+        .collect();
+    let series = groups.len();
+    let family: Vec<classic::BucketSeries> = rows
+        .iter()
+        .map(|r| classic::BucketSeries {
+            // `sum by (le)`: one group for the whole answer.
+            group: Vec::new(),
+            le: r.le.clone(),
+            points: r
+                .times
+                .iter()
+                .copied()
+                .zip(r.values.iter().copied())
+                .collect(),
+        })
+        .collect();
+    let answer =
+        classic::family_quantiles(family, request.q, request.from * 1000, request.to * 1000)
+            .remove(&Vec::new())
+            .unwrap_or_default();
+    let bounds: Vec<f64> = answer
+        .bounds
+        .iter()
+        .copied()
+        .filter(|b| b.is_finite())
+        .collect();
+    // Cumulative observed increases to per-bucket counts.
+    let mut counts = Vec::with_capacity(answer.observed.len());
+    let mut below = 0.0_f64;
+    for &cumulative in &answer.observed {
+        counts.push((cumulative - below).max(0.0).round() as u64);
+        below = below.max(cumulative);
+    }
+    if answer.bounds.last().is_some_and(|b| b.is_finite()) {
+        counts.push(0);
+    }
+    Ok(Quantile {
+        name: request.name.to_owned(),
+        // A name nothing was sent under answers as before, an empty histogram.
+        kind: if series == 0 {
+            "histogram"
+        } else {
+            "classic_histogram"
+        },
+        q: request.q,
+        from: crate::summary::rfc3339(request.from),
+        to: crate::summary::rfc3339(request.to),
+        value: answer.value.filter(|v| v.is_finite()),
+        count: counts.iter().sum(),
+        series,
         bounds,
         counts,
     })
@@ -213,13 +371,31 @@ pub fn catalog() -> Vec<Statement> {
         .replacen('?', "1795300000", 3)
         .replacen('?', "1795200000", 1)
         .replacen('?', "1795400000", 1)
-        .replacen('?', "'latency'", 1)
+        .replacen('?', "'latency'", 2)
         .replacen('?', "'service'", 1)
         .replacen('?', "'checkout'", 1);
-    vec![Statement {
-        origin: "ingest: histogram quantile".into(),
-        sql,
-    }]
+    let classic = |sql: &str| {
+        sql.replace("{labels}", LABEL_FILTER)
+            .replacen('?', "1795300000", 1)
+            .replacen('?', "1795400000", 2)
+            .replacen('?', "'latency_bucket'", 2)
+            .replacen('?', "'service'", 1)
+            .replacen('?', "'checkout'", 1)
+    };
+    vec![
+        Statement {
+            origin: "ingest: histogram quantile".into(),
+            sql,
+        },
+        Statement {
+            origin: "ingest: classic histogram size".into(),
+            sql: classic(CLASSIC_COUNT_SQL),
+        },
+        Statement {
+            origin: "ingest: classic histogram buckets".into(),
+            sql: classic(CLASSIC_SQL),
+        },
+    ]
 }
 
 #[cfg(test)]

@@ -173,7 +173,7 @@ async fn ingest(
         ("from" = Option<String>, Query, format = DateTime, description = "RFC 3339; default an hour ago"),
         ("to" = Option<String>, Query, format = DateTime, description = "RFC 3339; default now"),
     ),
-    description = "A percentile of a histogram metric over its series; `label.<key>=<value>` parameters pick series.",
+    description = "A percentile of a histogram metric over its series; `label.<key>=<value>` parameters pick series. A name with no histogram series is read as a classic Prometheus family (`<name>_bucket{le}`), as `histogram_quantile(q, sum by (le) (rate(<name>_bucket[to - from])))` at `to`; an OTLP metric may be named by its Prometheus name. 400 `invalid_request` names `q`, `from`, `to`, `name` (mixed bounds, too many series) or `from` (too many points of a classic family in the window).",
     responses(
         (status = 200, description = "The estimate", body = crate::quantile::Quantile),
         (status = 400, description = "A parameter is missing or wrong (`invalid_request`, `field` names it)", body = ErrorBody),
@@ -202,6 +202,10 @@ async fn get_quantile(
             e @ (quantile::QuantileError::MixedBounds(..) | quantile::QuantileError::TooManySeries),
         ) => IngestError::BadQuery {
             field: "name",
+            reason: e.to_string(),
+        },
+        Err(e @ quantile::QuantileError::TooManyPoints) => IngestError::BadQuery {
+            field: "from",
             reason: e.to_string(),
         },
     };

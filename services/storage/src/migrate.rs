@@ -79,6 +79,11 @@ pub const MIGRATIONS: &[Migration] = &[
         sql: include_str!("../migrations/0004_logs.sql"),
     },
     Migration {
+        version: 5,
+        name: "metric_names",
+        sql: include_str!("../migrations/0005_metric_names.sql"),
+    },
+    Migration {
         version: 100,
         name: "launches",
         sql: include_str!("../migrations/0100_launches.sql"),
