@@ -1,5 +1,5 @@
 //! The command line: `hypercare serve`, `migrate`, `config`, `loadtest`, `kpi`,
-//! `rules`, `ticket`, `report`.
+//! `rules`, `ticket`, `report`, `reconcile`.
 
 use std::path::PathBuf;
 
@@ -47,6 +47,9 @@ pub enum Command {
     /// The daily stabilization report of a launch day, as Markdown, HTML or
     /// JSON (talks to a running service).
     Report(hypercare_report::cli::ReportArgs),
+    /// Which ids of a source system Hypercare lacks, and which it has in
+    /// excess (talks to a running service).
+    Reconcile(hypercare_ingest::reconcile::cli::ReconcileArgs),
 }
 
 pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
@@ -90,6 +93,9 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
         }
         Command::Report(args) => {
             print(hypercare_report::cli::run(args, development_key(&settings)).await?)
+        }
+        Command::Reconcile(args) => {
+            print(hypercare_ingest::reconcile::cli::run(args, development_key(&settings)).await?)
         }
         Command::Loadtest(mut args) => {
             // The configured server, else the local default while `serve` runs it.
