@@ -100,33 +100,26 @@ pub async fn run(args: ReconcileArgs, default_key: Option<String>) -> anyhow::Re
 
 /// The answer for a terminal: totals, then each listed id, then the counts.
 pub fn summary(answer: &Reconciliation) -> String {
-    use std::fmt::Write;
-    let mut out = String::new();
-    let _ = writeln!(
-        out,
+    let mut lines = vec![format!(
         "{} ids compared: {} missing in Hypercare, {} extra in Hypercare.",
         answer.source_ids, answer.missing.total, answer.extra.total
-    );
+    )];
     for (side, listed) in [("missing", &answer.missing), ("extra", &answer.extra)] {
         for id in &listed.ids {
             let day = id.day.as_deref().unwrap_or("-");
-            let _ = writeln!(out, "{side}\t{}\t{day}\t{}", id.event, id.id);
+            lines.push(format!("{side}\t{}\t{day}\t{}", id.event, id.id));
         }
-        if listed.total > listed.ids.len() as u64 {
-            let _ = writeln!(
-                out,
-                "{side}\t... {} more (--json, or --limit)",
-                listed.total - listed.ids.len() as u64
-            );
+        let more = listed.total.saturating_sub(listed.ids.len() as u64);
+        if more > 0 {
+            lines.push(format!("{side}\t... {more} more (--json, or --limit)"));
         }
     }
     for row in &answer.by_event_day {
         let day = row.day.as_deref().unwrap_or("-");
-        let _ = writeln!(
-            out,
+        lines.push(format!(
             "count\t{}\t{day}\tmissing {}\textra {}",
             row.event, row.missing, row.extra
-        );
+        ));
     }
-    out
+    lines.join("\n") + "\n"
 }

@@ -480,7 +480,7 @@ mod tests {
 
     #[test]
     fn csv_rows_carry_their_event_and_day_and_the_header_is_skipped() {
-        let body = format!("event,id,day\nlead,L-1,2026-11-20\n\nsignup,S-2\nL-3\n");
+        let body = "event,id,day\nlead,L-1,2026-11-20\n\nsignup,S-2\nL-3\n";
         let rows = parse_lines(
             body.as_bytes(),
             Framing::Csv,
