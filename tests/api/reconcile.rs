@@ -150,6 +150,31 @@ async fn business_ids_days_and_ranges_are_compared_per_event() {
     );
     assert_eq!(listed(&answer, "extra"), BTreeSet::from(["L-2".to_owned()]));
     assert_eq!(answer["missing"]["ids"][0]["day"], "2026-11-21");
+
+    // The same through `hypercare reconcile`.
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), csv).unwrap();
+    let args = hypercare_ingest::reconcile::cli::ReconcileArgs {
+        ids: file.path().to_owned(),
+        event: None,
+        id_property: Some("lead_id".into()),
+        from: Some("2026-11-20".into()),
+        to: Some("2026-11-21".into()),
+        limit: None,
+        json: false,
+        url: app.address.clone(),
+        key: Some(ADMIN_KEY.into()),
+    };
+    let text = hypercare_ingest::reconcile::cli::run(args, None)
+        .await
+        .unwrap();
+    assert_eq!(
+        text,
+        "2 ids compared: 1 missing in Hypercare, 1 extra in Hypercare.\n\
+         missing\tlead\t2026-11-21\tL-9\n\
+         extra\tlead\t2026-11-21\tL-2\n\
+         count\tlead\t2026-11-21\tmissing 1\textra 1\n"
+    );
 }
 
 #[tokio::test]

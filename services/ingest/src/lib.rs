@@ -118,7 +118,6 @@ impl Mount for Ingest {
         cfg.app_data(self.state.clone());
         cfg.app_data(self.reconcile.clone());
         routes::configure(cfg);
-        reconcile::routes::configure(cfg);
     }
 }
 
