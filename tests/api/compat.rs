@@ -11,6 +11,7 @@ use hypercare_tests::spawn_app;
 fn reads() -> Vec<Statement> {
     let mut statements = hypercare_ingest::summary::catalog();
     statements.extend(hypercare_ingest::quantile::catalog());
+    statements.extend(hypercare_ingest::reconcile::compare::catalog());
     statements.extend(hypercare_loadtest::record::catalog());
     statements.extend(hypercare_capacity::headroom::catalog());
     statements.extend(hypercare_capacity::runs::catalog());

@@ -20,6 +20,7 @@ mod metrics;
 mod observability;
 mod openapi;
 mod otlp;
+mod reconcile;
 mod remote_write;
 mod report;
 mod report_delivery;

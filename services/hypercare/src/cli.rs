@@ -1,5 +1,5 @@
 //! The command line: `hypercare serve`, `migrate`, `config`, `loadtest`, `kpi`,
-//! `rules`, `ticket`, `report`, `timeline`, `logs`, `advice`.
+//! `rules`, `ticket`, `report`, `timeline`, `logs`, `advice`, `reconcile`.
 
 use std::path::PathBuf;
 
@@ -56,6 +56,9 @@ pub enum Command {
     /// Advice from the past weeks' traffic (talks to a running service).
     #[command(subcommand)]
     Advice(hypercare_investigate::advice::cli::AdviceCommand),
+    /// Which ids of a source system Hypercare lacks, and which it has in
+    /// excess (talks to a running service).
+    Reconcile(hypercare_ingest::reconcile::cli::ReconcileArgs),
 }
 
 pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
@@ -109,6 +112,9 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
         Command::Advice(command) => print(
             hypercare_investigate::advice::cli::run(command, development_key(&settings)).await?,
         ),
+        Command::Reconcile(args) => {
+            print(hypercare_ingest::reconcile::cli::run(args, development_key(&settings)).await?)
+        }
         Command::Loadtest(mut args) => {
             // The configured server, else the local default while `serve` runs it.
             let local = format!("http://127.0.0.1:{}", settings.clickhouse.local.http_port);

@@ -18,6 +18,7 @@ use hypercare_http::openapi::SecuritySchemes;
         crate::segment::post_call,
         crate::otlp::post_metrics,
         crate::otlp::post_logs,
+        crate::reconcile::routes::post_reconcile,
     ),
     modifiers(&SecuritySchemes),
     tags((name = "ingest", description = "Events and metrics in: JSON, OTLP, Prometheus remote write, Segment"))

@@ -7,6 +7,8 @@ use serde::Deserialize;
 pub struct IngestSettings {
     pub limits: Limits,
     pub writer: WriterSettings,
+    /// `POST /v1/reconcile` (see `crate::reconcile`).
+    pub reconcile: crate::reconcile::ReconcileSettings,
 }
 
 /// Limits on what one request may carry. A request over a request-wide limit is

@@ -33,6 +33,7 @@ pub mod metric;
 pub mod metrics;
 pub mod otlp;
 pub mod quantile;
+pub mod reconcile;
 pub mod records;
 pub mod remote_write;
 pub mod routes;
@@ -65,6 +66,7 @@ const WRITER_HEALTH_DEADLINE: Duration = Duration::from_secs(30);
 #[derive(Clone)]
 pub struct Ingest {
     state: web::Data<IngestState>,
+    reconcile: web::Data<reconcile::ReconcileState>,
 }
 
 impl Ingest {
@@ -95,6 +97,7 @@ impl Capability for Ingest {
         let events = writer(event::TABLE, event::INSERT_SQL, "writer_events")?;
         let metrics = writer(metric::TABLE, metric::INSERT_SQL, "writer_metric_points")?;
         let logs = writer(otlp::logs::TABLE, otlp::logs::INSERT_SQL, "writer_logs")?;
+        let reconcile = reconcile_state(&settings, ctx);
         let state = IngestState {
             limits: settings.limits,
             events,
@@ -106,6 +109,7 @@ impl Capability for Ingest {
         };
         Ok(Self {
             state: web::Data::new(state),
+            reconcile: web::Data::new(reconcile),
         })
     }
 }
@@ -113,6 +117,36 @@ impl Capability for Ingest {
 impl Mount for Ingest {
     fn configure(&self, cfg: &mut web::ServiceConfig) {
         cfg.app_data(self.state.clone());
+        cfg.app_data(self.reconcile.clone());
         routes::configure(cfg);
+    }
+}
+
+/// How often id tables left by cut reconciliations are looked for.
+const RECONCILE_SWEEP_PERIOD: Duration = Duration::from_secs(600);
+
+/// The reconciliation's state, and its sweep on `ctx.tasks`.
+fn reconcile_state(settings: &IngestSettings, ctx: &Context) -> reconcile::ReconcileState {
+    let comparer = reconcile::compare::Comparer {
+        client: ctx.store.background.clone(),
+        deadline: Duration::from_secs(settings.reconcile.query_timeout_secs),
+    };
+    let (sweeper, clock) = (comparer.clone(), ctx.clock.clone());
+    ctx.tasks.every("reconcile_sweep", RECONCILE_SWEEP_PERIOD, move || {
+        let (sweeper, clock) = (sweeper.clone(), clock.clone());
+        async move {
+            let now = i64::try_from(clock.now_ms() / 1000).unwrap_or(0);
+            match sweeper.sweep(now).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(tables = n, "Dropped reconciliation tables left by cut requests."),
+                Err(e) => tracing::warn!(error = %e, "Could not look for leftover reconciliation tables."),
+            }
+        }
+    });
+    reconcile::ReconcileState {
+        settings: settings.reconcile.clone(),
+        comparer,
+        body_read_timeout: Duration::from_millis(settings.limits.body_read_timeout_ms),
+        clock: ctx.clock.clone(),
     }
 }

@@ -5,7 +5,8 @@
 //! - `GET /v1/events/summary`: what arrived, per event name (scope `read`);
 //! - `GET /v1/metrics/quantile`: a percentile of a histogram metric (scope `read`);
 //! - mounted from their modules: Prometheus remote write ([`crate::remote_write`]),
-//!   Segment ([`crate::segment`]) and OTLP/HTTP ([`crate::otlp`]).
+//!   Segment ([`crate::segment`]), OTLP/HTTP ([`crate::otlp`]) and
+//!   `POST /v1/reconcile` ([`crate::reconcile`], scope `admin`).
 //!
 //! ```text
 //! key, scope -> body (gzip, size limit) -> IngestState::admit (byte rate)
@@ -52,6 +53,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         )
         .route("/v1/metrics/quantile", web::get().to(get_quantile));
     crate::otlp::configure(cfg);
+    crate::reconcile::routes::configure(cfg);
 }
 
 #[derive(Debug, Serialize)]
