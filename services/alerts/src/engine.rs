@@ -39,9 +39,31 @@ pub struct Engine {
     capacity: hypercare_capacity::CapacitySettings,
     delivery: Arc<Delivery>,
     state: Mutex<State>,
+    /// The last error of each SLO that could not be measured: logged when it
+    /// starts or changes, not at every evaluation.
+    slo_errors: std::sync::Mutex<HashMap<String, String>>,
 }
 
 impl Engine {
+    /// Logs an SLO that cannot be measured when its error starts or changes,
+    /// and when it can be measured again: an SLO naming a KPI that is not
+    /// defined would otherwise log at every evaluation.
+    fn note_slo_error(&self, slo: &str, error: Option<String>) {
+        let mut errors = self.slo_errors.lock().unwrap_or_else(|e| e.into_inner());
+        match error {
+            Some(error) if errors.get(slo) != Some(&error) => {
+                tracing::warn!(%slo, %error, "Could not measure an SLO; its burn-rate alerts keep their state (logged again only if the error changes).");
+                errors.insert(slo.to_owned(), error);
+            }
+            Some(_) => {}
+            None => {
+                if errors.remove(slo).is_some() {
+                    tracing::info!(%slo, "The SLO can be measured again.");
+                }
+            }
+        }
+    }
+
     pub fn new(
         planner: Planner,
         store: Client,
@@ -57,6 +79,7 @@ impl Engine {
             kpis,
             capacity,
             delivery,
+            slo_errors: Default::default(),
             state: Mutex::new(State::default()),
         }
     }
@@ -177,22 +200,18 @@ impl Engine {
         };
         let mut results = Vec::with_capacity(rules.len());
         // An SLO's four burn-rate rules read its SLI once per evaluation.
-        let mut measured: HashMap<String, Measurement> = HashMap::new();
+        let mut measured: HashMap<String, Option<Measurement>> = HashMap::new();
         for rule in rules {
             let evaluated = match &rule.condition.source {
                 Source::Slo(alert) => {
                     let name = &alert.slo.name;
                     if !measured.contains_key(name) {
-                        match sli::measure(&self.store, &self.kpis, &alert.slo, now / 1000).await {
-                            Ok(m) => {
-                                measured.insert(name.clone(), m);
-                            }
-                            Err(error) => {
-                                tracing::warn!(slo = %name, %error, "Could not measure an SLO; its burn-rate alerts keep their state.");
-                            }
-                        }
+                        let result =
+                            sli::measure(&self.store, &self.kpis, &alert.slo, now / 1000).await;
+                        self.note_slo_error(name, result.as_ref().err().map(ToString::to_string));
+                        measured.insert(name.clone(), result.ok());
                     }
-                    match measured.get(name) {
+                    match measured.get(name).and_then(Option::as_ref) {
                         Some(m) => Ok(burn::sample(alert, m).into_iter().collect()),
                         None => {
                             results.push(None);

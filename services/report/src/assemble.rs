@@ -34,8 +34,27 @@ fn status_name(status: Status) -> &'static str {
     }
 }
 
-/// Each KPI of the board with its verdict; a KPI the judge did not see (it
-/// was defined between the two reads) is `not_enough_data`.
+/// A verdict of "not enough data" for `kpi`, with nothing it rests on.
+fn unjudged(kpi: &str) -> Judgement {
+    Judgement {
+        kpi: kpi.to_owned(),
+        verdict: Verdict::NotEnoughData,
+        u: None,
+        p: None,
+        p_adjusted: None,
+        method: None,
+        shift: None,
+        relative_shift: None,
+        launch_values: 0,
+        baseline_values: 0,
+    }
+}
+
+/// Each KPI of the board with its verdict. A KPI the judge did not see (it
+/// was defined between the two reads) is `not_enough_data`, and so is one
+/// whose day had no event at all (`no_data`): its hours read 0 like the
+/// baseline's empty nights, and "no change, p = 1" would claim a comparison
+/// that never happened.
 pub fn kpis(board: &[BoardEntry], judgements: &[Judgement]) -> Vec<KpiLine> {
     board
         .iter()
@@ -51,20 +70,9 @@ pub fn kpis(board: &[BoardEntry], judgements: &[Judgement]) -> Vec<KpiLine> {
             comparison: entry.comparison.clone(),
             judgement: judgements
                 .iter()
-                .find(|j| j.kpi == entry.id)
+                .find(|j| j.kpi == entry.id && entry.status != Status::NoData)
                 .cloned()
-                .unwrap_or_else(|| Judgement {
-                    kpi: entry.id.clone(),
-                    verdict: Verdict::NotEnoughData,
-                    u: None,
-                    p: None,
-                    p_adjusted: None,
-                    method: None,
-                    shift: None,
-                    relative_shift: None,
-                    launch_values: 0,
-                    baseline_values: 0,
-                }),
+                .unwrap_or_else(|| unjudged(&entry.id)),
         })
         .collect()
 }
@@ -437,6 +445,48 @@ mod tests {
             firing,
             rollback_trigger: rollback,
         }
+    }
+
+    #[test]
+    fn a_kpi_without_any_event_on_the_day_is_not_judged() {
+        let entry = |id: &str, status: Status| BoardEntry {
+            id: id.into(),
+            title: id.into(),
+            unit: String::new(),
+            owner: String::new(),
+            date: "2026-11-17".into(),
+            comparison: "complete_day".into(),
+            value: None,
+            target: 100.0,
+            warning: 50.0,
+            critical: 20.0,
+            status,
+            baseline: None,
+            delta_vs_baseline_pct: None,
+            trend: hypercare_kpis::board::Trend::Unknown,
+            trend_is_good: None,
+            pace: None,
+        };
+        // The judge saw two samples of zeros: "no change, p = 1".
+        let mut same = kpi("x", "ok", Verdict::NoChange).judgement;
+        same.p = Some(1.0);
+        let judged = [
+            Judgement {
+                kpi: "quiet".into(),
+                ..same.clone()
+            },
+            Judgement {
+                kpi: "busy".into(),
+                ..same
+            },
+        ];
+        let lines = kpis(
+            &[entry("quiet", Status::NoData), entry("busy", Status::Ok)],
+            &judged,
+        );
+        assert_eq!(lines[0].judgement.verdict, Verdict::NotEnoughData);
+        assert_eq!(lines[0].judgement.p, None);
+        assert_eq!(lines[1].judgement.verdict, Verdict::NoChange);
     }
 
     #[test]

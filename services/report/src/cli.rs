@@ -35,8 +35,14 @@ pub struct ReportArgs {
     #[arg(long, default_value = "current")]
     pub launch: String,
     /// N of D+N (negative for a baseline day); today's by default.
-    #[arg(long, allow_negative_numbers = true)]
+    #[arg(long, allow_negative_numbers = true, conflicts_with_all = ["from", "to"])]
     pub day: Option<i64>,
+    /// First day of a range (with --to): one line per day.
+    #[arg(long, allow_negative_numbers = true, requires = "to")]
+    pub from: Option<i64>,
+    /// Last day of a range (with --from).
+    #[arg(long, allow_negative_numbers = true, requires = "from")]
+    pub to: Option<i64>,
     #[arg(long, value_enum, default_value_t = CliFormat::Md)]
     pub format: CliFormat,
     /// Make the report again from what the tables hold now, instead of the kept one.
@@ -51,8 +57,10 @@ pub async fn run(args: ReportArgs, default_key: Option<String>) -> anyhow::Resul
         .or(default_key)
         .ok_or_else(|| anyhow::anyhow!("no API key: pass --key or set HYPERCARE_API_KEY"))?;
     let mut query = vec![("format", args.format.as_str().to_owned())];
-    if let Some(day) = args.day {
-        query.push(("day", day.to_string()));
+    for (name, value) in [("day", args.day), ("from", args.from), ("to", args.to)] {
+        if let Some(value) = value {
+            query.push((name, value.to_string()));
+        }
     }
     if args.refresh {
         query.push(("refresh", "true".into()));
