@@ -605,6 +605,15 @@ async fn seeded(clock: &std::sync::Arc<ManualClock>) -> TestApp {
             points.push(json!({"name": "http_request_duration_seconds", "kind": "histogram", "timestamp": at,
                 "labels": {"service": service}, "bounds": [0.1, 0.5, 1.0],
                 "counts": [10 * m, 5 * m, 2 * m, m], "sum": 9.0 * m as f64, "count": 18 * m}));
+            // Search's latency also as a classic family, as Prometheus
+            // remote-writes it (the latency panel's query B).
+            if service == "search" {
+                for (le, n) in [("0.1", 10), ("0.5", 15), ("1", 17), ("+Inf", 18)] {
+                    points.push(json!({"name": "http_request_duration_seconds_bucket",
+                        "kind": "counter", "timestamp": at, "value": n * m,
+                        "labels": {"service": service, "le": le}}));
+                }
+            }
             points.push(
                 json!({"name": "cpu_utilization", "kind": "gauge", "timestamp": at,
                 "labels": {"service": service}, "value": 0.4 + (m as f64) / 200.0}),
@@ -1259,4 +1268,140 @@ async fn the_time_interval_macro_is_left_out_because_clickhouse_18_has_no_to_sta
     // What the dashboards write instead runs.
     let ours = e.expand("SELECT toDateTime(intDiv(toUInt32(timestamp), $__interval_s) * $__interval_s) AS time FROM events WHERE $__timeFilter(timestamp) GROUP BY time");
     run_on_18(&app, &ours).await.unwrap();
+}
+
+/// A panel's query by its title and `refId`, expanded with `e`, run on 18.16.
+async fn target_rows(
+    app: &TestApp,
+    e: &Expansion,
+    dashboard: &str,
+    title: &str,
+    id: &str,
+) -> Answer {
+    let (name, d) = dashboards()
+        .into_iter()
+        .find(|(n, _)| n == dashboard)
+        .unwrap();
+    let suffix = format!("{title:?} \"{id}\"");
+    let query = queries(&name, &d)
+        .into_iter()
+        .find(|q| q.origin.ends_with(&suffix))
+        .unwrap_or_else(|| panic!("no panel {title:?} {id} in {dashboard}"));
+    run_on_18(app, &e.expand(&query.sql)).await.unwrap()
+}
+
+#[tokio::test]
+async fn the_latency_panel_reads_a_classic_histogram_as_the_quantile_route_does() {
+    // An hour of a classic family (`_bucket{le}` counters, no native
+    // histogram), a point a minute: shop from two instances, cart from one.
+    let start = paris_ms(20, 9, 0);
+    let last = start + 59 * 60_000;
+    let app = spawn_app_on(ManualClock::starting_at(start + 3_600_000), |_| {}).await;
+    let les = ["0.1", "0.25", "0.5", "1", "+Inf"];
+    let per_minute: [(&str, &str, [u64; 5]); 3] = [
+        ("shop", "a", [60, 90, 98, 100, 100]),
+        ("shop", "b", [120, 180, 196, 200, 200]),
+        ("cart", "a", [10, 50, 80, 95, 100]),
+    ];
+    let mut points = Vec::new();
+    for (service, instance, counts) in per_minute {
+        for m in 0..60u64 {
+            for (le, n) in les.iter().zip(counts) {
+                points.push(
+                    json!({"name": "checkout_latency_seconds_bucket", "kind": "counter",
+                    "labels": {"service": service, "instance": instance, "le": le},
+                    "timestamp": start + m * 60_000, "value": 7 + n * m}),
+                );
+            }
+        }
+    }
+    let sent = points.len() as u64;
+    ok(app.post_metrics(&Value::Array(points)).await).await;
+    let db = app.db.clone();
+    eventually("the buckets stored", Duration::from_secs(30), || {
+        let db = db.clone();
+        async move {
+            let stored: u64 = db
+                .query("SELECT count() FROM metric_points")
+                .fetch_one()
+                .await
+                .ok()?;
+            (stored == sent).then_some(())
+        }
+    })
+    .await;
+
+    // One interval from the first point to the last.
+    let mut vars = BTreeMap::new();
+    vars.insert(
+        "latency_metric".to_owned(),
+        Selection::One("checkout_latency_seconds".into()),
+    );
+    vars.insert(
+        "service".to_owned(),
+        Selection::All(vec!["cart".into(), "shop".into()]),
+    );
+    let e = Expansion {
+        from: start / 1000,
+        to: last / 1000,
+        interval: Duration::from_secs(3600),
+        vars,
+    };
+    let title = "Latency p50 / p95 / p99";
+    let native = target_rows(&app, &e, "sre-health.json", title, "A").await;
+    assert!(native.rows.is_empty(), "{:?}", native.rows);
+    let classic = target_rows(&app, &e, "sre-health.json", title, "B").await;
+    let shown: Vec<&str> = classic
+        .rows
+        .iter()
+        .map(|r| column(&classic, r, "service").as_str().unwrap())
+        .collect();
+    assert_eq!(shown, ["cart", "shop"]);
+    let rfc3339 = |ms: u64| {
+        chrono::Utc
+            .timestamp_millis_opt(ms as i64)
+            .unwrap()
+            .to_rfc3339()
+            .replace('+', "%2B")
+    };
+    for row in &classic.rows {
+        let service = column(&classic, row, "service").as_str().unwrap();
+        for (q, col) in [(0.5, "p50"), (0.95, "p95"), (0.99, "p99")] {
+            let (status, answer) = app
+                .get_json(&format!(
+                    "/v1/metrics/quantile?name=checkout_latency_seconds&q={q}&from={}&to={}&label.service={service}",
+                    rfc3339(start),
+                    rfc3339(last)
+                ))
+                .await;
+            assert_eq!(status, 200, "{answer}");
+            assert_eq!(answer["kind"], "classic_histogram", "{answer}");
+            let (panel, route) = (
+                number(column(&classic, row, col)).unwrap(),
+                answer["value"].as_f64().unwrap(),
+            );
+            assert!(
+                (panel - route).abs() < 1e-9,
+                "{service} {col}: panel {panel}, route {route}"
+            );
+        }
+    }
+    // By hand: shop's p95 is rank 0.95 x 300 a minute, 15 of the 24 in
+    // (0.25, 0.5]; cart's p99 is in +Inf: the highest finite bound.
+    let shop = classic
+        .rows
+        .iter()
+        .find(|r| column(&classic, r, "service") == "shop")
+        .unwrap();
+    assert_eq!(
+        number(column(&classic, shop, "p95")),
+        Some(0.25 + 0.25 * 15.0 / 24.0)
+    );
+    let cart = classic
+        .rows
+        .iter()
+        .find(|r| column(&classic, r, "service") == "cart")
+        .unwrap();
+    assert_eq!(number(column(&classic, cart, "p99")), Some(1.0));
+    app.stop().await.unwrap();
 }

@@ -223,3 +223,102 @@ async fn burn_rates_fire_at_the_workbooks_thresholds_and_slos_show_the_budget_le
 fn expected_negative(status: &Value) -> bool {
     status["budget_remaining"].as_f64().is_some_and(|r| r < 0.0)
 }
+
+/// Latency SLOs on a classic Prometheus histogram (`_bucket{le}` counters, as
+/// remote write delivers one; no native histogram of the name): 99 % within
+/// 0.25 s, and one whose threshold is not a bucket bound.
+const CLASSIC_SLOS: &str = r#"
+slos:
+  - name: checkout-latency
+    objective: 99
+    window: 7d
+    sli:
+      latency:
+        histogram: 'checkout_duration_seconds{service="checkout"}'
+        threshold: 0.25
+  - name: checkout-latency-off-bound
+    objective: 99
+    window: 7d
+    sli:
+      latency:
+        histogram: 'checkout_duration_seconds{service="checkout"}'
+        threshold: 0.3
+"#;
+
+/// Per step, per instance: 2,500 requests, 2,450 within 0.25 s (2 % slower).
+const CLASSIC_BUCKETS: [(&str, f64); 4] = [
+    ("0.1", 2000.0),
+    ("0.25", 2450.0),
+    ("1", 2500.0),
+    ("+Inf", 2500.0),
+];
+
+#[tokio::test]
+async fn a_latency_slo_reads_a_classic_histogram() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("slos.yaml"), CLASSIC_SLOS).unwrap();
+    let rules: PathBuf = dir.path().to_owned();
+    let now_ms = (chrono::Utc::now().timestamp_millis() as u64 / 60_000) * 60_000;
+    let app = spawn_app_on(ManualClock::starting_at(now_ms), move |s| {
+        s.alerts.rules = vec![rules];
+        s.alerts.interval = Duration::from_millis(200);
+    })
+    .await;
+    // Two instances; instance b restarts (its counters back to 0) half way.
+    let mut points = Vec::new();
+    for instance in ["a", "b"] {
+        for step in 0..=STEPS {
+            let at = now_ms - (STEPS - step) * STEP_MS;
+            let steps = if instance == "b" && step > STEPS / 2 {
+                step - STEPS / 2 - 1
+            } else {
+                step
+            };
+            for (le, per_step) in CLASSIC_BUCKETS {
+                points.push(
+                    json!({"name": "checkout_duration_seconds_bucket", "kind": "counter",
+                    "labels": {"service": "checkout", "instance": instance, "le": le},
+                    "timestamp": at, "value": per_step * steps as f64}),
+                );
+            }
+        }
+    }
+    for chunk in points.chunks(500) {
+        let response = app.post_metrics(&Value::Array(chunk.to_vec())).await;
+        assert_eq!(response.status(), 202, "{}", response.text().await.unwrap());
+    }
+
+    let (status, slos) = app.get_json_as("/v1/slos", READ_KEY).await;
+    assert_eq!(status, 200, "{slos}");
+    let slo = |name: &str| -> Value {
+        slos["slos"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["name"] == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("no {name} in {slos}"))
+    };
+    let latency = slo("checkout-latency");
+    assert_eq!(latency["sli"], "latency");
+    // Every step but the restart's first point of instance b counts: that
+    // point (0) is where its counters start again, so its step is lost.
+    let steps = (2 * STEPS - 1) as f64;
+    assert_eq!(latency["total"].as_f64(), Some(steps * 2500.0), "{latency}");
+    assert_eq!(latency["bad"].as_f64(), Some(steps * 50.0), "{latency}");
+    assert!(
+        (latency["sli_value"].as_f64().unwrap() - 0.98).abs() < 1e-9,
+        "{latency}"
+    );
+    // 2 % slower against a 1 % budget: burning at 2x everywhere.
+    let burn = latency["burn_rates"][0]["burn_rate"].as_f64().unwrap();
+    assert!((burn - 2.0).abs() < 1e-9, "{latency}");
+
+    let off = slo("checkout-latency-off-bound");
+    let error = off["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("0.3") && error.contains("[0.1, 0.25, 1.0]"),
+        "{off}"
+    );
+    app.stop().await.unwrap();
+}

@@ -258,3 +258,103 @@ async fn a_hostile_client_gets_a_clear_answer() {
     );
     app.stop().await.unwrap();
 }
+
+/// Cumulative counts per `le` (0.05, 0.1, 0.25, 0.5, 1, +Inf) of one minute's
+/// requests of a release whose latency is a classic Prometheus histogram: the
+/// old release serves 1,000 a minute, 95 % within 0.1 s; the new one 100 a
+/// minute, 85 % within 0.25 s and all within 0.5 s.
+fn classic_minute(release: &str) -> [u64; 6] {
+    if release == OLD {
+        [700, 950, 990, 1000, 1000, 1000]
+    } else {
+        [40, 70, 85, 100, 100, 100]
+    }
+}
+
+/// Request counters and a classic duration histogram (no native one), one
+/// point a minute per series from 08:00 to 11:00 UTC; the new release from
+/// 09:00 (the canary), each release with 0.5 % errors.
+async fn seed_classic(app: &TestApp) {
+    const LE: [&str; 6] = ["0.05", "0.1", "0.25", "0.5", "1", "+Inf"];
+    let mut points = Vec::new();
+    for release in [OLD, NEW] {
+        let first = if release == OLD { 0 } else { 60 };
+        let mut buckets = [0u64; 6];
+        for m in first..180u64 {
+            for (total, n) in buckets.iter_mut().zip(classic_minute(release)) {
+                *total += n;
+            }
+            let at = utc_ms(8, 0) + m * 60_000;
+            let requests = buckets[5];
+            for (status, value) in [("200", requests - requests / 200), ("500", requests / 200)] {
+                points.push(json!({"name": "http_requests_total", "kind": "counter",
+                    "labels": {"release": release, "status": status}, "timestamp": at,
+                    "value": value}));
+            }
+            for (le, value) in LE.iter().zip(buckets) {
+                points.push(json!({"name": "http_request_duration_seconds_bucket",
+                    "kind": "counter", "timestamp": at, "value": value,
+                    "labels": {"version": release, "le": le, "job": "shop"}}));
+            }
+        }
+    }
+    for batch in points.chunks(5000) {
+        let response = app.post_metrics(&json!(batch)).await;
+        assert_eq!(response.status(), 202);
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["accepted"], batch.len(), "{body}");
+    }
+}
+
+#[tokio::test]
+async fn a_canary_slower_on_a_classic_histogram_fails_on_latency() {
+    let clock = ManualClock::starting_at(utc_ms(11, 5));
+    let app = spawn_app_on(clock, |_| {}).await;
+    let (status, launch) = app
+        .post_json(
+            "/v1/launches",
+            &json!({"name": "Checkout v2", "release": NEW, "d0": "2026-11-21T09:00:00+01:00",
+                    "tz": "Europe/Paris", "stages": [
+                        {"name": "canary", "percent": 1, "starts_at": "2026-11-21T10:00:00+01:00"},
+                        {"name": "all", "percent": 100, "starts_at": "2026-11-21T11:00:00Z"}]}),
+        )
+        .await;
+    assert!(status.is_success(), "{launch}");
+    seed_classic(&app).await;
+
+    let (status, answer) = app.get_json("/v1/launches/current/stages").await;
+    assert_eq!(status, 200, "{answer}");
+    let canary = &answer["stages"][0];
+    assert_eq!(canary["intervals"], 24, "{canary}");
+    assert_eq!(canary["verdict"], "fail", "{canary}");
+    let failed = canary["failed"].as_array().unwrap();
+    assert!(failed.contains(&json!("latency_p95")), "{canary}");
+    assert!(!failed.contains(&json!("error_ratio")), "{canary}");
+    let unmeasured = canary["unmeasured"].as_array().unwrap();
+    assert!(
+        !unmeasured
+            .iter()
+            .any(|m| m.as_str().unwrap().starts_with("latency")),
+        "{canary}"
+    );
+    let p95 = metric(canary, "latency_p95");
+    assert_eq!(p95["verdict"], "worse", "{p95}");
+    // PromQL's interpolation on 5 minutes of buckets: the old release's rank
+    // 0.95 x 5,000 is the top of (0.05, 0.1]; the new one's 0.95 x 500 is 50
+    // of the 75 in (0.25, 0.5]: 0.25 + 0.25 x 50 / 75.
+    let (new, old) = (
+        p95["new_release"]["median"].as_f64().unwrap(),
+        p95["old_release"]["median"].as_f64().unwrap(),
+    );
+    assert!((new - (0.25 + 0.25 * 50.0 / 75.0)).abs() < 1e-9, "{p95}");
+    assert!((old - 0.1).abs() < 1e-9, "{p95}");
+    assert_eq!(
+        (
+            p95["new_release"]["intervals"].as_u64(),
+            p95["old_release"]["intervals"].as_u64()
+        ),
+        (Some(24), Some(24)),
+        "{p95}"
+    );
+    app.stop().await.unwrap();
+}

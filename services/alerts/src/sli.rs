@@ -4,6 +4,7 @@
 //! ```text
 //! availability: errors and total counters ┐ store::counter_buckets  ┐
 //! latency: the histogram                  ┤ store::histogram_buckets├ burn::increases
+//!   (none: its classic family x_bucket{le} ┤ store::classic_buckets  │  per le: +Inf, threshold)
 //!   (1-minute buckets over 3 d for the alert windows,               │ ─ Counts per window
 //!    1-hour buckets over the SLO's window)                          ┘
 //! kpi_floor: the KPI per hour (KpiState::series) ─ whole hours below the floor
@@ -24,7 +25,7 @@ use hypercare_kpis::state::SeriesRange;
 use crate::burn::{self, Counts, Measurement, Point};
 use crate::matcher::Selector;
 use crate::slo::{BURN_WINDOWS, LONGEST_ALERT_WINDOW, Sli, Slo};
-use crate::store::{self, BucketRead, SLO_MAX_ROWS};
+use crate::store::{self, BucketRead, ClassicBucketRow, SLO_MAX_ROWS};
 
 /// Why an SLI could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -39,6 +40,10 @@ pub enum SliError {
     TooMany(String),
     #[error("`{0}` is not a selector: {1}")]
     Selector(String, String),
+    #[error(
+        "`{0}` has no `le=\"+Inf\"` bucket, so its number of requests is unknown: send the whole histogram"
+    )]
+    NoInfBucket(String),
     #[error(
         "the threshold {threshold} is not a bucket bound of `{histogram}` (bounds: {bounds:?})"
     )]
@@ -161,6 +166,18 @@ async fn latency(
     if rows.len() as u64 > SLO_MAX_ROWS {
         return Err(SliError::TooMany(text.to_owned()));
     }
+    if rows.is_empty() {
+        // No native histogram: the classic family a Prometheus sends.
+        let family = crate::matcher::Selector {
+            metric: hypercare_ingest::classic::bucket_name(&selector.metric),
+            matchers: selector.matchers.clone(),
+        };
+        let rows = store::classic_buckets(client, &family, read).await?;
+        if rows.len() as u64 > SLO_MAX_ROWS {
+            return Err(SliError::TooMany(text.to_owned()));
+        }
+        return classic_latency(&rows, &family.metric, threshold, n);
+    }
     let mut by_bounds: BTreeMap<Vec<u64>, (Vec<f64>, Vec<Point>)> = BTreeMap::new();
     for r in rows {
         let key: Vec<u64> = r.bounds.iter().map(|b| b.to_bits()).collect();
@@ -203,6 +220,74 @@ async fn latency(
         }
     }
     Ok((bad, total))
+}
+
+/// Requests slower than `threshold` and all requests, per bucket, from a
+/// classic family's `_bucket` series (`rows` sorted by series, then oldest
+/// first): all is the increase of the `le="+Inf"` buckets, the good ones the
+/// increase of the buckets whose `le` is `threshold`, each series' increase
+/// the SLI's counter rule ([`burn::increases`]). `le` values that are not
+/// numbers are left out, as PromQL does; no rows: nothing counted.
+pub fn classic_latency(
+    rows: &[ClassicBucketRow],
+    name: &str,
+    threshold: f64,
+    n: usize,
+) -> Result<PerBucket, SliError> {
+    let mut by_le: Vec<(f64, Vec<Point>)> = Vec::new();
+    for r in rows {
+        let Some(le) = hypercare_ingest::classic::parse_le(&r.le) else {
+            continue;
+        };
+        let point = Point {
+            series: r.series_id,
+            age: r.bucket,
+            delta: r.delta == 1,
+            first: vec![r.first],
+            last: vec![r.last],
+            sum: vec![r.total],
+        };
+        match by_le.iter_mut().find(|(bound, _)| *bound == le) {
+            Some((_, points)) => points.push(point),
+            None => by_le.push((le, vec![point])),
+        }
+    }
+    if by_le.is_empty() {
+        return Ok((vec![0.0; n], vec![0.0; n]));
+    }
+    let increase = |points: &[Point]| -> Vec<f64> {
+        burn::increases(points, n, 1)
+            .into_iter()
+            .map(|v| v[0])
+            .collect()
+    };
+    let Some((_, all)) = by_le.iter().find(|(le, _)| *le == f64::INFINITY) else {
+        return Err(SliError::NoInfBucket(name.to_owned()));
+    };
+    let Some((_, good)) = by_le
+        .iter()
+        .find(|(le, _)| (le - threshold).abs() <= 1e-9 * threshold.abs())
+    else {
+        let mut bounds: Vec<f64> = by_le
+            .iter()
+            .map(|(le, _)| *le)
+            .filter(|le| le.is_finite())
+            .collect();
+        bounds.sort_by(f64::total_cmp);
+        return Err(SliError::Threshold {
+            histogram: name.to_owned(),
+            threshold,
+            bounds,
+        });
+    };
+    let (all, good) = (increase(all), increase(good));
+    // A scrape that is not atomic can show a bucket above +Inf: never below 0 bad.
+    let bad = all
+        .iter()
+        .zip(&good)
+        .map(|(a, g)| (a - g).max(0.0))
+        .collect();
+    Ok((bad, all))
 }
 
 /// `kpi` per hour (the launch's time zone) over the longest window, counted by
@@ -354,6 +439,53 @@ mod tests {
                 bad: 2.0,
                 total: 5.0
             }
+        );
+    }
+
+    #[test]
+    fn a_classic_family_counts_requests_over_the_threshold() {
+        let row = |series, bucket, le: &str, first: f64, last: f64| ClassicBucketRow {
+            series_id: series,
+            bucket,
+            delta: 0,
+            first,
+            last,
+            total: 0.0,
+            le: le.into(),
+        };
+        // Two instances; age 2 is the value before the range. Instance 2
+        // restarts in age 0.
+        let rows = [
+            row(1, 2, "0.25", 0.0, 100.0),
+            row(1, 1, "0.25", 100.0, 190.0),
+            row(1, 0, "0.25", 190.0, 280.0),
+            row(2, 2, "0.5", 0.0, 0.0),
+            row(3, 2, "+Inf", 0.0, 100.0),
+            row(3, 1, "+Inf", 100.0, 200.0),
+            row(3, 0, "+Inf", 200.0, 300.0),
+            row(4, 2, "0.25", 0.0, 50.0),
+            row(4, 1, "0.25", 50.0, 60.0),
+            row(4, 0, "0.25", 2.0, 5.0),
+            row(5, 2, "+Inf", 0.0, 50.0),
+            row(5, 1, "+Inf", 50.0, 70.0),
+            row(5, 0, "+Inf", 2.0, 10.0),
+            row(6, 0, "fast", 0.0, 1e6),
+        ];
+        let (bad, all) = classic_latency(&rows, "d_bucket", 0.25, 2).unwrap();
+        // Age 0: 100 + 10 requests, 90 + 5 fast; age 1: 100 + 20, 90 + 10.
+        assert_eq!(all, vec![110.0, 120.0]);
+        assert_eq!(bad, vec![15.0, 20.0]);
+
+        let problem = classic_latency(&rows, "d_bucket", 0.3, 2).unwrap_err();
+        assert!(problem.to_string().contains("[0.25, 0.5]"), "{problem}");
+        let no_inf: Vec<_> = rows.iter().filter(|r| r.le != "+Inf").cloned().collect();
+        assert!(matches!(
+            classic_latency(&no_inf, "d_bucket", 0.25, 2),
+            Err(SliError::NoInfBucket(_))
+        ));
+        assert_eq!(
+            classic_latency(&[], "d_bucket", 0.25, 2).unwrap(),
+            (vec![0.0; 2], vec![0.0; 2])
         );
     }
 

@@ -270,6 +270,23 @@ const SLO_HISTOGRAM_VALUE: &str = "any(hist_bounds) AS bounds, \
      argMax(hist_counts, (timestamp, timestamp_ms)) AS last, sumForEach(hist_counts) AS total";
 const SLO_HISTOGRAM_INNER: &str =
     "any(hist_bounds) AS hist_bounds, any(hist_counts) AS hist_counts";
+/// A classic histogram's `_bucket` counters: the counter columns and the
+/// series' `le` label.
+const SLO_CLASSIC_VALUE: &str = "argMin(value, (timestamp, timestamp_ms)) AS first, \
+     argMax(value, (timestamp, timestamp_ms)) AS last, sum(value) AS total, any(bucket_le) AS le";
+const SLO_CLASSIC_INNER: &str = "any(value) AS value, \
+     any(if(has(label_keys, 'le'), label_values[indexOf(label_keys, 'le')], '')) AS bucket_le";
+
+/// What an SLI read reads of each point.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SloForm {
+    /// A counter's value.
+    Counter,
+    /// A native histogram's bounds and counts.
+    Histogram,
+    /// A classic histogram's `_bucket` counter value and its `le` label.
+    Classic,
+}
 
 /// Rows one SLI read may return (series x buckets): a selector matching more
 /// is an error the SLO's status names, not a partial SLI.
@@ -293,6 +310,18 @@ pub struct CounterBucketRow {
     pub total: f64,
 }
 
+#[derive(Debug, Clone, clickhouse::Row, Deserialize)]
+pub struct ClassicBucketRow {
+    pub series_id: u64,
+    pub bucket: u32,
+    pub delta: u8,
+    pub first: f64,
+    pub last: f64,
+    pub total: f64,
+    /// The series' `le` label as sent ('' without one).
+    pub le: String,
+}
+
 #[derive(Debug, clickhouse::Row, Deserialize)]
 pub struct HistogramBucketRow {
     pub series_id: u64,
@@ -304,16 +333,16 @@ pub struct HistogramBucketRow {
     pub total: Vec<u64>,
 }
 
-fn slo_points_sql(selector: &Selector, histogram: bool) -> (String, Vec<String>) {
+fn slo_points_sql(selector: &Selector, form: SloForm) -> (String, Vec<String>) {
     let mut matchers = String::new();
     let mut binds = Vec::new();
     for m in &selector.matchers {
         crate::matcher::matcher_sql(m, &mut matchers, &mut binds);
     }
-    let (value, inner) = if histogram {
-        (SLO_HISTOGRAM_VALUE, SLO_HISTOGRAM_INNER)
-    } else {
-        (SLO_COUNTER_VALUE, SLO_COUNTER_INNER)
+    let (value, inner) = match form {
+        SloForm::Counter => (SLO_COUNTER_VALUE, SLO_COUNTER_INNER),
+        SloForm::Histogram => (SLO_HISTOGRAM_VALUE, SLO_HISTOGRAM_INNER),
+        SloForm::Classic => (SLO_CLASSIC_VALUE, SLO_CLASSIC_INNER),
     };
     let sql = SLO_POINTS_SQL
         .replace("{value}", value)
@@ -325,10 +354,10 @@ fn slo_points_sql(selector: &Selector, histogram: bool) -> (String, Vec<String>)
 fn slo_query(
     client: &Client,
     selector: &Selector,
-    histogram: bool,
+    form: SloForm,
     read: BucketRead,
 ) -> clickhouse::query::Query {
-    let (sql, binds) = slo_points_sql(selector, histogram);
+    let (sql, binds) = slo_points_sql(selector, form);
     let from = read.at.saturating_sub(read.step * read.buckets);
     let mut query = client
         .query(&sql)
@@ -352,7 +381,9 @@ pub async fn counter_buckets(
     selector: &Selector,
     read: BucketRead,
 ) -> clickhouse::error::Result<Vec<CounterBucketRow>> {
-    slo_query(client, selector, false, read).fetch_all().await
+    slo_query(client, selector, SloForm::Counter, read)
+        .fetch_all()
+        .await
 }
 
 /// A histogram selector's points per (series, age bucket).
@@ -361,7 +392,21 @@ pub async fn histogram_buckets(
     selector: &Selector,
     read: BucketRead,
 ) -> clickhouse::error::Result<Vec<HistogramBucketRow>> {
-    slo_query(client, selector, true, read).fetch_all().await
+    slo_query(client, selector, SloForm::Histogram, read)
+        .fetch_all()
+        .await
+}
+
+/// A classic histogram's `_bucket` series (the selector names the `_bucket`
+/// metric) per (series, age bucket), with each series' `le`.
+pub async fn classic_buckets(
+    client: &Client,
+    selector: &Selector,
+    read: BucketRead,
+) -> clickhouse::error::Result<Vec<ClassicBucketRow>> {
+    slo_query(client, selector, SloForm::Classic, read)
+        .fetch_all()
+        .await
 }
 
 pub fn catalog() -> Vec<hypercare_storage::catalog::Statement> {
@@ -387,11 +432,15 @@ pub fn catalog() -> Vec<hypercare_storage::catalog::Statement> {
         },
         Statement {
             origin: "alerts: SLI counters per age bucket".into(),
-            sql: slo_catalog_sql(false),
+            sql: slo_catalog_sql(SloForm::Counter),
         },
         Statement {
             origin: "alerts: SLI histograms per age bucket".into(),
-            sql: slo_catalog_sql(true),
+            sql: slo_catalog_sql(SloForm::Histogram),
+        },
+        Statement {
+            origin: "alerts: SLI classic histogram buckets per age bucket".into(),
+            sql: slo_catalog_sql(SloForm::Classic),
         },
         Statement {
             origin: "alerts: deliveries".into(),
@@ -403,13 +452,13 @@ pub fn catalog() -> Vec<hypercare_storage::catalog::Statement> {
 }
 
 /// An SLI read with example values (a regex matcher included).
-fn slo_catalog_sql(histogram: bool) -> String {
+fn slo_catalog_sql(form: SloForm) -> String {
     let selector = Selector::parse(r#"http_requests_total{service="checkout", status=~"5.."}"#)
         .unwrap_or_else(|_| Selector {
             metric: "x".into(),
             matchers: vec![],
         });
-    let (sql, binds) = slo_points_sql(&selector, histogram);
+    let (sql, binds) = slo_points_sql(&selector, form);
     let mut parts = sql.split('?');
     let mut text = parts.next().unwrap_or_default().to_owned();
     let fixed = [

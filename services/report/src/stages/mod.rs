@@ -6,6 +6,7 @@
 //!   per stage, over the SAME window for both sides (the launch's release | any other):
 //!   store::counters   -> traffic()  -> error ratio per interval
 //!   store::histograms -> latency()  -> p50 / p95 / p99 per interval
+//!     (none: store::classic -> classic_latency(), the `_bucket{le}` family)
 //!   store::conversions (each ratio KPI) -> conversion() -> the KPI per interval
 //!   -> gate::stage_gate (the judge, Holm across the stage's metrics)
 //!   -> pass | fail | not_enough_data, every metric's judgement
@@ -466,6 +467,88 @@ pub fn latency(
     })
 }
 
+/// One `<duration_metric>_bucket` counter series (a classic Prometheus
+/// histogram's bucket) over one interval (`slot` -1 as for counters).
+#[derive(Debug, Clone, PartialEq, clickhouse::Row, Deserialize)]
+pub struct ClassicSlot {
+    pub series_id: u64,
+    pub slot: i64,
+    pub release: String,
+    /// The series' `le` label as sent (`0.25`, `+Inf`, ...).
+    pub le: String,
+    pub delta: u8,
+    pub total: f64,
+    pub first: f64,
+    pub last: f64,
+}
+
+/// Each side's quantiles per interval from a classic histogram family, as
+/// [`latency`] answers them from native histograms: a bucket series' increase
+/// in an interval is the stage's counter rule (as in [`traffic`]: resets
+/// added back, no extrapolation, the last point of an earlier interval as
+/// "before"); a side's buckets add up per `le` and the quantile is PromQL's
+/// `bucketQuantile` ([`hypercare_ingest::classic::bucket_quantile`], rank
+/// q x count, the rule `/v1/metrics/quantile` uses for classic families). An
+/// interval counts when its `+Inf` bucket grew by at least `min_count`; `le`
+/// values that are not numbers are left out, as PromQL does.
+pub fn classic_latency(
+    rows: &[ClassicSlot],
+    new_release: &str,
+    intervals: usize,
+    quantiles: &[f64],
+    min_count: u64,
+) -> [Vec<Vec<f64>>; 2] {
+    use hypercare_ingest::classic::{bucket_quantile, parse_le};
+    // Per side, per interval: (upper bound, increase), one entry per bound.
+    let mut buckets: [Vec<Vec<(f64, f64)>>; 2] =
+        [vec![Vec::new(); intervals], vec![Vec::new(); intervals]];
+    let mut before: Option<(u64, f64)> = None;
+    for row in rows {
+        let previous = before
+            .filter(|(series, _)| *series == row.series_id)
+            .map(|(_, last)| last);
+        before = Some((row.series_id, row.last));
+        let (Some(side), Some(upper)) = (side_of(&row.release, new_release), parse_le(&row.le))
+        else {
+            continue;
+        };
+        let Ok(slot) = usize::try_from(row.slot) else {
+            continue;
+        };
+        if slot >= intervals {
+            continue;
+        }
+        let increase = hypercare_alerts::evaluate::counter_increase(
+            row.delta == 1,
+            row.total,
+            row.first,
+            row.last,
+            previous,
+        );
+        let interval = &mut buckets[index(side)][slot];
+        match interval.iter_mut().find(|(bound, _)| *bound == upper) {
+            Some((_, sum)) => *sum += increase,
+            None => interval.push((upper, increase)),
+        }
+    }
+    buckets.map(|side| {
+        quantiles
+            .iter()
+            .map(|q| {
+                side.iter()
+                    .filter(|interval| {
+                        interval
+                            .iter()
+                            .any(|(b, n)| *b == f64::INFINITY && *n >= min_count.max(1) as f64)
+                    })
+                    .map(|interval| bucket_quantile(*q, interval))
+                    .filter(|v| v.is_finite())
+                    .collect()
+            })
+            .collect()
+    })
+}
+
 /// One release's numerator and denominator events of a ratio KPI in one interval.
 #[derive(Debug, Clone, PartialEq, clickhouse::Row, Deserialize)]
 pub struct ConversionSlot {
@@ -744,9 +827,19 @@ pub async fn gates(
             old_release: error_ratios(&old_traffic, settings.min_count),
         });
         let histograms = store::histograms(&kpis.store, settings, span).await?;
-        let [new_q, old_q] = latency(&histograms, new, n, &settings.quantiles, settings.min_count);
+        // No native histogram: the classic family a Prometheus sends.
+        let classic = if histograms.is_empty() {
+            store::classic(&kpis.store, settings, span).await?
+        } else {
+            Vec::new()
+        };
+        let [new_q, old_q] = if histograms.is_empty() {
+            classic_latency(&classic, new, n, &settings.quantiles, settings.min_count)
+        } else {
+            latency(&histograms, new, n, &settings.quantiles, settings.min_count)
+        };
         for ((q, new_values), old_values) in settings.quantiles.iter().zip(new_q).zip(old_q) {
-            if histograms.is_empty() {
+            if histograms.is_empty() && classic.is_empty() {
                 unmeasured.push(quantile_name(*q));
                 continue;
             }
@@ -762,6 +855,7 @@ pub async fn gates(
         let mut seen: BTreeSet<String> = BTreeSet::new();
         seen.extend(counters.iter().map(|r| r.release.clone()));
         seen.extend(histograms.iter().map(|r| r.release.clone()));
+        seen.extend(classic.iter().map(|r| r.release.clone()));
         for kpi in &ratio_kpis {
             let rows = store::conversions(&kpis.store, kpi, span).await?;
             let [new_values, old_values] = conversion(&rows, new, n, kpi.scale, settings.min_count);
@@ -907,6 +1001,47 @@ mod tests {
         row.total = 10.0;
         let [new, _] = traffic(&[row], "2.5", 1);
         assert_eq!(new.requests, vec![10.0]);
+    }
+
+    #[test]
+    fn classic_buckets_give_each_interval_promqls_quantiles() {
+        let b = |series, slot, release: &str, le: &str, first: f64, last: f64| ClassicSlot {
+            series_id: series,
+            slot,
+            release: release.into(),
+            le: le.into(),
+            delta: 0,
+            total: 0.0,
+            first,
+            last,
+        };
+        let rows = [
+            // New release, one series per bucket: before the stage, then
+            // interval 0 (100 observations: 50 <= 1, 90 <= 2) and interval 1
+            // where the counters restart (40 observations, all <= 1).
+            b(1, -1, "2.5", "1", 0.0, 10.0),
+            b(1, 0, "2.5", "1", 12.0, 60.0),
+            b(1, 1, "2.5", "1", 5.0, 40.0),
+            b(2, -1, "2.5", "2", 0.0, 10.0),
+            b(2, 0, "2.5", "2", 20.0, 100.0),
+            b(2, 1, "2.5", "2", 5.0, 40.0),
+            b(3, -1, "2.5", "+Inf", 0.0, 10.0),
+            b(3, 0, "2.5", "+Inf", 30.0, 110.0),
+            b(3, 1, "2.5", "+Inf", 5.0, 40.0),
+            // Old release: interval 0 only 10 observations (under min_count),
+            // and an `le` that is not a number, left out.
+            b(4, 0, "2.4", "1", 0.0, 10.0),
+            b(5, 0, "2.4", "+Inf", 0.0, 10.0),
+            b(6, 0, "2.4", "fast", 0.0, 1000.0),
+            // No release: no side.
+            b(7, 0, "", "+Inf", 0.0, 1000.0),
+        ];
+        let [new, old] = classic_latency(&rows, "2.5", 2, &[0.5, 0.7, 0.95], 20);
+        // Interval 0: rank 50 is the top of (0, 1]; rank 70 is 20 of the 40 in
+        // (1, 2]; rank 95 is in +Inf: the highest finite bound. Interval 1:
+        // every rank in (0, 1].
+        assert_eq!(new, vec![vec![1.0, 0.5], vec![1.5, 0.7], vec![2.0, 0.95]]);
+        assert_eq!(old, vec![Vec::<f64>::new(); 3]);
     }
 
     #[test]

@@ -18,7 +18,7 @@ use hypercare_kpis::sql::{
 use hypercare_storage::ReadOnly;
 use hypercare_storage::catalog::Statement;
 
-use super::{ConversionSlot, CounterSlot, HistogramSlot, StageError, StageSettings};
+use super::{ClassicSlot, ConversionSlot, CounterSlot, HistogramSlot, StageError, StageSettings};
 
 /// Rows one read of a stage may answer (series x intervals).
 pub const MAX_ROWS: usize = 200_000;
@@ -197,6 +197,37 @@ pub fn histograms_sql(settings: &StageSettings, span: Span) -> Sql {
     sql
 }
 
+/// The duration metric's classic family (`<duration_metric>_bucket` counters
+/// with an `le` label, as Prometheus remote-writes a histogram) per bucket
+/// series per interval.
+pub fn classic_sql(settings: &StageSettings, span: Span) -> Sql {
+    let mut sql = Sql::default();
+    push(&mut sql, "SELECT series_id, ");
+    slot_sql(&mut sql, span);
+    push(
+        &mut sql,
+        ", any(rel) AS release, any(bucket_le) AS le, \
+         toUInt8(any(temporality) = 'delta') AS delta, sum(value) AS total, \
+         argMin(value, (timestamp, timestamp_ms)) AS first, \
+         argMax(value, (timestamp, timestamp_ms)) AS last FROM (",
+    );
+    let le = ["le".to_owned()];
+    points_sql(
+        &mut sql,
+        settings,
+        &hypercare_ingest::classic::bucket_name(&settings.duration_metric),
+        "counter",
+        span,
+        |sql| {
+            push(sql, "any(value) AS value, any(");
+            label_sql(sql, &le);
+            push(sql, ") AS bucket_le");
+        },
+    );
+    limit(&mut sql);
+    sql
+}
+
 /// A ratio KPI's numerator and denominator events per release per interval
 /// (events without a release left out), the KPI's own rule of counting
 /// ([`hypercare_kpis::sql::ratio_sql`]: distinct events, retries once).
@@ -278,6 +309,16 @@ pub async fn histograms(
     .await
 }
 
+/// [`classic_sql`], run.
+pub async fn classic(
+    client: &Client,
+    settings: &StageSettings,
+    span: Span,
+) -> Result<Vec<ClassicSlot>, StageError> {
+    let sql = classic_sql(settings, span);
+    fetch(client, &sql, &settings.duration_metric).await
+}
+
 /// [`conversions_sql`], run.
 pub async fn conversions(
     client: &Client,
@@ -303,6 +344,10 @@ pub fn catalog() -> Vec<Statement> {
         Statement {
             origin: "report: stage gate duration histogram".into(),
             sql: histograms_sql(&settings, span).inline(),
+        },
+        Statement {
+            origin: "report: stage gate classic duration histogram".into(),
+            sql: classic_sql(&settings, span).inline(),
         },
     ];
     let kpis =
