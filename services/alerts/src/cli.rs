@@ -90,11 +90,11 @@ pub async fn review(args: ReviewArgs, default_key: Option<String>) -> anyhow::Re
     if args.json {
         return Ok(format!("{value:#}\n"));
     }
-    Ok(review_text(&value))
+    Ok(review_text(&value)?)
 }
 
 /// The review as a table of rules, then the suggestions.
-pub fn review_text(review: &serde_json::Value) -> String {
+pub fn review_text(review: &serde_json::Value) -> Result<String, std::fmt::Error> {
     use std::fmt::Write as _;
     let mut out = String::new();
     let text = |v: &serde_json::Value| v.as_str().unwrap_or("-").to_owned();
@@ -103,26 +103,26 @@ pub fn review_text(review: &serde_json::Value) -> String {
             crate::duration::format(std::time::Duration::from_millis((s * 1000.0) as u64))
         })
     };
-    let _ = writeln!(
+    writeln!(
         out,
         "Alert review {} to {} (noise: resolved by itself within {}m; flap: again within {}m)",
         text(&review["from"]),
         text(&review["to"]),
         review["noise_minutes"],
         review["flap_minutes"]
-    );
+    )?;
     let rules = review["rules"].as_array().map_or(&[][..], Vec::as_slice);
     if rules.is_empty() {
         out.push_str("No rule fired in this span.\n");
-        return out;
+        return Ok(out);
     }
-    let _ = writeln!(
+    writeln!(
         out,
         "{:<32} {:<4} {:>7} {:>5} {:>5} {:>9} {:>9} {:>8} {:>8}",
         "RULE", "TIER", "FIRINGS", "NOISE", "FLAPS", "MEDIAN", "TOTAL", "MTTA", "ROLLBACK"
-    );
+    )?;
     for r in rules {
-        let _ = writeln!(
+        writeln!(
             out,
             "{:<32} {:<4} {:>7} {:>5} {:>5} {:>9} {:>9} {:>8} {:>8}",
             text(&r["rule"]),
@@ -134,7 +134,7 @@ pub fn review_text(review: &serde_json::Value) -> String {
             secs(&r["firing_secs_total"]),
             secs(&r["mtta_secs"]),
             r["with_rollback_trigger"],
-        );
+        )?;
     }
     let suggestions = review["suggestions"]
         .as_array()
@@ -144,16 +144,16 @@ pub fn review_text(review: &serde_json::Value) -> String {
     } else {
         out.push_str("\nSuggestions:\n");
         for s in suggestions {
-            let _ = writeln!(
+            writeln!(
                 out,
                 "  {}: {} ({})",
                 text(&s["rule"]),
                 text(&s["text"]),
                 text(&s["reason"])
-            );
+            )?;
         }
     }
-    out
+    Ok(out)
 }
 
 /// Runs the command; `configured` are the rule paths of the configuration.
