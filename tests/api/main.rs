@@ -25,6 +25,7 @@ mod remote_write;
 mod report;
 mod report_delivery;
 mod report_exit;
+mod review;
 mod segment;
 mod slos;
 mod stages;

@@ -1,4 +1,6 @@
 //! `hypercare rules check`: validate rule files without starting the service.
+//! `hypercare rules review`: the noisy-alert review of a span, from a running
+//! service (`GET /v1/alerts/review` with a `read` key), as text or JSON.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -16,6 +18,142 @@ pub enum RulesCommand {
         #[arg(long)]
         kpis: Option<PathBuf>,
     },
+    /// Which rules were noisy in a span: firings, noise, flaps, time to ack,
+    /// and suggested changes (talks to a running service).
+    Review(ReviewArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ReviewArgs {
+    /// Base URL of the Hypercare API.
+    #[arg(long, env = "HYPERCARE_URL", default_value = "http://127.0.0.1:8080")]
+    pub url: String,
+    /// API key with the `read` scope.
+    #[arg(long, env = "HYPERCARE_API_KEY", hide_env_values = true)]
+    pub key: Option<String>,
+    /// Start of the span (RFC 3339); default 24 h ago.
+    #[arg(long)]
+    pub from: Option<String>,
+    /// End of the span (RFC 3339); default now.
+    #[arg(long)]
+    pub to: Option<String>,
+    /// Minutes within which a firing that resolves by itself, unacknowledged, is noise.
+    #[arg(long)]
+    pub noise_minutes: Option<u64>,
+    /// Minutes after a resolution within which firing again is a flap.
+    #[arg(long)]
+    pub flap_minutes: Option<u64>,
+    /// Print the API's JSON answer instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// The review's text (or JSON), or the API's error in words.
+pub async fn review(args: ReviewArgs, default_key: Option<String>) -> anyhow::Result<String> {
+    let key = args
+        .key
+        .or(default_key)
+        .ok_or_else(|| anyhow::anyhow!("no API key: pass --key or set HYPERCARE_API_KEY"))?;
+    let mut query: Vec<(&str, String)> = Vec::new();
+    for (name, value) in [("from", &args.from), ("to", &args.to)] {
+        if let Some(value) = value {
+            query.push((name, value.clone()));
+        }
+    }
+    for (name, value) in [
+        ("noise_minutes", args.noise_minutes),
+        ("flap_minutes", args.flap_minutes),
+    ] {
+        if let Some(value) = value {
+            query.push((name, value.to_string()));
+        }
+    }
+    let url = format!("{}/v1/alerts/review", args.url.trim_end_matches('/'));
+    let response = reqwest::Client::new()
+        .get(&url)
+        .bearer_auth(key)
+        .query(&query)
+        .send()
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot reach Hypercare at {}: {e}", args.url))?;
+    let status = response.status();
+    let body = response.text().await?;
+    let value = serde_json::from_str::<serde_json::Value>(&body).ok();
+    if !status.is_success() {
+        let message = value
+            .as_ref()
+            .and_then(|v| v["message"].as_str().map(str::to_owned))
+            .unwrap_or(body);
+        anyhow::bail!("{status}: {message}");
+    }
+    let value = value.ok_or_else(|| anyhow::anyhow!("the answer is not JSON: {body}"))?;
+    if args.json {
+        return Ok(format!("{value:#}\n"));
+    }
+    Ok(review_text(&value)?)
+}
+
+/// The review as a table of rules, then the suggestions.
+pub fn review_text(review: &serde_json::Value) -> Result<String, std::fmt::Error> {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    let text = |v: &serde_json::Value| v.as_str().unwrap_or("-").to_owned();
+    let secs = |v: &serde_json::Value| {
+        v.as_f64().map_or("-".to_owned(), |s| {
+            crate::duration::format(std::time::Duration::from_millis((s * 1000.0) as u64))
+        })
+    };
+    writeln!(
+        out,
+        "Alert review {} to {} (noise: resolved by itself within {}m; flap: again within {}m)",
+        text(&review["from"]),
+        text(&review["to"]),
+        review["noise_minutes"],
+        review["flap_minutes"]
+    )?;
+    let rules = review["rules"].as_array().map_or(&[][..], Vec::as_slice);
+    if rules.is_empty() {
+        out.push_str("No rule fired in this span.\n");
+        return Ok(out);
+    }
+    writeln!(
+        out,
+        "{:<32} {:<4} {:>7} {:>5} {:>5} {:>9} {:>9} {:>8} {:>8}",
+        "RULE", "TIER", "FIRINGS", "NOISE", "FLAPS", "MEDIAN", "TOTAL", "MTTA", "ROLLBACK"
+    )?;
+    for r in rules {
+        writeln!(
+            out,
+            "{:<32} {:<4} {:>7} {:>5} {:>5} {:>9} {:>9} {:>8} {:>8}",
+            text(&r["rule"]),
+            text(&r["tier"]),
+            r["firings"],
+            r["noise"],
+            r["flaps"],
+            secs(&r["firing_secs_median"]),
+            secs(&r["firing_secs_total"]),
+            secs(&r["mtta_secs"]),
+            r["with_rollback_trigger"],
+        )?;
+    }
+    let suggestions = review["suggestions"]
+        .as_array()
+        .map_or(&[][..], Vec::as_slice);
+    if suggestions.is_empty() {
+        out.push_str("\nNo suggestion.\n");
+    } else {
+        out.push_str("\nSuggestions:\n");
+        for s in suggestions {
+            writeln!(
+                out,
+                "  {}: {} ({})",
+                text(&s["rule"]),
+                text(&s["text"]),
+                text(&s["reason"])
+            )?;
+        }
+    }
+    Ok(out)
 }
 
 /// Runs the command; `configured` are the rule paths of the configuration.
@@ -56,7 +194,16 @@ pub fn report(
     out: &mut impl Write,
     summary: &mut impl Write,
 ) -> std::io::Result<u8> {
-    let RulesCommand::Check { paths, kpis } = command;
+    let (paths, kpis) = match command {
+        RulesCommand::Check { paths, kpis } => (paths, kpis),
+        RulesCommand::Review(_) => {
+            writeln!(
+                out,
+                "`rules review` talks to the service: run it through `hypercare`"
+            )?;
+            return Ok(2);
+        }
+    };
     let paths = if paths.is_empty() {
         configured.to_vec()
     } else {

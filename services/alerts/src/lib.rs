@@ -19,6 +19,7 @@
 //! POST   /v1/alerts/{id}/ack             acknowledge: stops repeats and escalation (admin)
 //! POST   /v1/alerts/{id}/resolve         resolve by hand (admin)
 //! GET    /v1/alerts/history?date=&tz=    time to ack / resolve, MTTA / MTTR per tier (read)
+//! GET    /v1/alerts/review?from=&to= per rule: firings, noise, flaps, time to ack, suggestions (read)
 //! GET    /v1/alerts/notifications        webhook deliveries, failed ones included (read)
 //! GET    /v1/slos                        every SLO: SLI, error budget left, burn rates (read)
 //! GET    /v1/silences, /v1/silences/{id} (read)
@@ -39,6 +40,7 @@ pub mod evaluate;
 pub mod matcher;
 pub mod notify;
 pub mod plan;
+pub mod review;
 pub mod rollback;
 pub mod routes;
 pub mod rule;

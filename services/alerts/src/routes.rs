@@ -22,6 +22,7 @@ pub use crate::state::AlertState;
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/v1/alerts", web::get().to(list))
         .route("/v1/alerts/history", web::get().to(history))
+        .route("/v1/alerts/review", web::get().to(review))
         .route("/v1/alerts/notifications", web::get().to(notifications))
         .route("/v1/alerts/{id}", web::get().to(show))
         .route("/v1/alerts/{id}/ack", web::post().to(ack))
@@ -200,6 +201,57 @@ async fn history(
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
+struct ReviewQuery {
+    /// RFC 3339; default 24 h ago.
+    #[param(format = DateTime)]
+    from: Option<String>,
+    /// RFC 3339; default now. At most 92 days after `from`.
+    #[param(format = DateTime)]
+    to: Option<String>,
+    /// A local day, with `tz` (default UTC), instead of from/to.
+    #[param(format = Date)]
+    date: Option<String>,
+    tz: Option<String>,
+    /// A firing resolved by its condition within this many minutes, never acknowledged, is noise (1..=1440, default 5).
+    noise_minutes: Option<u64>,
+    /// A firing within this many minutes of the same alert's resolution is a flap (1..=1440, default 10).
+    flap_minutes: Option<u64>,
+    /// Firings per day above which a higher threshold is suggested (default 10).
+    busy_per_day: Option<f64>,
+}
+
+/// Noisy-alert review: per rule, firings, time firing, noise, flaps, time to ack, overlap with rollback triggers, and suggested changes (scope `read`).
+#[utoipa::path(get, path = "/v1/alerts/review", operation_id = "alert_review", tag = "alerts", security(("bearer" = []), ("basic" = []), ("api_key" = [])),
+    params(ReviewQuery),
+    responses(
+        (status = 200, description = "The rules that fired in the span, noisiest first, with suggestions", body = crate::review::Review),
+        (status = 400, description = "A query parameter is wrong (`invalid_request`, `field` names it)", body = ErrorBody),
+        KeyChecks,
+        (status = 503, description = "ClickHouse cannot answer (`storage_unavailable`, with Retry-After)", body = ErrorBody),
+    ))]
+async fn review(
+    caller: Caller,
+    query: web::Query<ReviewQuery>,
+    state: web::Data<AlertState>,
+) -> Answer {
+    caller.authorize(Scope::Read)?;
+    let (from, to) = crate::stats::span(
+        query.date.as_deref(),
+        query.tz.as_deref(),
+        query.from.as_deref(),
+        query.to.as_deref(),
+        state.now(),
+    )?;
+    let params = crate::review::ReviewParams::parse(
+        query.noise_minutes,
+        query.flap_minutes,
+        query.busy_per_day,
+    )?;
+    Ok(HttpResponse::Ok().json(state.review(from, to, params).await?))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct NotificationsQuery {
     /// RFC 3339; default the beginning.
     #[param(format = DateTime)]
@@ -324,6 +376,7 @@ async fn expire_silence(
     paths(
         list,
         history,
+        review,
         notifications,
         slos,
         show,

@@ -147,6 +147,27 @@ impl AlertState {
         Ok(crate::stats::history(&rows, from, to))
     }
 
+    /// The noisy-alert review of `[from, to)` (epoch ms): per rule, noise,
+    /// flaps, time to ack, and suggested changes.
+    pub async fn review(
+        &self,
+        from: u64,
+        to: u64,
+        params: crate::review::ReviewParams,
+    ) -> Result<crate::review::Review, AlertError> {
+        if to - from > crate::review::MAX_SPAN_MS {
+            return Err(AlertError::invalid(
+                "from",
+                "the span is longer than 92 days",
+            ));
+        }
+        let rows = store::history(&self.store, from, to).await?;
+        Ok(crate::review::review(&rows, from, to, params, |tier| {
+            self.policy(tier)
+                .map(|p| u64::try_from(p.ack_sla.as_millis()).unwrap_or(u64::MAX))
+        }))
+    }
+
     /// The alerts active during `[from, to)` as they stood at `to`, with the
     /// per-tier times and ack SLA breaches of those that fired inside it.
     pub async fn span(&self, from: u64, to: u64) -> Result<SpanAlerts, AlertError> {
