@@ -188,6 +188,33 @@ async fn backtest_fires_during_the_incident_only_and_sweeps_without_touching_liv
     let (status, candidate) = app.post_json_as("/v1/alerts/backtest", READ_KEY, &body).await;
     assert_eq!(status, 200, "{candidate}");
     assert_eq!(candidate["firings"], 2, "{candidate}");
+
+    // The same through `hypercare rules backtest FILE --set threshold=...`.
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), RULES).unwrap();
+    let args = hypercare_alerts::cli::BacktestArgs {
+        file: Some(file.path().to_owned()),
+        from: rfc3339(now_ms - WEEK_MS),
+        to: rfc3339(now_ms),
+        rule: vec!["payment-errors".into()],
+        set: Some("threshold=0.01,0.1".into()),
+        json: false,
+        url: app.address.clone(),
+        key: Some(READ_KEY.into()),
+    };
+    let text = hypercare_alerts::cli::backtest(args, None).await.unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(lines[0].contains(": 1 firing(s), "), "{text}");
+    assert_eq!(
+        lines
+            .iter()
+            .filter(|l| l.contains("payment-errors") && l.contains(" value "))
+            .count(),
+        3,
+        "{text}"
+    );
+    assert!(text.contains("  0.01        2 "), "{text}");
+    assert!(text.contains("  0.1         0 "), "{text}");
 }
 
 #[tokio::test]

@@ -39,7 +39,8 @@ pub enum Command {
     /// Check, list and show the KPI definitions of a file (no service needed).
     #[command(subcommand)]
     Kpi(hypercare_kpis::cli::KpiCommand),
-    /// Check alert rule files (no service needed).
+    /// Check alert rule files (no service needed); backtest rules over a past
+    /// window (talks to a running service).
     #[command(subcommand)]
     Rules(hypercare_alerts::cli::RulesCommand),
     /// Feedback tickets from a terminal (talks to a running service).
@@ -85,6 +86,9 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
             print(format!("{settings:#?}\n"))
         }
         Command::Kpi(command) => hypercare_kpis::cli::run(command, settings.kpis.file.clone()),
+        Command::Rules(hypercare_alerts::cli::RulesCommand::Backtest(args)) => {
+            print(hypercare_alerts::cli::backtest(args, development_key(&settings)).await?)
+        }
         Command::Rules(command) => {
             let code = hypercare_alerts::cli::run(
                 command,
