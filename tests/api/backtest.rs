@@ -154,7 +154,12 @@ async fn backtest_fires_during_the_incident_only_and_sweeps_without_touching_liv
         .as_array()
         .unwrap()
         .iter()
-        .map(|s| (s["threshold"].as_f64().unwrap(), s["firings"].as_u64().unwrap()))
+        .map(|s| {
+            (
+                s["threshold"].as_f64().unwrap(),
+                s["firings"].as_u64().unwrap(),
+            )
+        })
         .collect();
     assert_eq!(sweep, [(0.01, 2), (0.02, 1), (0.1, 0)], "{outcome}");
     let minutes: Vec<f64> = outcome["sweep"]
@@ -163,15 +168,16 @@ async fn backtest_fires_during_the_incident_only_and_sweeps_without_touching_liv
         .iter()
         .map(|s| s["firing_minutes"].as_f64().unwrap())
         .collect();
-    assert!(minutes[0] > minutes[1] && minutes[1] > minutes[2], "{minutes:?}");
+    assert!(
+        minutes[0] > minutes[1] && minutes[1] > minutes[2],
+        "{minutes:?}"
+    );
 
     // Nothing changed live, and nobody was paged.
     let (status, after) = app.get_json_as("/v1/alerts", READ_KEY).await;
     assert_eq!(status, 200);
     assert_eq!(before, after);
-    let (_, history) = app
-        .get_json_as("/v1/alerts/notifications", READ_KEY)
-        .await;
+    let (_, history) = app.get_json_as("/v1/alerts/notifications", READ_KEY).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     for receiver in ["oncall", "team_lead", "head_of_engineering"] {
         assert!(pager.to(receiver).is_empty(), "{receiver}: {history}");
@@ -180,12 +186,26 @@ async fn backtest_fires_during_the_incident_only_and_sweeps_without_touching_liv
     // A candidate rule that does not load yet: checked like a rule file.
     let mut body = week.clone();
     body["rules"] = json!(RULES.replace("above: 0.02", "above: 0.02\n        sometimes: yes"));
-    let (status, error) = app.post_json_as("/v1/alerts/backtest", READ_KEY, &body).await;
-    assert_eq!((status.as_u16(), error["field"].as_str()), (400, Some("rules")), "{error}");
-    assert!(error["message"].as_str().unwrap().contains("payment-errors"), "{error}");
+    let (status, error) = app
+        .post_json_as("/v1/alerts/backtest", READ_KEY, &body)
+        .await;
+    assert_eq!(
+        (status.as_u16(), error["field"].as_str()),
+        (400, Some("rules")),
+        "{error}"
+    );
+    assert!(
+        error["message"]
+            .as_str()
+            .unwrap()
+            .contains("payment-errors"),
+        "{error}"
+    );
     // A candidate with a lower threshold replays like the loaded rule.
     body["rules"] = json!(RULES.replace("above: 0.02", "above: 0.01"));
-    let (status, candidate) = app.post_json_as("/v1/alerts/backtest", READ_KEY, &body).await;
+    let (status, candidate) = app
+        .post_json_as("/v1/alerts/backtest", READ_KEY, &body)
+        .await;
     assert_eq!(status, 200, "{candidate}");
     assert_eq!(candidate["firings"], 2, "{candidate}");
 
@@ -231,15 +251,25 @@ async fn backtest_limits_are_checked_first_and_name_the_field() {
         READ_KEY,
     )
     .await;
-    assert_eq!((status.as_u16(), error["field"].as_str()), (400, Some("to")), "{error}");
+    assert_eq!(
+        (status.as_u16(), error["field"].as_str()),
+        (400, Some("to")),
+        "{error}"
+    );
     let from = rfc3339(now_ms - 3_600_000);
     let to = rfc3339(now_ms);
     for (body, field) in [
         (json!({"from": "last week", "to": to}), "from"),
         (json!({"from": to, "to": from}), "to"),
-        (json!({"from": from, "to": rfc3339(now_ms + 3_600_000)}), "to"),
+        (
+            json!({"from": from, "to": rfc3339(now_ms + 3_600_000)}),
+            "to",
+        ),
         (json!({"from": from, "to": to, "rule": ["nope"]}), "rule"),
-        (json!({"from": from, "to": to, "set": {"threshold": [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21]}}), "set.threshold"),
+        (
+            json!({"from": from, "to": to, "set": {"threshold": [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21]}}),
+            "set.threshold",
+        ),
         (json!({"from": from, "to": to, "extra": 1}), "extra"),
     ] {
         let (status, error) = post(body.clone(), READ_KEY).await;

@@ -165,7 +165,9 @@ pub fn plan_request(
     rules.retain(|rule| {
         let reason = match rule.condition.source {
             Source::Kpi(_) => "the KPI board is only computed for now, not at a past time",
-            Source::Capacity(_) => "capacity headroom is read from the live peak, not at a past time",
+            Source::Capacity(_) => {
+                "capacity headroom is read from the live peak, not at a past time"
+            }
             _ => return true,
         };
         not_replayed.push(NotReplayed {
@@ -453,7 +455,11 @@ impl Replay {
                         .collect(),
                     _ => samples.clone(),
                 };
-                changes.extend(variant.planner.observe(&mut variant.state, rule, samples, now));
+                changes.extend(
+                    variant
+                        .planner
+                        .observe(&mut variant.state, rule, samples, now),
+                );
             }
             for row in &changes {
                 variant.record(row);
@@ -662,16 +668,27 @@ groups:
             .collect();
         assert_eq!(
             states,
-            [("pending", "00:05"), ("firing", "00:07"), ("resolved", "00:10")]
+            [
+                ("pending", "00:05"),
+                ("firing", "00:07"),
+                ("resolved", "00:10")
+            ]
         );
         assert_eq!(outcome.firings, 1);
         assert!((outcome.firing_minutes - 3.0).abs() < 1e-9);
         assert!(
-            outcome.notifications.iter().any(|n| n.receiver == "oncall" && n.reason == "notify"),
+            outcome
+                .notifications
+                .iter()
+                .any(|n| n.receiver == "oncall" && n.reason == "notify"),
             "{:?}",
             outcome.notifications
         );
-        let sweep: Vec<(f64, u64)> = outcome.sweep.iter().map(|s| (s.threshold, s.firings)).collect();
+        let sweep: Vec<(f64, u64)> = outcome
+            .sweep
+            .iter()
+            .map(|s| (s.threshold, s.firings))
+            .collect();
         // At 0.005 the quiet 1 % fires from minute 2 to the end, through the burst.
         assert_eq!(sweep, [(0.005, 1), (0.02, 1), (0.5, 0)]);
         assert!(outcome.sweep[0].firing_minutes > outcome.sweep[1].firing_minutes);

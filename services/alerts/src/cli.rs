@@ -99,7 +99,11 @@ pub async fn backtest(
     args: BacktestArgs,
     default_key: Option<String>,
 ) -> Result<String, BacktestCliError> {
-    let key = args.key.clone().or(default_key).ok_or(BacktestCliError::NoKey)?;
+    let key = args
+        .key
+        .clone()
+        .or(default_key)
+        .ok_or(BacktestCliError::NoKey)?;
     let body = backtest_body(&args)?;
     let url = format!("{}/v1/alerts/backtest", args.url.trim_end_matches('/'));
     let response = reqwest::Client::new()
@@ -134,7 +138,7 @@ pub fn backtest_text(outcome: &serde_json::Value) -> String {
     use std::fmt::Write as _;
     let list = |key: &str| outcome[key].as_array().cloned().unwrap_or_default();
     let mut out = String::new();
-    let _ = writeln!(
+    writeln!(
         out,
         "{} evaluations every {} from {} to {}: {} firing(s), {:.0} firing minutes.",
         outcome["evaluations"],
@@ -143,7 +147,8 @@ pub fn backtest_text(outcome: &serde_json::Value) -> String {
         outcome["to"].as_str().unwrap_or("?"),
         outcome["firings"],
         outcome["firing_minutes"].as_f64().unwrap_or(0.0),
-    );
+    )
+    .ok();
     for t in list("transitions") {
         let labels: Vec<String> = t["labels"]
             .as_object()
@@ -152,7 +157,7 @@ pub fn backtest_text(outcome: &serde_json::Value) -> String {
             .filter(|(k, _)| k.as_str() != "alertname")
             .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
             .collect();
-        let _ = writeln!(
+        writeln!(
             out,
             "  {}  {:<8} {:<32} value {}  {{{}}}",
             t["at"].as_str().unwrap_or_default(),
@@ -160,11 +165,12 @@ pub fn backtest_text(outcome: &serde_json::Value) -> String {
             t["rule"].as_str().unwrap_or_default(),
             t["value"],
             labels.join(", ")
-        );
+        )
+        .ok();
     }
     let notifications = list("notifications");
     if !notifications.is_empty() {
-        let _ = writeln!(out, "Would have notified:");
+        writeln!(out, "Would have notified:").ok();
         for n in notifications {
             let alerts: Vec<&str> = n["alerts"]
                 .as_array()
@@ -172,39 +178,46 @@ pub fn backtest_text(outcome: &serde_json::Value) -> String {
                 .flatten()
                 .filter_map(|a| a.as_str())
                 .collect();
-            let _ = writeln!(
+            writeln!(
                 out,
                 "  {}  {:<20} {:<10} {}",
                 n["at"].as_str().unwrap_or_default(),
                 n["receiver"].as_str().unwrap_or_default(),
                 n["reason"].as_str().unwrap_or_default(),
                 alerts.join(", ")
-            );
+            )
+            .ok();
         }
     }
     let sweep = list("sweep");
     if !sweep.is_empty() {
-        let _ = writeln!(out, "Threshold sweep:\n  threshold   firings   firing minutes");
+        writeln!(
+            out,
+            "Threshold sweep:\n  threshold   firings   firing minutes"
+        )
+        .ok();
         for s in sweep {
-            let _ = writeln!(
+            writeln!(
                 out,
                 "  {:<11} {:<9} {:.0}",
                 s["threshold"].to_string(),
                 s["firings"].to_string(),
                 s["firing_minutes"].as_f64().unwrap_or(0.0)
-            );
+            )
+            .ok();
         }
     }
     for n in list("not_replayed") {
-        let _ = writeln!(
+        writeln!(
             out,
             "Not replayed: {}: {}",
             n["rule"].as_str().unwrap_or_default(),
             n["reason"].as_str().unwrap_or_default()
-        );
+        )
+        .ok();
     }
     if outcome["truncated"] == true {
-        let _ = writeln!(out, "(lists cut at their limit; the counts are exact)");
+        writeln!(out, "(lists cut at their limit; the counts are exact)").ok();
     }
     out
 }
@@ -248,7 +261,10 @@ pub fn report(
     summary: &mut impl Write,
 ) -> std::io::Result<u8> {
     let RulesCommand::Check { paths, kpis } = command else {
-        writeln!(out, "`rules backtest` talks to the service: run it from `hypercare`")?;
+        writeln!(
+            out,
+            "`rules backtest` talks to the service: run it from `hypercare`"
+        )?;
         return Ok(2);
     };
     let paths = if paths.is_empty() {
@@ -337,7 +353,10 @@ mod backtest_tests {
         assert_eq!(body["set"]["threshold"], serde_json::json!([0.5, 1.0, 2.0]));
         assert_eq!(body["rule"], serde_json::json!(["payment-errors"]));
         assert!(body.get("rules").is_none());
-        assert!(matches!(backtest_body(&args(Some("for=5m"))), Err(BacktestCliError::Set(_))));
+        assert!(matches!(
+            backtest_body(&args(Some("for=5m"))),
+            Err(BacktestCliError::Set(_))
+        ));
         assert!(matches!(
             backtest_body(&args(Some("threshold=1,x"))),
             Err(BacktestCliError::Set(m)) if m.contains("`x`")
@@ -355,7 +374,10 @@ mod backtest_tests {
             "not_replayed": [{"rule": "k", "reason": "the KPI board"}], "truncated": false
         });
         let text = backtest_text(&outcome);
-        assert!(text.contains("2026-01-01T00:10:00.000Z  firing   r"), "{text}");
+        assert!(
+            text.contains("2026-01-01T00:10:00.000Z  firing   r"),
+            "{text}"
+        );
         assert!(text.contains("{tier=P0}"), "{text}");
         assert!(text.contains("oncall"), "{text}");
         assert!(text.contains("0.01        2         50"), "{text}");
