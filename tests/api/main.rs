@@ -5,6 +5,7 @@
 mod alerts;
 mod auth;
 mod backpressure;
+mod backtest;
 mod classic_histograms;
 mod compat;
 mod dashboards;

@@ -15,6 +15,7 @@
 //!   and the console's board, launch days and KPI pages (HTML, as a session):
 //!   the first call (cold: no bucket cached) and p50 / p95 / max over repeated
 //!   calls (closed buckets cached, the current day or hour computed each time);
+//! - the daily report of yesterday, made and kept, today's, and the judge;
 //! - one alert evaluation of 200 rules over the same data.
 
 use std::sync::Arc;
@@ -319,6 +320,32 @@ fn main() -> anyhow::Result<()> {
         );
 
         time_calls(&app, "board (GET /v1/kpis)", "/v1/kpis", calls).await?;
+        // The daily report of yesterday (D+9): made from the tables at every
+        // call (`refresh`), then read back as kept; today's, under way; and the
+        // judge alone, the report's costliest read after the board.
+        let report = |query: &str| format!("/v1/launches/{launch_id}/report?{query}");
+        time_calls(
+            &app,
+            "daily report D+9, made (refresh)",
+            &report("day=9&refresh=true"),
+            calls.div_ceil(3),
+        )
+        .await?;
+        time_calls(&app, "daily report D+9, kept", &report("day=9"), calls).await?;
+        time_calls(
+            &app,
+            "daily report today (under way)",
+            &report("day=10"),
+            calls.div_ceil(3),
+        )
+        .await?;
+        time_calls(
+            &app,
+            "judge D+9 (every KPI, GET /judgement)",
+            &format!("/v1/launches/{launch_id}/judgement?day=9"),
+            calls.div_ceil(3),
+        )
+        .await?;
         // The console's pages, server time as the browser waits for the HTML
         // (the board page reads the board, the launch days and the alerts).
         let session = console_session(&app).await?;

@@ -1,6 +1,8 @@
 //! `hypercare rules check`: validate rule files without starting the service.
 //! `hypercare rules review`: the noisy-alert review of a span, from a running
 //! service (`GET /v1/alerts/review` with a `read` key), as text or JSON.
+//! `hypercare rules backtest`: replay rules over a past window through the API
+//! (`POST /v1/alerts/backtest`, a `read` key), printed as text or JSON.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -21,6 +23,10 @@ pub enum RulesCommand {
     /// Which rules were noisy in a span: firings, noise, flaps, time to ack,
     /// and suggested changes (talks to a running service).
     Review(ReviewArgs),
+    /// Replay rules over a past window (talks to a running service): when
+    /// each alert would have gone pending, firing and resolved, and what it
+    /// would have sent. Nothing is sent or written.
+    Backtest(BacktestArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -156,6 +162,204 @@ pub fn review_text(review: &serde_json::Value) -> Result<String, std::fmt::Error
     Ok(out)
 }
 
+#[derive(Debug, clap::Args)]
+pub struct BacktestArgs {
+    /// A candidate rule file; default the service's loaded rules.
+    pub file: Option<PathBuf>,
+    /// RFC 3339: the window's start.
+    #[arg(long)]
+    pub from: String,
+    /// RFC 3339: the window's end.
+    #[arg(long)]
+    pub to: String,
+    /// Only this rule (repeat for more).
+    #[arg(long)]
+    pub rule: Vec<String>,
+    /// A sweep: `threshold=0.5,1,2` replaces the rules' numeric `above`/`below`.
+    #[arg(long)]
+    pub set: Option<String>,
+    /// Print the API's JSON answer.
+    #[arg(long)]
+    pub json: bool,
+    /// Base URL of the Hypercare API.
+    #[arg(long, env = "HYPERCARE_URL", default_value = "http://127.0.0.1:8080")]
+    pub url: String,
+    /// API key with the `read` scope.
+    #[arg(long, env = "HYPERCARE_API_KEY", hide_env_values = true)]
+    pub key: Option<String>,
+}
+
+/// Why a backtest could not be asked for or answered.
+#[derive(Debug, thiserror::Error)]
+pub enum BacktestCliError {
+    #[error("--set: {0}")]
+    Set(String),
+    #[error("{0}: {1}")]
+    File(String, std::io::Error),
+    #[error("no API key: pass --key or set HYPERCARE_API_KEY")]
+    NoKey,
+    #[error("cannot reach Hypercare at {0}: {1}")]
+    Unreachable(String, reqwest::Error),
+    #[error("{0}")]
+    Api(String),
+}
+
+/// The request body of the command's arguments.
+pub fn backtest_body(args: &BacktestArgs) -> Result<serde_json::Value, BacktestCliError> {
+    let mut body = serde_json::json!({"from": args.from, "to": args.to});
+    if let Some(file) = &args.file {
+        let text = std::fs::read_to_string(file)
+            .map_err(|e| BacktestCliError::File(file.display().to_string(), e))?;
+        body["rules"] = text.into();
+    }
+    if !args.rule.is_empty() {
+        body["rule"] = args.rule.clone().into();
+    }
+    if let Some(set) = &args.set {
+        let values = set
+            .strip_prefix("threshold=")
+            .ok_or_else(|| BacktestCliError::Set("expected `threshold=V1,V2,...`".into()))?;
+        let values: Vec<f64> = values
+            .split(',')
+            .map(|v| {
+                v.trim()
+                    .parse::<f64>()
+                    .map_err(|_| BacktestCliError::Set(format!("`{v}` is not a number")))
+            })
+            .collect::<Result<_, _>>()?;
+        body["set"] = serde_json::json!({ "threshold": values });
+    }
+    Ok(body)
+}
+
+/// Asks the API and answers the text to print.
+pub async fn backtest(
+    args: BacktestArgs,
+    default_key: Option<String>,
+) -> Result<String, BacktestCliError> {
+    let key = args
+        .key
+        .clone()
+        .or(default_key)
+        .ok_or(BacktestCliError::NoKey)?;
+    let body = backtest_body(&args)?;
+    let url = format!("{}/v1/alerts/backtest", args.url.trim_end_matches('/'));
+    let response = reqwest::Client::new()
+        .post(&url)
+        .bearer_auth(key)
+        .json(&body)
+        .send()
+        .await
+        .map_err(|e| BacktestCliError::Unreachable(args.url.clone(), e))?;
+    let status = response.status();
+    let text = response
+        .text()
+        .await
+        .map_err(|e| BacktestCliError::Unreachable(args.url.clone(), e))?;
+    let value: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+    if !status.is_success() {
+        let message = value["message"].as_str().unwrap_or(&text);
+        return Err(BacktestCliError::Api(match value["field"].as_str() {
+            Some(field) => format!("{status}: {field}: {message}"),
+            None => format!("{status}: {message}"),
+        }));
+    }
+    Ok(if args.json {
+        format!("{text}\n")
+    } else {
+        backtest_text(&value)
+    })
+}
+
+/// The backtest answer as text: transitions, notifications, the sweep.
+pub fn backtest_text(outcome: &serde_json::Value) -> String {
+    use std::fmt::Write as _;
+    let list = |key: &str| outcome[key].as_array().cloned().unwrap_or_default();
+    let mut out = String::new();
+    writeln!(
+        out,
+        "{} evaluations every {} from {} to {}: {} firing(s), {:.0} firing minutes.",
+        outcome["evaluations"],
+        outcome["step"].as_str().unwrap_or("?"),
+        outcome["from"].as_str().unwrap_or("?"),
+        outcome["to"].as_str().unwrap_or("?"),
+        outcome["firings"],
+        outcome["firing_minutes"].as_f64().unwrap_or(0.0),
+    )
+    .ok();
+    for t in list("transitions") {
+        let labels: Vec<String> = t["labels"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .filter(|(k, _)| k.as_str() != "alertname")
+            .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
+            .collect();
+        writeln!(
+            out,
+            "  {}  {:<8} {:<32} value {}  {{{}}}",
+            t["at"].as_str().unwrap_or_default(),
+            t["state"].as_str().unwrap_or_default(),
+            t["rule"].as_str().unwrap_or_default(),
+            t["value"],
+            labels.join(", ")
+        )
+        .ok();
+    }
+    let notifications = list("notifications");
+    if !notifications.is_empty() {
+        writeln!(out, "Would have notified:").ok();
+        for n in notifications {
+            let alerts: Vec<&str> = n["alerts"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|a| a.as_str())
+                .collect();
+            writeln!(
+                out,
+                "  {}  {:<20} {:<10} {}",
+                n["at"].as_str().unwrap_or_default(),
+                n["receiver"].as_str().unwrap_or_default(),
+                n["reason"].as_str().unwrap_or_default(),
+                alerts.join(", ")
+            )
+            .ok();
+        }
+    }
+    let sweep = list("sweep");
+    if !sweep.is_empty() {
+        writeln!(
+            out,
+            "Threshold sweep:\n  threshold   firings   firing minutes"
+        )
+        .ok();
+        for s in sweep {
+            writeln!(
+                out,
+                "  {:<11} {:<9} {:.0}",
+                s["threshold"].to_string(),
+                s["firings"].to_string(),
+                s["firing_minutes"].as_f64().unwrap_or(0.0)
+            )
+            .ok();
+        }
+    }
+    for n in list("not_replayed") {
+        writeln!(
+            out,
+            "Not replayed: {}: {}",
+            n["rule"].as_str().unwrap_or_default(),
+            n["reason"].as_str().unwrap_or_default()
+        )
+        .ok();
+    }
+    if outcome["truncated"] == true {
+        writeln!(out, "(lists cut at their limit; the counts are exact)").ok();
+    }
+    out
+}
+
 /// Runs the command; `configured` are the rule paths of the configuration.
 /// Returns the exit code: 0 when every file passes, 1 otherwise.
 pub fn run(
@@ -200,6 +404,13 @@ pub fn report(
             writeln!(
                 out,
                 "`rules review` talks to the service: run it through `hypercare`"
+            )?;
+            return Ok(2);
+        }
+        RulesCommand::Backtest(_) => {
+            writeln!(
+                out,
+                "`rules backtest` talks to the service: run it through `hypercare`"
             )?;
             return Ok(2);
         }
@@ -264,5 +475,60 @@ fn counted(n: usize, noun: &str) -> String {
         format!("1 {noun}")
     } else {
         format!("{n} {noun}s")
+    }
+}
+
+#[cfg(test)]
+mod backtest_tests {
+    use super::*;
+
+    fn args(set: Option<&str>) -> BacktestArgs {
+        BacktestArgs {
+            file: None,
+            from: "2026-01-01T00:00:00Z".into(),
+            to: "2026-01-08T00:00:00Z".into(),
+            rule: vec!["payment-errors".into()],
+            set: set.map(str::to_owned),
+            json: false,
+            url: "http://127.0.0.1:9".into(),
+            key: None,
+        }
+    }
+
+    #[test]
+    fn set_is_read_as_a_threshold_list() {
+        let body = backtest_body(&args(Some("threshold=0.5,1, 2"))).unwrap();
+        assert_eq!(body["set"]["threshold"], serde_json::json!([0.5, 1.0, 2.0]));
+        assert_eq!(body["rule"], serde_json::json!(["payment-errors"]));
+        assert!(body.get("rules").is_none());
+        assert!(matches!(
+            backtest_body(&args(Some("for=5m"))),
+            Err(BacktestCliError::Set(_))
+        ));
+        assert!(matches!(
+            backtest_body(&args(Some("threshold=1,x"))),
+            Err(BacktestCliError::Set(m)) if m.contains("`x`")
+        ));
+    }
+
+    #[test]
+    fn the_text_lists_transitions_and_the_sweep() {
+        let outcome = serde_json::json!({
+            "evaluations": 3, "step": "5m", "from": "a", "to": "b", "firings": 1, "firing_minutes": 30.0,
+            "transitions": [{"rule": "r", "state": "firing", "at": "2026-01-01T00:10:00.000Z", "value": 0.05,
+                             "labels": {"alertname": "r", "tier": "P0"}}],
+            "notifications": [{"receiver": "oncall", "reason": "notify", "at": "2026-01-01T00:10:00.000Z", "alerts": ["r"]}],
+            "sweep": [{"threshold": 0.01, "firings": 2, "firing_minutes": 50.0}],
+            "not_replayed": [{"rule": "k", "reason": "the KPI board"}], "truncated": false
+        });
+        let text = backtest_text(&outcome);
+        assert!(
+            text.contains("2026-01-01T00:10:00.000Z  firing   r"),
+            "{text}"
+        );
+        assert!(text.contains("{tier=P0}"), "{text}");
+        assert!(text.contains("oncall"), "{text}");
+        assert!(text.contains("0.01        2         50"), "{text}");
+        assert!(text.contains("Not replayed: k"), "{text}");
     }
 }

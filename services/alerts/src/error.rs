@@ -57,6 +57,9 @@ pub enum AlertError {
     NotEvaluator,
     #[error("ClickHouse: {0}")]
     Store(#[from] clickhouse::error::Error),
+    /// A backtest ran past its deadline.
+    #[error("{0}")]
+    TooSlow(String),
     /// An SLI read that ClickHouse could not answer.
     #[error("{0}")]
     Sli(crate::sli::SliError),
@@ -95,6 +98,7 @@ impl From<AlertError> for ApiError {
             }
             AlertError::NotEvaluator => ApiError::new(ErrorCode::NotEvaluator, message),
             AlertError::Store(e) => ApiError::storage(e),
+            AlertError::TooSlow(_) => ApiError::new(ErrorCode::QueryTooSlow, message),
             AlertError::Sli(crate::sli::SliError::Store(e)) => ApiError::storage(e),
             AlertError::Sli(crate::sli::SliError::Kpi(e)) => e.into(),
             // Not reached: other SLI errors are reported in the SLO's status.

@@ -18,6 +18,7 @@
 //! GET    /v1/alerts/{id}                 one alert with its changes (read)
 //! POST   /v1/alerts/{id}/ack             acknowledge: stops repeats and escalation (admin)
 //! POST   /v1/alerts/{id}/resolve         resolve by hand (admin)
+//! POST   /v1/alerts/backtest             replay rules over a past window; nothing sent (read)
 //! GET    /v1/alerts/history?date=&tz=    time to ack / resolve, MTTA / MTTR per tier (read)
 //! GET    /v1/alerts/review?from=&to= per rule: firings, noise, flaps, time to ack, suggestions (read)
 //! GET    /v1/alerts/notifications        webhook deliveries, failed ones included (read)
@@ -29,6 +30,7 @@
 //!
 //! See docs/alerts.md for the rule format, the tier policies and the semantics.
 
+pub mod backtest;
 pub mod burn;
 pub mod check;
 pub mod cli;

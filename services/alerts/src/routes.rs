@@ -21,6 +21,7 @@ pub use crate::state::AlertState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/v1/alerts", web::get().to(list))
+        .route("/v1/alerts/backtest", web::post().to(backtest))
         .route("/v1/alerts/history", web::get().to(history))
         .route("/v1/alerts/review", web::get().to(review))
         .route("/v1/alerts/notifications", web::get().to(notifications))
@@ -370,11 +371,31 @@ async fn expire_silence(
     Ok(HttpResponse::Ok().json(shown.to_json(state.now())))
 }
 
+/// Replays rules over a past window: when each alert would have gone
+/// pending, firing and resolved, and the notifications it would have sent;
+/// nothing is written or sent (scope `read`: it reads past data and changes
+/// nothing; its cost is bounded by the step and rule limits and a deadline).
+#[utoipa::path(post, path = "/v1/alerts/backtest", operation_id = "backtest_alerts", tag = "alerts", security(("bearer" = []), ("basic" = []), ("api_key" = [])),
+    request_body = crate::backtest::BacktestRequest,
+    responses(
+        (status = 200, description = "The transitions, notifications and threshold sweep", body = crate::backtest::Outcome),
+        (status = 400, description = "A bad time, rule file, rule name, threshold, or a window over the limits (`invalid_request`, `field` names it)", body = ErrorBody),
+        KeyChecks,
+        (status = 503, description = "ClickHouse cannot answer (`storage_unavailable`, with Retry-After)", body = ErrorBody),
+        (status = 504, description = "The backtest ran past its deadline (`query_too_slow`)", body = ErrorBody),
+    ))]
+async fn backtest(caller: Caller, body: JsonBody, state: web::Data<AlertState>) -> Answer {
+    caller.authorize(Scope::Read)?;
+    let request: crate::backtest::BacktestRequest = parse_json(&body)?;
+    Ok(HttpResponse::Ok().json(state.backtest(request).await?))
+}
+
 /// The alert and silence routes in the OpenAPI document (`GET /v1/openapi.json`).
 #[derive(OpenApi)]
 #[openapi(
     paths(
         list,
+        backtest,
         history,
         review,
         notifications,

@@ -13,6 +13,7 @@ use std::sync::Arc;
 
 use hypercare_runtime::SharedClock;
 
+use crate::backtest::{self, BacktestRequest, Outcome, Replay};
 use crate::burn::{self, SloStatus};
 use crate::config::{AlertSettings, Inhibition, TierPolicy};
 use crate::engine::Engine;
@@ -63,6 +64,19 @@ impl AlertState {
         self.engine
             .as_ref()
             .map_or(&[][..], |e| e.planner.rules.as_slice())
+    }
+
+    /// Replays the rules (the loaded ones, or the request's) over a past
+    /// window with the live evaluator's reads and planner, writing and
+    /// sending nothing (see `backtest.rs`). The limits are checked first.
+    pub async fn backtest(&self, request: BacktestRequest) -> Result<Outcome, AlertError> {
+        let plan =
+            backtest::plan_request(request, self.rules(), self.settings.interval, self.now())?;
+        let silences = Silence::from_rows(store::silences(&self.store).await?);
+        let replay = Replay::new(plan, &self.settings, &self.inhibitions, silences);
+        // Capacity rules are not replayed: the settings are never read.
+        let capacity = hypercare_capacity::CapacitySettings::default();
+        backtest::run(&self.store, &self.kpis, &capacity, replay).await
     }
 
     /// The open alerts and silences: from the evaluator's memory where it

@@ -40,7 +40,7 @@ pub enum Command {
     #[command(subcommand)]
     Kpi(hypercare_kpis::cli::KpiCommand),
     /// Check alert rule files (no service needed); review which rules were
-    /// noisy (talks to a running service).
+    /// noisy and backtest rules over a past window (talk to a running service).
     #[command(subcommand)]
     Rules(hypercare_alerts::cli::RulesCommand),
     /// Feedback tickets from a terminal (talks to a running service).
@@ -88,6 +88,9 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
         Command::Kpi(command) => hypercare_kpis::cli::run(command, settings.kpis.file.clone()),
         Command::Rules(hypercare_alerts::cli::RulesCommand::Review(args)) => {
             print(hypercare_alerts::cli::review(args, development_key(&settings)).await?)
+        }
+        Command::Rules(hypercare_alerts::cli::RulesCommand::Backtest(args)) => {
+            print(hypercare_alerts::cli::backtest(args, development_key(&settings)).await?)
         }
         Command::Rules(command) => {
             let code = hypercare_alerts::cli::run(
