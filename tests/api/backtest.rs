@@ -218,6 +218,7 @@ async fn backtest_fires_during_the_incident_only_and_sweeps_without_touching_liv
         to: rfc3339(now_ms),
         rule: vec!["payment-errors".into()],
         set: Some("threshold=0.01,0.1".into()),
+        step: None,
         json: false,
         url: app.address.clone(),
         key: Some(READ_KEY.into()),
@@ -245,15 +246,15 @@ async fn backtest_limits_are_checked_first_and_name_the_field() {
         let app = &app;
         async move { app.post_json_as("/v1/alerts/backtest", key, &body).await }
     };
-    // 100 days at 5 minutes: over the 20 000 evaluations.
+    // 100 days at 5 minutes asked for: over the 20 000 evaluations.
     let (status, error) = post(
-        json!({"from": rfc3339(now_ms - 100 * 24 * 3_600_000), "to": rfc3339(now_ms)}),
+        json!({"from": rfc3339(now_ms - 100 * 24 * 3_600_000), "to": rfc3339(now_ms), "step": "5m"}),
         READ_KEY,
     )
     .await;
     assert_eq!(
         (status.as_u16(), error["field"].as_str()),
-        (400, Some("to")),
+        (400, Some("step")),
         "{error}"
     );
     let from = rfc3339(now_ms - 3_600_000);
@@ -279,4 +280,11 @@ async fn backtest_limits_are_checked_first_and_name_the_field() {
     }
     let (status, error) = post(json!({"from": from, "to": to}), INGEST_KEY).await;
     assert_eq!(status, 403, "{error}");
+    // A GET is the wrong method, not the alert called "backtest".
+    let (status, error) = app.get_json("/v1/alerts/backtest").await;
+    assert_eq!(
+        (status.as_u16(), error["error"].as_str()),
+        (405, Some("method_not_allowed")),
+        "{error}"
+    );
 }

@@ -178,6 +178,10 @@ pub struct BacktestArgs {
     /// A sweep: `threshold=0.5,1,2` replaces the rules' numeric `above`/`below`.
     #[arg(long)]
     pub set: Option<String>,
+    /// Time between two evaluations, e.g. `1m`; default the evaluator's
+    /// interval, widened when the window is long.
+    #[arg(long)]
+    pub step: Option<String>,
     /// Print the API's JSON answer.
     #[arg(long)]
     pub json: bool,
@@ -207,6 +211,9 @@ pub enum BacktestCliError {
 /// The request body of the command's arguments.
 pub fn backtest_body(args: &BacktestArgs) -> Result<serde_json::Value, BacktestCliError> {
     let mut body = serde_json::json!({"from": args.from, "to": args.to});
+    if let Some(step) = &args.step {
+        body["step"] = step.clone().into();
+    }
     if let Some(file) = &args.file {
         let text = std::fs::read_to_string(file)
             .map_err(|e| BacktestCliError::File(file.display().to_string(), e))?;
@@ -489,6 +496,7 @@ mod backtest_tests {
             to: "2026-01-08T00:00:00Z".into(),
             rule: vec!["payment-errors".into()],
             set: set.map(str::to_owned),
+            step: None,
             json: false,
             url: "http://127.0.0.1:9".into(),
             key: None,

@@ -21,7 +21,13 @@ pub use crate::state::AlertState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/v1/alerts", web::get().to(list))
-        .route("/v1/alerts/backtest", web::post().to(backtest))
+        // A resource of its own, before `{id}`: a GET here is a wrong method
+        // (405), not the alert called "backtest" (404).
+        .service(
+            web::resource("/v1/alerts/backtest")
+                .route(web::post().to(backtest))
+                .default_service(web::to(backtest_wrong_method)),
+        )
         .route("/v1/alerts/history", web::get().to(history))
         .route("/v1/alerts/review", web::get().to(review))
         .route("/v1/alerts/notifications", web::get().to(notifications))
@@ -36,6 +42,15 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 type Answer = Result<HttpResponse, ApiError>;
+
+/// A resource of its own answers other methods itself: the API's 405, as the
+/// application's default service answers it for every other path.
+async fn backtest_wrong_method(req: actix_web::HttpRequest) -> HttpResponse {
+    hypercare_http::error::error_response(
+        hypercare_http::error::ErrorCode::MethodNotAllowed,
+        format!("/v1/alerts/backtest does not take {}", req.method()),
+    )
+}
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]

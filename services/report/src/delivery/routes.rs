@@ -32,6 +32,7 @@ pub struct DeliveriesQuery {
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = ReportDeliveries)]
 pub struct Deliveries {
     pub deliveries: Vec<AttemptRow>,
 }

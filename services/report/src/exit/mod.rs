@@ -101,6 +101,7 @@ impl ExitSettings {
 /// One criterion's outcome.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
+#[schema(as = CriterionOutcome)]
 pub enum Outcome {
     Met,
     NotMet,
