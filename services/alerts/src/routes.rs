@@ -22,11 +22,12 @@ pub use crate::state::AlertState;
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/v1/alerts", web::get().to(list))
         // A resource of its own, before `{id}`: a GET here is a wrong method
-        // (405), not the alert called "backtest" (404).
+        // (405), not the alert called "backtest" (404). Its own default
+        // service, because a resource answers a method it lacks itself.
         .service(
             web::resource("/v1/alerts/backtest")
                 .route(web::post().to(backtest))
-                .default_service(web::to(backtest_wrong_method)),
+                .default_service(web::to(hypercare_http::error::no_route)),
         )
         .route("/v1/alerts/history", web::get().to(history))
         .route("/v1/alerts/review", web::get().to(review))
@@ -42,15 +43,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 type Answer = Result<HttpResponse, ApiError>;
-
-/// A resource of its own answers other methods itself: the API's 405, as the
-/// application's default service answers it for every other path.
-async fn backtest_wrong_method(req: actix_web::HttpRequest) -> HttpResponse {
-    hypercare_http::error::error_response(
-        hypercare_http::error::ErrorCode::MethodNotAllowed,
-        format!("/v1/alerts/backtest does not take {}", req.method()),
-    )
-}
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]

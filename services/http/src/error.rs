@@ -430,6 +430,23 @@ pub fn error_response(code: ErrorCode, message: impl Into<String>) -> HttpRespon
     ApiError::new(code, message).error_response()
 }
 
+/// The answer when no route took the request: the application's default
+/// service. Resources inherit it, so a known path asked with another method
+/// lands here too, with its pattern matched: that is a 405, not a 404. A
+/// resource with a default service of its own uses this one as well.
+pub async fn no_route(req: actix_web::HttpRequest) -> HttpResponse {
+    if let Some(pattern) = req.match_pattern() {
+        return error_response(
+            ErrorCode::MethodNotAllowed,
+            format!("{pattern} does not take {}", req.method()),
+        );
+    }
+    error_response(
+        ErrorCode::NotFound,
+        format!("no route for {} {}", req.method(), req.path()),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -16,14 +16,13 @@ use std::time::Duration;
 
 use actix_web::dev::Server;
 use actix_web::middleware::from_fn;
-use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+use actix_web::{App, HttpServer, web};
 use anyhow::Context as _;
 use prometheus::Registry;
 use secrecy::{ExposeSecret, SecretString};
 
 use hypercare_capacity::Capacity;
 use hypercare_http::auth::{ApiKeySettings, ApiKeys, Scope};
-use hypercare_http::error::{ErrorCode, error_response};
 use hypercare_http::health::{self, Health};
 use hypercare_http::observe::{HttpMetrics, observe};
 use hypercare_ingest::Ingest;
@@ -159,7 +158,7 @@ impl Application {
                 .configure(hypercare_http::body::extractor_errors)
                 .configure(routes)
                 .configure(|cfg| mounted.iter().for_each(|m| m.configure(cfg)))
-                .default_service(web::to(not_found))
+                .default_service(web::to(hypercare_http::error::no_route))
         })
         .listen(listener)?
         .disable_signals()
@@ -335,20 +334,4 @@ fn spawn_clickhouse_probe(ctx: &Context) {
                 }
             }
         });
-}
-
-/// The answer when no route took the request. Resources inherit the app's
-/// default service, so a known path asked with another method lands here too,
-/// with its pattern matched: that is a 405, not a 404.
-async fn not_found(req: HttpRequest) -> HttpResponse {
-    if let Some(pattern) = req.match_pattern() {
-        return error_response(
-            ErrorCode::MethodNotAllowed,
-            format!("{pattern} does not take {}", req.method()),
-        );
-    }
-    error_response(
-        ErrorCode::NotFound,
-        format!("no route for {} {}", req.method(), req.path()),
-    )
 }
