@@ -56,10 +56,7 @@ pub struct ReviewArgs {
 
 /// The review's text (or JSON), or the API's error in words.
 pub async fn review(args: ReviewArgs, default_key: Option<String>) -> anyhow::Result<String> {
-    let key = args
-        .key
-        .or(default_key)
-        .ok_or_else(|| anyhow::anyhow!("no API key: pass --key or set HYPERCARE_API_KEY"))?;
+    let key = hypercare_http::terminal::key(args.key, default_key)?;
     let mut query: Vec<(&str, String)> = Vec::new();
     for (name, value) in [("from", &args.from), ("to", &args.to)] {
         if let Some(value) = value {
@@ -75,24 +72,11 @@ pub async fn review(args: ReviewArgs, default_key: Option<String>) -> anyhow::Re
         }
     }
     let url = format!("{}/v1/alerts/review", args.url.trim_end_matches('/'));
-    let response = reqwest::Client::new()
+    let request = reqwest::Client::new()
         .get(&url)
         .bearer_auth(key)
-        .query(&query)
-        .send()
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot reach Hypercare at {}: {e}", args.url))?;
-    let status = response.status();
-    let body = response.text().await?;
-    let value = serde_json::from_str::<serde_json::Value>(&body).ok();
-    if !status.is_success() {
-        let message = value
-            .as_ref()
-            .and_then(|v| v["message"].as_str().map(str::to_owned))
-            .unwrap_or(body);
-        anyhow::bail!("{status}: {message}");
-    }
-    let value = value.ok_or_else(|| anyhow::anyhow!("the answer is not JSON: {body}"))?;
+        .query(&query);
+    let value = hypercare_http::terminal::answer_json(&args.url, request).await?;
     if args.json {
         return Ok(format!("{value:#}\n"));
     }

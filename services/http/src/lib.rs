@@ -15,5 +15,6 @@ pub mod error;
 pub mod health;
 pub mod observe;
 pub mod openapi;
+pub mod terminal;
 
 pub use error::{ApiError, ErrorBody, ErrorCode, error_response, parse_json};

@@ -52,10 +52,7 @@ pub struct ReportArgs {
 
 /// The report's text, or the API's error in words.
 pub async fn run(args: ReportArgs, default_key: Option<String>) -> anyhow::Result<String> {
-    let key = args
-        .key
-        .or(default_key)
-        .ok_or_else(|| anyhow::anyhow!("no API key: pass --key or set HYPERCARE_API_KEY"))?;
+    let key = hypercare_http::terminal::key(args.key, default_key)?;
     let mut query = vec![("format", args.format.as_str().to_owned())];
     for (name, value) in [("day", args.day), ("from", args.from), ("to", args.to)] {
         if let Some(value) = value {
@@ -70,22 +67,11 @@ pub async fn run(args: ReportArgs, default_key: Option<String>) -> anyhow::Resul
         args.url.trim_end_matches('/'),
         args.launch
     );
-    let response = reqwest::Client::new()
+    let request = reqwest::Client::new()
         .get(&url)
         .bearer_auth(key)
-        .query(&query)
-        .send()
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot reach Hypercare at {}: {e}", args.url))?;
-    let status = response.status();
-    let body = response.text().await?;
-    if !status.is_success() {
-        let message = serde_json::from_str::<serde_json::Value>(&body)
-            .ok()
-            .and_then(|v| v["message"].as_str().map(str::to_owned))
-            .unwrap_or(body);
-        anyhow::bail!("{status}: {message}");
-    }
+        .query(&query);
+    let body = hypercare_http::terminal::answer(&args.url, request).await?;
     Ok(if body.ends_with('\n') {
         body
     } else {

@@ -44,11 +44,7 @@ pub struct ReconcileArgs {
 
 /// The answer in words (or JSON), or the API's error.
 pub async fn run(args: ReconcileArgs, default_key: Option<String>) -> anyhow::Result<String> {
-    let key = args
-        .key
-        .clone()
-        .or(default_key)
-        .ok_or_else(|| anyhow::anyhow!("no API key: pass --key or set HYPERCARE_API_KEY"))?;
+    let key = hypercare_http::terminal::key(args.key.clone(), default_key)?;
     let mut body = Vec::new();
     if args.ids.as_os_str() == "-" {
         std::io::stdin().read_to_end(&mut body)?;
@@ -72,25 +68,13 @@ pub async fn run(args: ReconcileArgs, default_key: Option<String>) -> anyhow::Re
         query.push(("limit", limit.to_string()));
     }
     let url = format!("{}/v1/reconcile", args.url.trim_end_matches('/'));
-    let response = reqwest::Client::new()
+    let request = reqwest::Client::new()
         .post(&url)
         .bearer_auth(key)
         .query(&query)
         .header("content-type", "text/csv")
-        .body(body)
-        .send()
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot reach Hypercare at {}: {e}", args.url))?;
-    let status = response.status();
-    let text = response.text().await?;
-    if !status.is_success() {
-        let value = serde_json::from_str::<serde_json::Value>(&text).ok();
-        let message = value
-            .as_ref()
-            .and_then(|v| v["message"].as_str().map(str::to_owned))
-            .unwrap_or(text);
-        anyhow::bail!("{status}: {message}");
-    }
+        .body(body);
+    let text = hypercare_http::terminal::answer(&args.url, request).await?;
     if args.json {
         return Ok(text + "\n");
     }

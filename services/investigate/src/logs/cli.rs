@@ -28,31 +28,13 @@ pub async fn get(
     path: &str,
     query: &[(&str, String)],
 ) -> anyhow::Result<Value> {
-    let key = api
-        .key
-        .clone()
-        .or(default_key)
-        .ok_or_else(|| anyhow::anyhow!("no API key: pass --key or set HYPERCARE_API_KEY"))?;
+    let key = hypercare_http::terminal::key(api.key.clone(), default_key)?;
     let url = format!("{}{path}", api.url.trim_end_matches('/'));
-    let response = reqwest::Client::new()
+    let request = reqwest::Client::new()
         .get(&url)
         .bearer_auth(key)
-        .query(query)
-        .send()
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot reach Hypercare at {}: {e}", api.url))?;
-    let status = response.status();
-    let body = response.text().await?;
-    let value: Option<Value> = serde_json::from_str(&body).ok();
-    if !status.is_success() {
-        // The message names the field already (`limit` must be ...).
-        let message = value
-            .as_ref()
-            .and_then(|v| v["message"].as_str().map(str::to_owned))
-            .unwrap_or(body);
-        anyhow::bail!("{status}: {message}");
-    }
-    value.ok_or_else(|| anyhow::anyhow!("the answer is not JSON: {body}"))
+        .query(query);
+    hypercare_http::terminal::answer_json(&api.url, request).await
 }
 
 #[derive(Debug, Args)]
