@@ -11,7 +11,6 @@ use hypercare_alerts::stats::SpanAlerts;
 use hypercare_capacity::headroom::Headroom;
 use hypercare_kpis::board::BoardEntry;
 use hypercare_kpis::definition::Status;
-use hypercare_kpis::launch::Stage;
 use hypercare_tickets::similar::Cluster;
 use hypercare_tickets::stats::DayStats;
 
@@ -21,6 +20,7 @@ use crate::document::{
 };
 use crate::judge::{Judgement, Verdict};
 use crate::policy::Input;
+use crate::stages::{StageGate, StageState};
 
 /// How many clusters of similar tickets the report lists.
 pub const TOP_CLUSTERS: usize = 5;
@@ -205,37 +205,26 @@ pub fn capacity(headrooms: &[Headroom]) -> CapacitySection {
     }
 }
 
-/// The stages with the one in force at `as_of` (epoch seconds); `verdicts`
-/// gives each started stage's gate verdict and failing metrics by name.
-pub fn rollout(
-    stages: &[Stage],
-    as_of: u64,
-    verdicts: &BTreeMap<String, (String, Vec<String>)>,
-) -> RolloutSection {
-    let started = |s: &Stage| {
-        chrono::DateTime::parse_from_rfc3339(&s.starts_at)
-            .map(|t| t.timestamp() <= i64::try_from(as_of).unwrap_or(i64::MAX))
-            .unwrap_or(false)
-    };
-    let current = stages.iter().rev().find(|s| started(s));
+/// The stages as their gates stood at the report's `as_of`: the one in force
+/// is the last that has started; a stage to come is `not_started`.
+pub fn rollout(gates: &[StageGate]) -> RolloutSection {
+    let started = |g: &&StageGate| g.state != StageState::ToCome;
+    let current = gates.iter().rev().find(started);
     RolloutSection {
-        current_stage: current.map(|s| s.name.clone()),
-        current_percent: current.map(|s| s.percent),
-        stages: stages
+        current_stage: current.map(|g| g.name.clone()),
+        current_percent: current.map(|g| g.percent),
+        stages: gates
             .iter()
-            .map(|s| {
-                let (verdict, failing) = if started(s) {
-                    verdicts
-                        .get(&s.name)
-                        .cloned()
-                        .unwrap_or_else(|| ("not_enough_data".to_owned(), Vec::new()))
+            .map(|g| {
+                let (verdict, failing) = if started(&g) {
+                    (g.verdict.as_str().to_owned(), g.failed.clone())
                 } else {
                     ("not_started".to_owned(), Vec::new())
                 };
                 StageLine {
-                    name: s.name.clone(),
-                    percent: s.percent,
-                    starts_at: s.starts_at.clone(),
+                    name: g.name.clone(),
+                    percent: g.percent,
+                    starts_at: g.starts_at.clone(),
                     verdict,
                     failing,
                 }
@@ -406,6 +395,7 @@ fn kpi_summary(kpi: &KpiLine) -> String {
 mod tests {
     use super::*;
     use crate::document::TicketsSection;
+    use crate::gate::GateVerdict;
 
     fn kpi(id: &str, status: &str, verdict: Verdict) -> KpiLine {
         KpiLine {
@@ -529,27 +519,40 @@ mod tests {
 
     #[test]
     fn the_stage_in_force_is_the_last_started_and_later_ones_have_not_started() {
-        let stage = |name: &str, percent: f64, at: &str| Stage {
+        let gate = |name: &str, percent: f64, state: StageState, verdict: GateVerdict| StageGate {
             name: name.into(),
             percent,
-            starts_at: at.into(),
+            starts_at: String::new(),
+            from: String::new(),
+            to: String::new(),
+            state,
+            interval_secs: 300,
+            intervals: 0,
+            compared_with: Vec::new(),
+            verdict,
+            failed: if verdict == GateVerdict::Fail {
+                vec!["error_ratio".to_owned()]
+            } else {
+                Vec::new()
+            },
+            metrics: Vec::new(),
+            unmeasured: Vec::new(),
         };
-        let stages = [
-            stage("canary", 1.0, "2026-11-16T09:00:00Z"),
-            stage("wave", 10.0, "2026-11-17T09:00:00Z"),
-            stage("all", 100.0, "2026-11-19T09:00:00Z"),
+        let gates = [
+            gate("canary", 1.0, StageState::Over, GateVerdict::Fail),
+            gate(
+                "wave",
+                10.0,
+                StageState::UnderWay,
+                GateVerdict::NotEnoughData,
+            ),
+            gate("all", 100.0, StageState::ToCome, GateVerdict::NotEnoughData),
         ];
-        let as_of = chrono::DateTime::parse_from_rfc3339("2026-11-18T00:00:00Z")
-            .unwrap()
-            .timestamp() as u64;
-        let verdicts = BTreeMap::from([(
-            "canary".to_owned(),
-            ("fail".to_owned(), vec!["error_ratio +300 %".to_owned()]),
-        )]);
-        let rollout = rollout(&stages, as_of, &verdicts);
+        let rollout = rollout(&gates);
         assert_eq!(rollout.current_stage.as_deref(), Some("wave"));
         assert_eq!(rollout.current_percent, Some(10.0));
         let verdicts: Vec<&str> = rollout.stages.iter().map(|s| s.verdict.as_str()).collect();
         assert_eq!(verdicts, ["fail", "not_enough_data", "not_started"]);
+        assert_eq!(rollout.stages[0].failing, ["error_ratio"]);
     }
 }

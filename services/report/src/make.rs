@@ -14,11 +14,9 @@
 //! end once over, now while it runs (KPIs at pace to the last whole hour, as
 //! the board compares them).
 
-use std::collections::BTreeMap;
-
 use chrono::{Duration, NaiveDate, SecondsFormat};
 use hypercare_kpis::calendar::day_start;
-use hypercare_kpis::launch::{LaunchRow, Stage};
+use hypercare_kpis::launch::LaunchRow;
 
 use crate::document::{CallSection, DailyReport, LaunchInfo, SCHEMA_VERSION};
 use crate::error::ReportError;
@@ -122,19 +120,8 @@ impl ReportState {
             .headroom_of_every_service_at(as_of_ms / 1000, day_minutes)
             .await?;
         let capacity = assemble::capacity(&headrooms);
-        let stages: Vec<Stage> = serde_json::from_str(&launch.stages).unwrap_or_default();
         let gates = crate::stages::gates(&self.kpis, launch, self, as_of_ms / 1000).await?;
-        let verdicts: BTreeMap<String, (String, Vec<String>)> = gates
-            .stages
-            .iter()
-            .map(|g| {
-                (
-                    g.name.clone(),
-                    (g.verdict.as_str().to_owned(), g.failed.clone()),
-                )
-            })
-            .collect();
-        let rollout = assemble::rollout(&stages, as_of_ms / 1000, &verdicts);
+        let rollout = assemble::rollout(&gates.stages);
 
         let slos = assemble::slos(&self.alerts.slo_status(as_of_ms).await?);
         let mut inputs = assemble::inputs(&kpis, &alerts, &tickets, &capacity, &rollout);
